@@ -1,0 +1,166 @@
+//! Errors of token decoding, each with a stable code.
+//!
+//! The code strings are part of the public contract: the browser layer forwards them as the
+//! `code` of the errors it throws, and applications switch on them. Messages never contain the
+//! token or a claim value, only the names of the parts involved.
+
+use std::fmt;
+
+/// Which part of a compact JWT an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The first segment, the JOSE header.
+    Header,
+    /// The second segment, the claims set.
+    Claims,
+    /// The third segment, the signature.
+    Signature,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Header => "header",
+            Part::Claims => "claims",
+            Part::Signature => "signature",
+        }
+    }
+}
+
+/// Why a token could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The token is longer than the configured limit (checked before anything else).
+    TooLarge {
+        /// Length of the input in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The token is not three dot-separated segments with a non-empty header and claims.
+    Malformed {
+        /// Number of segments found.
+        segments: usize,
+    },
+    /// The token, or a decoded segment, is not valid UTF-8.
+    NotUtf8 {
+        /// The part; `None` for the token text itself.
+        part: Option<Part>,
+    },
+    /// A segment is not strict unpadded base64url (RFC 7515 §2): padding, `+`, `/`,
+    /// whitespace and non-zero trailing bits are all refused.
+    BadBase64 {
+        /// The segment.
+        part: Part,
+    },
+    /// A segment is not valid JSON.
+    BadJson {
+        /// The segment.
+        part: Part,
+        /// Column of the first error in the decoded JSON.
+        column: usize,
+    },
+    /// JSON nested deeper than the configured limit.
+    TooDeep {
+        /// The segment.
+        part: Part,
+        /// The limit.
+        max: usize,
+    },
+    /// The segment is valid JSON but not an object.
+    NotObject {
+        /// The segment.
+        part: Part,
+    },
+    /// The same member name appears twice in the header or the claims (RFC 7515 §4, RFC 7519 §4
+    /// allow refusing such a token; different parsers would pick different values).
+    Duplicate {
+        /// The segment.
+        part: Part,
+        /// The repeated name, truncated to 64 bytes.
+        name: String,
+    },
+    /// A registered claim has the wrong JSON type or an out-of-range value. A time claim that is
+    /// a string, `null`, an array, negative or beyond year 9999 is this error, never "absent".
+    ClaimType {
+        /// The claim name (`exp`, `aud` …).
+        claim: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A header parameter has the wrong type, or `alg` is missing.
+    BadHeader {
+        /// The parameter name.
+        field: &'static str,
+    },
+    /// `alg` is not a known signature algorithm. `none` in any spelling is always this error.
+    UnsupportedAlgorithm,
+}
+
+impl DecodeError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Malformed { .. } => "malformed_token",
+            DecodeError::NotUtf8 { .. } => "not_utf8",
+            DecodeError::BadBase64 { .. } => "bad_base64",
+            DecodeError::BadJson { .. } => "bad_json",
+            DecodeError::TooDeep { .. } => "too_deep",
+            DecodeError::NotObject { .. } => "not_object",
+            DecodeError::Duplicate { .. } => "duplicate_claim",
+            DecodeError::ClaimType { .. } => "claim_type",
+            DecodeError::BadHeader { .. } => "bad_header",
+            DecodeError::UnsupportedAlgorithm => "unsupported_alg",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooLarge { len, max } => {
+                write!(f, "token is {len} bytes, more than the limit of {max}")
+            }
+            DecodeError::Malformed { segments } => write!(
+                f,
+                "token must be three non-empty base64url segments separated by dots, found {segments} segment(s)"
+            ),
+            DecodeError::NotUtf8 { part: None } => f.write_str("token is not valid UTF-8"),
+            DecodeError::NotUtf8 { part: Some(p) } => {
+                write!(f, "token {} is not valid UTF-8", p.name())
+            }
+            DecodeError::BadBase64 { part } => write!(
+                f,
+                "token {} is not unpadded base64url (no '=', '+', '/', whitespace or stray bits)",
+                part.name()
+            ),
+            DecodeError::BadJson { part, column } => {
+                write!(f, "token {} is not valid JSON (column {column})", part.name())
+            }
+            DecodeError::TooDeep { part, max } => write!(
+                f,
+                "token {} nests JSON deeper than {max} levels",
+                part.name()
+            ),
+            DecodeError::NotObject { part } => {
+                write!(f, "token {} is not a JSON object", part.name())
+            }
+            DecodeError::Duplicate { part, name } => {
+                write!(f, "token {} repeats the member {name:?}", part.name())
+            }
+            DecodeError::ClaimType { claim, expected } => {
+                write!(f, "claim `{claim}` must be {expected}")
+            }
+            DecodeError::BadHeader { field } => {
+                write!(f, "token header parameter `{field}` is missing or has the wrong type")
+            }
+            DecodeError::UnsupportedAlgorithm => f.write_str(
+                "token header `alg` is not a supported signature algorithm (`none` is never accepted)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}

@@ -1,0 +1,77 @@
+//! The JOSE header of a token, read strictly.
+//!
+//! Only the parameters the library acts on are typed. The ones that would let a token choose
+//! its own verification key (`jwk`, `jku`, `x5u`, `x5c`) are recorded as present so a
+//! verification policy can refuse them, and are never used.
+
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+use std::str::FromStr;
+
+use crate::error::DecodeError;
+
+/// Header parameters that carry or point at a key chosen by whoever made the token.
+pub const KEY_CARRYING_PARAMS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
+
+/// The decoded JOSE header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Signature algorithm. `none` never decodes (see [`DecodeError::UnsupportedAlgorithm`]).
+    pub alg: Algorithm,
+    /// Media type, `at+jwt` for access tokens of RFC 9068.
+    pub typ: Option<String>,
+    /// Key identifier.
+    pub kid: Option<String>,
+    /// Content type.
+    pub cty: Option<String>,
+    /// Extensions the recipient must understand (RFC 7515 §4.1.11).
+    pub crit: Option<Vec<String>>,
+    /// Which of [`KEY_CARRYING_PARAMS`] the header contains.
+    pub key_params: Vec<&'static str>,
+}
+
+impl Header {
+    pub(crate) fn from_object(mut map: Map<String, Value>) -> Result<Self, DecodeError> {
+        let alg = match map.remove("alg") {
+            Some(Value::String(s)) => {
+                Algorithm::from_str(&s).map_err(|_| DecodeError::UnsupportedAlgorithm)?
+            }
+            _ => return Err(DecodeError::BadHeader { field: "alg" }),
+        };
+        let crit = match map.remove("crit") {
+            None => None,
+            Some(Value::Array(items)) if !items.is_empty() => Some(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        _ => Err(DecodeError::BadHeader { field: "crit" }),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(DecodeError::BadHeader { field: "crit" }),
+        };
+        Ok(Header {
+            alg,
+            typ: take_string(&mut map, "typ")?,
+            kid: take_string(&mut map, "kid")?,
+            cty: take_string(&mut map, "cty")?,
+            crit,
+            key_params: KEY_CARRYING_PARAMS
+                .into_iter()
+                .filter(|p| map.contains_key(*p))
+                .collect(),
+        })
+    }
+}
+
+fn take_string(
+    map: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, DecodeError> {
+    match map.remove(field) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(DecodeError::BadHeader { field }),
+    }
+}

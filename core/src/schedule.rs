@@ -1,0 +1,346 @@
+//! The timing policy: when to refresh, how long a token may be offered, how to back off.
+//!
+//! Pure functions of a [`Config`], the token's lifetime and a seeded [`Rng`]. All times are
+//! measured on the local clock from the moment a token was *received*, using the lifetime the
+//! server stated (`expires_in`), so the difference between client and server clocks — hours,
+//! on real laptops — never enters the computation.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::claims::Claims;
+use crate::time::Timestamp;
+
+/// Every knob of the timing policy. Each field documents its default ([`Config::default`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Smallest refresh lead: refresh starts at least this long before expiry.
+    /// Defaults to 60 s.
+    pub refresh_lead_min: Duration,
+    /// Refresh lead as a fraction of the lifetime, when that is larger than `refresh_lead_min`.
+    /// Defaults to 0.2 (a 15-minute token refreshes 3 minutes before expiry).
+    pub refresh_lead_fraction: f64,
+    /// Largest lead as a fraction of the lifetime, so a short token is used before it is
+    /// renewed (a 30 s token refreshes after 15 s, not at once). Defaults to 0.5.
+    pub refresh_lead_max_fraction: f64,
+    /// Random extra lead, as a fraction of the lead, so tabs and users do not refresh in
+    /// lockstep. Defaults to 0.25.
+    pub refresh_jitter_fraction: f64,
+    /// A token is no longer offered this long before it expires, to allow for the request's
+    /// transit time. Capped at a tenth of the lifetime. Defaults to 5 s.
+    pub leeway: Duration,
+    /// First backoff ceiling after a transient failure. Defaults to 1 s.
+    pub retry_base: Duration,
+    /// Largest backoff ceiling; attempt *n* waits a uniformly random time in
+    /// `0..=min(retry_cap, retry_base * 2^(n-1))` ("full jitter"). Defaults to 120 s.
+    pub retry_cap: Duration,
+    /// Longest `Retry-After` honoured; a server asking for more gets this. Defaults to 600 s.
+    pub retry_after_cap: Duration,
+    /// At most this many refresh requests start within `refresh_budget_window`, whatever the
+    /// server says (a server answering `expires_in: 1` cannot cause a storm). Defaults to 12.
+    pub refresh_budget: u32,
+    /// The window of `refresh_budget`. Defaults to 60 s.
+    pub refresh_budget_window: Duration,
+    /// A refresh that has not completed after this long is abandoned and counted as a
+    /// transient failure. Defaults to 10 s.
+    pub request_timeout: Duration,
+    /// On restore, how long to wait for another tab to share its token before calling the
+    /// refresh endpoint; `None` skips asking. Defaults to 100 ms.
+    pub sibling_wait: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            refresh_lead_min: Duration::from_secs(60),
+            refresh_lead_fraction: 0.2,
+            refresh_lead_max_fraction: 0.5,
+            refresh_jitter_fraction: 0.25,
+            leeway: Duration::from_secs(5),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(120),
+            retry_after_cap: Duration::from_secs(600),
+            refresh_budget: 12,
+            refresh_budget_window: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+            sibling_wait: Some(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// A [`Config`] value out of range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field at fault.
+    pub field: &'static str,
+    /// What it must be.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` must be {}", self.field, self.expected)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks every value is in range; [`crate::Session::new`] refuses a config that is not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fraction = |field, v: f64, max: f64| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(ConfigError {
+                    field,
+                    expected: "a number in the documented range",
+                })
+            }
+        };
+        fraction("refresh_lead_fraction", self.refresh_lead_fraction, 0.9)?;
+        fraction(
+            "refresh_lead_max_fraction",
+            self.refresh_lead_max_fraction,
+            0.9,
+        )?;
+        fraction("refresh_jitter_fraction", self.refresh_jitter_fraction, 1.0)?;
+        let positive = |field, d: Duration| {
+            if d.is_zero() {
+                Err(ConfigError {
+                    field,
+                    expected: "greater than zero",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("retry_base", self.retry_base)?;
+        positive("retry_cap", self.retry_cap)?;
+        positive("refresh_budget_window", self.refresh_budget_window)?;
+        positive("request_timeout", self.request_timeout)?;
+        if self.retry_cap < self.retry_base {
+            return Err(ConfigError {
+                field: "retry_cap",
+                expected: "at least retry_base",
+            });
+        }
+        if self.refresh_budget == 0 {
+            return Err(ConfigError {
+                field: "refresh_budget",
+                expected: "at least 1",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for jitter. Seeded by the caller, so the core
+/// itself never draws randomness and tests replay exactly.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniformly random duration in `0..=max`, at millisecond resolution.
+    pub fn duration_up_to(&mut self, max: Duration) -> Duration {
+        let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+        match max_ms.checked_add(1) {
+            Some(range) => Duration::from_millis(self.next_u64() % range),
+            None => Duration::from_millis(self.next_u64()),
+        }
+    }
+}
+
+/// The lifetime of a received token: `expires_in` from the response when given, else
+/// `exp - iat` from its claims; the smaller of the two when both are known, so a server whose
+/// two statements disagree gets the earlier refresh. `None` when neither is known or it is zero.
+pub fn lifetime(expires_in: Option<Duration>, claims: &Claims) -> Option<Duration> {
+    let from_claims = match (claims.exp, claims.iat) {
+        (Some(exp), Some(iat)) if exp > iat => Some(Duration::from_secs(exp - iat)),
+        (Some(_), Some(_)) => Some(Duration::ZERO),
+        _ => None,
+    };
+    let lifetime = match (expires_in, from_claims) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    (!lifetime.is_zero()).then_some(lifetime)
+}
+
+fn scale(d: Duration, fraction: f64) -> Duration {
+    Duration::from_secs_f64((d.as_secs_f64() * fraction).max(0.0))
+}
+
+/// How long before expiry the refresh starts, without jitter:
+/// `min(max(refresh_lead_min, fraction × lifetime), max_fraction × lifetime)`.
+pub fn refresh_lead(lifetime: Duration, config: &Config) -> Duration {
+    config
+        .refresh_lead_min
+        .max(scale(lifetime, config.refresh_lead_fraction))
+        .min(scale(lifetime, config.refresh_lead_max_fraction))
+}
+
+/// How long before expiry a token stops being offered: `leeway`, capped at a tenth of the lifetime.
+pub fn leeway(lifetime: Duration, config: &Config) -> Duration {
+    config.leeway.min(lifetime / 10)
+}
+
+/// When a token received at `received_at` with `lifetime` should be refreshed: the lead before
+/// expiry plus a random extra of up to `refresh_jitter_fraction` of the lead.
+pub fn refresh_at(
+    received_at: Timestamp,
+    lifetime: Duration,
+    config: &Config,
+    rng: &mut Rng,
+) -> Timestamp {
+    let lead = refresh_lead(lifetime, config);
+    let jitter = rng.duration_up_to(scale(lead, config.refresh_jitter_fraction));
+    received_at + lifetime - lead - jitter
+}
+
+/// The wait before retry number `failures` (1 for the first failure): full jitter over an
+/// exponentially growing ceiling, `0..=min(retry_cap, retry_base × 2^(failures-1))`.
+pub fn backoff(failures: u32, config: &Config, rng: &mut Rng) -> Duration {
+    rng.duration_up_to(backoff_ceiling(failures, config))
+}
+
+/// The ceiling [`backoff`] draws under.
+pub fn backoff_ceiling(failures: u32, config: &Config) -> Duration {
+    let doublings = failures.saturating_sub(1).min(32);
+    config
+        .retry_base
+        .saturating_mul(1u32 << doublings.min(31))
+        .min(config.retry_cap)
+}
+
+/// Remembers when recent refreshes started, to hold them to `refresh_budget` per window.
+#[derive(Clone, Debug, Default)]
+pub struct Budget {
+    starts: VecDeque<Timestamp>,
+}
+
+impl Budget {
+    /// The earliest instant another refresh may start: `now` when the budget allows one.
+    pub fn next_allowed(&self, now: Timestamp, config: &Config) -> Timestamp {
+        let recent = self
+            .starts
+            .iter()
+            .filter(|t| now.saturating_since(**t) < config.refresh_budget_window)
+            .count();
+        if recent < config.refresh_budget as usize {
+            return now;
+        }
+        // Full: the oldest counted start must leave the window first.
+        let idx = self.starts.len() - config.refresh_budget as usize;
+        (self.starts[idx] + config.refresh_budget_window).max(now)
+    }
+
+    /// Records a refresh start, forgetting starts older than the budget needs.
+    pub fn record(&mut self, now: Timestamp, config: &Config) {
+        self.starts.push_back(now);
+        while self.starts.len() > config.refresh_budget as usize {
+            self.starts.pop_front();
+        }
+    }
+
+    /// Starts still counted at `now`.
+    pub fn used(&self, now: Timestamp, config: &Config) -> usize {
+        self.starts
+            .iter()
+            .filter(|t| now.saturating_since(**t) < config.refresh_budget_window)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn default_lead_is_the_larger_of_a_minute_and_a_fifth() {
+        let c = Config::default();
+        assert_eq!(refresh_lead(secs(900), &c), secs(180));
+        assert_eq!(refresh_lead(secs(240), &c), secs(60));
+        // A 30 s token: 60 s would be the whole lifetime, so half of it.
+        assert_eq!(refresh_lead(secs(30), &c), secs(15));
+    }
+
+    #[test]
+    fn leeway_is_capped_for_short_tokens() {
+        let c = Config::default();
+        assert_eq!(leeway(secs(900), &c), secs(5));
+        assert_eq!(leeway(secs(3), &c), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn lifetime_prefers_the_shorter_statement() {
+        let claims = Claims {
+            iat: Some(1000),
+            exp: Some(1900),
+            ..Claims::default()
+        };
+        assert_eq!(lifetime(Some(secs(300)), &claims), Some(secs(300)));
+        assert_eq!(lifetime(Some(secs(3000)), &claims), Some(secs(900)));
+        assert_eq!(lifetime(None, &claims), Some(secs(900)));
+        assert_eq!(lifetime(None, &Claims::default()), None);
+        assert_eq!(lifetime(Some(Duration::ZERO), &Claims::default()), None);
+    }
+
+    #[test]
+    fn backoff_ceiling_doubles_up_to_the_cap() {
+        let c = Config::default();
+        let ceilings: Vec<u64> = (1..=10).map(|n| backoff_ceiling(n, &c).as_secs()).collect();
+        assert_eq!(ceilings, [1, 2, 4, 8, 16, 32, 64, 120, 120, 120]);
+        assert_eq!(backoff_ceiling(u32::MAX, &c), secs(120));
+    }
+
+    #[test]
+    fn budget_holds_starts_to_the_window() {
+        let c = Config {
+            refresh_budget: 3,
+            ..Config::default()
+        };
+        let mut b = Budget::default();
+        let t0 = Timestamp::from_secs(1000);
+        for i in 0..3 {
+            let now = t0 + secs(i);
+            assert_eq!(b.next_allowed(now, &c), now);
+            b.record(now, &c);
+        }
+        assert_eq!(b.next_allowed(t0 + secs(3), &c), t0 + secs(60));
+        assert_eq!(b.next_allowed(t0 + secs(61), &c), t0 + secs(61));
+    }
+
+    #[test]
+    fn default_config_is_valid_and_bad_values_are_named() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let bad = Config {
+            refresh_budget: 0,
+            ..Config::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "refresh_budget");
+        let bad = Config {
+            refresh_jitter_fraction: f64::NAN,
+            ..Config::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "refresh_jitter_fraction");
+    }
+}

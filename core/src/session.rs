@@ -1,0 +1,918 @@
+//! The session state machine: `SignedOut → SignedIn → Refreshing → SignedIn | Expired | SignedOut`.
+//!
+//! A [`Session`] is fed what happened (a token arrived, a refresh ended, a timer fired, the page
+//! woke up, another tab spoke) and answers with what to do next ([`Session::poll_action`]), what
+//! the application should hear ([`Session::poll_event`]) and when to call it again
+//! ([`Session::poll_timeout`]). It holds the access token and is the only thing that decides
+//! whether it may still be used.
+//!
+//! Invariants the tests hold it to: a token is never offered after `expires_at - leeway`; a token
+//! that is still valid is never dropped because a refresh failed transiently; at most one refresh
+//! is in flight; refresh starts are limited by the budget; a late, early or duplicate timeout
+//! changes nothing beyond what the current time already implies.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use crate::claims::Claims;
+use crate::dangerous::{decode_unverified_with, DecodeLimits};
+use crate::error::DecodeError;
+use crate::schedule::{self, Budget, Config, ConfigError, Rng};
+use crate::secret::AccessToken;
+use crate::time::{Timestamp, MAX_TIMER_DELAY};
+
+/// Where the session stands, as the application sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// No session: never signed in, signed out, or a restore found none.
+    SignedOut,
+    /// A usable access token is held.
+    SignedIn,
+    /// A refresh request is in flight (the previous token, if still valid, remains usable).
+    Refreshing,
+    /// The session had a token and lost it: the refresh was rejected (sign in again), or the
+    /// token ran out while refreshes were failing (retries continue).
+    Expired,
+}
+
+impl SessionState {
+    /// The name used in the JavaScript API: `signedOut`, `signedIn`, `refreshing`, `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::SignedOut => "signedOut",
+            SessionState::SignedIn => "signedIn",
+            SessionState::Refreshing => "refreshing",
+            SessionState::Expired => "expired",
+        }
+    }
+}
+
+/// Identifies one refresh attempt; outcomes of an attempt that is no longer current are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RefreshId(u64);
+
+impl RefreshId {
+    /// A number for logs and cross-checks.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// A token just received from the login or refresh endpoint.
+#[derive(Debug)]
+pub struct ReceivedToken {
+    /// The access token.
+    pub token: AccessToken,
+    /// `expires_in` from the response, if the server sent it.
+    pub expires_in: Option<Duration>,
+}
+
+/// Why a refresh that reached no verdict failed; all of these are retried with backoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransientKind {
+    /// The request did not complete: offline, DNS, connection reset, CORS failure.
+    Network,
+    /// A 5xx answer (or 408).
+    Server(u16),
+    /// No answer within `request_timeout` (the core aborted it).
+    Timeout,
+    /// A 200 whose body is not a usable token response.
+    InvalidResponse,
+}
+
+/// How a refresh request ended, classified by the driver (see [`classify_refresh_status`]).
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// A new token.
+    Success(ReceivedToken),
+    /// A failure that may pass: retried with exponential backoff.
+    Transient(TransientKind),
+    /// 429 (or 503 with `Retry-After`): the wait the server asked for, if any, is honoured
+    /// up to `retry_after_cap`.
+    RateLimited {
+        /// The server's `Retry-After`, already turned into a delay.
+        retry_after: Option<Duration>,
+    },
+    /// 400 `invalid_grant`, 401 or 403: the refresh cookie is gone for good.
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// No request was made: by the time this tab held the cross-tab lock, another tab had
+    /// refreshed and its token was adopted.
+    LostRace,
+}
+
+/// Where a token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The login endpoint.
+    Login,
+    /// A refresh made on page load, before any token was held.
+    Restore,
+    /// A refresh of a running session.
+    Refresh,
+    /// Another tab, through the cross-tab channel.
+    OtherTab,
+}
+
+impl TokenSource {
+    /// `login`, `restore`, `refresh`, `otherTab`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Login => "login",
+            TokenSource::Restore => "restore",
+            TokenSource::Refresh => "refresh",
+            TokenSource::OtherTab => "otherTab",
+        }
+    }
+}
+
+/// Who ended the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutOrigin {
+    /// This tab.
+    Local,
+    /// Another tab announced its logout.
+    OtherTab,
+}
+
+/// Why a held token went away without a logout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryReason {
+    /// The server refused the refresh: the user must sign in again.
+    Rejected,
+    /// The token ran out before a refresh succeeded; retries continue.
+    LifetimeElapsed,
+}
+
+impl ExpiryReason {
+    /// `rejected` or `lifetime`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryReason::Rejected => "rejected",
+            ExpiryReason::LifetimeElapsed => "lifetime",
+        }
+    }
+}
+
+/// A page lifecycle signal that may mean timers were throttled or the machine slept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// `visibilitychange` to visible.
+    Visible,
+    /// `online`: a retry waiting on backoff runs at once (a `Retry-After` still holds).
+    Online,
+    /// `pageshow` (including back/forward cache restores).
+    PageShow,
+    /// `focus`.
+    Focus,
+}
+
+/// A token shared between tabs.
+#[derive(Clone, Debug)]
+pub struct Announcement {
+    /// The token.
+    pub token: AccessToken,
+    /// When the announcing tab received it (its clock; tabs of one browser share the clock).
+    pub received_at: Timestamp,
+    /// Its lifetime from `received_at`.
+    pub lifetime: Duration,
+}
+
+/// Something the driver must do.
+#[derive(Debug)]
+#[must_use]
+pub enum Action {
+    /// Call the refresh endpoint (under the cross-tab lock), then report
+    /// [`Session::handle_refresh_outcome`] with this id. Before sending, check
+    /// [`Session::refresh_still_needed`]: another tab may have refreshed meanwhile.
+    StartRefresh(RefreshId),
+    /// Abort the request of this attempt: it timed out, or a login or logout superseded it.
+    AbortRefresh(RefreshId),
+    /// Ask the other tabs for their token (a restore is waiting `sibling_wait` for an answer).
+    AskSiblings,
+    /// Share this new token with the other tabs.
+    Announce(Announcement),
+    /// Tell the other tabs this tab signed out.
+    AnnounceLogout,
+}
+
+/// Why a refresh did not produce a token, with a stable code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshError {
+    /// See [`TransientKind`].
+    Transient(TransientKind),
+    /// The server asked to slow down.
+    RateLimited,
+    /// The server refused the refresh cookie.
+    Rejected(u16),
+    /// The refresh budget is spent; the next refresh waits for the window to move.
+    BudgetExhausted,
+    /// A 200 whose token could not be used.
+    BadToken(TokenError),
+}
+
+impl RefreshError {
+    /// `network_error`, `server_error`, `timeout`, `invalid_response`, `rate_limited`,
+    /// `invalid_grant`, `refresh_budget_exhausted`, or the token's own error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RefreshError::Transient(TransientKind::Network) => "network_error",
+            RefreshError::Transient(TransientKind::Server(_)) => "server_error",
+            RefreshError::Transient(TransientKind::Timeout) => "timeout",
+            RefreshError::Transient(TransientKind::InvalidResponse) => "invalid_response",
+            RefreshError::RateLimited => "rate_limited",
+            RefreshError::Rejected(_) => "invalid_grant",
+            RefreshError::BudgetExhausted => "refresh_budget_exhausted",
+            RefreshError::BadToken(e) => e.code(),
+        }
+    }
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefreshError::Transient(TransientKind::Network) => {
+                f.write_str("the refresh request failed to reach the server")
+            }
+            RefreshError::Transient(TransientKind::Server(s)) => {
+                write!(f, "the refresh endpoint answered {s}")
+            }
+            RefreshError::Transient(TransientKind::Timeout) => {
+                f.write_str("the refresh request timed out")
+            }
+            RefreshError::Transient(TransientKind::InvalidResponse) => {
+                f.write_str("the refresh endpoint answered with an unusable body")
+            }
+            RefreshError::RateLimited => f.write_str("the refresh endpoint asked to slow down"),
+            RefreshError::Rejected(s) => {
+                write!(f, "the refresh endpoint refused the session ({s})")
+            }
+            RefreshError::BudgetExhausted => {
+                f.write_str("too many refreshes in a short time; the next one is delayed")
+            }
+            RefreshError::BadToken(e) => write!(f, "the new token is unusable: {e}"),
+        }
+    }
+}
+
+/// Why a received token cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// It does not decode.
+    Decode(DecodeError),
+    /// Neither `expires_in` nor `exp`/`iat` give it a positive lifetime.
+    NoLifetime,
+}
+
+impl TokenError {
+    /// The decode error's code, or `no_expiry`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Decode(e) => e.code(),
+            TokenError::NoLifetime => "no_expiry",
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Decode(e) => e.fmt(f),
+            TokenError::NoLifetime => f.write_str(
+                "the token has no lifetime: neither `expires_in` nor `exp` and `iat` are usable",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Something the application should hear about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The state changed.
+    StateChanged {
+        /// Before.
+        from: SessionState,
+        /// After.
+        to: SessionState,
+    },
+    /// A session started in this tab: login, restore, or adoption of another tab's session.
+    SignedIn {
+        /// Where the token came from.
+        source: TokenSource,
+    },
+    /// The running session has a new token.
+    Refreshed {
+        /// Where the token came from.
+        source: TokenSource,
+    },
+    /// The session ended by logout.
+    SignedOut {
+        /// Which tab signed out.
+        origin: LogoutOrigin,
+    },
+    /// The held token went away without a logout.
+    Expired {
+        /// Why.
+        reason: ExpiryReason,
+        /// Whether refreshes continue (they do unless the server refused the session).
+        retrying: bool,
+    },
+    /// A refresh failed; unless `error` is `Rejected`, another attempt is scheduled.
+    RefreshFailed {
+        /// What went wrong.
+        error: RefreshError,
+        /// When the next attempt starts, from now.
+        retry_in: Option<Duration>,
+        /// Whether the current token is still usable.
+        token_valid: bool,
+    },
+}
+
+/// What [`Session::renew_on_read`] and [`Session::force_refresh`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Renewal {
+    /// The held token is outside the refresh window: use it.
+    Fresh,
+    /// A refresh (or a restore waiting on sibling tabs) is in progress: wait for it to settle.
+    Pending,
+    /// No refresh can run now (signed out, backing off, rate limited or over budget):
+    /// use the token if [`Session::token`] still returns one.
+    Unavailable,
+}
+
+#[derive(Debug)]
+struct Held {
+    token: AccessToken,
+    claims: Claims,
+    received_at: Timestamp,
+    lifetime: Duration,
+    expires_at: Timestamp,
+    usable_until: Timestamp,
+    refresh_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: RefreshId,
+    deadline: Timestamp,
+}
+
+/// The session of one tab. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    limits: DecodeLimits,
+    rng: Rng,
+    /// Added to the caller's clock so internal time never runs backwards (see `observe`).
+    clock_offset: u64,
+    /// Latest internal time seen.
+    now: Timestamp,
+    held: Option<Held>,
+    /// A session is believed to exist (login, restore or adoption; until logout or rejection).
+    active: bool,
+    expired: Option<ExpiryReason>,
+    /// The pending or running refresh is a page-load restore.
+    restoring: bool,
+    siblings_until: Option<Timestamp>,
+    in_flight: Option<InFlight>,
+    next_refresh: Option<Timestamp>,
+    /// A `Retry-After` the next attempt may not precede.
+    not_before: Option<Timestamp>,
+    failures: u32,
+    budget: Budget,
+    budget_reported: bool,
+    next_id: u64,
+    reported: SessionState,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A signed-out session. `seed` drives the jitter; give every tab a different one.
+    pub fn new(config: Config, seed: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            limits: DecodeLimits::default(),
+            rng: Rng::new(seed),
+            clock_offset: 0,
+            now: Timestamp::default(),
+            held: None,
+            active: false,
+            expired: None,
+            restoring: false,
+            siblings_until: None,
+            in_flight: None,
+            next_refresh: None,
+            not_before: None,
+            failures: 0,
+            budget: Budget::default(),
+            budget_reported: false,
+            next_id: 0,
+            reported: SessionState::SignedOut,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    /// Replaces the decoding limits (16 KiB and depth 32 by default).
+    pub fn set_decode_limits(&mut self, limits: DecodeLimits) {
+        self.limits = limits;
+    }
+
+    /// The timing policy in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// A login succeeded. Starts a new session, superseding any refresh in flight. On error the
+    /// session is unchanged.
+    pub fn handle_login(&mut self, now: Timestamp, token: ReceivedToken) -> Result<(), TokenError> {
+        self.observe(now);
+        let result = self.accept(token, TokenSource::Login);
+        if result.is_ok() {
+            if let Some(f) = self.in_flight.take() {
+                self.actions.push_back(Action::AbortRefresh(f.id));
+            }
+        }
+        self.drive();
+        result
+    }
+
+    /// The page loaded: find out whether a session exists, from a sibling tab if one answers
+    /// within `sibling_wait`, else through the refresh cookie. Does nothing when a token is
+    /// held or a restore or refresh is already under way.
+    pub fn handle_restore(&mut self, now: Timestamp) {
+        self.observe(now);
+        let busy = self.in_flight.is_some() || self.siblings_until.is_some();
+        if !busy && self.usable().is_none() {
+            self.restoring = !self.active;
+            match self.config.sibling_wait {
+                Some(wait) if self.restoring => {
+                    self.siblings_until = Some(self.now + wait);
+                    self.actions.push_back(Action::AskSiblings);
+                }
+                _ => self.next_refresh = Some(self.now),
+            }
+        }
+        self.drive();
+    }
+
+    /// A refresh attempt ended. Outcomes of attempts that are no longer current (aborted,
+    /// superseded) are ignored.
+    pub fn handle_refresh_outcome(
+        &mut self,
+        now: Timestamp,
+        id: RefreshId,
+        outcome: RefreshOutcome,
+    ) {
+        self.observe(now);
+        if self.in_flight.map(|f| f.id) != Some(id) {
+            self.drive();
+            return;
+        }
+        self.in_flight = None;
+        match outcome {
+            RefreshOutcome::Success(token) => {
+                let source = if self.restoring {
+                    TokenSource::Restore
+                } else {
+                    TokenSource::Refresh
+                };
+                if let Err(e) = self.accept(token, source) {
+                    self.fail(RefreshError::BadToken(e), None);
+                }
+            }
+            RefreshOutcome::Transient(kind) => self.fail(RefreshError::Transient(kind), None),
+            RefreshOutcome::RateLimited { retry_after } => {
+                self.fail(RefreshError::RateLimited, retry_after)
+            }
+            RefreshOutcome::Rejected { status } => self.reject(status),
+            RefreshOutcome::LostRace => match self.held.as_ref().map(|h| h.refresh_at) {
+                Some(at) if at > self.now => self.next_refresh = Some(at),
+                // Still due, yet someone held the lock: try again shortly, without counting a failure.
+                _ => {
+                    let wait = schedule::backoff(1, &self.config, &mut self.rng);
+                    self.next_refresh = Some(self.now + wait);
+                }
+            },
+        }
+        self.drive();
+    }
+
+    /// Another tab announced a token. Adopted when it expires later than the one held (so the
+    /// tabs share one refresh), and ignored otherwise. On error the session is unchanged.
+    pub fn handle_announcement(
+        &mut self,
+        now: Timestamp,
+        announcement: Announcement,
+    ) -> Result<bool, TokenError> {
+        self.observe(now);
+        let adopted = self.adopt(announcement);
+        self.drive();
+        adopted
+    }
+
+    /// A logout, in this tab or announced by another. Clears the token at once and ignores any
+    /// refresh still in flight.
+    pub fn handle_logout(&mut self, now: Timestamp, origin: LogoutOrigin) {
+        self.observe(now);
+        let had_session = self.active || self.held.is_some() || self.restoring;
+        self.held = None;
+        self.active = false;
+        self.expired = None;
+        self.restoring = false;
+        self.siblings_until = None;
+        self.next_refresh = None;
+        self.not_before = None;
+        self.failures = 0;
+        if let Some(f) = self.in_flight.take() {
+            self.actions.push_back(Action::AbortRefresh(f.id));
+        }
+        if origin == LogoutOrigin::Local {
+            self.actions.push_back(Action::AnnounceLogout);
+        }
+        if had_session || origin == LogoutOrigin::Local {
+            self.events.push_back(Event::SignedOut { origin });
+        }
+        self.drive();
+    }
+
+    /// The timer armed at [`Session::poll_timeout`] fired. Early, late and duplicate calls are
+    /// harmless: the session simply does what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.observe(now);
+        self.drive();
+    }
+
+    /// The page may have been asleep or throttled: catch up with everything due at `now`.
+    pub fn handle_wake(&mut self, now: Timestamp, wake: Wake) {
+        self.observe(now);
+        if wake == Wake::Online && self.failures > 0 && self.in_flight.is_none() {
+            let at = self.not_before.map_or(self.now, |nb| nb.max(self.now));
+            self.next_refresh = Some(self.next_refresh.map_or(at, |t| t.min(at)));
+        }
+        self.drive();
+    }
+
+    /// About to use the token: refresh first if it is inside the refresh window ("renew on read").
+    pub fn renew_on_read(&mut self, now: Timestamp) -> Renewal {
+        self.observe(now);
+        self.drive();
+        match &self.held {
+            Some(h) if self.now < h.refresh_at => Renewal::Fresh,
+            _ => self.refresh_if_possible(),
+        }
+    }
+
+    /// The API refused the token (401): refresh now whatever its expiry says, unless a refresh
+    /// cannot run (backoff, budget, signed out).
+    pub fn force_refresh(&mut self, now: Timestamp) -> Renewal {
+        self.observe(now);
+        self.drive();
+        self.refresh_if_possible()
+    }
+
+    // ----- outputs -------------------------------------------------------------------------
+
+    /// The next action for the driver. Call until `None` after every input.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the application. Call until `None` after every input.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Session::handle_timeout`] next, on the caller's clock; `None` when
+    /// nothing is pending. Never more than [`MAX_TIMER_DELAY`] after the last input, so a
+    /// timer armed with it never overflows; arm with [`crate::timer_delay`].
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let waiting = self.in_flight.is_some() || self.siblings_until.is_some();
+        let next = [
+            self.held.as_ref().map(|h| h.usable_until),
+            self.in_flight.map(|f| f.deadline),
+            self.siblings_until,
+            if waiting { None } else { self.next_refresh },
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(self.to_caller(next.min(self.now + MAX_TIMER_DELAY)))
+    }
+
+    /// The state.
+    pub fn state(&self) -> SessionState {
+        self.reported
+    }
+
+    /// The token, if one is held and may still be offered at `now`.
+    pub fn token(&self, now: Timestamp) -> Option<&AccessToken> {
+        let now = self.to_internal(now).max(self.now);
+        self.held
+            .as_ref()
+            .filter(|h| now < h.usable_until)
+            .map(|h| &h.token)
+    }
+
+    /// The held token's claims (unverified; for display).
+    pub fn claims(&self) -> Option<&Claims> {
+        self.held.as_ref().map(|h| &h.claims)
+    }
+
+    /// When the held token expires, on the caller's clock.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.held.as_ref().map(|h| self.to_caller(h.expires_at))
+    }
+
+    /// When the next refresh is due, on the caller's clock (for display).
+    pub fn refresh_due(&self) -> Option<Timestamp> {
+        self.next_refresh.map(|t| self.to_caller(t))
+    }
+
+    /// Whether the attempt `id` should still call the endpoint. `false` when it was superseded,
+    /// or another tab's token arrived while this tab waited for the cross-tab lock; the driver
+    /// then reports [`RefreshOutcome::LostRace`].
+    pub fn refresh_still_needed(&self, now: Timestamp, id: RefreshId) -> bool {
+        let now = self.to_internal(now).max(self.now);
+        self.in_flight.map(|f| f.id) == Some(id)
+            && self.held.as_ref().is_none_or(|h| now >= h.refresh_at)
+    }
+
+    /// The held token as an announcement, for answering a sibling tab that asks.
+    pub fn announcement(&self, now: Timestamp) -> Option<Announcement> {
+        self.token(now)?;
+        self.held.as_ref().map(|h| self.announce(h))
+    }
+
+    // ----- internals -----------------------------------------------------------------------
+
+    /// Maps the caller's clock to internal time, which never runs backwards: when the wall
+    /// clock is set back, the offset grows by the jump so deadlines keep their real distance.
+    /// A jump forward is indistinguishable from sleep and treated as elapsed time, which errs
+    /// on the side of refreshing early.
+    fn observe(&mut self, now: Timestamp) {
+        let internal = self.to_internal(now);
+        if internal < self.now {
+            self.clock_offset = self
+                .clock_offset
+                .saturating_add(self.now.as_millis() - internal.as_millis());
+        } else {
+            self.now = internal;
+        }
+    }
+
+    fn to_internal(&self, caller: Timestamp) -> Timestamp {
+        Timestamp::from_millis(caller.as_millis().saturating_add(self.clock_offset))
+    }
+
+    fn to_caller(&self, internal: Timestamp) -> Timestamp {
+        Timestamp::from_millis(internal.as_millis().saturating_sub(self.clock_offset))
+    }
+
+    fn usable(&self) -> Option<&Held> {
+        self.held.as_ref().filter(|h| self.now < h.usable_until)
+    }
+
+    fn announce(&self, h: &Held) -> Announcement {
+        Announcement {
+            token: h.token.clone(),
+            received_at: self.to_caller(h.received_at),
+            lifetime: h.lifetime,
+        }
+    }
+
+    fn decode(&self, token: &AccessToken) -> Result<Claims, TokenError> {
+        decode_unverified_with(token.expose_secret().as_bytes(), &self.limits)
+            .map(|t| t.claims)
+            .map_err(TokenError::Decode)
+    }
+
+    /// Installs a token received at `self.now` from an endpoint.
+    fn accept(&mut self, received: ReceivedToken, source: TokenSource) -> Result<(), TokenError> {
+        let claims = self.decode(&received.token)?;
+        let lifetime =
+            schedule::lifetime(received.expires_in, &claims).ok_or(TokenError::NoLifetime)?;
+        self.install(received.token, claims, self.now, lifetime, source);
+        if let Some(h) = &self.held {
+            self.actions.push_back(Action::Announce(self.announce(h)));
+        }
+        Ok(())
+    }
+
+    fn adopt(&mut self, a: Announcement) -> Result<bool, TokenError> {
+        let received_at = self.to_internal(a.received_at).min(self.now);
+        let expires_at = received_at + a.lifetime;
+        let newer = self.held.as_ref().is_none_or(|h| {
+            expires_at > h.expires_at && h.token.expose_secret() != a.token.expose_secret()
+        });
+        let leeway = schedule::leeway(a.lifetime, &self.config);
+        if !newer || a.lifetime.is_zero() || expires_at - leeway <= self.now {
+            return Ok(false);
+        }
+        let claims = self.decode(&a.token)?;
+        self.install(
+            a.token,
+            claims,
+            received_at,
+            a.lifetime,
+            TokenSource::OtherTab,
+        );
+        Ok(true)
+    }
+
+    fn install(
+        &mut self,
+        token: AccessToken,
+        claims: Claims,
+        received_at: Timestamp,
+        lifetime: Duration,
+        source: TokenSource,
+    ) {
+        let expires_at = received_at + lifetime;
+        let refresh_at = schedule::refresh_at(received_at, lifetime, &self.config, &mut self.rng);
+        let continuing = self.active && source != TokenSource::Login;
+        // The previous token, if any, is dropped here and its bytes zeroized.
+        self.held = Some(Held {
+            token,
+            claims,
+            received_at,
+            lifetime,
+            expires_at,
+            usable_until: expires_at - schedule::leeway(lifetime, &self.config),
+            refresh_at,
+        });
+        self.events.push_back(if continuing {
+            Event::Refreshed { source }
+        } else {
+            Event::SignedIn { source }
+        });
+        self.active = true;
+        self.expired = None;
+        self.restoring = false;
+        self.siblings_until = None;
+        self.failures = 0;
+        self.not_before = None;
+        self.budget_reported = false;
+        self.next_refresh = Some(refresh_at);
+    }
+
+    fn fail(&mut self, error: RefreshError, retry_after: Option<Duration>) {
+        self.failures = self.failures.saturating_add(1);
+        let mut wait = schedule::backoff(self.failures, &self.config, &mut self.rng);
+        if let Some(asked) = retry_after {
+            let asked = asked.min(self.config.retry_after_cap);
+            self.not_before = Some(self.now + asked);
+            wait = wait.max(asked);
+        }
+        self.next_refresh = Some(self.now + wait);
+        self.events.push_back(Event::RefreshFailed {
+            error,
+            retry_in: Some(wait),
+            token_valid: self.usable().is_some(),
+        });
+    }
+
+    fn reject(&mut self, status: u16) {
+        self.held = None;
+        self.next_refresh = None;
+        self.not_before = None;
+        self.siblings_until = None;
+        self.failures = 0;
+        self.events.push_back(Event::RefreshFailed {
+            error: RefreshError::Rejected(status),
+            retry_in: None,
+            token_valid: false,
+        });
+        if self.active {
+            self.expired = Some(ExpiryReason::Rejected);
+            self.events.push_back(Event::Expired {
+                reason: ExpiryReason::Rejected,
+                retrying: false,
+            });
+        }
+        self.active = false;
+        self.restoring = false;
+    }
+
+    fn refresh_if_possible(&mut self) -> Renewal {
+        if self.in_flight.is_some() || self.siblings_until.is_some() {
+            return Renewal::Pending;
+        }
+        let backing_off = self.failures > 0 && self.next_refresh.is_some_and(|t| t > self.now);
+        if !(self.active || self.restoring) || backing_off {
+            return Renewal::Unavailable;
+        }
+        self.next_refresh = Some(self.now);
+        self.drive();
+        if self.in_flight.is_some() {
+            Renewal::Pending
+        } else {
+            Renewal::Unavailable
+        }
+    }
+
+    fn start_refresh(&mut self) {
+        let id = RefreshId(self.next_id);
+        self.next_id += 1;
+        self.in_flight = Some(InFlight {
+            id,
+            deadline: self.now + self.config.request_timeout,
+        });
+        self.next_refresh = None;
+        self.budget_reported = false;
+        self.budget.record(self.now, &self.config);
+        self.actions.push_back(Action::StartRefresh(id));
+    }
+
+    /// Does whatever is due at `self.now`, then reports a state change.
+    fn drive(&mut self) {
+        let now = self.now;
+        if self.held.as_ref().is_some_and(|h| now >= h.usable_until) {
+            self.held = None;
+            if self.active {
+                self.expired = Some(ExpiryReason::LifetimeElapsed);
+                self.events.push_back(Event::Expired {
+                    reason: ExpiryReason::LifetimeElapsed,
+                    retrying: true,
+                });
+                if self.next_refresh.is_none() && self.in_flight.is_none() {
+                    self.next_refresh = Some(now);
+                }
+            }
+        }
+        if let Some(f) = self.in_flight.filter(|f| now >= f.deadline) {
+            self.in_flight = None;
+            self.actions.push_back(Action::AbortRefresh(f.id));
+            self.fail(RefreshError::Transient(TransientKind::Timeout), None);
+        }
+        if self.siblings_until.is_some_and(|t| now >= t) {
+            self.siblings_until = None;
+            self.next_refresh = Some(now);
+        }
+        if self.in_flight.is_none() && self.siblings_until.is_none() {
+            if let Some(due) = self.next_refresh.filter(|t| *t <= now) {
+                let due = self.not_before.map_or(due, |nb| due.max(nb));
+                let allowed = self.budget.next_allowed(now, &self.config).max(due);
+                if allowed <= now {
+                    self.start_refresh();
+                } else {
+                    self.next_refresh = Some(allowed);
+                    if due <= now && !self.budget_reported {
+                        self.budget_reported = true;
+                        self.events.push_back(Event::RefreshFailed {
+                            error: RefreshError::BudgetExhausted,
+                            retry_in: Some(allowed.saturating_since(now)),
+                            token_valid: self.usable().is_some(),
+                        });
+                    }
+                }
+            }
+        }
+        let state = if self.in_flight.is_some() {
+            SessionState::Refreshing
+        } else if self.held.is_some() {
+            SessionState::SignedIn
+        } else if self.expired.is_some() {
+            SessionState::Expired
+        } else {
+            SessionState::SignedOut
+        };
+        if state != self.reported {
+            self.events.push_back(Event::StateChanged {
+                from: self.reported,
+                to: state,
+            });
+            self.reported = state;
+        }
+    }
+}
+
+/// Classifies the HTTP answer of a refresh request that did not succeed; `retry_after` is the
+/// parsed `Retry-After` header.
+///
+/// - 429, and 503 with `Retry-After`: rate limited;
+/// - 408 and other 5xx: transient;
+/// - 400 with `invalid_grant`, 401, 403: rejected — the session is over;
+/// - any other status: rejected too, since repeating a request the server does not understand
+///   cannot succeed (a misconfigured URL must not cause a retry loop).
+pub fn classify_refresh_status(status: u16, retry_after: Option<Duration>) -> RefreshOutcome {
+    match status {
+        429 => RefreshOutcome::RateLimited { retry_after },
+        503 if retry_after.is_some() => RefreshOutcome::RateLimited { retry_after },
+        408 | 500..=599 => RefreshOutcome::Transient(TransientKind::Server(status)),
+        _ => RefreshOutcome::Rejected { status },
+    }
+}

@@ -1,0 +1,762 @@
+//! Scenario tests of the session against a virtual clock: each proves one promise the
+//! library makes to an application. No test sleeps; hours pass in microseconds.
+
+mod harness;
+
+use harness::{secs, token_with_claims, Reply, World, T0};
+use token_manager_core::retry_after::RetryAfter;
+use token_manager_core::schedule::{self, Config};
+use token_manager_core::session::{
+    Action, Announcement, Event, ExpiryReason, LogoutOrigin, ReceivedToken, RefreshError,
+    RefreshOutcome, Renewal, SessionState, TokenSource, TransientKind, Wake,
+};
+use token_manager_core::{AccessToken, Session, Timestamp};
+
+const MIN: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+fn at(s: u64) -> Timestamp {
+    Timestamp::from_millis(T0) + secs(s)
+}
+
+fn offset_secs(t: Timestamp) -> f64 {
+    (t.as_millis() as f64 - T0 as f64) / 1000.0
+}
+
+fn single_tab(lifetime: u64, config: Config, seed: u64) -> World {
+    let mut w = World::new(secs(lifetime));
+    w.add_tab(config, seed, 0);
+    w.login(0);
+    w
+}
+
+#[test]
+fn fifteen_minute_token_refreshes_inside_the_lead_window_with_jitter_in_bounds() {
+    let mut first_refreshes = Vec::new();
+    for seed in 0..40 {
+        let mut w = single_tab(15 * MIN, Config::default(), seed);
+        w.run_for(secs(HOUR));
+        let first = offset_secs(w.server.requests[0]);
+        // Lead 180 s (20% of 900), jitter up to 25% of it: refresh between 675 s and 720 s.
+        assert!((675.0..=720.0).contains(&first), "seed {seed}: {first}");
+        // An hour is four lifetimes; each token is refreshed once, before it expires.
+        assert!(
+            (5..=6).contains(&w.server.requests.len()),
+            "{:?}",
+            w.server.requests
+        );
+        assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
+        first_refreshes.push(first);
+    }
+    let spread = first_refreshes.iter().cloned().fold(f64::MIN, f64::max)
+        - first_refreshes.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(
+        spread > 20.0,
+        "jitter should spread tabs apart, spread {spread}"
+    );
+}
+
+#[test]
+fn refresh_survives_client_clock_three_hours_fast_or_slow() {
+    for skew in [3 * HOUR as i64 * 1000, -(3 * HOUR as i64) * 1000] {
+        let mut w = World::new(secs(15 * MIN));
+        w.add_tab(Config::default(), 7, skew);
+        w.login(0);
+        w.run_for(secs(2 * HOUR));
+        let first = offset_secs(w.server.requests[0]);
+        assert!((675.0..=720.0).contains(&first), "skew {skew}: {first}");
+        assert!(w.tabs[0].session.token(w.local(0)).is_some());
+    }
+}
+
+#[test]
+fn refresh_survives_server_clock_three_hours_off() {
+    for skew in [3 * HOUR as i64 * 1000, -(3 * HOUR as i64) * 1000] {
+        let mut w = World::new(secs(15 * MIN));
+        w.server.skew_ms = skew;
+        w.add_tab(Config::default(), 7, 0);
+        w.login(0);
+        w.run_for(secs(2 * HOUR));
+        let first = offset_secs(w.server.requests[0]);
+        assert!(
+            (675.0..=720.0).contains(&first),
+            "server skew {skew}: {first}"
+        );
+    }
+}
+
+#[test]
+fn two_hours_of_sleep_refreshes_at_once_on_wake_and_never_offers_the_expired_token() {
+    let mut w = single_tab(15 * MIN, Config::default(), 3);
+    w.run_for(secs(5 * MIN));
+    assert!(w.server.requests.is_empty());
+    w.sleep(secs(2 * HOUR));
+    // Before the driver has noticed anything, the expired token is already not offered.
+    assert!(w.tabs[0].session.token(w.local(0)).is_none());
+    w.wake(0, Wake::Visible);
+    assert_eq!(
+        w.server.requests,
+        vec![w.now],
+        "refresh starts at the wake-up check"
+    );
+    assert!(w.events(0).contains(&Event::Expired {
+        reason: ExpiryReason::LifetimeElapsed,
+        retrying: true
+    }));
+    w.run_for(secs(1));
+    assert!(w.tabs[0].session.token(w.local(0)).is_some());
+    assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
+}
+
+#[test]
+fn a_late_timer_after_sleep_acts_like_a_wake() {
+    let mut w = single_tab(15 * MIN, Config::default(), 3);
+    w.sleep(secs(2 * HOUR));
+    // The throttled timer finally fires, hours late.
+    w.spurious_timeout(0);
+    assert_eq!(w.server.requests, vec![w.now]);
+}
+
+#[test]
+fn network_errors_back_off_with_growing_jittered_delays_up_to_the_cap_keeping_the_token() {
+    let config = Config {
+        retry_base: secs(1),
+        retry_cap: secs(30),
+        ..Config::default()
+    };
+    let (mut early, mut late) = (0.0, 0.0);
+    for seed in 0..30 {
+        let mut w = single_tab(HOUR, config.clone(), seed);
+        w.server.default_reply = if seed % 2 == 0 {
+            Reply::Network
+        } else {
+            Reply::Status(503)
+        };
+        let refresh_at = w.tabs[0].session.refresh_due().unwrap();
+        w.run_until(refresh_at + secs(60));
+        let expiry = w.tabs[0].session.expires_at().unwrap();
+        // Still well before expiry: every failure kept the token.
+        assert!(w.tabs[0].session.token(w.local(0)).is_some());
+        for (_, e) in &w.tabs[0].events {
+            if let Event::RefreshFailed { token_valid, .. } = e {
+                assert!(token_valid);
+            }
+        }
+        let r = &w.server.requests;
+        let gaps: Vec<f64> = r
+            .windows(2)
+            .map(|p| p[1].saturating_since(p[0]).as_secs_f64() - 0.08)
+            .collect();
+        for (n, gap) in gaps.iter().enumerate() {
+            let ceiling = schedule::backoff_ceiling(n as u32 + 1, &config).as_secs_f64();
+            assert!(*gap <= ceiling + 0.001, "attempt {n}: {gap} > {ceiling}");
+        }
+        early += gaps[..3].iter().sum::<f64>() / 3.0;
+        late += gaps[4..6].iter().sum::<f64>() / 2.0;
+        assert!(expiry > w.now);
+    }
+    assert!(
+        late > 2.0 * early,
+        "backoff must grow: early {early} late {late}"
+    );
+}
+
+#[test]
+fn retries_continue_past_expiry_and_the_session_recovers_without_login() {
+    let config = Config {
+        retry_cap: secs(20),
+        ..Config::default()
+    };
+    let mut w = single_tab(2 * MIN, config, 11);
+    w.server.default_reply = Reply::Status(500);
+    w.run_for(secs(10 * MIN));
+    assert_eq!(w.tabs[0].session.state(), SessionState::Expired);
+    assert!(w.events(0).contains(&Event::Expired {
+        reason: ExpiryReason::LifetimeElapsed,
+        retrying: true
+    }));
+    w.server.default_reply = Reply::Ok;
+    w.run_for(secs(30));
+    assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
+    assert!(matches!(
+        w.events(0).last(),
+        Some(Event::Refreshed {
+            source: TokenSource::Refresh
+        }) | Some(Event::StateChanged { .. })
+    ));
+}
+
+#[test]
+fn rate_limit_with_retry_after_seconds_waits_for_it() {
+    let mut w = single_tab(HOUR, Config::default(), 5);
+    w.server
+        .script
+        .push_back(Reply::RateLimited(Some(secs(30))));
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(120));
+    let r = &w.server.requests;
+    let gap = r[1].saturating_since(r[0]).as_secs_f64();
+    assert!(gap >= 30.08, "retried after {gap}s");
+    assert!(gap <= 31.1, "waited too long: {gap}s");
+}
+
+#[test]
+fn rate_limit_with_an_http_date_waits_for_it_measured_on_the_server_clock() {
+    // The server's Date says 12:00:00, Retry-After says 12:00:45; the client clock is hours off.
+    let ra = RetryAfter::parse("Tue, 03 Mar 2026 12:00:45 GMT").unwrap();
+    let wait = ra.delay(
+        Some("Tue, 03 Mar 2026 12:00:00 GMT"),
+        Timestamp::from_secs(1),
+    );
+    assert_eq!(wait, secs(45));
+    let mut w = single_tab(HOUR, Config::default(), 5);
+    w.server.script.push_back(Reply::RateLimited(Some(wait)));
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(120));
+    let r = &w.server.requests;
+    assert!(r[1].saturating_since(r[0]) >= secs(45));
+}
+
+#[test]
+fn retry_after_is_capped() {
+    let config = Config {
+        retry_after_cap: secs(600),
+        ..Config::default()
+    };
+    let mut w = single_tab(4 * HOUR, config, 5);
+    w.server
+        .script
+        .push_back(Reply::RateLimited(Some(secs(10 * DAY))));
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(HOUR));
+    let gap = w.server.requests[1].saturating_since(w.server.requests[0]);
+    assert!(gap >= secs(600) && gap <= secs(602), "{gap:?}");
+}
+
+#[test]
+fn going_online_retries_at_once_but_still_honours_retry_after() {
+    let config = Config {
+        retry_base: secs(60),
+        retry_cap: secs(600),
+        ..Config::default()
+    };
+    let mut w = single_tab(HOUR, config.clone(), 9);
+    w.server.script.extend([Reply::Network, Reply::Network]);
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(1));
+    let n = w.server.requests.len();
+    w.wake(0, Wake::Online);
+    assert_eq!(w.server.requests.len(), n + 1, "online retried immediately");
+
+    let mut w = single_tab(HOUR, config, 9);
+    w.server
+        .script
+        .push_back(Reply::RateLimited(Some(secs(120))));
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(1));
+    w.wake(0, Wake::Online);
+    assert_eq!(w.server.requests.len(), 1, "Retry-After still holds");
+}
+
+#[test]
+fn invalid_grant_clears_the_token_emits_expired_and_stops() {
+    let mut w = single_tab(15 * MIN, Config::default(), 2);
+    w.server.default_reply = Reply::Status(401);
+    w.run_for(secs(10 * HOUR));
+    assert_eq!(w.server.requests.len(), 1, "no further attempts");
+    assert!(w.tabs[0].session.token(w.local(0)).is_none());
+    assert_eq!(w.tabs[0].session.state(), SessionState::Expired);
+    assert!(w.events(0).contains(&Event::Expired {
+        reason: ExpiryReason::Rejected,
+        retrying: false
+    }));
+    assert_eq!(
+        w.tabs[0].session.poll_timeout(),
+        None,
+        "nothing left to wake up for"
+    );
+}
+
+#[test]
+fn a_hanging_refresh_times_out_and_keeps_the_token() {
+    let mut w = single_tab(HOUR, Config::default(), 2);
+    w.server.script.push_back(Reply::Hang);
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(11));
+    assert!(w.events(0).iter().any(|e| matches!(
+        e,
+        Event::RefreshFailed {
+            error: RefreshError::Transient(TransientKind::Timeout),
+            token_valid: true,
+            ..
+        }
+    )));
+    assert!(w.tabs[0].session.token(w.local(0)).is_some());
+    w.run_for(secs(60));
+    assert!(w.server.requests.len() >= 2, "retried after the timeout");
+}
+
+#[test]
+fn an_unusable_token_in_a_200_is_a_failure_that_keeps_the_old_token() {
+    let mut w = single_tab(HOUR, Config::default(), 2);
+    w.server.script.push_back(Reply::Garbage);
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(1));
+    assert!(w.events(0).iter().any(|e| matches!(
+        e,
+        Event::RefreshFailed {
+            error: RefreshError::BadToken(_),
+            token_valid: true,
+            ..
+        }
+    )));
+    assert!(w.tabs[0].session.token(w.local(0)).is_some());
+}
+
+fn session_with_token(lifetime: u64) -> (Session, Timestamp) {
+    let mut s = Session::new(Config::default(), 1).unwrap();
+    let now = at(0);
+    let t = token_with_claims(&format!(
+        r#"{{"sub":"u","iat":{},"exp":{}}}"#,
+        now.as_secs(),
+        now.as_secs() + lifetime
+    ));
+    s.handle_login(
+        now,
+        ReceivedToken {
+            token: AccessToken::new(t),
+            expires_in: Some(secs(lifetime)),
+        },
+    )
+    .unwrap();
+    while s.poll_action().is_some() {}
+    while s.poll_event().is_some() {}
+    (s, now)
+}
+
+#[test]
+fn a_newer_token_from_another_tab_during_a_refresh_is_adopted_without_a_second_refresh() {
+    let (mut s, _) = session_with_token(15 * MIN);
+    let due = s.refresh_due().unwrap();
+    s.handle_timeout(due);
+    let Some(Action::StartRefresh(id)) = s.poll_action() else {
+        panic!("refresh expected")
+    };
+    // While this tab waits for the cross-tab lock, the other tab's fresh token arrives.
+    let fresh = token_with_claims(&format!(
+        r#"{{"sub":"u","iat":{},"exp":{}}}"#,
+        due.as_secs(),
+        due.as_secs() + 900
+    ));
+    let adopted = s
+        .handle_announcement(
+            due + secs(1),
+            Announcement {
+                token: AccessToken::new(fresh.clone()),
+                received_at: due,
+                lifetime: secs(900),
+            },
+        )
+        .unwrap();
+    assert!(adopted);
+    assert_eq!(s.token(due + secs(1)).unwrap().expose_secret(), fresh);
+    assert!(
+        !s.refresh_still_needed(due + secs(1), id),
+        "the lock holder must not call the endpoint"
+    );
+    s.handle_refresh_outcome(due + secs(1), id, RefreshOutcome::LostRace);
+    assert!(s.poll_action().is_none(), "no second refresh");
+    assert!(s.refresh_due().unwrap() > due + secs(600));
+}
+
+#[test]
+fn an_older_announcement_is_ignored() {
+    let (mut s, now) = session_with_token(15 * MIN);
+    let old = token_with_claims(r#"{"sub":"u","exp":1}"#);
+    let adopted = s
+        .handle_announcement(
+            now + secs(5),
+            Announcement {
+                token: AccessToken::new(old),
+                received_at: now - secs(60),
+                lifetime: secs(900),
+            },
+        )
+        .unwrap();
+    assert!(!adopted);
+}
+
+#[test]
+fn two_and_five_tabs_make_one_refresh_per_lifetime_between_them() {
+    for tabs in [2usize, 5] {
+        let mut w = World::new(secs(15 * MIN));
+        for i in 0..tabs {
+            w.add_tab(Config::default(), 100 + i as u64, 0);
+        }
+        w.login(0);
+        // The other tabs adopted the login through the channel.
+        for i in 1..tabs {
+            assert!(w.tabs[i].session.token(w.local(i)).is_some(), "tab {i}");
+        }
+        w.run_for(secs(4 * HOUR));
+        // 4 hours of 15-minute tokens refreshed ~12 minutes in: about 20 refreshes in all.
+        let n = w.server.requests.len();
+        assert!(
+            (18..=22).contains(&n),
+            "{tabs} tabs made {n} refresh requests"
+        );
+        for i in 0..tabs {
+            assert!(w.tabs[i].session.token(w.local(i)).is_some());
+        }
+    }
+}
+
+#[test]
+fn simultaneous_tabs_behind_the_lock_make_one_request() {
+    // Zero jitter: every tab wants to refresh at the same instant.
+    let config = Config {
+        refresh_jitter_fraction: 0.0,
+        ..Config::default()
+    };
+    let mut w = World::new(secs(15 * MIN));
+    for i in 0..5 {
+        w.add_tab(config.clone(), i, 0);
+    }
+    w.login(0);
+    w.server.latency = secs(2);
+    w.run_for(secs(13 * MIN));
+    assert_eq!(w.server.requests.len(), 1);
+}
+
+#[test]
+fn a_new_tab_asks_its_siblings_before_calling_the_endpoint() {
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    w.login(0);
+    w.run_for(secs(MIN));
+    w.add_tab(Config::default(), 2, 0);
+    w.restore(1);
+    w.run_for(secs(1));
+    assert!(w.server.requests.is_empty());
+    assert!(w.events(1).contains(&Event::SignedIn {
+        source: TokenSource::OtherTab
+    }));
+}
+
+#[test]
+fn a_lone_tab_restores_through_the_cookie_after_the_sibling_wait() {
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    w.restore(0);
+    assert!(w.server.requests.is_empty(), "waits for siblings first");
+    w.run_for(secs(1));
+    assert_eq!(w.server.requests.len(), 1);
+    assert!(offset_secs(w.server.requests[0]) >= 0.1);
+    assert!(w.events(0).contains(&Event::SignedIn {
+        source: TokenSource::Restore
+    }));
+}
+
+#[test]
+fn a_restore_without_a_session_signs_out_quietly() {
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    w.server.default_reply = Reply::Status(401);
+    w.restore(0);
+    w.run_for(secs(HOUR));
+    assert_eq!(w.server.requests.len(), 1);
+    assert_eq!(w.tabs[0].session.state(), SessionState::SignedOut);
+    assert_eq!(w.count_events(0, |e| matches!(e, Event::Expired { .. })), 0);
+}
+
+#[test]
+fn logout_in_one_tab_signs_out_all_and_a_late_refresh_answer_is_ignored() {
+    let mut w = World::new(secs(15 * MIN));
+    for i in 0..3 {
+        w.add_tab(Config::default(), i, 0);
+    }
+    w.login(0);
+    w.server.latency = secs(5);
+    let due = w
+        .tabs
+        .iter()
+        .filter_map(|t| t.session.refresh_due())
+        .min()
+        .unwrap();
+    w.run_until(due + secs(1));
+    // A refresh is in flight in some tab; tab 2 logs out now.
+    assert!(w
+        .tabs
+        .iter()
+        .any(|t| t.session.state() == SessionState::Refreshing));
+    w.logout(2);
+    w.run_for(secs(HOUR));
+    for i in 0..3 {
+        assert_eq!(
+            w.tabs[i].session.state(),
+            SessionState::SignedOut,
+            "tab {i}"
+        );
+        assert!(w.tabs[i].session.token(w.local(i)).is_none());
+    }
+    assert!(w.events(0).contains(&Event::SignedOut {
+        origin: LogoutOrigin::OtherTab
+    }));
+    assert!(w.events(2).contains(&Event::SignedOut {
+        origin: LogoutOrigin::Local
+    }));
+}
+
+#[test]
+fn a_sixty_day_token_never_arms_a_delay_past_the_timer_limit_and_refreshes_on_time() {
+    let mut w = single_tab(60 * DAY, Config::default(), 4);
+    w.run_for(secs(70 * DAY));
+    assert!(w.max_armed_delay.as_millis() < (1 << 31) - 1);
+    assert!(
+        w.max_armed_delay > secs(20 * DAY),
+        "long waits are re-armed, not skipped"
+    );
+    // Lead: 20% of 60 days = 12 days, jitter up to 3 more.
+    let first = offset_secs(w.server.requests[0]) / DAY as f64;
+    assert!((45.0..=48.0).contains(&first), "refreshed on day {first}");
+}
+
+#[test]
+fn duplicate_early_and_late_timeouts_change_nothing() {
+    let run = |noise: bool| {
+        let mut w = single_tab(15 * MIN, Config::default(), 42);
+        w.server.script.extend([Reply::Network, Reply::Status(502)]);
+        for _ in 0..(3 * HOUR / 7) {
+            w.run_for(secs(7));
+            if noise {
+                w.spurious_timeout(0);
+                w.spurious_timeout(0);
+            }
+        }
+        (w.server.requests.clone(), w.events(0))
+    };
+    assert_eq!(run(false), run(true));
+}
+
+#[test]
+fn a_server_answering_expires_in_one_cannot_exceed_the_refresh_budget() {
+    let config = Config::default();
+    let mut w = single_tab(1, config.clone(), 8);
+    w.run_for(secs(10 * MIN));
+    let r = &w.server.requests;
+    assert!(
+        r.len() <= 11 * config.refresh_budget as usize,
+        "{} refreshes",
+        r.len()
+    );
+    for (i, start) in r.iter().enumerate() {
+        let in_window = r[i..]
+            .iter()
+            .take_while(|t| t.saturating_since(*start) < config.refresh_budget_window)
+            .count();
+        assert!(in_window <= config.refresh_budget as usize);
+    }
+    assert!(w.events(0).iter().any(|e| matches!(
+        e,
+        Event::RefreshFailed {
+            error: RefreshError::BudgetExhausted,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn renew_on_read_refreshes_inside_the_lead_window_only() {
+    let (mut s, now) = session_with_token(15 * MIN);
+    assert_eq!(s.renew_on_read(now + secs(60)), Renewal::Fresh);
+    assert!(s.poll_action().is_none());
+    // 12 minutes in: inside the 3-minute lead even if the jittered timer has not fired yet.
+    assert_eq!(s.renew_on_read(now + secs(12 * MIN + 30)), Renewal::Pending);
+    assert!(matches!(s.poll_action(), Some(Action::StartRefresh(_))));
+    // Twenty concurrent readers share the one refresh.
+    for _ in 0..20 {
+        assert_eq!(s.renew_on_read(now + secs(12 * MIN + 31)), Renewal::Pending);
+    }
+    assert!(s.poll_action().is_none());
+}
+
+#[test]
+fn force_refresh_after_a_401_starts_one_refresh_and_respects_backoff() {
+    let (mut s, now) = session_with_token(15 * MIN);
+    assert_eq!(s.force_refresh(now + secs(10)), Renewal::Pending);
+    let Some(Action::StartRefresh(id)) = s.poll_action() else {
+        panic!()
+    };
+    s.handle_refresh_outcome(
+        now + secs(11),
+        id,
+        RefreshOutcome::Transient(TransientKind::Network),
+    );
+    assert_eq!(
+        s.force_refresh(now + secs(11)),
+        Renewal::Unavailable,
+        "backing off"
+    );
+    assert!(s.token(now + secs(11)).is_some(), "token kept");
+}
+
+#[test]
+fn signed_out_sessions_never_refresh() {
+    let mut s = Session::new(Config::default(), 1).unwrap();
+    assert_eq!(s.renew_on_read(at(0)), Renewal::Unavailable);
+    assert_eq!(s.force_refresh(at(0)), Renewal::Unavailable);
+    s.handle_wake(at(1), Wake::Online);
+    assert!(s.poll_action().is_none());
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn the_wall_clock_set_back_an_hour_does_not_extend_the_token() {
+    // The session never runs backwards: it saw 5 minutes pass, then the clock set back.
+    let mut w = single_tab(15 * MIN, Config::default(), 6);
+    w.run_for(secs(5 * MIN));
+    w.spurious_timeout(0);
+    w.tabs[0].skew_ms = -(HOUR as i64) * 1000;
+    w.spurious_timeout(0);
+    w.run_for(secs(2 * HOUR));
+    // The harness asserts after every step that no expired token was offered.
+    let first = offset_secs(w.server.requests[0]);
+    assert!((675.0..=720.0).contains(&first), "{first}");
+}
+
+#[test]
+fn the_hybrid_clock_keeps_time_through_a_wall_clock_set_back_unobserved() {
+    // Here the session hears nothing between login and the jump: only the monotonic clock
+    // knows five minutes passed, and `Clock` carries that into the session.
+    use token_manager_core::Clock;
+    let mut clock = Clock::new();
+    let wall0 = T0;
+    let mut s = Session::new(Config::default(), 1).unwrap();
+    let now = clock.now(wall0, 0);
+    let t = token_with_claims(r#"{"sub":"u","iat":1,"exp":901}"#);
+    s.handle_login(
+        now,
+        ReceivedToken {
+            token: AccessToken::new(t),
+            expires_in: Some(secs(900)),
+        },
+    )
+    .unwrap();
+    let read = |clock: &mut Clock, true_secs: u64| {
+        let wall = wall0 + true_secs * 1000 - if true_secs >= 300 { HOUR * 1000 } else { 0 };
+        clock.now(wall, true_secs * 1000)
+    };
+    let before = read(&mut clock, 600);
+    assert!(s.token(before).is_some());
+    // 5 s leeway: from 895 s of real time on, the token is not offered.
+    let late = read(&mut clock, 896);
+    assert!(
+        s.token(late).is_none(),
+        "token offered past its real expiry"
+    );
+}
+
+#[test]
+fn the_wall_clock_set_forward_refreshes_early_rather_than_late() {
+    let mut w = single_tab(15 * MIN, Config::default(), 6);
+    w.run_for(secs(MIN));
+    w.tabs[0].skew_ms = (HOUR as i64) * 1000;
+    w.spurious_timeout(0);
+    assert_eq!(w.server.requests, vec![w.now]);
+}
+
+#[test]
+fn login_supersedes_a_refresh_in_flight() {
+    let (mut s, now) = session_with_token(15 * MIN);
+    assert_eq!(s.force_refresh(now), Renewal::Pending);
+    let Some(Action::StartRefresh(id)) = s.poll_action() else {
+        panic!()
+    };
+    let t = token_with_claims(r#"{"sub":"other","iat":1,"exp":901}"#);
+    s.handle_login(
+        now + secs(1),
+        ReceivedToken {
+            token: AccessToken::new(t),
+            expires_in: Some(secs(900)),
+        },
+    )
+    .unwrap();
+    let actions: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::AbortRefresh(a) if *a == id)));
+    // The late answer of the superseded attempt changes nothing.
+    s.handle_refresh_outcome(now + secs(2), id, RefreshOutcome::Rejected { status: 401 });
+    assert_eq!(s.claims().unwrap().sub.as_deref(), Some("other"));
+    assert_eq!(s.state(), SessionState::SignedIn);
+}
+
+#[test]
+fn a_token_without_any_lifetime_is_refused_and_changes_nothing() {
+    let mut s = Session::new(Config::default(), 1).unwrap();
+    let t = token_with_claims(r#"{"sub":"u"}"#);
+    let err = s
+        .handle_login(
+            at(0),
+            ReceivedToken {
+                token: AccessToken::new(t),
+                expires_in: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "no_expiry");
+    assert_eq!(s.state(), SessionState::SignedOut);
+    let err = s
+        .handle_login(
+            at(0),
+            ReceivedToken {
+                token: AccessToken::new("x.y".into()),
+                expires_in: Some(secs(60)),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "malformed_token");
+}
+
+#[test]
+fn state_changes_are_reported_as_events() {
+    let mut w = single_tab(15 * MIN, Config::default(), 1);
+    w.run_for(secs(15 * MIN));
+    let states: Vec<_> = w
+        .events(0)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::StateChanged { to, .. } => Some(to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            SessionState::SignedIn,
+            SessionState::Refreshing,
+            SessionState::SignedIn
+        ]
+    );
+}
+
+#[test]
+fn a_tab_without_cross_tab_support_still_refreshes_alone() {
+    let mut w = World::new(secs(15 * MIN));
+    w.cross_tab = false;
+    let config = Config {
+        sibling_wait: None,
+        ..Config::default()
+    };
+    w.add_tab(config.clone(), 1, 0);
+    w.add_tab(config, 2, 0);
+    w.login(0);
+    w.restore(1);
+    w.run_for(secs(HOUR));
+    assert!(w.tabs[1].session.token(w.local(1)).is_some());
+    assert!(
+        w.server.requests.len() >= 8,
+        "each tab refreshes for itself"
+    );
+}

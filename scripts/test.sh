@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `npm test`: every suite, on a fresh machine. Bootstraps first (idempotent), then:
+# formatting, clippy on the host and on wasm32, Rust unit/scenario/property/integration tests,
+# the core built for wasm32, wasm-bindgen tests in headless Chromium, and the end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "bootstrap"
+bash scripts/bootstrap.sh --browser
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (host)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "clippy (wasm32)"
+cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager -p token-manager-core --all-targets -- -D warnings
+
+step "Rust tests (host)"
+cargo test --workspace
+
+step "core builds for wasm32"
+cargo build -p token-manager-core --target wasm32-unknown-unknown
+
+echo
+echo "all suites passed"
