@@ -26,5 +26,11 @@ cargo test --workspace
 step "core builds for wasm32"
 cargo build -p token-manager-core --target wasm32-unknown-unknown
 
+step "wasm-bindgen tests in headless Chromium"
+bash scripts/wasm-test.sh
+
+step "npm package build"
+bash scripts/build.sh
+
 echo
 echo "all suites passed"

@@ -361,6 +361,9 @@ struct Held {
 struct InFlight {
     id: RefreshId,
     deadline: Timestamp,
+    /// For a forced refresh (the API refused the token): the expiry of the refused token. The
+    /// attempt is moot once a token expiring later is held, however fresh the refused one looked.
+    refused: Option<Timestamp>,
 }
 
 /// The session of one tab. See the [module documentation](self).
@@ -578,7 +581,12 @@ impl Session {
     pub fn force_refresh(&mut self, now: Timestamp) -> Renewal {
         self.observe(now);
         self.drive();
-        self.refresh_if_possible()
+        let refused = self.held.as_ref().map(|h| h.expires_at);
+        let renewal = self.refresh_if_possible();
+        if let Some(f) = self.in_flight.as_mut() {
+            f.refused = f.refused.or(refused);
+        }
+        renewal
     }
 
     // ----- outputs -------------------------------------------------------------------------
@@ -611,6 +619,12 @@ impl Session {
         .flatten()
         .min()?;
         Some(self.to_caller(next.min(self.now + MAX_TIMER_DELAY)))
+    }
+
+    /// True when no refresh is in flight and no restore is waiting for sibling tabs: callers
+    /// waiting on a [`Renewal::Pending`] resume when this turns true.
+    pub fn is_settled(&self) -> bool {
+        self.in_flight.is_none() && self.siblings_until.is_none()
     }
 
     /// The state.
@@ -647,8 +661,14 @@ impl Session {
     /// then reports [`RefreshOutcome::LostRace`].
     pub fn refresh_still_needed(&self, now: Timestamp, id: RefreshId) -> bool {
         let now = self.to_internal(now).max(self.now);
-        self.in_flight.map(|f| f.id) == Some(id)
-            && self.held.as_ref().is_none_or(|h| now >= h.refresh_at)
+        let Some(f) = self.in_flight.filter(|f| f.id == id) else {
+            return false;
+        };
+        match (f.refused, &self.held) {
+            (_, None) => true,
+            (Some(refused), Some(h)) => h.expires_at <= refused,
+            (None, Some(h)) => now >= h.refresh_at,
+        }
     }
 
     /// The held token as an announcement, for answering a sibling tab that asks.
@@ -830,6 +850,7 @@ impl Session {
         self.in_flight = Some(InFlight {
             id,
             deadline: self.now + self.config.request_timeout,
+            refused: None,
         });
         self.next_refresh = None;
         self.budget_reported = false;

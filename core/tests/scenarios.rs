@@ -760,3 +760,38 @@ fn a_tab_without_cross_tab_support_still_refreshes_alone() {
         "each tab refreshes for itself"
     );
 }
+
+#[test]
+fn a_forced_refresh_calls_the_endpoint_even_while_the_token_looks_fresh() {
+    let (mut s, now) = session_with_token(15 * MIN);
+    assert_eq!(s.force_refresh(now + secs(10)), Renewal::Pending);
+    let Some(Action::StartRefresh(id)) = s.poll_action() else {
+        panic!()
+    };
+    assert!(
+        s.refresh_still_needed(now + secs(10), id),
+        "the API refused this token"
+    );
+}
+
+#[test]
+fn a_forced_refresh_is_moot_once_another_tab_replaced_the_token() {
+    let (mut s, now) = session_with_token(15 * MIN);
+    assert_eq!(s.force_refresh(now + secs(10)), Renewal::Pending);
+    let Some(Action::StartRefresh(id)) = s.poll_action() else {
+        panic!()
+    };
+    let fresh = token_with_claims(r#"{"sub":"u","iat":10,"exp":910}"#);
+    let adopted = s
+        .handle_announcement(
+            now + secs(11),
+            Announcement {
+                token: AccessToken::new(fresh),
+                received_at: now + secs(10),
+                lifetime: secs(900),
+            },
+        )
+        .unwrap();
+    assert!(adopted);
+    assert!(!s.refresh_still_needed(now + secs(11), id));
+}

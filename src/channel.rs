@@ -1,0 +1,113 @@
+//! The cross-tab channel: a same-origin `BroadcastChannel` on which tabs share a new token,
+//! ask for one on page load, and announce a logout.
+//!
+//! Messages are small plain objects with a version; anything else on the channel is ignored.
+
+use js_sys::{Object, Reflect};
+use token_manager_core::session::Announcement;
+use token_manager_core::{AccessToken, Timestamp};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BroadcastChannel, MessageEvent};
+
+use crate::listener::Listener;
+
+const VERSION: f64 = 1.0;
+
+/// What a sibling tab said.
+pub(crate) enum Message {
+    Token(Announcement),
+    Logout,
+    Ask,
+}
+
+/// The channel of one manager; closed when dropped.
+pub(crate) struct Channel {
+    channel: BroadcastChannel,
+    _listener: Listener,
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &key.into(), value);
+}
+
+fn message(kind: &str) -> Object {
+    let obj = Object::new();
+    set(&obj, "v", &VERSION.into());
+    set(&obj, "type", &kind.into());
+    obj
+}
+
+impl Channel {
+    /// Opens the channel `name`, or `None` where `BroadcastChannel` does not exist.
+    pub(crate) fn open(name: &str, mut on_message: impl FnMut(Message) + 'static) -> Option<Self> {
+        let exists = Reflect::has(&js_sys::global(), &"BroadcastChannel".into()).unwrap_or(false);
+        if !exists {
+            return None;
+        }
+        let channel = BroadcastChannel::new(name).ok()?;
+        let listener = Listener::new(&channel, "message", move |event| {
+            if let Some(m) = event
+                .dyn_ref::<MessageEvent>()
+                .and_then(|e| parse(&e.data()))
+            {
+                on_message(m);
+            }
+        })?;
+        Some(Self {
+            channel,
+            _listener: listener,
+        })
+    }
+
+    pub(crate) fn announce(&self, a: &Announcement) {
+        let obj = message("token");
+        set(&obj, "token", &a.token.expose_secret().into());
+        set(
+            &obj,
+            "receivedAt",
+            &(a.received_at.as_millis() as f64).into(),
+        );
+        set(&obj, "lifetimeMs", &(a.lifetime.as_millis() as f64).into());
+        let _ = self.channel.post_message(&obj);
+    }
+
+    pub(crate) fn logout(&self) {
+        let _ = self.channel.post_message(&message("logout"));
+    }
+
+    pub(crate) fn ask(&self) {
+        let _ = self.channel.post_message(&message("ask"));
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}
+
+fn parse(data: &JsValue) -> Option<Message> {
+    let get = |k: &str| Reflect::get(data, &k.into()).ok();
+    if !data.is_object() || get("v")?.as_f64()? != VERSION {
+        return None;
+    }
+    match get("type")?.as_string()?.as_str() {
+        "logout" => Some(Message::Logout),
+        "ask" => Some(Message::Ask),
+        "token" => {
+            let token = get("token")?.as_string()?;
+            let received_at = get("receivedAt")?
+                .as_f64()
+                .filter(|v| v.is_finite() && *v >= 0.0)?;
+            let lifetime = get("lifetimeMs")?
+                .as_f64()
+                .filter(|v| v.is_finite() && *v > 0.0)?;
+            Some(Message::Token(Announcement {
+                token: AccessToken::new(token),
+                received_at: Timestamp::from_millis(received_at as u64),
+                lifetime: std::time::Duration::from_millis(lifetime as u64),
+            }))
+        }
+        _ => None,
+    }
+}

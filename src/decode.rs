@@ -1,0 +1,24 @@
+//! `decodeClaims(token)`: the standalone decoder for apps that only need to read a token.
+
+use js_sys::{Object, JSON};
+use token_manager_core::dangerous::decode_unverified;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::error::{coded, invalid_argument};
+
+/// Decodes a token's claims **without verifying its signature** — for display only. Throws a
+/// `TokenManagerError` whose `code` names what is wrong (`malformed_token`, `bad_base64`,
+/// `bad_json`, `claim_type`, `too_large` …).
+#[wasm_bindgen(js_name = decodeClaims, unchecked_return_type = "Claims")]
+pub fn decode_claims(token: JsValue) -> Result<JsValue, JsValue> {
+    let token = token
+        .as_string()
+        .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?;
+    let decoded = decode_unverified(&token).map_err(|e| coded(e.code(), &e.to_string()))?;
+    let value = JSON::parse(&decoded.claims.to_json())?;
+    if let Some(obj) = value.dyn_ref::<Object>() {
+        Object::freeze(obj);
+    }
+    Ok(value)
+}

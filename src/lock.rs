@@ -1,0 +1,57 @@
+//! The cross-tab refresh lock: `navigator.locks.request(name, callback)` (Web Locks API).
+//!
+//! The lock is held until the promise the callback returns settles, so a tab that refreshes
+//! keeps it until it has announced the new token; tabs queued behind it then find the token
+//! adopted and skip the endpoint.
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+fn lock_manager() -> Option<(JsValue, Function)> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
+    if locks.is_undefined() || locks.is_null() {
+        return None;
+    }
+    let request = Reflect::get(&locks, &"request".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    Some((locks, request))
+}
+
+/// Runs `work` while holding the exclusive lock `name`; runs it without a lock where the Web
+/// Locks API is missing. Returns `Err` when `signal` aborted the wait for the lock.
+pub(crate) async fn with_lock(
+    name: &str,
+    signal: &AbortSignal,
+    work: impl FnOnce() -> Promise + 'static,
+) -> Result<(), JsValue> {
+    let Some((locks, request)) = lock_manager() else {
+        JsFuture::from(work()).await?;
+        return Ok(());
+    };
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), signal)?;
+    let mut work = Some(work);
+    let callback = Closure::once(move |_lock: JsValue| -> JsValue {
+        match work.take() {
+            Some(work) => work().into(),
+            None => Promise::resolve(&JsValue::UNDEFINED).into(),
+        }
+    });
+    let held: Promise = request
+        .call3(
+            &locks,
+            &name.into(),
+            &options,
+            callback.as_ref().unchecked_ref(),
+        )?
+        .dyn_into()?;
+    let result = JsFuture::from(held).await;
+    drop(callback);
+    result.map(|_| ())
+}

@@ -1,0 +1,716 @@
+//! `TokenManager`: the driver of one core [`Session`] in one tab.
+//!
+//! Every input goes the same way: read the clock, feed the session, then `pump` — carry out
+//! the actions it asks for, dispatch the events it reports, and re-arm the one timer at its
+//! next deadline. Borrows of the session are never held while JavaScript runs (listeners may
+//! call back into the manager).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use token_manager_core::session::{
+    Action, Event, LogoutOrigin, RefreshId, RefreshOutcome, Renewal, TransientKind, Wake,
+};
+use token_manager_core::{timer_delay, Clock, Session, Timestamp};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::{
+    AbortController, AbortSignal, CustomEvent, CustomEventInit, EventTarget, Headers, Request,
+    Response,
+};
+use zeroize::Zeroize;
+
+use crate::channel::{Channel, Message};
+use crate::clock;
+use crate::error::{coded, invalid_argument};
+use crate::http;
+use crate::listener::Listener;
+use crate::lock;
+use crate::options::Options;
+
+const EVENT_TYPES: [&str; 6] = [
+    "login",
+    "refresh",
+    "logout",
+    "expired",
+    "error",
+    "statechange",
+];
+
+pub(crate) struct Inner {
+    opts: Options,
+    session: RefCell<Session>,
+    clock: RefCell<Clock>,
+    target: EventTarget,
+    timer: RefCell<Option<(Timestamp, Timeout)>>,
+    channel: RefCell<Option<Channel>>,
+    lifecycle: RefCell<Vec<Listener>>,
+    aborts: RefCell<HashMap<u64, AbortController>>,
+    waiters: RefCell<Vec<Function>>,
+    claims: RefCell<Option<JsValue>>,
+    last_error: RefCell<Option<(&'static str, String)>>,
+    lock_name: String,
+    me: Weak<Inner>,
+}
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &key.into(), &value.into());
+}
+
+impl Inner {
+    fn now(&self) -> Timestamp {
+        clock::read(&mut self.clock.borrow_mut())
+    }
+
+    /// Feeds one input to the session, then pumps.
+    fn input<R>(&self, f: impl FnOnce(&mut Session, Timestamp) -> R) -> R {
+        let now = self.now();
+        let result = f(&mut self.session.borrow_mut(), now);
+        self.pump();
+        result
+    }
+
+    fn pump(&self) {
+        loop {
+            let (actions, events) = {
+                let mut s = self.session.borrow_mut();
+                let actions: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
+                let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+                (actions, events)
+            };
+            if actions.is_empty() && events.is_empty() {
+                break;
+            }
+            for action in actions {
+                self.perform(action);
+            }
+            for event in events {
+                self.dispatch(event);
+            }
+        }
+        self.arm_timer();
+        if self.session.borrow().is_settled() {
+            for resolve in self.waiters.take() {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        }
+    }
+
+    fn arm_timer(&self) {
+        let deadline = self.session.borrow().poll_timeout();
+        let mut timer = self.timer.borrow_mut();
+        match deadline {
+            None => *timer = None,
+            Some(d) if timer.as_ref().is_some_and(|(armed, _)| *armed == d) => {}
+            Some(d) => {
+                let delay = timer_delay(d, self.now());
+                let me = self.me.clone();
+                // Replacing the Timeout drops (and so cancels) the previous one.
+                *timer = Some((
+                    d,
+                    Timeout::new(delay.as_millis() as u32, move || {
+                        if let Some(inner) = me.upgrade() {
+                            inner.timer.borrow_mut().take();
+                            inner.input(|s, now| s.handle_timeout(now));
+                        }
+                    }),
+                ));
+            }
+        }
+    }
+
+    fn perform(&self, action: Action) {
+        match action {
+            Action::StartRefresh(id) => {
+                let Ok(controller) = AbortController::new() else {
+                    self.input(|s, now| {
+                        s.handle_refresh_outcome(
+                            now,
+                            id,
+                            RefreshOutcome::Transient(TransientKind::Network),
+                        )
+                    });
+                    return;
+                };
+                let signal = controller.signal();
+                self.aborts.borrow_mut().insert(id.get(), controller);
+                if let Some(inner) = self.me.upgrade() {
+                    spawn_local(async move { inner.run_refresh(id, signal).await });
+                }
+            }
+            Action::AbortRefresh(id) => {
+                if let Some(c) = self.aborts.borrow_mut().remove(&id.get()) {
+                    c.abort();
+                }
+            }
+            Action::AskSiblings => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.ask();
+                }
+            }
+            Action::Announce(a) => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.announce(&a);
+                }
+            }
+            Action::AnnounceLogout => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.logout();
+                }
+            }
+        }
+    }
+
+    /// One refresh attempt: under the cross-tab lock when enabled, so the tabs queue and all
+    /// but the first find the token already adopted.
+    async fn run_refresh(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
+        if self.opts.cross_tab {
+            let inner = self.clone();
+            let sig = signal.clone();
+            let work = move || {
+                future_to_promise(async move {
+                    inner.refresh_request(id, sig).await;
+                    Ok(JsValue::UNDEFINED)
+                })
+            };
+            let locked = lock::with_lock(&self.lock_name, &signal, work).await;
+            if locked.is_err() && !signal.aborted() {
+                // The Web Locks API refused (an opaque origin, say): refresh without it.
+                self.clone().refresh_request(id, signal).await;
+            }
+        } else {
+            self.clone().refresh_request(id, signal).await;
+        }
+        self.aborts.borrow_mut().remove(&id.get());
+    }
+
+    async fn refresh_request(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
+        let now = self.now();
+        if !self.session.borrow().refresh_still_needed(now, id) {
+            self.input(|s, now| s.handle_refresh_outcome(now, id, RefreshOutcome::LostRace));
+            return;
+        }
+        let outcome = match http::auth_request(&self.opts.refresh_url, None, None, Some(&signal)) {
+            Err(_) => RefreshOutcome::Transient(TransientKind::Network),
+            Ok(request) => match http::fetch(&request).await {
+                Ok(response) => http::refresh_outcome(response, clock::wall()).await,
+                Err(_) => RefreshOutcome::Transient(TransientKind::Network),
+            },
+        };
+        // An aborted attempt was already settled by the session (timeout, login, logout).
+        if !signal.aborted() {
+            self.input(|s, now| s.handle_refresh_outcome(now, id, outcome));
+        }
+    }
+
+    fn dispatch(&self, event: Event) {
+        let detail = Object::new();
+        let kind = match event {
+            Event::StateChanged { from, to } => {
+                set(&detail, "from", from.as_str());
+                set(&detail, "to", to.as_str());
+                "statechange"
+            }
+            Event::SignedIn { source } => {
+                self.claims.take();
+                set(&detail, "source", source.as_str());
+                "login"
+            }
+            Event::Refreshed { source } => {
+                self.claims.take();
+                set(&detail, "source", source.as_str());
+                "refresh"
+            }
+            Event::SignedOut { origin } => {
+                self.claims.take();
+                set(
+                    &detail,
+                    "origin",
+                    match origin {
+                        LogoutOrigin::Local => "local",
+                        LogoutOrigin::OtherTab => "otherTab",
+                    },
+                );
+                "logout"
+            }
+            Event::Expired { reason, retrying } => {
+                self.claims.take();
+                set(&detail, "reason", reason.as_str());
+                set(&detail, "retrying", retrying);
+                "expired"
+            }
+            Event::RefreshFailed {
+                error,
+                retry_in,
+                token_valid,
+            } => {
+                let message = error.to_string();
+                set(&detail, "code", error.code());
+                set(&detail, "message", message.as_str());
+                set(
+                    &detail,
+                    "retryInMs",
+                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as f64).into()),
+                );
+                set(&detail, "tokenValid", token_valid);
+                *self.last_error.borrow_mut() = Some((error.code(), message));
+                "error"
+            }
+        };
+        let init = CustomEventInit::new();
+        init.set_detail(&detail);
+        if let Ok(e) = CustomEvent::new_with_event_init_dict(kind, &init) {
+            // Exceptions thrown by listeners are reported by the browser, not propagated here.
+            let _ = self.target.dispatch_event(&e);
+        }
+    }
+
+    fn on_message(&self, message: Message) {
+        match message {
+            Message::Token(a) => {
+                let _ = self.input(|s, now| s.handle_announcement(now, a));
+            }
+            Message::Logout => self.input(|s, now| s.handle_logout(now, LogoutOrigin::OtherTab)),
+            Message::Ask => {
+                let now = self.now();
+                let answer = self.session.borrow().announcement(now);
+                if let (Some(a), Some(c)) = (answer, self.channel.borrow().as_ref()) {
+                    c.announce(&a);
+                }
+            }
+        }
+    }
+
+    /// Resolves once no refresh is in flight (immediately if none is).
+    async fn settled(&self) {
+        if self.session.borrow().is_settled() {
+            return;
+        }
+        let waiters = &self.waiters;
+        let promise = Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve));
+        let _ = JsFuture::from(promise).await;
+    }
+
+    fn token_string(&self) -> Option<String> {
+        let now = self.now();
+        self.session
+            .borrow()
+            .token(now)
+            .map(|t| t.expose_secret().to_owned())
+    }
+
+    fn allowed_origin(&self, url: &str) -> bool {
+        web_sys::Url::new(url).is_ok_and(|u| self.opts.api_origins.iter().any(|o| *o == u.origin()))
+    }
+
+    fn shutdown(&self) {
+        self.timer.borrow_mut().take();
+        self.lifecycle.borrow_mut().clear();
+        self.channel.borrow_mut().take();
+        for (_, c) in self.aborts.borrow_mut().drain() {
+            c.abort();
+        }
+        // Replacing the session drops the token, which zeroizes it.
+        if let Ok(fresh) = Session::new(self.opts.config.clone(), 0) {
+            *self.session.borrow_mut() = fresh;
+        }
+        self.claims.take();
+        for resolve in self.waiters.take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let lo = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (hi << 32) | lo
+}
+
+fn lifecycle_listeners(me: &Weak<Inner>) -> Vec<Listener> {
+    let global = js_sys::global();
+    let mut out = Vec::new();
+    let on = |target: &JsValue, kind: &'static str, wake: Wake, out: &mut Vec<Listener>| {
+        let Some(target) = target.dyn_ref::<EventTarget>() else {
+            return;
+        };
+        let me = me.clone();
+        let listener = Listener::new(target, kind, move |_| {
+            if let Some(inner) = me.upgrade() {
+                let hidden = wake == Wake::Visible
+                    && Reflect::get(&js_sys::global(), &"document".into())
+                        .and_then(|d| Reflect::get(&d, &"visibilityState".into()))
+                        .ok()
+                        .and_then(|v| v.as_string())
+                        .is_some_and(|v| v != "visible");
+                if !hidden {
+                    inner.input(|s, now| s.handle_wake(now, wake));
+                }
+            }
+        });
+        out.extend(listener);
+    };
+    on(&global, "online", Wake::Online, &mut out);
+    on(&global, "pageshow", Wake::PageShow, &mut out);
+    on(&global, "focus", Wake::Focus, &mut out);
+    if let Ok(document) = Reflect::get(&global, &"document".into()) {
+        on(&document, "visibilitychange", Wake::Visible, &mut out);
+    }
+    out
+}
+
+/// Keeps an access token in memory, refreshes it before it expires through the refresh
+/// cookie, and attaches it to API requests. See the README for the full API.
+#[wasm_bindgen]
+pub struct TokenManager {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("state", &self.inner.session.borrow().state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TokenManager {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}
+
+#[wasm_bindgen]
+impl TokenManager {
+    /// Creates a manager. Throws a `TokenManagerError` (`unknown_option`, `invalid_option`,
+    /// `insecure_endpoint`) for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "TokenManagerOptions | undefined")] options: JsValue,
+    ) -> Result<TokenManager, JsValue> {
+        let opts = Options::parse(&options)?;
+        let session = Session::new(opts.config.clone(), random_seed())
+            .map_err(|e| coded("invalid_option", &e.to_string()))?;
+        let target = EventTarget::new()?;
+        let lock_name = format!("wasm-token-manager:{}", opts.refresh_url);
+        let inner = Rc::new_cyclic(|me: &Weak<Inner>| Inner {
+            opts,
+            session: RefCell::new(session),
+            clock: RefCell::new(Clock::new()),
+            target,
+            timer: RefCell::new(None),
+            channel: RefCell::new(None),
+            lifecycle: RefCell::new(Vec::new()),
+            aborts: RefCell::new(HashMap::new()),
+            waiters: RefCell::new(Vec::new()),
+            claims: RefCell::new(None),
+            last_error: RefCell::new(None),
+            lock_name,
+            me: me.clone(),
+        });
+        if inner.opts.cross_tab {
+            let me = inner.me.clone();
+            let channel = Channel::open(&inner.lock_name, move |m| {
+                if let Some(inner) = me.upgrade() {
+                    inner.on_message(m);
+                }
+            });
+            *inner.channel.borrow_mut() = channel;
+        }
+        *inner.lifecycle.borrow_mut() = lifecycle_listeners(&inner.me);
+        Ok(TokenManager { inner })
+    }
+
+    /// On page load: resume the session from another tab or through the refresh cookie.
+    /// Resolves `true` when signed in, `false` when there is no session; rejects with the
+    /// error when the first attempt failed transiently (retries continue in the background
+    /// and a later success fires `login`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn restore(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.last_error.take();
+            inner.input(|s, now| s.handle_restore(now));
+            inner.settled().await;
+            if inner.token_string().is_some() {
+                return Ok(true.into());
+            }
+            match inner.last_error.take() {
+                Some((code, message)) if code != "invalid_grant" => Err(coded(code, &message)),
+                _ => Ok(false.into()),
+            }
+        })
+    }
+
+    /// Signs in with the given credentials (the JSON body of the login endpoint; the reference
+    /// server expects `{ username, password }`). Resolves to the new token's claims.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Claims>")]
+    pub fn login(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "LoginCredentials")] credentials: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            if !credentials.is_object() || Array::is_array(&credentials) {
+                return Err(invalid_argument(
+                    "login(credentials) needs an object such as { username, password }",
+                ));
+            }
+            // Serialized in JavaScript: the password never enters wasm memory.
+            let body: JsValue = JSON::stringify(&credentials)
+                .map_err(|_| invalid_argument("credentials must be JSON-serializable"))?
+                .into();
+            let request = http::auth_request(&inner.opts.login_url, Some(&body), None, None)?;
+            let response = http::fetch(&request).await.map_err(|_| {
+                coded(
+                    "network_error",
+                    "the login request failed to reach the server",
+                )
+            })?;
+            match response.status() {
+                200 => {
+                    let token = http::read_token(&response).await.map_err(|code| {
+                        coded(code, "the login endpoint answered with an unusable body")
+                    })?;
+                    inner
+                        .input(|s, now| s.handle_login(now, token))
+                        .map_err(|e| coded(e.code(), &e.to_string()))?;
+                    Ok(claims_of(&inner))
+                }
+                401 | 403 => Err(coded(
+                    "invalid_credentials",
+                    "the login endpoint refused the credentials",
+                )),
+                429 => Err(coded(
+                    "rate_limited",
+                    "too many login attempts; try again later",
+                )),
+                status => {
+                    let detail = http::error_code(&response).await.unwrap_or_default();
+                    Err(coded(
+                        "login_failed",
+                        &format!("the login endpoint answered {status} {detail}"),
+                    ))
+                }
+            }
+        })
+    }
+
+    /// Signs out in every tab: clears the token at once, then asks the server to revoke the
+    /// refresh cookie and deny the access token. Rejects with `logout_failed` when the server
+    /// could not be told (the token is cleared locally all the same).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn logout(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mut token = inner.token_string();
+            inner.input(|s, now| s.handle_logout(now, LogoutOrigin::Local));
+            let request = http::auth_request(&inner.opts.logout_url, None, token.as_deref(), None);
+            if let Some(t) = token.as_mut() {
+                t.zeroize();
+            }
+            let response = http::fetch(&request?).await.map_err(|_| {
+                coded(
+                    "logout_failed",
+                    "the logout request failed to reach the server",
+                )
+            })?;
+            match response.status() {
+                200..=299 | 401 => Ok(JsValue::UNDEFINED),
+                status => Err(coded(
+                    "logout_failed",
+                    &format!("the logout endpoint answered {status}"),
+                )),
+            }
+        })
+    }
+
+    /// The current token's claims as a frozen plain object (the same object until the token
+    /// changes), or `null` when signed out. Unverified: for display, not for authorization.
+    #[wasm_bindgen(unchecked_return_type = "Claims | null")]
+    pub fn claims(&self) -> JsValue {
+        claims_of(&self.inner)
+    }
+
+    /// Whether a token that may still be used is held.
+    #[wasm_bindgen(js_name = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        let now = self.inner.now();
+        self.inner.session.borrow().token(now).is_some()
+    }
+
+    /// When the current token expires, in milliseconds since the epoch (like `Date.now()`).
+    #[wasm_bindgen(js_name = expiresAt)]
+    pub fn expires_at(&self) -> Option<f64> {
+        let at = self.inner.session.borrow().expires_at()?;
+        Some(to_wall(&self.inner, at))
+    }
+
+    /// When the next refresh is due, in milliseconds since the epoch, or `null`.
+    #[wasm_bindgen(js_name = refreshAt)]
+    pub fn refresh_at(&self) -> Option<f64> {
+        let at = self.inner.session.borrow().refresh_due()?;
+        Some(to_wall(&self.inner, at))
+    }
+
+    /// `signedOut`, `signedIn`, `refreshing` or `expired`.
+    #[wasm_bindgen(getter, unchecked_return_type = "SessionState")]
+    pub fn state(&self) -> String {
+        self.inner.session.borrow().state().as_str().to_owned()
+    }
+
+    /// `fetch` with `Authorization: Bearer` attached for origins in `apiOrigins` (other
+    /// origins get the request unchanged). Refreshes first when the token is about to expire;
+    /// after a 401 refreshes once and replays the request when its body can be replayed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { authorized_fetch(inner, input, init).await.map(Into::into) })
+    }
+
+    /// Listens for `login`, `refresh`, `logout`, `expired`, `error` or `statechange`.
+    #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
+    pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
+        check_event_type(kind)?;
+        self.inner
+            .target
+            .add_event_listener_with_callback(kind, listener)
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener, skip_typescript)]
+    pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
+        check_event_type(kind)?;
+        self.inner
+            .target
+            .remove_event_listener_with_callback(kind, listener)
+    }
+
+    /// The raw access token. Throws `token_not_exposed` unless the manager was created with
+    /// `exposeToken: true`: by default only `fetch` ever sees the token.
+    #[wasm_bindgen(js_name = getAccessToken)]
+    pub fn get_access_token(&self) -> Result<Option<String>, JsValue> {
+        if !self.inner.opts.expose_token {
+            return Err(coded(
+                "token_not_exposed",
+                "getAccessToken() needs the option exposeToken: true; use auth.fetch() instead",
+            ));
+        }
+        Ok(self.inner.token_string())
+    }
+}
+
+fn to_wall(inner: &Inner, at: Timestamp) -> f64 {
+    let now = inner.now();
+    let wall = clock::wall();
+    (wall.as_millis() as f64) + (at.as_millis() as f64 - now.as_millis() as f64)
+}
+
+fn check_event_type(kind: &str) -> Result<(), JsValue> {
+    if EVENT_TYPES.contains(&kind) {
+        Ok(())
+    } else {
+        Err(invalid_argument(
+            "event type must be login, refresh, logout, expired, error or statechange",
+        ))
+    }
+}
+
+fn claims_of(inner: &Inner) -> JsValue {
+    if let Some(cached) = inner.claims.borrow().as_ref() {
+        return cached.clone();
+    }
+    let Some(json) = inner.session.borrow().claims().map(|c| c.to_json()) else {
+        return JsValue::NULL;
+    };
+    let value = JSON::parse(&json).unwrap_or(JsValue::NULL);
+    if let Some(obj) = value.dyn_ref::<Object>() {
+        Object::freeze(obj);
+    }
+    *inner.claims.borrow_mut() = Some(value.clone());
+    value
+}
+
+fn with_bearer(request: &Request, token: &str) -> Result<Request, JsValue> {
+    let headers = Headers::new_with_headers(&request.headers())?;
+    headers.set("Authorization", &format!("Bearer {token}"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_headers(&headers);
+    Request::new_with_request_and_init(request, &init)
+}
+
+async fn authorized_fetch(
+    inner: Rc<Inner>,
+    input: JsValue,
+    init: JsValue,
+) -> Result<Response, JsValue> {
+    let ctor = Reflect::get(&js_sys::global(), &"Request".into())?;
+    let ctor: Function = ctor
+        .dyn_into()
+        .map_err(|_| coded("no_fetch", "this environment has no Request"))?;
+    let args = if init.is_undefined() {
+        Array::of1(&input)
+    } else {
+        Array::of2(&input, &init)
+    };
+    let request: Request = Reflect::construct(&ctor, &args)
+        .map_err(|_| invalid_argument("fetch(input, init) arguments do not make a valid Request"))?
+        .dyn_into()?;
+    // Only allowlisted origins ever see the token; an explicit Authorization header is the
+    // application's choice and is left alone.
+    if !inner.allowed_origin(&request.url()) || request.headers().has("Authorization")? {
+        return http::fetch(&request).await;
+    }
+    if inner.input(|s, now| s.renew_on_read(now)) == Renewal::Pending {
+        inner.settled().await;
+    }
+    let mut token = inner
+        .token_string()
+        .ok_or_else(|| coded("not_authenticated", "no valid access token; sign in first"))?;
+    let stream_body = Reflect::get(&init, &"body".into())
+        .ok()
+        .is_some_and(|b| b.is_instance_of::<web_sys::ReadableStream>());
+    let spare = if stream_body {
+        None
+    } else {
+        request.clone().ok()
+    };
+    let first = with_bearer(&request, &token);
+    let response = http::fetch(&first?).await?;
+    if response.status() != 401 {
+        token.zeroize();
+        return Ok(response);
+    }
+    let Some(spare) = spare else {
+        token.zeroize();
+        return Ok(response);
+    };
+    if inner.input(|s, now| s.force_refresh(now)) == Renewal::Pending {
+        inner.settled().await;
+    }
+    let retried = match inner.token_string() {
+        Some(mut fresh) if fresh != token => {
+            let request = with_bearer(&spare, &fresh);
+            fresh.zeroize();
+            Some(request)
+        }
+        Some(mut same) => {
+            same.zeroize();
+            None
+        }
+        None => None,
+    };
+    token.zeroize();
+    match retried {
+        Some(request) => http::fetch(&request?).await,
+        None => Ok(response),
+    }
+}

@@ -1,0 +1,221 @@
+//! The `TokenManager` constructor options: read from a plain object, every value checked.
+//!
+//! A typo in an option name or a value of the wrong type is a constructor error with a code
+//! (`unknown_option`, `invalid_option`, `insecure_endpoint`), never a silently ignored setting:
+//! a misspelt `apiOrigins` would otherwise widen or narrow where the token goes.
+
+use std::time::Duration;
+
+use js_sys::{Array, Object, Reflect};
+use token_manager_core::schedule::Config;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::error::coded;
+
+const KNOWN: [&str; 10] = [
+    "loginUrl",
+    "refreshUrl",
+    "logoutUrl",
+    "apiOrigins",
+    "refreshLeadSeconds",
+    "leewaySeconds",
+    "requestTimeoutMs",
+    "crossTab",
+    "exposeToken",
+    "retry",
+];
+const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
+
+/// Validated options.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub login_url: String,
+    pub refresh_url: String,
+    pub logout_url: String,
+    /// Serialized origins (`https://api.example.com`) the token may be sent to.
+    pub api_origins: Vec<String>,
+    pub cross_tab: bool,
+    pub expose_token: bool,
+    pub config: Config,
+}
+
+fn invalid(name: &str, expected: &str) -> JsValue {
+    coded(
+        "invalid_option",
+        &format!("option `{name}` must be {expected}"),
+    )
+}
+
+fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
+    let v = Reflect::get(obj, &JsValue::from_str(name))?;
+    Ok((!v.is_undefined()).then_some(v))
+}
+
+fn check_keys(obj: &JsValue, known: &[&str], prefix: &str) -> Result<(), JsValue> {
+    for key in Object::keys(obj.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(coded(
+                "unknown_option",
+                &format!("unknown option `{prefix}{key}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn plain_object(v: &JsValue) -> bool {
+    v.is_object() && !Array::is_array(v) && !v.is_function()
+}
+
+fn number(obj: &JsValue, name: &str, min: f64, max: f64) -> Result<Option<f64>, JsValue> {
+    match get(obj, name)? {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(n) if n.is_finite() && (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(invalid(name, &format!("a number from {min} to {max}"))),
+        },
+    }
+}
+
+fn boolean(obj: &JsValue, name: &str, default: bool) -> Result<bool, JsValue> {
+    match get(obj, name)? {
+        None => Ok(default),
+        Some(v) => v.as_bool().ok_or_else(|| invalid(name, "a boolean")),
+    }
+}
+
+/// The page's own URL and origin (`location` in windows and workers).
+pub(crate) fn location() -> (String, String) {
+    let loc = Reflect::get(&js_sys::global(), &"location".into()).unwrap_or(JsValue::UNDEFINED);
+    let prop = |name: &str| {
+        Reflect::get(&loc, &name.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    (prop("href"), prop("origin"))
+}
+
+/// True for `https:` URLs and for `http:` on a loopback host, where browsers treat the
+/// origin as potentially trustworthy (and `Secure` cookies work).
+pub(crate) fn secure_or_loopback(url: &web_sys::Url) -> bool {
+    match url.protocol().as_str() {
+        "https:" => true,
+        "http:" => {
+            let host = url.hostname();
+            host == "localhost"
+                || host.ends_with(".localhost")
+                || host == "[::1]"
+                || host.starts_with("127.")
+        }
+        _ => false,
+    }
+}
+
+fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<String, JsValue> {
+    let raw = match get(obj, name)? {
+        None => default.to_owned(),
+        Some(v) => v.as_string().ok_or_else(|| invalid(name, "a URL string"))?,
+    };
+    let url = web_sys::Url::new_with_base(&raw, base).map_err(|_| invalid(name, "a valid URL"))?;
+    if !secure_or_loopback(&url) {
+        return Err(coded(
+            "insecure_endpoint",
+            &format!("option `{name}` must be an https: URL or a loopback http: URL"),
+        ));
+    }
+    Ok(url.href())
+}
+
+fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
+    const EXPECTED: &str = "an array of origins such as \"https://api.example.com\"";
+    let Some(v) = get(obj, "apiOrigins")? else {
+        return Ok(vec![own_origin.to_owned()]);
+    };
+    if !Array::is_array(&v) {
+        return Err(invalid("apiOrigins", EXPECTED));
+    }
+    let mut out = Vec::new();
+    for item in Array::from(&v).iter() {
+        let s = item
+            .as_string()
+            .ok_or_else(|| invalid("apiOrigins", EXPECTED))?;
+        let url = web_sys::Url::new(&s).map_err(|_| invalid("apiOrigins", EXPECTED))?;
+        // An origin, not a URL: a path, query or credentials would suggest a scope the
+        // check does not enforce.
+        let bare = url.pathname() == "/"
+            && url.search().is_empty()
+            && url.hash().is_empty()
+            && url.username().is_empty()
+            && url.password().is_empty()
+            && !s.trim_end_matches('/').contains(['?', '#']);
+        if !bare || url.origin() == "null" {
+            return Err(invalid("apiOrigins", EXPECTED));
+        }
+        if !secure_or_loopback(&url) {
+            return Err(coded(
+                "insecure_endpoint",
+                "option `apiOrigins` may only list https: origins or loopback http: origins",
+            ));
+        }
+        out.push(url.origin());
+    }
+    Ok(out)
+}
+
+impl Options {
+    /// Reads and checks the options object (`undefined` means all defaults).
+    pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
+        let obj = if value.is_undefined() || value.is_null() {
+            Object::new().into()
+        } else if plain_object(value) {
+            value.clone()
+        } else {
+            return Err(coded("invalid_option", "options must be an object"));
+        };
+        check_keys(&obj, &KNOWN, "")?;
+        let (href, own_origin) = location();
+        let mut config = Config::default();
+        if let Some(s) = number(&obj, "refreshLeadSeconds", 0.0, 86_400.0)? {
+            config.refresh_lead_min = Duration::from_secs_f64(s);
+        }
+        if let Some(s) = number(&obj, "leewaySeconds", 0.0, 3_600.0)? {
+            config.leeway = Duration::from_secs_f64(s);
+        }
+        if let Some(ms) = number(&obj, "requestTimeoutMs", 1.0, 600_000.0)? {
+            config.request_timeout = Duration::from_millis(ms as u64);
+        }
+        if let Some(retry) = get(&obj, "retry")? {
+            if !plain_object(&retry) {
+                return Err(invalid("retry", "an object { base, cap, budget }"));
+            }
+            check_keys(&retry, &KNOWN_RETRY, "retry.")?;
+            if let Some(ms) = number(&retry, "base", 1.0, 3_600_000.0)? {
+                config.retry_base = Duration::from_millis(ms as u64);
+            }
+            if let Some(ms) = number(&retry, "cap", 1.0, 86_400_000.0)? {
+                config.retry_cap = Duration::from_millis(ms as u64);
+            }
+            if let Some(n) = number(&retry, "budget", 1.0, 1_000.0)? {
+                config.refresh_budget = n as u32;
+            }
+            if config.retry_cap < config.retry_base {
+                return Err(invalid("retry.cap", "at least retry.base"));
+            }
+        }
+        let cross_tab = boolean(&obj, "crossTab", true)?;
+        if !cross_tab {
+            config.sibling_wait = None;
+        }
+        Ok(Options {
+            login_url: endpoint(&obj, "loginUrl", "/auth/login", &href)?,
+            refresh_url: endpoint(&obj, "refreshUrl", "/auth/refresh", &href)?,
+            logout_url: endpoint(&obj, "logoutUrl", "/auth/logout", &href)?,
+            api_origins: origins(&obj, &own_origin)?,
+            cross_tab,
+            expose_token: boolean(&obj, "exposeToken", false)?,
+            config,
+        })
+    }
+}

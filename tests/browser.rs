@@ -1,0 +1,563 @@
+//! The browser layer in headless Chromium, against a fake auth server installed as the page's
+//! `fetch` (tests/support/fake_server.js). The manager is driven through its JavaScript API,
+//! as an application would use it. Tokens live a few seconds; no test sleeps: each waits for
+//! the event it expects, with a deadline.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Object, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use wasm_token_manager::{decode_claims, TokenManager};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/tests/support/fake_server.js")]
+extern "C" {
+    type FakeServer;
+    #[wasm_bindgen(constructor)]
+    fn new(lifetime_seconds: f64) -> FakeServer;
+    #[wasm_bindgen(method)]
+    fn uninstall(this: &FakeServer);
+    #[wasm_bindgen(method)]
+    fn count(this: &FakeServer, path: &str) -> u32;
+    #[wasm_bindgen(method, js_name = lastRequest)]
+    fn last_request(this: &FakeServer, path: &str) -> JsValue;
+    #[wasm_bindgen(method, js_name = requestsTo)]
+    fn requests_to(this: &FakeServer, path: &str) -> Array;
+    #[wasm_bindgen(method, js_name = latestToken)]
+    fn latest_token(this: &FakeServer) -> Option<String>;
+    #[wasm_bindgen(method, js_name = pushRefreshReply)]
+    fn push_refresh_reply(this: &FakeServer, reply: JsValue);
+    #[wasm_bindgen(method, js_name = rejectToken)]
+    fn reject_token(this: &FakeServer, token: &str);
+    #[wasm_bindgen(method, setter, js_name = apiAlways401)]
+    fn set_api_always_401(this: &FakeServer, v: bool);
+    #[wasm_bindgen(method, setter, js_name = refreshDelayMs)]
+    fn set_refresh_delay_ms(this: &FakeServer, v: f64);
+    #[wasm_bindgen(method, setter)]
+    fn set_cookie(this: &FakeServer, v: bool);
+    #[wasm_bindgen(method, setter)]
+    fn set_lifetime(this: &FakeServer, v: f64);
+
+    #[wasm_bindgen(js_name = nextEvent)]
+    fn next_event_promise(target: &JsValue, kind: &str, ms: u32) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = persistedState)]
+    fn persisted_state() -> js_sys::Promise;
+    fn concurrently(n: u32, f: &js_sys::Function) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = errorCode)]
+    fn error_code(e: &JsValue) -> Option<String>;
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &(*k).into(), v).unwrap();
+    }
+    o.into()
+}
+
+fn json(s: &str) -> JsValue {
+    JSON::parse(s).unwrap()
+}
+
+fn manager(options: &str) -> JsValue {
+    TokenManager::new(json(options))
+        .expect("valid options")
+        .into()
+}
+
+fn call(m: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: js_sys::Function = Reflect::get(m, &method.into()).unwrap().into();
+    f.apply(m, &args.iter().collect::<Array>())
+}
+
+async fn call_async(m: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    JsFuture::from(js_sys::Promise::from(call(m, method, args)?)).await
+}
+
+fn prop(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+async fn next_event(m: &JsValue, kind: &str, ms: u32) -> JsValue {
+    JsFuture::from(next_event_promise(m, kind, ms))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+async fn login(m: &JsValue) -> JsValue {
+    let creds = obj(&[
+        ("username", "demo".into()),
+        ("password", "demo-password".into()),
+    ]);
+    call_async(m, "login", &[creds]).await.expect("login")
+}
+
+async fn get_json(m: &JsValue, url: &str) -> (u16, JsValue) {
+    let res = call_async(m, "fetch", &[url.into()]).await.expect("fetch");
+    let status = prop(&res, "status").as_f64().unwrap() as u16;
+    let body = call_async(&res, "json", &[]).await.unwrap_or(JsValue::NULL);
+    (status, body)
+}
+
+fn free(m: JsValue) {
+    let _ = call(&m, "free", &[]);
+}
+
+#[wasm_bindgen_test]
+async fn login_gives_claims_and_fetch_attaches_the_bearer_token() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    let claims = login(&m).await;
+    assert_eq!(prop(&claims, "name"), "Ada Lovelace");
+    assert_eq!(prop(&claims, "sub"), "user-1");
+    assert!(Object::is_frozen(&call(&m, "claims", &[]).unwrap().into()));
+    assert!(call(&m, "isAuthenticated", &[]).unwrap().as_bool().unwrap());
+    assert_eq!(prop(&m, "state"), "signedIn");
+    let login_req = server.last_request("/auth/login");
+    assert_eq!(prop(&login_req, "credentials"), "include");
+    let (status, _) = get_json(&m, "/api/me").await;
+    assert_eq!(status, 200);
+    let api = server.last_request("/api/me");
+    assert_eq!(
+        prop(&api, "authorization").as_string().unwrap(),
+        format!("Bearer {}", server.latest_token().unwrap())
+    );
+    let exp = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap();
+    assert!((exp - js_sys::Date::now() - 900_000.0).abs() < 5_000.0);
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn wrong_credentials_are_invalid_credentials_and_leave_the_manager_signed_out() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    let creds = obj(&[("username", "demo".into()), ("password", "nope".into())]);
+    let err = call_async(&m, "login", &[creds]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("invalid_credentials"));
+    assert!(!prop(&err, "message").as_string().unwrap().contains("nope"));
+    assert_eq!(prop(&m, "state"), "signedOut");
+    assert_eq!(call(&m, "claims", &[]).unwrap(), JsValue::NULL);
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn restore_uses_the_refresh_cookie_and_reports_no_session_as_false() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    assert_eq!(call_async(&m, "restore", &[]).await.unwrap(), false);
+    server.set_cookie(true);
+    assert_eq!(call_async(&m, "restore", &[]).await.unwrap(), true);
+    assert_eq!(
+        prop(&call(&m, "claims", &[]).unwrap(), "name"),
+        "Ada Lovelace"
+    );
+    let refresh = server.last_request("/auth/refresh");
+    assert_eq!(prop(&refresh, "method"), "POST");
+    assert_eq!(prop(&refresh, "credentials"), "include");
+    assert_eq!(prop(&refresh, "csrf"), "wasm-token-manager");
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn the_token_is_refreshed_silently_before_it_expires() {
+    let server = FakeServer::new(2.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let first = server.latest_token().unwrap();
+    let detail = next_event(&m, "refresh", 5_000).await;
+    assert_eq!(prop(&detail, "source"), "refresh");
+    assert_eq!(server.count("/auth/refresh"), 1);
+    assert_ne!(server.latest_token().unwrap(), first);
+    // The refresh happened while the first token was still valid: never a gap.
+    assert!(call(&m, "isAuthenticated", &[]).unwrap().as_bool().unwrap());
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn twenty_concurrent_fetches_after_a_401_share_one_refresh_and_retry_once() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    server.reject_token(&server.latest_token().unwrap());
+    server.set_refresh_delay_ms(50.0);
+    let m2 = m.clone();
+    let f = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+        js_sys::Promise::from(call(&m2, "fetch", &["/api/data".into()]).unwrap())
+    });
+    let responses: Array = JsFuture::from(concurrently(20, f.as_ref().unchecked_ref()))
+        .await
+        .unwrap()
+        .into();
+    for r in responses.iter() {
+        assert_eq!(prop(&r, "status"), 200);
+    }
+    assert_eq!(server.count("/auth/refresh"), 1, "single flight");
+    assert_eq!(
+        server.count("/api/data"),
+        40,
+        "each request sent twice, no more"
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn a_persistent_401_is_retried_once_and_never_loops() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    server.set_api_always_401(true);
+    let body = obj(&[("method", "POST".into()), ("body", "payload".into())]);
+    let res = call_async(&m, "fetch", &["/api/data".into(), body])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 401);
+    assert_eq!(server.count("/api/data"), 2);
+    assert_eq!(server.count("/auth/refresh"), 1);
+    // The replayed request carried the same body.
+    for r in server.requests_to("/api/data").iter() {
+        assert_eq!(prop(&r, "body"), "payload");
+    }
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn other_origins_never_see_the_token_and_other_options_pass_through() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let init = obj(&[("method", "PUT".into()), ("body", "x".into())]);
+    let res = call_async(&m, "fetch", &["https://elsewhere.example/api".into(), init])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 200);
+    let foreign = server.last_request("/api");
+    assert_eq!(prop(&foreign, "authorization"), JsValue::NULL);
+    assert_eq!(prop(&foreign, "method"), "PUT");
+    assert_eq!(prop(&foreign, "body"), "x");
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn an_allowlisted_api_origin_gets_the_token() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false, "apiOrigins": ["https://api.example"]}"#);
+    login(&m).await;
+    call_async(&m, "fetch", &["https://api.example/v1/me".into()])
+        .await
+        .unwrap();
+    let req = server.last_request("/v1/me");
+    assert!(prop(&req, "authorization")
+        .as_string()
+        .unwrap()
+        .starts_with("Bearer "));
+    // The page's own origin is no longer in the list.
+    call_async(&m, "fetch", &["/api/me".into()]).await.unwrap();
+    assert_eq!(
+        prop(&server.last_request("/api/me"), "authorization"),
+        JsValue::NULL
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn the_raw_token_is_hidden_unless_expose_token_is_set() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let err = call(&m, "getAccessToken", &[]).unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("token_not_exposed"));
+    free(m);
+    let m = manager(r#"{"crossTab": false, "exposeToken": true}"#);
+    login(&m).await;
+    assert_eq!(
+        call(&m, "getAccessToken", &[]).unwrap().as_string(),
+        server.latest_token()
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+fn every_bad_option_is_a_coded_constructor_error() {
+    let cases = [
+        (r#"{"loginURL": "/auth/login"}"#, "unknown_option"),
+        (r#"{"retry": {"bse": 1}}"#, "unknown_option"),
+        (r#"{"refreshUrl": 5}"#, "invalid_option"),
+        (
+            r#"{"refreshUrl": "http://auth.example.com/refresh"}"#,
+            "insecure_endpoint",
+        ),
+        (
+            r#"{"loginUrl": "ftp://127.0.0.1/login"}"#,
+            "insecure_endpoint",
+        ),
+        (r#"{"apiOrigins": "https://api.example"}"#, "invalid_option"),
+        (
+            r#"{"apiOrigins": ["https://api.example/path"]}"#,
+            "invalid_option",
+        ),
+        (r#"{"apiOrigins": ["not a url"]}"#, "invalid_option"),
+        (
+            r#"{"apiOrigins": ["http://api.example"]}"#,
+            "insecure_endpoint",
+        ),
+        (r#"{"refreshLeadSeconds": -1}"#, "invalid_option"),
+        (r#"{"leewaySeconds": "5"}"#, "invalid_option"),
+        (r#"{"requestTimeoutMs": 0}"#, "invalid_option"),
+        (r#"{"crossTab": "yes"}"#, "invalid_option"),
+        (r#"{"exposeToken": 1}"#, "invalid_option"),
+        (
+            r#"{"retry": {"base": 5000, "cap": 1000}}"#,
+            "invalid_option",
+        ),
+        (r#"{"retry": {"budget": 0}}"#, "invalid_option"),
+        (r#"{"retry": []}"#, "invalid_option"),
+        (r#"[]"#, "invalid_option"),
+        (r#""options""#, "invalid_option"),
+    ];
+    for (options, code) in cases {
+        let err = TokenManager::new(json(options)).unwrap_err();
+        assert_eq!(error_code(&err).as_deref(), Some(code), "{options}");
+        assert_eq!(prop(&err, "name"), "TokenManagerError");
+    }
+    // Defaults, and https endpoints anywhere, are fine.
+    assert!(TokenManager::new(JsValue::UNDEFINED).is_ok());
+    assert!(TokenManager::new(json(r#"{"refreshUrl": "https://auth.example.com/refresh", "apiOrigins": ["https://api.example", "http://localhost:9000"]}"#)).is_ok());
+}
+
+#[wasm_bindgen_test]
+async fn a_hanging_refresh_times_out_and_keeps_the_token() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false, "requestTimeoutMs": 300}"#);
+    login(&m).await;
+    server.reject_token(&server.latest_token().unwrap());
+    server.push_refresh_reply("hang".into());
+    let error = JsFuture::from(next_event_promise(&m, "error", 5_000));
+    let res = call_async(&m, "fetch", &["/api/x".into()]).await.unwrap();
+    assert_eq!(
+        prop(&res, "status"),
+        401,
+        "no new token: the 401 is returned"
+    );
+    let detail = error.await.unwrap();
+    assert_eq!(prop(&detail, "code"), "timeout");
+    assert_eq!(prop(&detail, "tokenValid"), true);
+    assert!(call(&m, "isAuthenticated", &[]).unwrap().as_bool().unwrap());
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn rate_limits_and_server_errors_keep_the_token() {
+    for (reply, code) in [
+        (JsValue::from("429:30"), "rate_limited"),
+        (503.into(), "server_error"),
+        ("network".into(), "network_error"),
+    ] {
+        let server = FakeServer::new(900.0);
+        let m = manager(r#"{"crossTab": false}"#);
+        login(&m).await;
+        server.reject_token(&server.latest_token().unwrap());
+        server.push_refresh_reply(reply);
+        let error = JsFuture::from(next_event_promise(&m, "error", 5_000));
+        call_async(&m, "fetch", &["/api/x".into()]).await.unwrap();
+        let detail = error.await.unwrap();
+        assert_eq!(prop(&detail, "code"), code);
+        assert_eq!(prop(&detail, "tokenValid"), true);
+        if code == "rate_limited" {
+            assert!(prop(&detail, "retryInMs").as_f64().unwrap() >= 30_000.0);
+        }
+        assert!(
+            call(&m, "isAuthenticated", &[]).unwrap().as_bool().unwrap(),
+            "{code}"
+        );
+        assert_eq!(prop(&m, "state"), "signedIn");
+        free(m);
+        server.uninstall();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_refresh_emits_expired_and_clears_the_token() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    server.reject_token(&server.latest_token().unwrap());
+    server.push_refresh_reply(401.into());
+    let expired = JsFuture::from(next_event_promise(&m, "expired", 5_000));
+    call_async(&m, "fetch", &["/api/x".into()]).await.unwrap();
+    let detail = expired.await.unwrap();
+    assert_eq!(prop(&detail, "reason"), "rejected");
+    assert_eq!(prop(&detail, "retrying"), false);
+    assert!(!call(&m, "isAuthenticated", &[]).unwrap().as_bool().unwrap());
+    assert_eq!(prop(&m, "state"), "expired");
+    let err = call_async(&m, "fetch", &["/api/x".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("not_authenticated"));
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn two_managers_on_one_channel_share_login_and_one_refresh_and_logout() {
+    let server = FakeServer::new(2.0);
+    let a = manager(r#"{}"#);
+    let b = manager(r#"{}"#);
+    let b_login = JsFuture::from(next_event_promise(&b, "login", 5_000));
+    login(&a).await;
+    assert_eq!(prop(&b_login.await.unwrap(), "source"), "otherTab");
+    assert_eq!(
+        prop(&call(&b, "claims", &[]).unwrap(), "jti"),
+        prop(&call(&a, "claims", &[]).unwrap(), "jti")
+    );
+    let a_refresh = JsFuture::from(next_event_promise(&a, "refresh", 5_000));
+    let b_refresh = JsFuture::from(next_event_promise(&b, "refresh", 5_000));
+    let (ra, rb) = (a_refresh.await.unwrap(), b_refresh.await.unwrap());
+    let sources = [
+        prop(&ra, "source").as_string().unwrap(),
+        prop(&rb, "source").as_string().unwrap(),
+    ];
+    assert!(
+        sources.contains(&"refresh".to_string()) && sources.contains(&"otherTab".to_string()),
+        "{sources:?}"
+    );
+    assert_eq!(
+        server.count("/auth/refresh"),
+        1,
+        "one refresh between the two"
+    );
+
+    // A third manager restoring on "page load" asks its siblings instead of the endpoint.
+    let c = manager(r#"{}"#);
+    assert_eq!(call_async(&c, "restore", &[]).await.unwrap(), true);
+    assert_eq!(server.count("/auth/refresh"), 1);
+
+    let b_logout = JsFuture::from(next_event_promise(&b, "logout", 5_000));
+    call_async(&a, "logout", &[]).await.unwrap();
+    assert_eq!(prop(&b_logout.await.unwrap(), "origin"), "otherTab");
+    assert!(!call(&b, "isAuthenticated", &[]).unwrap().as_bool().unwrap());
+    let logout = server.last_request("/auth/logout");
+    assert!(
+        prop(&logout, "authorization")
+            .as_string()
+            .unwrap()
+            .starts_with("Bearer "),
+        "the server is told which token to deny"
+    );
+    for m in [a, b, c] {
+        free(m);
+    }
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn no_token_is_ever_persisted_anywhere() {
+    let server = FakeServer::new(2.0);
+    let m = manager(r#"{}"#);
+    login(&m).await;
+    next_event(&m, "refresh", 5_000).await;
+    get_json(&m, "/api/me").await;
+    let state = JsFuture::from(persisted_state())
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    for token in server.requests_to("/api/me").iter() {
+        let auth = prop(&token, "authorization").as_string().unwrap();
+        let token = auth.trim_start_matches("Bearer ");
+        assert!(!state.contains(token), "token found in storage");
+        // Nor any of its three parts.
+        for part in token.split('.') {
+            assert!(!state.contains(part));
+        }
+    }
+    call_async(&m, "logout", &[]).await.unwrap();
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn listeners_are_typed_by_event_name_and_removable() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    let err = call(
+        &m,
+        "addEventListener",
+        &["loggedin".into(), js_sys::Function::new_no_args("").into()],
+    )
+    .unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("invalid_argument"));
+    let counter = js_sys::Function::new_with_args(
+        "e",
+        "globalThis.__stateChanges = (globalThis.__stateChanges || 0) + 1",
+    );
+    call(
+        &m,
+        "addEventListener",
+        &["statechange".into(), counter.clone().into()],
+    )
+    .unwrap();
+    login(&m).await;
+    let seen = Reflect::get(&js_sys::global(), &"__stateChanges".into())
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(seen >= 1.0);
+    call(
+        &m,
+        "removeEventListener",
+        &["statechange".into(), counter.into()],
+    )
+    .unwrap();
+    call_async(&m, "logout", &[]).await.unwrap();
+    let after = Reflect::get(&js_sys::global(), &"__stateChanges".into())
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(seen, after);
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+fn decode_claims_reads_a_token_and_names_what_is_wrong() {
+    let header = "eyJhbGciOiJSUzI1NiJ9"; // {"alg":"RS256"}
+    let claims = "eyJzdWIiOiJ1MSIsIm5hbWUiOiJBZGEiLCJleHAiOjk5fQ"; // {"sub":"u1","name":"Ada","exp":99}
+    let v = decode_claims(format!("{header}.{claims}.c2ln").into()).unwrap();
+    assert_eq!(prop(&v, "name"), "Ada");
+    assert_eq!(prop(&v, "exp"), 99);
+    for (token, code) in [
+        (JsValue::from("a.b"), "malformed_token"),
+        (
+            format!("{header}.{claims}.c2ln.x").into(),
+            "malformed_token",
+        ),
+        (format!("{header}.{claims}=.c2ln").into(), "bad_base64"),
+        (format!("{header}.e3+.c2ln").into(), "bad_base64"),
+        (format!("{header}.e31.c2ln").into(), "bad_base64"),
+        (format!("{header}.e30.c2ln").into(), "ok"),
+        (format!("{header}.W10.c2ln").into(), "not_object"),
+        (
+            format!("{header}.eyJleHAiOiIxMjMifQ.c2ln").into(),
+            "claim_type",
+        ),
+        ("a".repeat(20_000).into(), "too_large"),
+        (JsValue::from(5), "invalid_argument"),
+    ] {
+        match decode_claims(token) {
+            Ok(_) => assert_eq!(code, "ok"),
+            Err(e) => assert_eq!(error_code(&e).as_deref(), Some(code)),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+// A fake auth server installed as the page's global `fetch`, for the browser-layer tests.
+// It mints real-looking JWTs (unsigned: the browser layer never verifies by default), keeps a
+// "refresh cookie" flag as the browser's cookie jar would, records every request, and can be
+// told to fail, hang or answer 401.
+
+const b64url = (s) => btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+export class FakeServer {
+  constructor(lifetimeSeconds) {
+    this.lifetime = lifetimeSeconds;
+    this.cookie = false;
+    this.issued = 0;
+    this.requests = [];
+    this.refreshReplies = [];      // queue of "ok" | "hang" | "network" | status numbers | "429:<secs>"
+    this.refreshDelayMs = 0;
+    this.apiRejects = new Set();   // tokens the API answers 401 for
+    this.apiAlways401 = false;
+    this.tokens = [];
+    this.realFetch = globalThis.fetch;
+    globalThis.fetch = (input, init) => this.handle(new Request(input, init));
+  }
+
+  uninstall() { globalThis.fetch = this.realFetch; }
+
+  mint() {
+    this.issued += 1;
+    const iat = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "test" }));
+    const claims = b64url(JSON.stringify({
+      iss: "https://issuer.test", sub: "user-1", aud: "api", iat, exp: iat + this.lifetime,
+      jti: `t${this.issued}`, name: "Ada Lovelace", roles: ["admin", "dev"],
+    }));
+    const token = `${header}.${claims}.${b64url("signature-" + this.issued)}`;
+    this.tokens.push(token);
+    return token;
+  }
+
+  tokenResponse() {
+    return new Response(JSON.stringify({ access_token: this.mint(), token_type: "Bearer", expires_in: this.lifetime }), {
+      status: 200, headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+    });
+  }
+
+  count(path) { return this.requests.filter((r) => new URL(r.url).pathname === path).length; }
+  lastRequest(path) { return [...this.requests].reverse().find((r) => new URL(r.url).pathname === path); }
+  requestsTo(path) { return this.requests.filter((r) => new URL(r.url).pathname === path); }
+  latestToken() { return this.tokens[this.tokens.length - 1] ?? null; }
+  pushRefreshReply(reply) { this.refreshReplies.push(reply); }
+  rejectToken(token) { this.apiRejects.add(token); }
+
+  async handle(request) {
+    const url = new URL(request.url);
+    const record = {
+      url: request.url, method: request.method, credentials: request.credentials,
+      authorization: request.headers.get("Authorization"),
+      csrf: request.headers.get("X-Requested-With"),
+      body: request.method === "GET" ? null : await request.clone().text(),
+    };
+    this.requests.push(record);
+    if (url.origin !== location.origin) {
+      return new Response("foreign", { status: 200 });
+    }
+    switch (url.pathname) {
+      case "/auth/login": {
+        const creds = JSON.parse(record.body || "{}");
+        if (creds.username === "demo" && creds.password === "demo-password") {
+          this.cookie = true;
+          return this.tokenResponse();
+        }
+        return new Response(JSON.stringify({ error: "invalid_credentials" }), { status: 401 });
+      }
+      case "/auth/refresh": {
+        if (record.csrf !== "wasm-token-manager") return new Response("{}", { status: 400 });
+        const reply = this.refreshReplies.shift() ?? "ok";
+        if (this.refreshDelayMs) await new Promise((r) => setTimeout(r, this.refreshDelayMs));
+        if (reply === "hang") {
+          return new Promise((_, reject) => {
+            request.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+          });
+        }
+        if (reply === "network") throw new TypeError("Failed to fetch");
+        if (typeof reply === "string" && reply.startsWith("429:")) {
+          return new Response(JSON.stringify({ error: "rate_limited" }), { status: 429, headers: { "Retry-After": reply.slice(4) } });
+        }
+        if (typeof reply === "number") {
+          if (reply === 401) this.cookie = false;
+          return new Response(JSON.stringify({ error: reply === 401 ? "invalid_grant" : "server_error" }), { status: reply });
+        }
+        if (!this.cookie) return new Response(JSON.stringify({ error: "invalid_grant" }), { status: 401 });
+        return this.tokenResponse();
+      }
+      case "/auth/logout":
+        this.cookie = false;
+        return new Response(null, { status: 204 });
+      default: {
+        const auth = record.authorization ?? "";
+        const token = auth.replace(/^Bearer /, "");
+        if (this.apiAlways401 || !auth.startsWith("Bearer ") || this.apiRejects.has(token)) {
+          return new Response(JSON.stringify({ error: "invalid_token" }), { status: 401 });
+        }
+        return new Response(JSON.stringify({ ok: true, path: url.pathname, body: record.body }), { status: 200 });
+      }
+    }
+  }
+}
+
+/** Resolves with the detail of the next `type` event of `target`, rejects after `ms`. */
+export function nextEvent(target, type, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${type} event within ${ms} ms`)), ms);
+    const listener = (e) => { clearTimeout(timer); target.removeEventListener(type, listener); resolve(e.detail); };
+    target.addEventListener(type, listener);
+  });
+}
+
+/** Everything the page could have persisted, as one string, to search for tokens. */
+export async function persistedState() {
+  const parts = [];
+  for (const store of [localStorage, sessionStorage]) {
+    for (let i = 0; i < store.length; i++) parts.push(store.key(i), store.getItem(store.key(i)));
+  }
+  parts.push(document.cookie);
+  if (indexedDB.databases) parts.push(JSON.stringify(await indexedDB.databases()));
+  if (globalThis.caches) {
+    for (const name of await caches.keys()) {
+      parts.push(name);
+      const cache = await caches.open(name);
+      for (const req of await cache.keys()) parts.push(req.url, await (await cache.match(req)).text());
+    }
+  }
+  parts.push(location.href);
+  return parts.join("\n");
+}
+
+/** Runs `n` calls of `f` at once and resolves with their results. */
+export function concurrently(n, f) {
+  return Promise.all(Array.from({ length: n }, () => f()));
+}
+
+export function errorCode(e) { return e && e.code; }
