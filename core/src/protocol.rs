@@ -46,6 +46,13 @@ pub mod error_code {
     pub const SERVER_ERROR: &str = "server_error";
     /// The server is temporarily unable to answer.
     pub const TEMPORARILY_UNAVAILABLE: &str = "temporarily_unavailable";
+    /// No such endpoint or file, or a `/test/*` endpoint on a server started without
+    /// `--test-switches`.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The endpoint exists but not for this HTTP method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// The request body is not JSON (`415 Unsupported Media Type`).
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
 }
 
 /// Successful answer of `POST /auth/login` and `POST /auth/refresh`.
