@@ -51,8 +51,6 @@ pub mod error_code {
     pub const NOT_FOUND: &str = "not_found";
     /// The endpoint exists but not for this HTTP method.
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
-    /// The request body is not JSON (`415 Unsupported Media Type`).
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
 }
 
 /// Successful answer of `POST /auth/login` and `POST /auth/refresh`.
