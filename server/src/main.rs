@@ -1,1 +1,61 @@
-fn main() {}
+//! `token-manager-server`: see `--help` and `server/README.md`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use token_manager_server::{Command, Config, Server, USAGE};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_args(std::env::args().skip(1)) {
+        Ok(Command::Run(config)) => *config,
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match Server::bind(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Scripts wait for this exact line on stdout before they send requests.
+    println!("listening on {}", server.url());
+    let _ = std::io::stdout().flush();
+    match server.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM (what `kill` and process managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

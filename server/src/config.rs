@@ -1,0 +1,464 @@
+//! Server settings and the command line that fills them.
+//!
+//! The flags are few and flat, so they are parsed by hand; [`USAGE`] is the reference.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::logging::{stderr_sink, LogSink};
+
+/// `--help` text.
+pub const USAGE: &str = "\
+token-manager-server: reference auth server for wasm-token-manager
+
+USAGE: token-manager-server [FLAGS]
+
+  --listen ADDR            address to listen on (default 127.0.0.1:8080)
+  --database PATH          SQLite file, or :memory: (default :memory:)
+  --access-ttl SECS        access token lifetime (default 900)
+  --refresh-ttl SECS       refresh cookie lifetime, renewed on every refresh (default 604800)
+  --grace SECS             window in which a rotated refresh cookie still works (default 10)
+  --allowed-origin URL     origin allowed to call the API with credentials; repeatable
+                           (default http://localhost:PORT and http://127.0.0.1:PORT)
+  --demo-user SPEC         seed an account: NAME:PASSWORD[:DISPLAY NAME[:ROLE,ROLE]]; repeatable
+  --alg RS256|ES256|EdDSA  signing algorithm for new keys (default RS256)
+  --key-rotation SECS      rotate the signing key this often; 0 = never (default 86400)
+  --issuer URL             iss claim (default http://localhost:PORT)
+  --audience NAME          aud claim (default wasm-token-manager-demo)
+  --www DIR                served at / (default www)
+  --pkg DIR                served at /pkg/ (default pkg)
+  --maintenance-interval SECS  how often expired rows are deleted (default 60)
+  --test-switches          enable the /test/* endpoints (off by default: they answer 404)
+  --help                   print this text
+";
+
+/// Algorithm of the server's signing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys. The default: every verifier supports it.
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name (`RS256`, `ES256`, `EdDSA`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// All three, for benchmarks and tests.
+    pub const ALL: [SigningAlgorithm; 3] = [Self::Rs256, Self::Es256, Self::EdDsa];
+
+    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(Self::Rs256),
+            "ES256" => Ok(Self::Es256),
+            "EdDSA" => Ok(Self::EdDsa),
+            other => Err(format!(
+                "unsupported algorithm {other:?}: expected RS256, ES256 or EdDSA"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An account seeded at startup (created, or updated if it exists).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DemoUser {
+    /// Login name; also the `sub` claim.
+    pub username: String,
+    /// Plain-text password; hashed with argon2id before it is stored.
+    pub password: String,
+    /// `name` claim. Defaults to the login name.
+    pub name: String,
+    /// `roles` claim. Defaults to `["user"]`.
+    pub roles: Vec<String>,
+}
+
+impl DemoUser {
+    /// A user whose display name is its login name and whose only role is `user`.
+    pub fn new(username: &str, password: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            name: username.to_owned(),
+            roles: vec!["user".to_owned()],
+        }
+    }
+}
+
+impl FromStr for DemoUser {
+    type Err = String;
+
+    /// `NAME:PASSWORD`, `NAME:PASSWORD:DISPLAY NAME` or `NAME:PASSWORD:DISPLAY NAME:ROLE,ROLE`.
+    /// A password containing `:` cannot be given this way.
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (username, password) = match parts.as_slice() {
+            [u, p, ..] if !u.is_empty() && !p.is_empty() => (*u, *p),
+            _ => return Err("--demo-user expects NAME:PASSWORD[:DISPLAY NAME[:ROLES]]".into()),
+        };
+        if parts.len() > 4 {
+            return Err("--demo-user has too many ':' fields".into());
+        }
+        let mut user = DemoUser::new(username, password);
+        if let Some(name) = parts.get(2).filter(|n| !n.is_empty()) {
+            user.name = (*name).to_owned();
+        }
+        if let Some(roles) = parts.get(3) {
+            user.roles = roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        Ok(user)
+    }
+}
+
+impl fmt::Debug for DemoUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoUser")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+impl Drop for DemoUser {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
+}
+
+/// Everything the server needs to start. [`Config::default`] is what the binary runs
+/// with no flags; tests change fields directly.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to bind. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// SQLite database path, or `:memory:`.
+    pub database: String,
+    /// Access token lifetime in seconds. Defaults to 900.
+    pub access_ttl: u64,
+    /// Refresh cookie lifetime in seconds, renewed by every rotation. Defaults to 7 days.
+    pub refresh_ttl: u64,
+    /// Seconds after its rotation during which a refresh cookie still yields a session.
+    /// Defaults to 10.
+    pub grace: u64,
+    /// Origins allowed to call the API with credentials. Empty means
+    /// `http://localhost:PORT` and `http://127.0.0.1:PORT` of the bound port.
+    pub allowed_origins: Vec<String>,
+    /// Accounts created (or updated) at startup.
+    pub demo_users: Vec<DemoUser>,
+    /// Algorithm of newly generated signing keys. Defaults to RS256.
+    pub algorithm: SigningAlgorithm,
+    /// Rotate the signing key after this many seconds; `None` never rotates on schedule.
+    /// Defaults to one day.
+    pub key_rotation: Option<u64>,
+    /// `iss` claim. `None` means `http://localhost:PORT`.
+    pub issuer: Option<String>,
+    /// `aud` claim. Defaults to `wasm-token-manager-demo`.
+    pub audience: String,
+    /// Directory served at `/`. Defaults to `www`.
+    pub www: PathBuf,
+    /// Directory served at `/pkg/`. Defaults to `pkg`.
+    pub pkg: PathBuf,
+    /// Enables the `/test/*` endpoints. Defaults to off.
+    pub test_switches: bool,
+    /// Real seconds between two runs of the maintenance task (cleanup, scheduled rotation).
+    /// Defaults to 60.
+    pub maintenance_interval: u64,
+    /// Time source. Defaults to the system clock.
+    pub clock: Arc<dyn Clock>,
+    /// Where log lines go. Defaults to stderr.
+    pub log: LogSink,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: ":memory:".into(),
+            access_ttl: 900,
+            refresh_ttl: 7 * 24 * 3600,
+            grace: 10,
+            allowed_origins: Vec::new(),
+            demo_users: Vec::new(),
+            algorithm: SigningAlgorithm::Rs256,
+            key_rotation: Some(24 * 3600),
+            issuer: None,
+            audience: "wasm-token-manager-demo".into(),
+            www: PathBuf::from("www"),
+            pkg: PathBuf::from("pkg"),
+            test_switches: false,
+            maintenance_interval: 60,
+            clock: Arc::new(SystemClock),
+            log: stderr_sink(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("grace", &self.grace)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("demo_users", &self.demo_users)
+            .field("algorithm", &self.algorithm)
+            .field("key_rotation", &self.key_rotation)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("www", &self.www)
+            .field("pkg", &self.pkg)
+            .field("test_switches", &self.test_switches)
+            .field("maintenance_interval", &self.maintenance_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Start the server.
+    Run(Box<Config>),
+    /// Print [`USAGE`] and exit.
+    Help,
+}
+
+impl Config {
+    /// Parses the flags in [`USAGE`] (without the program name).
+    pub fn from_args<I>(args: I) -> Result<Command, String>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            // `--flag=value` and `--flag value` are both accepted.
+            let (flag, inline) = match flag.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (flag, None),
+            };
+            let mut value = |name: &str| -> Result<String, String> {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match flag.as_str() {
+                "--help" | "-h" => return Ok(Command::Help),
+                "--listen" => {
+                    let v = value("--listen")?;
+                    config.listen = v.parse().map_err(|_| {
+                        format!("--listen: {v:?} is not an address like 127.0.0.1:8080")
+                    })?;
+                }
+                "--database" => config.database = value("--database")?,
+                "--access-ttl" => {
+                    config.access_ttl = positive("--access-ttl", &value("--access-ttl")?)?
+                }
+                "--refresh-ttl" => {
+                    config.refresh_ttl = positive("--refresh-ttl", &value("--refresh-ttl")?)?
+                }
+                "--grace" => config.grace = seconds("--grace", &value("--grace")?)?,
+                "--allowed-origin" => {
+                    let origin = normalize_origin(&value("--allowed-origin")?)?;
+                    config.allowed_origins.push(origin);
+                }
+                "--demo-user" => config.demo_users.push(value("--demo-user")?.parse()?),
+                "--alg" => config.algorithm = value("--alg")?.parse()?,
+                "--key-rotation" => {
+                    let secs = seconds("--key-rotation", &value("--key-rotation")?)?;
+                    config.key_rotation = (secs > 0).then_some(secs);
+                }
+                "--issuer" => config.issuer = Some(value("--issuer")?),
+                "--audience" => config.audience = value("--audience")?,
+                "--www" => config.www = PathBuf::from(value("--www")?),
+                "--pkg" => config.pkg = PathBuf::from(value("--pkg")?),
+                "--maintenance-interval" => {
+                    config.maintenance_interval =
+                        positive("--maintenance-interval", &value("--maintenance-interval")?)?
+                }
+                "--test-switches" => {
+                    if inline.is_some() {
+                        return Err("--test-switches takes no value".into());
+                    }
+                    config.test_switches = true;
+                }
+                other => return Err(format!("unknown flag {other:?} (see --help)")),
+            }
+        }
+        Ok(Command::Run(Box::new(config)))
+    }
+}
+
+fn seconds(flag: &str, v: &str) -> Result<u64, String> {
+    v.parse::<u64>()
+        .ok()
+        // Keeps `now + ttl` far from overflow and every value a valid JSON number for JS.
+        .filter(|s| *s <= 10 * 365 * 24 * 3600)
+        .ok_or_else(|| format!("{flag}: {v:?} is not a number of seconds"))
+}
+
+fn positive(flag: &str, v: &str) -> Result<u64, String> {
+    match seconds(flag, v)? {
+        0 => Err(format!("{flag} must be at least 1")),
+        s => Ok(s),
+    }
+}
+
+/// Checks that `origin` is `scheme://host[:port]` and drops a trailing `/`, so that it
+/// compares equal to the `Origin` header browsers send.
+pub(crate) fn normalize_origin(origin: &str) -> Result<String, String> {
+    let trimmed = origin.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("--allowed-origin {origin:?} must start with http:// or https://")
+        })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "--allowed-origin {origin:?} must be scheme://host[:port] with no path"
+        ));
+    }
+    Ok(trimmed.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        match Config::from_args(args.iter().map(|s| s.to_string()))? {
+            Command::Run(c) => Ok(*c),
+            Command::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn no_flags_give_the_documented_defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.access_ttl, 900);
+        assert_eq!(c.refresh_ttl, 604_800);
+        assert_eq!(c.grace, 10);
+        assert_eq!(c.algorithm, SigningAlgorithm::Rs256);
+        assert!(!c.test_switches);
+    }
+
+    #[test]
+    fn every_flag_is_parsed() {
+        let c = parse(&[
+            "--listen",
+            "0.0.0.0:9000",
+            "--database",
+            "x.db",
+            "--access-ttl",
+            "5",
+            "--refresh-ttl=60",
+            "--grace",
+            "2",
+            "--allowed-origin",
+            "https://app.example/",
+            "--allowed-origin",
+            "http://localhost:3000",
+            "--demo-user",
+            "demo:pw",
+            "--demo-user",
+            "alice:secret:Alice Liddell:admin, user",
+            "--alg",
+            "EdDSA",
+            "--key-rotation",
+            "0",
+            "--issuer",
+            "https://id.example",
+            "--audience",
+            "api",
+            "--www",
+            "w",
+            "--pkg",
+            "p",
+            "--maintenance-interval",
+            "7",
+            "--test-switches",
+        ])
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.database, "x.db");
+        assert_eq!((c.access_ttl, c.refresh_ttl, c.grace), (5, 60, 2));
+        assert_eq!(
+            c.allowed_origins,
+            ["https://app.example", "http://localhost:3000"]
+        );
+        assert_eq!(c.demo_users[0], DemoUser::new("demo", "pw"));
+        assert_eq!(c.demo_users[1].name, "Alice Liddell");
+        assert_eq!(c.demo_users[1].roles, ["admin", "user"]);
+        assert_eq!(c.algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(c.key_rotation, None);
+        assert_eq!(c.issuer.as_deref(), Some("https://id.example"));
+        assert_eq!(c.audience, "api");
+        assert_eq!(c.maintenance_interval, 7);
+        assert!(c.test_switches);
+    }
+
+    #[test]
+    fn bad_flags_are_errors_not_panics() {
+        for args in [
+            &["--listen", "nowhere"][..],
+            &["--access-ttl", "0"],
+            &["--grace", "-1"],
+            &["--alg", "HS256"],
+            &["--alg", "none"],
+            &["--demo-user", "nopassword"],
+            &["--allowed-origin", "app.example"],
+            &["--allowed-origin", "https://app.example/path"],
+            &["--database"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn demo_user_debug_hides_the_password() {
+        let u = DemoUser::new("demo", "hunter2");
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+}

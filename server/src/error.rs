@@ -1,0 +1,140 @@
+//! Every error answer: a status, `{"error","error_description"}` from core's codes, and
+//! `Cache-Control: no-store`. Descriptions are fixed strings or built from safe values only.
+
+use std::borrow::Cow;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use token_manager_core::protocol::{error_code, ErrorBody};
+
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) description: Cow<'static, str>,
+    pub(crate) retry_after: Option<u64>,
+    /// Adds `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).
+    pub(crate) bearer_challenge: bool,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+            retry_after: None,
+            bearer_challenge: false,
+        }
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error_code::INVALID_REQUEST,
+            description,
+        )
+    }
+
+    pub(crate) fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error_code::INVALID_REQUEST,
+            "the body must be application/json",
+        )
+    }
+
+    pub(crate) fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error_code::INVALID_REQUEST,
+            "the body is larger than 16 KiB",
+        )
+    }
+
+    pub(crate) fn forbidden_origin(description: &'static str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            error_code::FORBIDDEN_ORIGIN,
+            description,
+        )
+    }
+
+    pub(crate) fn invalid_grant(description: &'static str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            error_code::INVALID_GRANT,
+            description,
+        )
+    }
+
+    pub(crate) fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            error_code::INVALID_CREDENTIALS,
+            "wrong username or password",
+        )
+    }
+
+    pub(crate) fn invalid_token(description: &'static str) -> Self {
+        Self {
+            bearer_challenge: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                error_code::INVALID_TOKEN,
+                description,
+            )
+        }
+    }
+
+    pub(crate) fn server_error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_code::SERVER_ERROR,
+            "the server failed; try again later",
+        )
+    }
+
+    pub(crate) fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            error_code::NOT_FOUND,
+            "no such resource",
+        )
+    }
+
+    pub(crate) fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            error_code::METHOD_NOT_ALLOWED,
+            "this endpoint does not accept that method",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody::new(self.code, self.description.clone());
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.bearer_challenge {
+            let challenge = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                self.description.replace(['"', '\\'], "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        response
+    }
+}

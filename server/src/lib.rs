@@ -1,0 +1,47 @@
+//! Reference auth server for wasm-token-manager.
+//!
+//! Password login, short-lived signed access tokens (RS256, ES256 or EdDSA, with `kid` and
+//! key rotation), and a rotating refresh token in a `__Host-` cookie with reuse detection
+//! and a grace window for concurrent tabs and lost responses. Storage is SQLite. The wire
+//! types come from `token_manager_core::protocol`, so client and server share one contract.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use token_manager_server::{Config, DemoUser, Server};
+//! let mut config = Config::default();
+//! config.listen = "127.0.0.1:0".parse()?;
+//! config.demo_users.push(DemoUser::new("demo", "demo-password"));
+//! let server = Server::bind(config).await?;
+//! println!("listening on {}", server.url());
+//! server.run().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! `server/README.md` documents the endpoints, flags, test switches and data model.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+mod access;
+mod clock;
+mod config;
+mod cors;
+mod error;
+mod keys;
+mod logging;
+mod password;
+mod refresh;
+mod request;
+mod routes;
+mod serve;
+mod state;
+mod static_files;
+mod store;
+mod switches;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Command, Config, DemoUser, SigningAlgorithm, USAGE};
+pub use logging::{null_sink, stderr_sink, LogSink};
+pub use serve::{Server, StartError};
+pub use state::{AppHandle, MaintenanceReport};
+pub use store::{CleanupReport, RefreshTokenStatus, RowCounts};
+pub use switches::Stats;

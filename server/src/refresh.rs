@@ -1,0 +1,248 @@
+//! Refresh token values, the cookie that carries them, and the reuse-detection policy.
+//!
+//! A refresh token is 32 random bytes, sent to the browser base64url-encoded in the
+//! `__Host-refresh` cookie and stored only as its SHA-256 hash. Tokens of one login form a
+//! *family* (a chain); each rotation marks the presented token rotated and makes its
+//! successor current. The successor is not drawn at random but derived from the presented
+//! token with a secret per-family key, so presenting the same old cookie twice within the
+//! grace window yields the *same* new cookie: whichever of several racing responses the
+//! browser stores last, the jar ends up holding the one current token. The README's
+//! "Grace window" section has the full reasoning.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use token_manager_core::protocol::REFRESH_COOKIE;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Length of the base64url (unpadded) encoding of 32 bytes.
+const ENCODED_LEN: usize = 43;
+
+/// Domain separation for successor derivation, so the per-family key is never used for
+/// anything that could collide with it.
+const SUCCESSOR_LABEL: &[u8] = b"wasm-token-manager refresh successor v1\0";
+
+/// SHA-256 of a refresh token: what the database stores and looks up.
+pub(crate) type TokenHash = [u8; 32];
+
+/// A refresh token value. Secret: `Debug` is redacted and the bytes are zeroized on drop.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct RefreshToken([u8; 32]);
+
+impl RefreshToken {
+    /// 256 bits from the operating system's CSPRNG.
+    pub(crate) fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Parses a cookie value. Anything but exactly 43 base64url characters is refused
+    /// before it reaches the database.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        if value.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(value, &mut bytes) {
+            Ok(32) => {}
+            _ => return None,
+        }
+        // Non-canonical encodings (stray low bits in the last character) would give a
+        // second spelling of the same token; only the canonical one is accepted.
+        if URL_SAFE_NO_PAD.encode(bytes) != value {
+            return None;
+        }
+        Some(Self(bytes))
+    }
+
+    /// The cookie value. The caller must not log it.
+    pub(crate) fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    pub(crate) fn hash(&self) -> TokenHash {
+        Sha256::digest(self.0).into()
+    }
+
+    /// The token that replaces this one when it is rotated, in the family keyed by
+    /// `family_key`. Without the key (kept only in the database) a stolen old token does
+    /// not reveal its successor.
+    pub(crate) fn successor(&self, family_key: &[u8]) -> Self {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail; the fallback
+        // keeps the function total anyway.
+        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(family_key) {
+            Ok(mac) => mac,
+            Err(_) => return Self::generate(),
+        };
+        mac.update(SUCCESSOR_LABEL);
+        mac.update(&self.0);
+        Self(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken([redacted])")
+    }
+}
+
+/// A fresh secret for a new family's successor derivation.
+pub(crate) fn new_family_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    key
+}
+
+/// A random, non-secret identifier (family ids, `jti`s, key ids): 16 bytes, base64url.
+pub(crate) fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `Set-Cookie` value that stores `token` for `max_age` seconds.
+///
+/// `__Host-` requires `Secure`, `Path=/` and no `Domain`; `HttpOnly` keeps it out of
+/// JavaScript; `SameSite=Strict` keeps it off cross-site requests entirely.
+pub(crate) fn set_cookie(token: &RefreshToken, max_age: u64) -> String {
+    format!(
+        "{REFRESH_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}",
+        token.encode()
+    )
+}
+
+/// `Set-Cookie` value that deletes the refresh cookie (same attributes, or the browser
+/// would treat it as a different cookie).
+pub(crate) fn clear_cookie() -> String {
+    format!("{REFRESH_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+/// What presenting a refresh token means, given its row and its family's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// The family's current token: rotate it.
+    Current,
+    /// Rotated no longer than `grace` ago: answer with the family's current token
+    /// (concurrent tabs, or a response that was lost on the way).
+    RotatedWithinGrace,
+    /// Rotated longer ago: someone kept an old token. Revoke the family.
+    Replayed,
+    /// The token's own lifetime is over.
+    Expired,
+    /// The family was revoked (logout, a replay, a later login with this cookie).
+    FamilyRevoked,
+}
+
+/// The reuse-detection policy, kept free of SQL so it can be read (and tested) alone.
+pub(crate) fn classify(
+    token_expires_at: u64,
+    rotated_at: Option<u64>,
+    family_revoked: bool,
+    now: u64,
+    grace: u64,
+) -> Presented {
+    if family_revoked {
+        return Presented::FamilyRevoked;
+    }
+    // A replayed token that is already past its expiry is just expired: it could not be
+    // used by a thief either, so it does not revoke anything.
+    if now >= token_expires_at {
+        return Presented::Expired;
+    }
+    match rotated_at {
+        None => Presented::Current,
+        Some(at) if now.saturating_sub(at) <= grace => Presented::RotatedWithinGrace,
+        Some(_) => Presented::Replayed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_round_trips_through_its_cookie_value() {
+        let t = RefreshToken::generate();
+        let v = t.encode();
+        assert_eq!(v.len(), ENCODED_LEN);
+        assert_eq!(RefreshToken::parse(&v), Some(t));
+    }
+
+    #[test]
+    fn malformed_cookie_values_are_refused() {
+        let good = RefreshToken::generate().encode();
+        let mut flipped = good.clone().into_bytes();
+        flipped[42] = if flipped[42] == b'A' { b'B' } else { b'A' };
+        for bad in [
+            "",
+            "short",
+            &good[..42],
+            &format!("{good}A"),
+            &good.replace(|c: char| c.is_ascii_alphanumeric(), "+"),
+            &"=".repeat(43),
+        ] {
+            assert_eq!(RefreshToken::parse(bad), None, "{bad:?}");
+        }
+        // The last character carries 2 spare bits; only the canonical spelling parses.
+        let noncanonical = String::from_utf8(flipped).unwrap();
+        if let Some(t) = RefreshToken::parse(&noncanonical) {
+            assert_eq!(t.encode(), noncanonical);
+        }
+    }
+
+    #[test]
+    fn the_successor_is_deterministic_per_family_and_secret_without_the_key() {
+        let t = RefreshToken::generate();
+        let k1 = new_family_key();
+        let k2 = new_family_key();
+        assert_eq!(t.successor(&k1), t.successor(&k1));
+        assert_ne!(t.successor(&k1), t.successor(&k2));
+        assert_ne!(t.successor(&k1), t);
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let t = RefreshToken::generate();
+        assert!(!format!("{t:?}").contains(&t.encode()));
+    }
+
+    #[test]
+    fn cookie_has_exactly_the_host_prefix_attributes() {
+        let t = RefreshToken::generate();
+        assert_eq!(
+            set_cookie(&t, 60),
+            format!(
+                "__Host-refresh={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=60",
+                t.encode()
+            )
+        );
+    }
+
+    #[test]
+    fn policy_rotates_current_tolerates_grace_and_revokes_later_replays() {
+        let grace = 10;
+        assert_eq!(classify(1000, None, false, 100, grace), Presented::Current);
+        assert_eq!(
+            classify(1000, Some(100), false, 110, grace),
+            Presented::RotatedWithinGrace
+        );
+        assert_eq!(
+            classify(1000, Some(100), false, 111, grace),
+            Presented::Replayed
+        );
+        assert_eq!(
+            classify(1000, None, true, 100, grace),
+            Presented::FamilyRevoked
+        );
+        assert_eq!(classify(1000, None, false, 1000, grace), Presented::Expired);
+        assert_eq!(
+            classify(1000, Some(10), false, 1000, grace),
+            Presented::Expired
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Shared server state, and the operations that are not HTTP handlers: key rotation and
+//! the maintenance run (cleanup plus scheduled rotation), also reachable from tests
+//! through [`AppHandle`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::access::Expectations;
+use crate::clock::Clock;
+use crate::config::SigningAlgorithm;
+use crate::error::ApiError;
+use crate::keys::{KeyRing, SigningKey};
+use crate::logging::Log;
+use crate::password::Passwords;
+use crate::refresh::RefreshToken;
+use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
+use crate::switches::{Counters, Stats, Switches};
+
+/// Configuration after the port is known and defaults are filled in.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) expect: Expectations,
+    pub(crate) access_ttl: u64,
+    pub(crate) refresh_ttl: u64,
+    pub(crate) grace: u64,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) algorithm: SigningAlgorithm,
+    pub(crate) key_rotation: Option<u64>,
+    pub(crate) www: PathBuf,
+    pub(crate) pkg: PathBuf,
+    pub(crate) test_switches: bool,
+}
+
+pub(crate) struct AppState {
+    pub(crate) settings: Settings,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) log: Log,
+    pub(crate) store: Store,
+    pub(crate) keys: KeyRing,
+    pub(crate) passwords: Passwords,
+    pub(crate) switches: Switches,
+    pub(crate) counters: Counters,
+}
+
+impl AppState {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Runs database and crypto work on the blocking pool. A panic there becomes a 500,
+    /// never a dropped connection.
+    pub(crate) async fn blocking<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        match tokio::task::spawn_blocking(move || f(&state)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.log
+                    .line(format_args!("event=error what=\"blocking task panicked\""));
+                Err(ApiError::server_error())
+            }
+        }
+    }
+
+    /// Logs an internal failure (never containing request secrets) and returns the 500.
+    pub(crate) fn internal(&self, what: &str, err: impl fmt::Display) -> ApiError {
+        self.log.line(format_args!(
+            "event=error what={what:?} detail={:?}",
+            err.to_string()
+        ));
+        ApiError::server_error()
+    }
+
+    /// Generates a key of the configured algorithm and makes it current; the previous key
+    /// is retired but stays published until its last token expires. Blocking (RSA
+    /// generation takes a moment).
+    pub(crate) fn rotate_keys(&self) -> Result<String, String> {
+        let now = self.now();
+        let stored = SigningKey::generate(self.settings.algorithm, now).map_err(|e| e.0)?;
+        let key = SigningKey::from_stored(&stored).map_err(|e| e.0)?;
+        self.store
+            .install_key(&stored, now)
+            .map_err(|e| e.to_string())?;
+        let kid = key.kid.clone();
+        self.keys.install(key, now);
+        self.log.line(format_args!(
+            "event=key_rotated kid={kid} alg={}",
+            self.settings.algorithm
+        ));
+        Ok(kid)
+    }
+
+    /// Scheduled rotation if due, then cleanup. Blocking.
+    pub(crate) fn maintenance(&self) -> Result<MaintenanceReport, String> {
+        let now = self.now();
+        let mut rotated = None;
+        if let Some(period) = self.settings.key_rotation {
+            if now >= self.keys.current().created_at.saturating_add(period) {
+                rotated = Some(self.rotate_keys()?);
+            }
+        }
+        let cleanup = self.store.cleanup(now).map_err(|e| e.to_string())?;
+        self.keys.purge(now);
+        let total =
+            cleanup.families + cleanup.refresh_tokens + cleanup.denied_jtis + cleanup.signing_keys;
+        if total > 0 {
+            self.log.line(format_args!(
+                "event=cleanup families={} refresh_tokens={} denied_jtis={} signing_keys={}",
+                cleanup.families, cleanup.refresh_tokens, cleanup.denied_jtis, cleanup.signing_keys
+            ));
+        }
+        Ok(MaintenanceReport { rotated, cleanup })
+    }
+}
+
+/// What one maintenance run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// The new key id, if the scheduled rotation was due.
+    pub rotated: Option<String>,
+    /// Rows deleted.
+    pub cleanup: CleanupReport,
+}
+
+/// A handle on a running server for tests, benchmarks and embedders. Its methods block
+/// briefly on the database; `rotate_keys` may take a second for RSA.
+#[derive(Clone)]
+pub struct AppHandle(pub(crate) Arc<AppState>);
+
+impl fmt::Debug for AppHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppHandle")
+    }
+}
+
+impl AppHandle {
+    /// Rotates the signing key now; returns the new `kid`.
+    pub fn rotate_keys(&self) -> Result<String, String> {
+        self.0.rotate_keys()
+    }
+
+    /// Runs the maintenance task once (what the server does every `maintenance_interval`).
+    pub fn run_maintenance(&self) -> Result<MaintenanceReport, String> {
+        self.0.maintenance()
+    }
+
+    /// `kid` of the key that signs new tokens.
+    pub fn current_kid(&self) -> String {
+        self.0.keys.current().kid.clone()
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> Stats {
+        self.0.counters.snapshot()
+    }
+
+    /// The state of the refresh token carried by a cookie value.
+    pub fn refresh_token_status(&self, cookie_value: &str) -> Result<RefreshTokenStatus, String> {
+        match RefreshToken::parse(cookie_value) {
+            None => Ok(RefreshTokenStatus::Unknown),
+            Some(t) => self
+                .0
+                .store
+                .token_status(&t.hash())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Number of rows in each table.
+    pub fn row_counts(&self) -> Result<RowCounts, String> {
+        self.0.store.row_counts().map_err(|e| e.to_string())
+    }
+}

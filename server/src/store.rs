@@ -1,0 +1,628 @@
+//! SQLite storage: users, signing keys, refresh families and tokens, the `jti` denylist.
+//!
+//! One connection behind a mutex; callers run on tokio's blocking pool. Every operation
+//! that changes more than one row is one `BEGIN IMMEDIATE` transaction, so a crash or an
+//! error leaves either the old state or the new one, never a user without a usable cookie.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::refresh::{classify, new_family_key, Presented, RefreshToken, TokenHash};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,              -- argon2id PHC string
+    name          TEXT NOT NULL,
+    roles         TEXT NOT NULL               -- JSON array of strings
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid         TEXT PRIMARY KEY,             -- RFC 7638 thumbprint
+    alg         TEXT NOT NULL,
+    private_der BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    retired_at  INTEGER,                      -- NULL: the key that signs new tokens
+    last_exp    INTEGER NOT NULL DEFAULT 0    -- latest exp of a token it signed
+);
+CREATE TABLE IF NOT EXISTS families (
+    id             TEXT PRIMARY KEY,          -- also the sid claim of its access tokens
+    user_id        INTEGER NOT NULL REFERENCES users(id),
+    successor_key  BLOB NOT NULL,             -- secret for deriving rotated tokens
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,          -- expiry of its newest refresh token
+    access_exp_max INTEGER NOT NULL,          -- latest exp of an access token issued to it
+    revoked_at     INTEGER,
+    revoked_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash       BLOB PRIMARY KEY,              -- SHA-256 of the token; the token is never stored
+    family_id  TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,
+    issued_at  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    rotated_at INTEGER                        -- NULL: the family's current token
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS denied_jti (
+    jti        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL               -- the token's exp; the row is useless after it
+) WITHOUT ROWID;
+";
+
+/// How many links a grace-window replay may follow to reach the current token. A chain
+/// longer than this within one grace window is not a browser; refuse rather than loop.
+const MAX_CHAIN: usize = 64;
+
+/// A database failure. Its message never contains a token: every value is a bound parameter.
+#[derive(Debug)]
+pub(crate) struct StoreError(pub(crate) rusqlite::Error);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "database error: {}", self.0)
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) id: i64,
+    pub(crate) username: String,
+    pub(crate) password_hash: String,
+    pub(crate) name: String,
+    pub(crate) roles: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct StoredKey {
+    pub(crate) kid: String,
+    pub(crate) alg: String,
+    pub(crate) private_der: Vec<u8>,
+    pub(crate) created_at: u64,
+    pub(crate) retired_at: Option<u64>,
+    pub(crate) last_exp: u64,
+}
+
+impl Drop for StoredKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private_der);
+    }
+}
+
+/// The access token a transaction promised to issue, recorded so its signing key stays in
+/// the JWKS and its family row stays until the token has expired.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessGrant {
+    pub(crate) kid: String,
+    pub(crate) exp: u64,
+}
+
+/// A refresh token handed out by login or refresh, and who it belongs to.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) token: RefreshToken,
+    pub(crate) expires_at: u64,
+    pub(crate) family_id: String,
+    pub(crate) user: User,
+    /// `true` when an old token within the grace window was answered with the existing
+    /// current token instead of rotating.
+    pub(crate) grace_replay: bool,
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Unknown,
+    Expired,
+    Revoked,
+    /// Replay after the grace window; the family has just been revoked.
+    ReuseDetected {
+        family_id: String,
+    },
+}
+
+/// What `/api/me` must know besides the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccessState {
+    Allowed,
+    Denylisted,
+    SessionRevoked,
+    SessionUnknown,
+}
+
+/// State of one refresh token, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenStatus {
+    /// The family's current token.
+    Current,
+    /// Rotated at this time (Unix seconds).
+    Rotated {
+        /// When it was rotated.
+        at: u64,
+    },
+    /// Its family is revoked.
+    Revoked,
+    /// Not in the database (never issued, tampered, or deleted by cleanup).
+    Unknown,
+}
+
+/// Rows deleted by one cleanup run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Families whose last token expired or that were revoked, once their access tokens expired.
+    pub families: usize,
+    /// Refresh token rows past their expiry.
+    pub refresh_tokens: usize,
+    /// Denylist rows past the `exp` of their token.
+    pub denied_jtis: usize,
+    /// Retired signing keys whose last token expired.
+    pub signing_keys: usize,
+}
+
+/// Row counts, for tests of data retention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    /// `users` rows.
+    pub users: usize,
+    /// `families` rows.
+    pub families: usize,
+    /// `refresh_tokens` rows.
+    pub refresh_tokens: usize,
+    /// `denied_jti` rows.
+    pub denied_jtis: usize,
+    /// `signing_keys` rows.
+    pub signing_keys: usize,
+}
+
+pub(crate) struct Store {
+    conn: Mutex<Connection>,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl Store {
+    pub(crate) fn open(path: &str) -> Result<Self> {
+        let conn = if path == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            let conn = Connection::open(Path::new(path))?;
+            restrict_permissions(path);
+            conn
+        };
+        // WAL lets readers proceed during a write; FULL makes a committed rotation
+        // survive power loss, so the browser's new cookie is never unknown after a crash.
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held unwound through rusqlite's Transaction, whose
+        // Drop rolled back, so the connection is consistent and can be used again.
+        self.conn.lock().unwrap_or_else(|poisoned| {
+            self.conn.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+
+    pub(crate) fn upsert_user(
+        &self,
+        username: &str,
+        hash: &str,
+        name: &str,
+        roles: &[String],
+    ) -> Result<()> {
+        let roles = serde_json::to_string(roles).unwrap_or_else(|_| "[]".into());
+        self.conn().execute(
+            "INSERT INTO users (username, password_hash, name, roles) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(username) DO UPDATE SET password_hash = ?2, name = ?3, roles = ?4",
+            params![username, hash, name, roles],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn find_user(&self, username: &str) -> Result<Option<User>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, username, password_hash, name, roles FROM users WHERE username = ?1",
+                [username],
+                user_from_row,
+            )
+            .optional()?)
+    }
+
+    pub(crate) fn load_keys(&self) -> Result<Vec<StoredKey>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT kid, alg, private_der, created_at, retired_at, last_exp
+             FROM signing_keys ORDER BY created_at, kid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredKey {
+                kid: r.get(0)?,
+                alg: r.get(1)?,
+                private_der: r.get(2)?,
+                created_at: to_u64(r.get(3)?),
+                retired_at: r.get::<_, Option<i64>>(4)?.map(to_u64),
+                last_exp: to_u64(r.get(5)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores `key` as the signing key and retires every other current key, atomically.
+    pub(crate) fn install_key(&self, key: &StoredKey, now: u64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
+            [to_i64(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at, last_exp)
+             VALUES (?1, ?2, ?3, ?4, NULL, 0)",
+            params![key.kid, key.alg, key.private_der, to_i64(key.created_at)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts a new family for `user_id` and revokes the families of `previous` cookies
+    /// (session fixation: a login never continues a session it was handed).
+    pub(crate) fn login(
+        &self,
+        user: User,
+        previous: &[TokenHash],
+        now: u64,
+        refresh_ttl: u64,
+        grant: &AccessGrant,
+    ) -> Result<(Issued, Vec<String>)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut revoked = Vec::new();
+        for hash in previous {
+            let family: Option<String> = tx
+                .query_row(
+                    "SELECT family_id FROM refresh_tokens WHERE hash = ?1",
+                    [&hash[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(family) = family {
+                let changed = tx.execute(
+                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'login'
+                     WHERE id = ?2 AND revoked_at IS NULL",
+                    params![to_i64(now), family],
+                )?;
+                if changed > 0 {
+                    revoked.push(family);
+                }
+            }
+        }
+        let family_id = crate::refresh::random_id();
+        let key = new_family_key();
+        let token = RefreshToken::generate();
+        let expires_at = now + refresh_ttl;
+        tx.execute(
+            "INSERT INTO families (id, user_id, successor_key, created_at, expires_at, access_exp_max)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![family_id, user.id, &key[..], to_i64(now), to_i64(expires_at), to_i64(grant.exp)],
+        )?;
+        tx.execute(
+            "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![&token.hash()[..], family_id, to_i64(now), to_i64(expires_at)],
+        )?;
+        record_grant(&tx, grant)?;
+        tx.commit()?;
+        Ok((
+            Issued {
+                token,
+                expires_at,
+                family_id,
+                user,
+                grace_replay: false,
+            },
+            revoked,
+        ))
+    }
+
+    /// Presents a refresh token: rotates it, answers a grace-window replay with the
+    /// current token, or refuses it (revoking the family on a late replay). One transaction.
+    pub(crate) fn refresh(
+        &self,
+        presented: &RefreshToken,
+        now: u64,
+        grace: u64,
+        refresh_ttl: u64,
+        grant: &AccessGrant,
+    ) -> Result<std::result::Result<Issued, Refused>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(row) = token_row(&tx, &presented.hash())? else {
+            return Ok(Err(Refused::Unknown));
+        };
+        let family: (i64, Vec<u8>, Option<i64>) = tx.query_row(
+            "SELECT user_id, successor_key, revoked_at FROM families WHERE id = ?1",
+            [&row.family_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let (user_id, family_key, revoked_at) = family;
+        let issued = match classify(
+            row.expires_at,
+            row.rotated_at,
+            revoked_at.is_some(),
+            now,
+            grace,
+        ) {
+            Presented::FamilyRevoked => return Ok(Err(Refused::Revoked)),
+            Presented::Expired => return Ok(Err(Refused::Expired)),
+            Presented::Replayed => {
+                tx.execute(
+                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'reuse' WHERE id = ?2",
+                    params![to_i64(now), row.family_id],
+                )?;
+                tx.commit()?;
+                return Ok(Err(Refused::ReuseDetected {
+                    family_id: row.family_id,
+                }));
+            }
+            Presented::Current => {
+                let next = presented.successor(&family_key);
+                let expires_at = now + refresh_ttl;
+                tx.execute(
+                    "UPDATE refresh_tokens SET rotated_at = ?1 WHERE hash = ?2",
+                    params![to_i64(now), &presented.hash()[..]],
+                )?;
+                tx.execute(
+                    "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![&next.hash()[..], row.family_id, to_i64(now), to_i64(expires_at)],
+                )?;
+                tx.execute(
+                    "UPDATE families SET expires_at = MAX(expires_at, ?1) WHERE id = ?2",
+                    params![to_i64(expires_at), row.family_id],
+                )?;
+                (next, expires_at, false)
+            }
+            Presented::RotatedWithinGrace => {
+                // Walk the chain to the current token. It is the one the winner of the race
+                // (or the lost response) already received, so every racer ends up with it.
+                let mut candidate = presented.successor(&family_key);
+                let mut found = None;
+                for _ in 0..MAX_CHAIN {
+                    match token_row(&tx, &candidate.hash())? {
+                        Some(r) if r.family_id == row.family_id && r.rotated_at.is_none() => {
+                            found = Some(r.expires_at);
+                            break;
+                        }
+                        Some(r) if r.family_id == row.family_id => {
+                            candidate = candidate.successor(&family_key);
+                        }
+                        _ => break,
+                    }
+                }
+                match found {
+                    Some(expires_at) if expires_at > now => (candidate, expires_at, true),
+                    // No current token reachable (deleted or expired): refuse, but a failed
+                    // lookup is not evidence of theft, so nothing is revoked.
+                    _ => return Ok(Err(Refused::Unknown)),
+                }
+            }
+        };
+        let user = tx.query_row(
+            "SELECT id, username, password_hash, name, roles FROM users WHERE id = ?1",
+            [user_id],
+            user_from_row,
+        )?;
+        tx.execute(
+            "UPDATE families SET access_exp_max = MAX(access_exp_max, ?1) WHERE id = ?2",
+            params![to_i64(grant.exp), row.family_id],
+        )?;
+        record_grant(&tx, grant)?;
+        tx.commit()?;
+        let (token, expires_at, grace_replay) = issued;
+        Ok(Ok(Issued {
+            token,
+            expires_at,
+            family_id: row.family_id,
+            user,
+            grace_replay,
+        }))
+    }
+
+    /// Revokes the family of `cookie` (if known) and denies `jti` until `exp`, atomically.
+    /// Returns the revoked family's id.
+    pub(crate) fn logout(
+        &self,
+        cookie: Option<&TokenHash>,
+        deny: Option<(&str, u64)>,
+        now: u64,
+    ) -> Result<Option<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut family = None;
+        if let Some(hash) = cookie {
+            if let Some(row) = token_row(&tx, hash)? {
+                tx.execute(
+                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
+                     WHERE id = ?2 AND revoked_at IS NULL",
+                    params![to_i64(now), row.family_id],
+                )?;
+                family = Some(row.family_id);
+            }
+        }
+        if let Some((jti, exp)) = deny {
+            tx.execute(
+                "INSERT INTO denied_jti (jti, expires_at) VALUES (?1, ?2)
+                 ON CONFLICT(jti) DO UPDATE SET expires_at = MAX(expires_at, ?2)",
+                params![jti, to_i64(exp)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(family)
+    }
+
+    /// The server-side half of access token validation: denylist and session state.
+    pub(crate) fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState> {
+        let conn = self.conn();
+        let denied: bool = conn
+            .query_row("SELECT 1 FROM denied_jti WHERE jti = ?1", [jti], |_| {
+                Ok(true)
+            })
+            .optional()?
+            .unwrap_or(false);
+        if denied {
+            return Ok(AccessState::Denylisted);
+        }
+        let revoked: Option<Option<i64>> = conn
+            .query_row(
+                "SELECT revoked_at FROM families WHERE id = ?1",
+                [sid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match revoked {
+            None => AccessState::SessionUnknown,
+            Some(Some(_)) => AccessState::SessionRevoked,
+            Some(None) => AccessState::Allowed,
+        })
+    }
+
+    /// Deletes rows that can no longer matter (data retention). Each kind is deleted only
+    /// once nothing that refers to it can still be valid.
+    pub(crate) fn cleanup(&self, now: u64) -> Result<CleanupReport> {
+        let now = to_i64(now);
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let refresh_tokens =
+            tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
+        // A family must outlive its access tokens: /api/me refuses a token whose sid is
+        // unknown, and a revoked family must keep refusing until they have expired.
+        let families = tx.execute(
+            "DELETE FROM families WHERE access_exp_max <= ?1
+             AND (revoked_at IS NOT NULL OR expires_at <= ?1)",
+            [now],
+        )?;
+        let denied_jtis = tx.execute("DELETE FROM denied_jti WHERE expires_at <= ?1", [now])?;
+        let signing_keys = tx.execute(
+            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND last_exp <= ?1",
+            [now],
+        )?;
+        tx.commit()?;
+        Ok(CleanupReport {
+            families,
+            refresh_tokens,
+            denied_jtis,
+            signing_keys,
+        })
+    }
+
+    pub(crate) fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
+        let conn = self.conn();
+        let row: Option<(Option<i64>, Option<i64>)> = conn
+            .query_row(
+                "SELECT t.rotated_at, f.revoked_at FROM refresh_tokens t
+                 JOIN families f ON f.id = t.family_id WHERE t.hash = ?1",
+                [&hash[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => RefreshTokenStatus::Unknown,
+            Some((_, Some(_))) => RefreshTokenStatus::Revoked,
+            Some((None, None)) => RefreshTokenStatus::Current,
+            Some((Some(at), None)) => RefreshTokenStatus::Rotated { at: to_u64(at) },
+        })
+    }
+
+    pub(crate) fn row_counts(&self) -> Result<RowCounts> {
+        let conn = self.conn();
+        let count = |table: &str| -> Result<usize> {
+            let n: i64 =
+                conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        };
+        Ok(RowCounts {
+            users: count("users")?,
+            families: count("families")?,
+            refresh_tokens: count("refresh_tokens")?,
+            denied_jtis: count("denied_jti")?,
+            signing_keys: count("signing_keys")?,
+        })
+    }
+}
+
+struct TokenRow {
+    family_id: String,
+    expires_at: u64,
+    rotated_at: Option<u64>,
+}
+
+fn token_row(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT family_id, expires_at, rotated_at FROM refresh_tokens WHERE hash = ?1",
+            [&hash[..]],
+            |r| {
+                Ok(TokenRow {
+                    family_id: r.get(0)?,
+                    expires_at: to_u64(r.get(1)?),
+                    rotated_at: r.get::<_, Option<i64>>(2)?.map(to_u64),
+                })
+            },
+        )
+        .optional()?)
+}
+
+fn record_grant(conn: &Connection, grant: &AccessGrant) -> Result<()> {
+    conn.execute(
+        "UPDATE signing_keys SET last_exp = MAX(last_exp, ?1) WHERE kid = ?2",
+        params![to_i64(grant.exp), grant.kid],
+    )?;
+    Ok(())
+}
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let roles: String = r.get(4)?;
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        password_hash: r.get(2)?,
+        name: r.get(3)?,
+        roles: serde_json::from_str(&roles).unwrap_or_default(),
+    })
+}
+
+/// The database holds private signing keys: readable by its owner only.
+fn restrict_permissions(path: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
