@@ -3,10 +3,7 @@
 //! `fetch` is looked up on the global object at each call rather than bound once, so it works
 //! in windows and workers and a test (or a service-worker shim) can install its own.
 
-use std::time::Duration;
-
 use js_sys::{Function, Promise, Reflect};
-use serde::Deserialize;
 use token_manager_core::protocol::{CSRF_HEADER, CSRF_VALUE, MAX_BODY_BYTES};
 use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::session::{
@@ -16,7 +13,6 @@ use token_manager_core::{AccessToken, Timestamp};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
-use zeroize::Zeroize;
 
 use crate::error::coded;
 
@@ -62,57 +58,44 @@ pub(crate) fn auth_request(
     Request::new_with_str_and_init(url, &init)
 }
 
-#[derive(Deserialize)]
-struct TokenBody {
-    access_token: String,
-    token_type: String,
-    expires_in: Option<f64>,
+/// Parses a JSON body with the browser's own `JSON.parse` (smaller than linking a second
+/// typed deserializer), refusing bodies over [`MAX_BODY_BYTES`].
+async fn json_body(response: &Response) -> Option<JsValue> {
+    let text = JsFuture::from(response.text().ok()?).await.ok()?;
+    let len = text.dyn_ref::<js_sys::JsString>()?.length() as usize;
+    if len > MAX_BODY_BYTES {
+        return None;
+    }
+    js_sys::JSON::parse(&text.as_string()?).ok()
+}
+
+fn member(body: &JsValue, key: &str) -> JsValue {
+    Reflect::get(body, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Reads a 200 answer of the login or refresh endpoint. `Err` carries nothing secret.
 pub(crate) async fn read_token(response: &Response) -> Result<ReceivedToken, &'static str> {
-    let text = JsFuture::from(response.text().map_err(|_| "invalid_response")?)
-        .await
-        .map_err(|_| "invalid_response")?;
-    let mut text = text.as_string().ok_or("invalid_response")?;
-    let parsed = if text.len() > MAX_BODY_BYTES {
-        Err("invalid_response")
-    } else {
-        serde_json::from_str::<TokenBody>(&text).map_err(|_| "invalid_response")
-    };
-    // The body held the token: wipe this copy now rather than when the allocator reuses it.
-    text.zeroize();
-    let mut body = parsed?;
-    if !body.token_type.eq_ignore_ascii_case("bearer") {
-        body.access_token.zeroize();
+    let body = json_body(response).await.ok_or("invalid_response")?;
+    let bearer = member(&body, "token_type")
+        .as_string()
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
+    let token = member(&body, "access_token").as_string();
+    let (Some(token), true) = (token, bearer) else {
         return Err("invalid_response");
-    }
-    let expires_in = body
-        .expires_in
+    };
+    let expires_in = member(&body, "expires_in")
+        .as_f64()
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e10)
-        .map(Duration::from_secs_f64);
+        .map(token_manager_core::schedule::duration_from_secs);
     Ok(ReceivedToken {
-        token: AccessToken::new(body.access_token),
+        token: AccessToken::new(token),
         expires_in,
     })
 }
 
 /// The `error` member of a JSON error body, if the answer has one.
 pub(crate) async fn error_code(response: &Response) -> Option<String> {
-    let text = JsFuture::from(response.text().ok()?)
-        .await
-        .ok()?
-        .as_string()?;
-    if text.len() > MAX_BODY_BYTES {
-        return None;
-    }
-    #[derive(Deserialize)]
-    struct ErrorOnly {
-        error: String,
-    }
-    serde_json::from_str::<ErrorOnly>(&text)
-        .ok()
-        .map(|e| e.error)
+    member(&json_body(response).await?, "error").as_string()
 }
 
 /// Classifies a completed refresh answer.

@@ -6,7 +6,6 @@
 //! call back into the manager).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -49,7 +48,7 @@ pub(crate) struct Inner {
     timer: RefCell<Option<(Timestamp, Timeout)>>,
     channel: RefCell<Option<Channel>>,
     lifecycle: RefCell<Vec<Listener>>,
-    aborts: RefCell<HashMap<u64, AbortController>>,
+    aborts: RefCell<Vec<(RefreshId, AbortController)>>,
     waiters: RefCell<Vec<Function>>,
     claims: RefCell<Option<JsValue>>,
     last_error: RefCell<Option<(&'static str, String)>>,
@@ -100,6 +99,12 @@ impl Inner {
         }
     }
 
+    fn take_abort(&self, id: RefreshId) -> Option<AbortController> {
+        let mut aborts = self.aborts.borrow_mut();
+        let i = aborts.iter().position(|(a, _)| *a == id)?;
+        Some(aborts.swap_remove(i).1)
+    }
+
     fn arm_timer(&self) {
         let deadline = self.session.borrow().poll_timeout();
         let mut timer = self.timer.borrow_mut();
@@ -137,13 +142,13 @@ impl Inner {
                     return;
                 };
                 let signal = controller.signal();
-                self.aborts.borrow_mut().insert(id.get(), controller);
+                self.aborts.borrow_mut().push((id, controller));
                 if let Some(inner) = self.me.upgrade() {
                     spawn_local(async move { inner.run_refresh(id, signal).await });
                 }
             }
             Action::AbortRefresh(id) => {
-                if let Some(c) = self.aborts.borrow_mut().remove(&id.get()) {
+                if let Some(c) = self.take_abort(id) {
                     c.abort();
                 }
             }
@@ -185,7 +190,7 @@ impl Inner {
         } else {
             self.clone().refresh_request(id, signal).await;
         }
-        self.aborts.borrow_mut().remove(&id.get());
+        self.take_abort(id);
     }
 
     async fn refresh_request(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
@@ -311,7 +316,7 @@ impl Inner {
         self.timer.borrow_mut().take();
         self.lifecycle.borrow_mut().clear();
         self.channel.borrow_mut().take();
-        for (_, c) in self.aborts.borrow_mut().drain() {
+        for (_, c) in self.aborts.take() {
             c.abort();
         }
         // Replacing the session drops the token, which zeroizes it.
@@ -405,7 +410,7 @@ impl TokenManager {
             timer: RefCell::new(None),
             channel: RefCell::new(None),
             lifecycle: RefCell::new(Vec::new()),
-            aborts: RefCell::new(HashMap::new()),
+            aborts: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             claims: RefCell::new(None),
             last_error: RefCell::new(None),

@@ -68,11 +68,15 @@ fn plain_object(v: &JsValue) -> bool {
     v.is_object() && !Array::is_array(v) && !v.is_function()
 }
 
-fn number(obj: &JsValue, name: &str, min: f64, max: f64) -> Result<Option<f64>, JsValue> {
+// Bounds are whole numbers so the message formats integers: formatting an f64 would link
+// 15 KB of float-printing code into the package.
+fn number(obj: &JsValue, name: &str, min: u32, max: u32) -> Result<Option<f64>, JsValue> {
     match get(obj, name)? {
         None => Ok(None),
         Some(v) => match v.as_f64() {
-            Some(n) if n.is_finite() && (min..=max).contains(&n) => Ok(Some(n)),
+            Some(n) if n.is_finite() && (f64::from(min)..=f64::from(max)).contains(&n) => {
+                Ok(Some(n))
+            }
             _ => Err(invalid(name, &format!("a number from {min} to {max}"))),
         },
     }
@@ -177,13 +181,13 @@ impl Options {
         check_keys(&obj, &KNOWN, "")?;
         let (href, own_origin) = location();
         let mut config = Config::default();
-        if let Some(s) = number(&obj, "refreshLeadSeconds", 0.0, 86_400.0)? {
-            config.refresh_lead_min = Duration::from_secs_f64(s);
+        if let Some(s) = number(&obj, "refreshLeadSeconds", 0, 86_400)? {
+            config.refresh_lead_min = token_manager_core::schedule::duration_from_secs(s);
         }
-        if let Some(s) = number(&obj, "leewaySeconds", 0.0, 3_600.0)? {
-            config.leeway = Duration::from_secs_f64(s);
+        if let Some(s) = number(&obj, "leewaySeconds", 0, 3_600)? {
+            config.leeway = token_manager_core::schedule::duration_from_secs(s);
         }
-        if let Some(ms) = number(&obj, "requestTimeoutMs", 1.0, 600_000.0)? {
+        if let Some(ms) = number(&obj, "requestTimeoutMs", 1, 600_000)? {
             config.request_timeout = Duration::from_millis(ms as u64);
         }
         if let Some(retry) = get(&obj, "retry")? {
@@ -191,13 +195,13 @@ impl Options {
                 return Err(invalid("retry", "an object { base, cap, budget }"));
             }
             check_keys(&retry, &KNOWN_RETRY, "retry.")?;
-            if let Some(ms) = number(&retry, "base", 1.0, 3_600_000.0)? {
+            if let Some(ms) = number(&retry, "base", 1, 3_600_000)? {
                 config.retry_base = Duration::from_millis(ms as u64);
             }
-            if let Some(ms) = number(&retry, "cap", 1.0, 86_400_000.0)? {
+            if let Some(ms) = number(&retry, "cap", 1, 86_400_000)? {
                 config.retry_cap = Duration::from_millis(ms as u64);
             }
-            if let Some(n) = number(&retry, "budget", 1.0, 1_000.0)? {
+            if let Some(n) = number(&retry, "budget", 1, 1_000)? {
                 config.refresh_budget = n as u32;
             }
             if config.retry_cap < config.retry_base {

@@ -1,10 +1,8 @@
 //! Typed claims of an access token: the registered claims of RFC 7519 §4.1 with strict types,
 //! and every other claim kept as JSON for the UI.
 
-use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
-
 use crate::error::DecodeError;
+use crate::json::{numeric_date, write_object, Value};
 
 /// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is an overflow attempt.
 pub const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
@@ -28,50 +26,42 @@ impl Audience {
     }
 }
 
-impl Serialize for Audience {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Audience {
+    fn to_value(&self) -> Value {
         match self {
-            Audience::Single(a) => a.serialize(s),
-            Audience::Many(list) => list.serialize(s),
+            Audience::Single(a) => Value::String(a.clone()),
+            Audience::Many(list) => Value::Array(list.iter().cloned().map(Value::String).collect()),
         }
     }
 }
 
 /// The claims of a token. Time claims are whole seconds since the Unix epoch.
 ///
-/// Serializes back to one flat JSON object (registered and other claims together), which is
-/// what the UI receives.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// [`Claims::to_json`] writes them back as one flat JSON object (registered and other claims
+/// together), which is what the UI receives.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Claims {
     /// Issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// Subject: the user.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Audience.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience>,
     /// Expiration time.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
     /// Not before.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     /// Issued at.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
     /// Token identifier.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    /// Every other claim (`name`, `roles`, `email` …), untouched.
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
+    /// Every other claim (`name`, `roles`, `email` …), untouched, in document order.
+    pub other: Vec<(String, Value)>,
 }
 
 impl Claims {
     /// Splits a parsed claims object into typed registered claims and the rest.
-    pub(crate) fn from_object(mut map: Map<String, Value>) -> Result<Self, DecodeError> {
+    pub(crate) fn from_object(mut map: Vec<(String, Value)>) -> Result<Self, DecodeError> {
         Ok(Claims {
             iss: take_string(&mut map, "iss")?,
             sub: take_string(&mut map, "sub")?,
@@ -84,18 +74,47 @@ impl Claims {
         })
     }
 
+    /// Another claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.other.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
     /// All claims as one JSON object, for the UI.
     pub fn to_json(&self) -> String {
-        // Serializing a tree of Strings and Values cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+        let string = |s: &Option<String>| s.clone().map(Value::String);
+        let number = |n: Option<u64>| n.map(|n| Value::Number(n.to_string()));
+        let registered = [
+            ("iss", string(&self.iss)),
+            ("sub", string(&self.sub)),
+            ("aud", self.aud.as_ref().map(Audience::to_value)),
+            ("exp", number(self.exp)),
+            ("nbf", number(self.nbf)),
+            ("iat", number(self.iat)),
+            ("jti", string(&self.jti)),
+        ];
+        let mut out = String::with_capacity(256);
+        let present = registered
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)));
+        write_object(
+            present.chain(self.other.iter().map(|(k, v)| (k.as_str(), v))),
+            &mut out,
+        );
+        out
     }
 }
 
+/// Removes member `name` from a parsed object.
+pub(crate) fn take(map: &mut Vec<(String, Value)>, name: &str) -> Option<Value> {
+    let i = map.iter().position(|(k, _)| k == name)?;
+    Some(map.remove(i).1)
+}
+
 fn take_string(
-    map: &mut Map<String, Value>,
+    map: &mut Vec<(String, Value)>,
     claim: &'static str,
 ) -> Result<Option<String>, DecodeError> {
-    match map.remove(claim) {
+    match take(map, claim) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(DecodeError::ClaimType {
@@ -105,13 +124,13 @@ fn take_string(
     }
 }
 
-fn take_audience(map: &mut Map<String, Value>) -> Result<Option<Audience>, DecodeError> {
+fn take_audience(map: &mut Vec<(String, Value)>) -> Result<Option<Audience>, DecodeError> {
     const EXPECTED: &str = "a string or an array of strings";
     let err = DecodeError::ClaimType {
         claim: "aud",
         expected: EXPECTED,
     };
-    match map.remove("aud") {
+    match take(map, "aud") {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(Audience::Single(s))),
         Some(Value::Array(items)) => items
@@ -129,31 +148,16 @@ fn take_audience(map: &mut Map<String, Value>) -> Result<Option<Audience>, Decod
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional, which we floor.
 /// Present but not a finite number in `0..=MAX_NUMERIC_DATE` is an error, never "absent".
 fn take_numeric_date(
-    map: &mut Map<String, Value>,
+    map: &mut Vec<(String, Value)>,
     claim: &'static str,
 ) -> Result<Option<u64>, DecodeError> {
     let err = DecodeError::ClaimType {
         claim,
         expected: "a non-negative number of seconds no later than year 9999",
     };
-    let Some(value) = map.remove(claim) else {
-        return Ok(None);
-    };
-    let Value::Number(n) = value else {
-        return Err(err);
-    };
-    let secs = if let Some(u) = n.as_u64() {
-        u
-    } else if let Some(f) = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0) {
-        if f > MAX_NUMERIC_DATE as f64 {
-            return Err(err);
-        }
-        f.floor() as u64
-    } else {
-        return Err(err);
-    };
-    if secs > MAX_NUMERIC_DATE {
-        return Err(err);
+    match take(map, claim) {
+        None => Ok(None),
+        Some(Value::Number(n)) => numeric_date(&n, MAX_NUMERIC_DATE).map(Some).ok_or(err),
+        Some(_) => Err(err),
     }
-    Ok(Some(secs))
 }

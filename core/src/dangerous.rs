@@ -5,22 +5,18 @@
 //! what the user may do. Authorization decisions belong to the server, which verifies.
 //!
 //! Decoding is strict and bounded: the length is checked before anything is parsed, the token
-//! must be exactly three segments of unpadded base64url, JSON nesting is capped before a
-//! recursive parser runs, duplicate member names are refused, and each kind of bad input has
-//! its own [`DecodeError`] with a stable code. No input panics (see the fuzz target in
-//! `core/fuzz/`).
+//! must be exactly three segments of canonical unpadded base64url, JSON nesting is capped,
+//! duplicate member names are refused, and each kind of bad input has its own [`DecodeError`]
+//! with a stable code. No input panics (see the fuzz target in `core/fuzz/`).
 //!
 //! `jsonwebtoken::dangerous::insecure_decode` is not used for this because it splits from the
 //! right (so four segments decode), resolves duplicate claims silently and reports every
 //! problem as the same generic error; its [`jsonwebtoken::Algorithm`] is used for `alg`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::claims::Claims;
 use crate::error::{DecodeError, Part};
 use crate::header::Header;
-use crate::json::parse_object;
+use crate::json::{base64url, parse_object};
 
 /// Bounds applied before and during decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,9 +84,9 @@ pub fn decode_unverified_with(
         return Err(DecodeError::Malformed { segments });
     }
 
-    let header_json = b64(header, Part::Header)?;
-    let claims_json = b64(claims, Part::Claims)?;
-    let signature_bytes = b64(signature, Part::Signature)?;
+    let header_json = base64url(header, Part::Header)?;
+    let claims_json = base64url(claims, Part::Claims)?;
+    let signature_bytes = base64url(signature, Part::Signature)?;
 
     let header = Header::from_object(parse_object(&header_json, limits.max_depth, Part::Header)?)?;
     let claims = Claims::from_object(parse_object(&claims_json, limits.max_depth, Part::Claims)?)?;
@@ -100,12 +96,4 @@ pub fn decode_unverified_with(
         signature: signature_bytes,
         signing_input_len: token.len() - signature.len() - 1,
     })
-}
-
-/// Strict base64url: the `URL_SAFE_NO_PAD` engine refuses padding, the standard alphabet,
-/// whitespace and non-canonical trailing bits.
-fn b64(segment: &[u8], part: Part) -> Result<Vec<u8>, DecodeError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| DecodeError::BadBase64 { part })
 }

@@ -58,8 +58,8 @@ pub enum DecodeError {
     BadJson {
         /// The segment.
         part: Part,
-        /// Column of the first error in the decoded JSON.
-        column: usize,
+        /// Byte offset of the first error in the decoded JSON.
+        offset: usize,
     },
     /// JSON nested deeper than the configured limit.
     TooDeep {
@@ -136,8 +136,8 @@ impl fmt::Display for DecodeError {
                 "token {} is not unpadded base64url (no '=', '+', '/', whitespace or stray bits)",
                 part.name()
             ),
-            DecodeError::BadJson { part, column } => {
-                write!(f, "token {} is not valid JSON (column {column})", part.name())
+            DecodeError::BadJson { part, offset } => {
+                write!(f, "token {} is not valid JSON (at byte {offset})", part.name())
             }
             DecodeError::TooDeep { part, max } => write!(
                 f,
@@ -148,7 +148,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "token {} is not a JSON object", part.name())
             }
             DecodeError::Duplicate { part, name } => {
-                write!(f, "token {} repeats the member {name:?}", part.name())
+                write!(f, "token {} repeats the member \"{name}\"", part.name())
             }
             DecodeError::ClaimType { claim, expected } => {
                 write!(f, "claim `{claim}` must be {expected}")

@@ -5,10 +5,11 @@
 //! verification policy can refuse them, and are never used.
 
 use jsonwebtoken::Algorithm;
-use serde_json::{Map, Value};
 use std::str::FromStr;
 
+use crate::claims::take;
 use crate::error::DecodeError;
+use crate::json::Value;
 
 /// Header parameters that carry or point at a key chosen by whoever made the token.
 pub const KEY_CARRYING_PARAMS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
@@ -31,14 +32,14 @@ pub struct Header {
 }
 
 impl Header {
-    pub(crate) fn from_object(mut map: Map<String, Value>) -> Result<Self, DecodeError> {
-        let alg = match map.remove("alg") {
+    pub(crate) fn from_object(mut map: Vec<(String, Value)>) -> Result<Self, DecodeError> {
+        let alg = match take(&mut map, "alg") {
             Some(Value::String(s)) => {
                 Algorithm::from_str(&s).map_err(|_| DecodeError::UnsupportedAlgorithm)?
             }
             _ => return Err(DecodeError::BadHeader { field: "alg" }),
         };
-        let crit = match map.remove("crit") {
+        let crit = match take(&mut map, "crit") {
             None => None,
             Some(Value::Array(items)) if !items.is_empty() => Some(
                 items
@@ -59,17 +60,17 @@ impl Header {
             crit,
             key_params: KEY_CARRYING_PARAMS
                 .into_iter()
-                .filter(|p| map.contains_key(*p))
+                .filter(|p| map.iter().any(|(k, _)| k == p))
                 .collect(),
         })
     }
 }
 
 fn take_string(
-    map: &mut Map<String, Value>,
+    map: &mut Vec<(String, Value)>,
     field: &'static str,
 ) -> Result<Option<String>, DecodeError> {
-    match map.remove(field) {
+    match take(map, field) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(DecodeError::BadHeader { field }),

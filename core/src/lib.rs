@@ -13,7 +13,8 @@
 //!
 //! Modules: [`dangerous`] decodes tokens without verifying them, [`claims`] types their
 //! claims, [`schedule`] is the timing policy, [`session`] the state machine, [`protocol`] the
-//! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header.
+//! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
+//! [`json`] is the strict JSON reader used for token segments.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -22,7 +23,7 @@ pub mod claims;
 pub mod dangerous;
 mod error;
 pub mod header;
-mod json;
+pub mod json;
 pub mod protocol;
 pub mod retry_after;
 pub mod schedule;
@@ -33,6 +34,7 @@ mod time;
 pub use claims::{Audience, Claims};
 pub use error::{DecodeError, Part};
 pub use header::Header;
+pub use json::Value;
 pub use jsonwebtoken::Algorithm;
 pub use secret::AccessToken;
 pub use session::{Action, Event, Session, SessionState};

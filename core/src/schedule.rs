@@ -181,8 +181,16 @@ pub fn lifetime(expires_in: Option<Duration>, claims: &Claims) -> Option<Duratio
     (!lifetime.is_zero()).then_some(lifetime)
 }
 
+/// `d × fraction` at millisecond resolution. The float-to-int cast saturates (NaN gives 0), so
+/// unlike `Duration::mul_f64` this cannot panic.
 fn scale(d: Duration, fraction: f64) -> Duration {
-    Duration::from_secs_f64((d.as_secs_f64() * fraction).max(0.0))
+    Duration::from_millis((d.as_millis() as f64 * fraction) as u64)
+}
+
+/// Seconds as a float (from JavaScript) to a duration, at millisecond resolution; negative,
+/// NaN and huge values saturate instead of panicking as `Duration::from_secs_f64` would.
+pub fn duration_from_secs(secs: f64) -> Duration {
+    Duration::from_millis((secs * 1000.0) as u64)
 }
 
 /// How long before expiry the refresh starts, without jitter:

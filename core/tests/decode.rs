@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use proptest::prelude::*;
 use token_manager_core::dangerous::{decode_unverified, decode_unverified_with, DecodeLimits};
-use token_manager_core::{Algorithm, Audience, DecodeError, Part};
+use token_manager_core::{Algorithm, Audience, DecodeError, Part, Value};
 
 fn b64(s: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(s)
@@ -45,8 +45,11 @@ fn a_well_formed_token_decodes_header_registered_and_other_claims() {
         (d.claims.exp, d.claims.nbf, d.claims.iat),
         (Some(1900), Some(1000), Some(1000))
     );
-    assert_eq!(d.claims.other["name"], "Ada");
-    assert_eq!(d.claims.other["roles"][0], "admin");
+    assert_eq!(d.claims.get("name").and_then(|v| v.as_str()), Some("Ada"));
+    assert_eq!(
+        d.claims.get("roles"),
+        Some(&Value::Array(vec![Value::String("admin".into())]))
+    );
     assert_eq!(d.signature, b"sig");
     assert_eq!(&t[..d.signing_input_len], t.rsplit_once('.').unwrap().0);
 }
@@ -158,14 +161,7 @@ fn anything_but_strict_unpadded_base64url_is_bad_base64() {
 
 #[test]
 fn invalid_json_is_bad_json() {
-    for claims in [
-        "{",
-        "{\"a\":}",
-        "{\"a\":1,}",
-        "{'a':1}",
-        "{\"exp\":1e400}",
-        "{} {}",
-    ] {
+    for claims in ["{", "{\"a\":}", "{\"a\":1,}", "{'a':1}", "{} {}"] {
         assert_eq!(claims_code(claims), "bad_json", "{claims}");
     }
     assert_eq!(code_of(token("{", "{}")), "bad_json");
