@@ -151,3 +151,130 @@ pub(crate) fn verify(
     }
     Ok((claims, data.claims))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SigningAlgorithm;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn ring() -> KeyRing {
+        let stored = SigningKey::generate(SigningAlgorithm::Es256, NOW).unwrap();
+        KeyRing::from_stored(&[stored], SigningAlgorithm::Es256)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn expect() -> Expectations {
+        Expectations {
+            issuer: "http://issuer.test".into(),
+            audience: "aud".into(),
+        }
+    }
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "http://issuer.test".into(),
+            sub: "demo".into(),
+            aud: "aud".into(),
+            exp: NOW + 60,
+            nbf: NOW,
+            iat: NOW,
+            jti: "j".into(),
+            sid: "s".into(),
+            name: "Demo".into(),
+            roles: vec![],
+        }
+    }
+
+    /// Signs with the ring's own key but lets the test choose header and claims.
+    fn token_with(ring: &KeyRing, typ: Option<&str>, claims: &serde_json::Value) -> String {
+        let key = ring.current();
+        let mut header = Header::new(key.alg.jwt());
+        header.typ = typ.map(String::from);
+        header.kid = Some(key.kid.clone());
+        encode(&header, claims, &key.encoding).unwrap()
+    }
+
+    #[test]
+    fn a_token_the_server_signed_verifies() {
+        let ring = ring();
+        let token = sign(&ring.current(), &claims()).unwrap();
+        let (c, all) = verify(&token, &ring, &expect(), NOW).unwrap();
+        assert_eq!(c.sub, "demo");
+        assert_eq!(all["name"], "Demo");
+    }
+
+    #[test]
+    fn typ_must_be_at_jwt() {
+        let ring = ring();
+        let c = serde_json::to_value(claims()).unwrap();
+        for typ in [None, Some("JWT"), Some("jwt"), Some("dpop+jwt")] {
+            assert_eq!(
+                verify(&token_with(&ring, typ, &c), &ring, &expect(), NOW).unwrap_err(),
+                Rejection::WrongType
+            );
+        }
+        assert!(verify(
+            &token_with(&ring, Some("application/at+jwt"), &c),
+            &ring,
+            &expect(),
+            NOW
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn issuer_audience_and_required_claims_are_checked() {
+        let ring = ring();
+        let mut c = serde_json::to_value(claims()).unwrap();
+        c["iss"] = "http://elsewhere.test".into();
+        let t = token_with(&ring, Some("at+jwt"), &c);
+        assert_eq!(
+            verify(&t, &ring, &expect(), NOW).unwrap_err(),
+            Rejection::WrongIssuer
+        );
+
+        let mut c = serde_json::to_value(claims()).unwrap();
+        c["aud"] = "another-api".into();
+        let t = token_with(&ring, Some("at+jwt"), &c);
+        assert_eq!(
+            verify(&t, &ring, &expect(), NOW).unwrap_err(),
+            Rejection::WrongAudience
+        );
+
+        for missing in ["exp", "nbf", "iss", "aud", "sub", "jti", "sid"] {
+            let mut c = serde_json::to_value(claims()).unwrap();
+            c.as_object_mut().unwrap().remove(missing);
+            let t = token_with(&ring, Some("at+jwt"), &c);
+            assert_eq!(
+                verify(&t, &ring, &expect(), NOW).unwrap_err(),
+                Rejection::BadClaims,
+                "{missing}"
+            );
+        }
+        let mut c = serde_json::to_value(claims()).unwrap();
+        c["exp"] = "9999999999".into();
+        let t = token_with(&ring, Some("at+jwt"), &c);
+        assert_eq!(
+            verify(&t, &ring, &expect(), NOW).unwrap_err(),
+            Rejection::BadClaims
+        );
+    }
+
+    #[test]
+    fn expiry_and_not_before_use_the_callers_clock() {
+        let ring = ring();
+        let token = sign(&ring.current(), &claims()).unwrap();
+        assert!(verify(&token, &ring, &expect(), NOW + 59).is_ok());
+        assert_eq!(
+            verify(&token, &ring, &expect(), NOW + 60).unwrap_err(),
+            Rejection::Expired
+        );
+        assert_eq!(
+            verify(&token, &ring, &expect(), NOW - 1).unwrap_err(),
+            Rejection::NotYetValid
+        );
+    }
+}

@@ -99,7 +99,11 @@ impl Request {
         for (n, v) in &self.headers {
             out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
         }
-        if !self.body.is_empty() || self.method == "POST" {
+        let has_length = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        if !has_length && (!self.body.is_empty() || self.method == "POST") {
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
         if !keep_alive {
