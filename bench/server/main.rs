@@ -1,1 +1,238 @@
-fn main() {}
+//! Reference server benchmark: refresh and `/api/me` throughput and latency on loopback,
+//! at concurrency 1, 16 and 64, for RS256, ES256 and EdDSA signing keys.
+//!
+//! The server runs in-process on 127.0.0.1 with an in-memory database and logging off;
+//! each worker holds one keep-alive connection and its own session (refresh family), so
+//! every refresh is a real rotation. Prints a Markdown table. `--quick` for a short run.
+//! Run it through `bench/server/run.sh`, which builds with optimisations.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use token_manager_server::{null_sink, Config, DemoUser, Server, SigningAlgorithm};
+
+#[path = "../../server/tests/common/http.rs"]
+mod http;
+
+use http::{Connection, Request};
+
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Refresh,
+    Me,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Refresh => "POST /auth/refresh",
+            Endpoint::Me => "GET /api/me",
+        }
+    }
+}
+
+struct Worker {
+    conn: Connection,
+    cookie: String,
+    access_token: String,
+}
+
+struct Cell {
+    requests: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+fn cookie_of(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default()
+}
+
+async fn login(addr: SocketAddr) -> Worker {
+    let mut conn = Connection::open(addr).await.expect("connect");
+    let r = conn
+        .send(
+            &Request::post("/auth/login")
+                .json(&json!({"username": "bench", "password": "bench-password"})),
+        )
+        .await
+        .expect("login answered");
+    assert_eq!(r.status, 200, "login failed: {}", r.text());
+    Worker {
+        conn,
+        cookie: cookie_of(r.header("set-cookie").expect("cookie")),
+        access_token: r.json()["access_token"].as_str().expect("token").to_owned(),
+    }
+}
+
+/// One request of `endpoint`; returns its latency.
+async fn once(worker: &mut Worker, endpoint: Endpoint) -> Duration {
+    let request = match endpoint {
+        Endpoint::Refresh => Request::post("/auth/refresh")
+            .header("X-Requested-With", "wasm-token-manager")
+            .header("Cookie", &format!("__Host-refresh={}", worker.cookie)),
+        Endpoint::Me => Request::get("/api/me")
+            .header("Authorization", &format!("Bearer {}", worker.access_token)),
+    };
+    let started = Instant::now();
+    let r = worker.conn.send(&request).await.expect("answered");
+    let latency = started.elapsed();
+    assert_eq!(r.status, 200, "{}: {}", endpoint.name(), r.text());
+    if let Endpoint::Refresh = endpoint {
+        worker.cookie = cookie_of(r.header("set-cookie").expect("rotated cookie"));
+        worker.access_token = r.json()["access_token"].as_str().expect("token").to_owned();
+    }
+    latency
+}
+
+async fn run_cell(
+    workers: Vec<Worker>,
+    endpoint: Endpoint,
+    warmup: Duration,
+    measure: Duration,
+) -> (Vec<Worker>, Cell) {
+    let start = Instant::now();
+    let warm_until = start + warmup;
+    let end = warm_until + measure;
+    let tasks: Vec<_> = workers
+        .into_iter()
+        .map(|mut w| {
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    let latency = once(&mut w, endpoint).await;
+                    if now >= warm_until {
+                        samples.push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+                    }
+                }
+                (w, samples)
+            })
+        })
+        .collect();
+    let mut workers = Vec::new();
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        let (w, s) = t.await.expect("worker");
+        workers.push(w);
+        latencies_us.extend(s);
+    }
+    let elapsed = Instant::now().saturating_duration_since(warm_until);
+    latencies_us.sort_unstable();
+    (
+        workers,
+        Cell {
+            requests: latencies_us.len(),
+            elapsed,
+            latencies_us,
+        },
+    )
+}
+
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted_us.len() as f64)).ceil() as usize;
+    f64::from(sorted_us[rank.clamp(1, sorted_us.len()) - 1]) / 1000.0
+}
+
+async fn bench_algorithm(
+    alg: SigningAlgorithm,
+    warmup: Duration,
+    measure: Duration,
+) -> Vec<String> {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        algorithm: alg,
+        demo_users: vec![DemoUser::new("bench", "bench-password")],
+        log: null_sink(),
+        key_rotation: None,
+        ..Config::default()
+    };
+    let server = Server::bind(config).await.expect("server starts");
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let max = CONCURRENCY.iter().copied().max().unwrap_or(1);
+    let logins: Vec<_> = (0..max).map(|_| tokio::spawn(login(addr))).collect();
+    let mut pool = Vec::new();
+    for l in logins {
+        pool.push(l.await.expect("login task"));
+    }
+
+    let mut rows = Vec::new();
+    for endpoint in [Endpoint::Refresh, Endpoint::Me] {
+        for c in CONCURRENCY {
+            let rest = pool.split_off(c);
+            let (back, cell) = run_cell(pool, endpoint, warmup, measure).await;
+            pool = back;
+            pool.extend(rest);
+            let rps = cell.requests as f64 / cell.elapsed.as_secs_f64();
+            rows.push(format!(
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} |",
+                alg,
+                endpoint.name(),
+                c,
+                rps,
+                percentile_ms(&cell.latencies_us, 50.0),
+                percentile_ms(&cell.latencies_us, 99.0),
+            ));
+            eprintln!("{}", rows.last().map(String::as_str).unwrap_or_default());
+        }
+    }
+    let _ = stop.send(());
+    let _ = task.await;
+    rows
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // Cargo passes --bench to harness = false benches; nothing else is accepted.
+    if let Some(bad) = args
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--quick" | "--bench"))
+    {
+        eprintln!("unknown argument {bad:?}; usage: server [--quick]");
+        std::process::exit(2);
+    }
+    let (warmup, measure) = if quick {
+        (Duration::from_millis(200), Duration::from_millis(800))
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(5))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows = Vec::new();
+    for alg in SigningAlgorithm::ALL {
+        rows.extend(runtime.block_on(bench_algorithm(alg, warmup, measure)));
+    }
+    println!(
+        "Reference server on loopback, in-process with the load generator ({cores} cores), \
+         {:.1} s per cell after {:.1} s warm-up, keep-alive connections, in-memory SQLite.\n",
+        measure.as_secs_f64(),
+        warmup.as_secs_f64()
+    );
+    println!("| alg | endpoint | concurrency | req/s | p50 ms | p99 ms |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+}
