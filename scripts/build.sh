@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
 # `npm run build`: the npm package in pkg/ — release wasm, wasm-bindgen glue (--target web),
-# wasm-opt -Oz, and the package's own package.json. Assumes the bootstrap has run.
+# wasm-opt -Oz, a minified glue, and the package's own package.json. Two entries:
+#   pkg/            `wasm-token-manager`         (no signature verification)
+#   pkg/verify/     `wasm-token-manager/verify`  (with the `verify` feature)
+# Assumes the bootstrap has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --release --target wasm32-unknown-unknown -p wasm-token-manager
+wasm_opt_features="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue"
+
+# build_entry OUT_DIR [CARGO_FEATURES]
+build_entry() {
+  local out=$1 features=${2:-}
+  # Only this crate differs between the entries, so they share the dependency build.
+  cargo build --release --target wasm32-unknown-unknown -p wasm-token-manager \
+    ${features:+--features "$features"}
+  wasm-bindgen --target web --out-dir "$out" \
+    target/wasm32-unknown-unknown/release/wasm_token_manager.wasm
+  # shellcheck disable=SC2086
+  node_modules/.bin/wasm-opt -Oz $wasm_opt_features \
+    "$out/wasm_token_manager_bg.wasm" -o "$out/wasm_token_manager_bg.wasm"
+  # The glue is minified like any published bundle (comments and long helper names are most
+  # of its bytes); the readable API and its docs live in the .d.ts.
+  node_modules/.bin/esbuild "$out/wasm_token_manager.js" --minify --format=esm --target=es2020 \
+    --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
+}
+
 rm -rf pkg
-wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/release/wasm_token_manager.wasm
-node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  pkg/wasm_token_manager_bg.wasm -o pkg/wasm_token_manager_bg.wasm
-# The glue is minified like any published bundle (comments and long helper names are most of
-# its bytes); the readable API and its docs live in the .d.ts.
-node_modules/.bin/esbuild pkg/wasm_token_manager.js --minify --format=esm --target=es2020 \
-  --log-level=warning --allow-overwrite --outfile=pkg/wasm_token_manager.js
+build_entry pkg
+build_entry pkg/verify verify
 node scripts/package-json.mjs
 cp README.md pkg/README.md
+echo "wasm-token-manager:"
 node scripts/size.mjs pkg
+echo "wasm-token-manager/verify:"
+node scripts/size.mjs pkg/verify

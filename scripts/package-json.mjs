@@ -19,7 +19,12 @@ const pkg = {
       types: "./wasm_token_manager.d.ts",
       default: "./wasm_token_manager.js",
     },
+    "./verify": {
+      types: "./verify/wasm_token_manager.d.ts",
+      default: "./verify/wasm_token_manager.js",
+    },
     "./wasm_token_manager_bg.wasm": "./wasm_token_manager_bg.wasm",
+    "./verify/wasm_token_manager_bg.wasm": "./verify/wasm_token_manager_bg.wasm",
     "./package.json": "./package.json",
   },
   files: [
@@ -27,6 +32,10 @@ const pkg = {
     "wasm_token_manager.d.ts",
     "wasm_token_manager_bg.wasm",
     "wasm_token_manager_bg.wasm.d.ts",
+    "verify/wasm_token_manager.js",
+    "verify/wasm_token_manager.d.ts",
+    "verify/wasm_token_manager_bg.wasm",
+    "verify/wasm_token_manager_bg.wasm.d.ts",
     "README.md",
   ],
   sideEffects: false,

@@ -15,10 +15,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "clippy (host)"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager -p token-manager-core --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --features verify --all-targets -- -D warnings
 
 step "Rust tests (host)"
 cargo test --workspace

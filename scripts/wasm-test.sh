@@ -11,4 +11,5 @@ cat > target/webdriver.json <<'JSON'
 { "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"] } }
 JSON
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/target/webdriver.json"
-cargo test --target wasm32-unknown-unknown -p wasm-token-manager "$@"
+# The verifying build is a superset of the default one: its suites cover both.
+cargo test --target wasm32-unknown-unknown -p wasm-token-manager --features verify "$@"

@@ -16,9 +16,42 @@ mod listener;
 mod lock;
 mod manager;
 mod options;
+#[cfg(feature = "verify")]
+mod verify;
+/// Without the `verify` feature: a verifier that cannot exist, so every verification path is
+/// compiled out and the default package stays small.
+#[cfg(not(feature = "verify"))]
+mod verify {
+    use token_manager_core::dangerous::UnverifiedToken;
+    use token_manager_core::verify::VerifyError;
+    use token_manager_core::Timestamp;
+    use wasm_bindgen::JsValue;
+
+    #[derive(Debug)]
+    pub(crate) enum Verifier {}
+
+    impl Verifier {
+        pub(crate) fn from_options(_: &JsValue, _: bool) -> Result<Self, JsValue> {
+            Err(crate::error::coded(
+                "verify_unavailable",
+                "option `verify` needs the verifying build: import from \"wasm-token-manager/verify\"",
+            ))
+        }
+
+        pub(crate) async fn verify(
+            &self,
+            _: &str,
+            _: Timestamp,
+        ) -> Result<UnverifiedToken, VerifyError> {
+            match *self {}
+        }
+    }
+}
 
 pub use decode::decode_claims;
 pub use manager::TokenManager;
+#[cfg(feature = "verify")]
+pub use verify::verify_token;
 
 use wasm_bindgen::prelude::*;
 
@@ -53,6 +86,10 @@ export interface TokenManagerOptions {
   crossTab?: boolean;
   /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. */
   exposeToken?: boolean;
+  /** Verify every token (login, refresh, other tabs) before it is used. Off by default; needs the
+   * verifying build (`import init, { TokenManager } from "wasm-token-manager/verify"`), else the
+   * constructor throws `verify_unavailable`. */
+  verify?: VerifyPolicyOptions;
   /** Backoff after transient failures and the refresh budget. */
   retry?: {
     /** First backoff ceiling, ms. Default 1000. */
@@ -62,6 +99,34 @@ export interface TokenManagerOptions {
     /** Most refresh requests per minute. Default 12. */
     budget?: number;
   };
+}
+
+/** Signature algorithms `verify` accepts. HMAC is never accepted: a browser cannot keep a secret. */
+export type VerifyAlgorithm = "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "EdDSA";
+
+/** How tokens are verified: keys from the issuer's JWKS, checked with WebCrypto. */
+export interface VerifyPolicyOptions {
+  /** The issuer's JWKS URL (https: or loopback). Exactly one of `jwksUrl` and `jwks`. */
+  jwksUrl?: string;
+  /** An inline JWKS `{ keys: [...] }`. */
+  jwks?: { keys: object[] };
+  /** The allowlist; the token's own `alg` never widens it. */
+  algorithms: VerifyAlgorithm[];
+  /** Required `iss`. */
+  issuer?: string;
+  /** Required member of `aud`. */
+  audience?: string;
+  /** Required `typ`, e.g. `"at+jwt"`. */
+  typ?: string;
+  /** Clock tolerance for `exp`, `nbf`, `iat`, seconds. Default 60. */
+  leewaySeconds?: number;
+  /** An unknown `kid` refetches the JWKS at most this often, ms. Default 60000. */
+  jwksCooldownMs?: number;
+}
+
+/** Options of `verifyToken`: a policy, plus the time to check against (ms; default now). */
+export interface VerifyOptions extends VerifyPolicyOptions {
+  currentTime?: number;
 }
 
 /** The JSON body sent to the login endpoint; the reference server expects username and password. */

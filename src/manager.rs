@@ -5,14 +5,17 @@
 //! next deadline. Borrows of the session are never held while JavaScript runs (listeners may
 //! call back into the manager).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use token_manager_core::retry_after::parse_http_date;
 use token_manager_core::session::{
-    Action, Event, LogoutOrigin, RefreshId, RefreshOutcome, Renewal, TransientKind, Wake,
+    Action, Event, LogoutOrigin, RefreshError, RefreshId, RefreshOutcome, Renewal, TokenError,
+    TransientKind, Wake,
 };
+use token_manager_core::verify::VerifyError;
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -52,6 +55,9 @@ pub(crate) struct Inner {
     waiters: RefCell<Vec<Function>>,
     claims: RefCell<Option<JsValue>>,
     last_error: RefCell<Option<(&'static str, String)>>,
+    /// The server's clock minus ours, from the last `Date` header, for checking `exp`/`nbf`
+    /// of verified tokens against the issuer's time rather than a possibly wrong local clock.
+    server_skew_ms: Cell<i64>,
     lock_name: String,
     me: Weak<Inner>,
 }
@@ -63,6 +69,30 @@ fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
 impl Inner {
     fn now(&self) -> Timestamp {
         clock::read(&mut self.clock.borrow_mut())
+    }
+
+    /// Notes the server's clock from a response's `Date` header.
+    fn observe_server_date(&self, response: &Response) {
+        let date = response.headers().get("Date").ok().flatten();
+        if let Some(secs) = date.as_deref().and_then(parse_http_date) {
+            let wall = clock::wall().as_millis() as i64;
+            self.server_skew_ms
+                .set((secs as i64).saturating_mul(1000) - wall);
+        }
+    }
+
+    /// Our best estimate of the issuer's current time.
+    fn server_now(&self) -> Timestamp {
+        let wall = clock::wall().as_millis() as i64;
+        Timestamp::from_millis(wall.saturating_add(self.server_skew_ms.get()).max(0) as u64)
+    }
+
+    /// Verifies a received token when verification is on.
+    async fn check_token(&self, token: &str) -> Result<(), VerifyError> {
+        match &self.opts.verifier {
+            None => Ok(()),
+            Some(v) => v.verify(token, self.server_now()).await.map(|_| ()),
+        }
     }
 
     /// Feeds one input to the session, then pumps.
@@ -199,13 +229,22 @@ impl Inner {
             self.input(|s, now| s.handle_refresh_outcome(now, id, RefreshOutcome::LostRace));
             return;
         }
-        let outcome = match http::auth_request(&self.opts.refresh_url, None, None, Some(&signal)) {
-            Err(_) => RefreshOutcome::Transient(TransientKind::Network),
-            Ok(request) => match http::fetch(&request).await {
-                Ok(response) => http::refresh_outcome(response, clock::wall()).await,
+        let mut outcome =
+            match http::auth_request(&self.opts.refresh_url, None, None, Some(&signal)) {
                 Err(_) => RefreshOutcome::Transient(TransientKind::Network),
-            },
-        };
+                Ok(request) => match http::fetch(&request).await {
+                    Ok(response) => {
+                        self.observe_server_date(&response);
+                        http::refresh_outcome(response, clock::wall()).await
+                    }
+                    Err(_) => RefreshOutcome::Transient(TransientKind::Network),
+                },
+            };
+        if let RefreshOutcome::Success(received) = &outcome {
+            if let Err(e) = self.check_token(received.token.expose_secret()).await {
+                outcome = RefreshOutcome::Refused(TokenError::Unverified(e));
+            }
+        }
         // An aborted attempt was already settled by the session (timeout, login, logout).
         if !signal.aborted() {
             self.input(|s, now| s.handle_refresh_outcome(now, id, outcome));
@@ -276,6 +315,26 @@ impl Inner {
 
     fn on_message(&self, message: Message) {
         match message {
+            Message::Token(a) if self.opts.verifier.is_some() => {
+                let Some(inner) = self.me.upgrade() else {
+                    return;
+                };
+                spawn_local(async move {
+                    match inner.check_token(a.token.expose_secret()).await {
+                        Ok(()) => {
+                            let _ = inner.input(|s, now| s.handle_announcement(now, a));
+                        }
+                        Err(e) => {
+                            let valid = inner.token_string().is_some();
+                            inner.dispatch(Event::RefreshFailed {
+                                error: RefreshError::BadToken(TokenError::Unverified(e)),
+                                retry_in: None,
+                                token_valid: valid,
+                            });
+                        }
+                    }
+                });
+            }
             Message::Token(a) => {
                 let _ = self.input(|s, now| s.handle_announcement(now, a));
             }
@@ -414,6 +473,7 @@ impl TokenManager {
             waiters: RefCell::new(Vec::new()),
             claims: RefCell::new(None),
             last_error: RefCell::new(None),
+            server_skew_ms: Cell::new(0),
             lock_name,
             me: me.clone(),
         });

@@ -4,6 +4,7 @@
 //! (`unknown_option`, `invalid_option`, `insecure_endpoint`), never a silently ignored setting:
 //! a misspelt `apiOrigins` would otherwise widen or narrow where the token goes.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Array, Object, Reflect};
@@ -11,8 +12,10 @@ use token_manager_core::schedule::Config;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::coded;
+use crate::verify::Verifier;
 
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 11] = [
+    "verify",
     "loginUrl",
     "refreshUrl",
     "logoutUrl",
@@ -37,16 +40,18 @@ pub(crate) struct Options {
     pub cross_tab: bool,
     pub expose_token: bool,
     pub config: Config,
+    /// Signature verification, when the `verify` option is given.
+    pub verifier: Option<Rc<Verifier>>,
 }
 
-fn invalid(name: &str, expected: &str) -> JsValue {
+pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
     coded(
         "invalid_option",
         &format!("option `{name}` must be {expected}"),
     )
 }
 
-fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
+pub(crate) fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
     let v = Reflect::get(obj, &JsValue::from_str(name))?;
     Ok((!v.is_undefined()).then_some(v))
 }
@@ -64,7 +69,7 @@ fn check_keys(obj: &JsValue, known: &[&str], prefix: &str) -> Result<(), JsValue
     Ok(())
 }
 
-fn plain_object(v: &JsValue) -> bool {
+pub(crate) fn plain_object(v: &JsValue) -> bool {
     v.is_object() && !Array::is_array(v) && !v.is_function()
 }
 
@@ -220,6 +225,10 @@ impl Options {
             cross_tab,
             expose_token: boolean(&obj, "exposeToken", false)?,
             config,
+            verifier: match get(&obj, "verify")? {
+                None => None,
+                Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
+            },
         })
     }
 }

@@ -14,7 +14,8 @@
 //! Modules: [`dangerous`] decodes tokens without verifying them, [`claims`] types their
 //! claims, [`schedule`] is the timing policy, [`session`] the state machine, [`protocol`] the
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
-//! [`json`] is the strict JSON reader used for token segments.
+//! [`json`] is the strict JSON reader used for token segments, [`verify`] the signature
+//! verification policy.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod schedule;
 mod secret;
 pub mod session;
 mod time;
+pub mod verify;
 
 pub use claims::{Audience, Claims};
 pub use error::{DecodeError, Part};

@@ -21,6 +21,7 @@ use crate::error::DecodeError;
 use crate::schedule::{self, Budget, Config, ConfigError, Rng};
 use crate::secret::AccessToken;
 use crate::time::{Timestamp, MAX_TIMER_DELAY};
+use crate::verify::VerifyError;
 
 /// Where the session stands, as the application sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,9 @@ pub enum RefreshOutcome {
     /// No request was made: by the time this tab held the cross-tab lock, another tab had
     /// refreshed and its token was adopted.
     LostRace,
+    /// A 200 whose token the driver refused (signature verification failed): retried with
+    /// backoff, and the current token is kept while it is valid.
+    Refused(TokenError),
 }
 
 /// Where a token came from.
@@ -265,14 +269,17 @@ pub enum TokenError {
     Decode(DecodeError),
     /// Neither `expires_in` nor `exp`/`iat` give it a positive lifetime.
     NoLifetime,
+    /// Signature verification (when enabled) refused it.
+    Unverified(VerifyError),
 }
 
 impl TokenError {
-    /// The decode error's code, or `no_expiry`.
+    /// The decode or verification error's code, or `no_expiry`.
     pub fn code(&self) -> &'static str {
         match self {
             TokenError::Decode(e) => e.code(),
             TokenError::NoLifetime => "no_expiry",
+            TokenError::Unverified(e) => e.code(),
         }
     }
 }
@@ -281,6 +288,7 @@ impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TokenError::Decode(e) => e.fmt(f),
+            TokenError::Unverified(e) => e.fmt(f),
             TokenError::NoLifetime => f.write_str(
                 "the token has no lifetime: neither `expires_in` nor `exp` and `iat` are usable",
             ),
@@ -494,6 +502,7 @@ impl Session {
                     self.fail(RefreshError::BadToken(e), None);
                 }
             }
+            RefreshOutcome::Refused(e) => self.fail(RefreshError::BadToken(e), None),
             RefreshOutcome::Transient(kind) => self.fail(RefreshError::Transient(kind), None),
             RefreshOutcome::RateLimited { retry_after } => {
                 self.fail(RefreshError::RateLimited, retry_after)

@@ -1,0 +1,720 @@
+//! The verification policy: everything that must hold for a token to be trusted, except the
+//! signature arithmetic itself (which the browser delegates to WebCrypto).
+//!
+//! Pure and natively tested. The steps, in order: [`check_header`] before any key is looked
+//! up (the algorithm is chosen by the application, never by the token; `none`, HMAC, `crit`
+//! extensions and header-supplied keys are refused), [`select_key`] from the issuer's JWKS (a
+//! key is only ever used with its own type, curve and algorithm), [`check_signature_shape`]
+//! before the signature reaches the crypto (raw ECDSA `R‖S` of the right length with
+//! `0 < r, s < n`, which also stops CVE-2022-21449 "psychic signatures"), and after the
+//! signature verified, [`check_claims`] (`exp`, `nbf`, `iat`, `iss`, `aud` with leeway).
+
+use std::fmt;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use crate::claims::{take, Claims};
+use crate::dangerous::UnverifiedToken;
+use crate::error::{DecodeError, Part};
+use crate::json::{parse_object, Value};
+use crate::time::Timestamp;
+
+/// Why a token was not trusted. Each kind has a stable [`VerifyError::code`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token did not decode.
+    Decode(DecodeError),
+    /// The policy itself is unusable (no algorithm, or an HMAC algorithm).
+    InvalidPolicy(&'static str),
+    /// `alg` is not in the application's allowlist.
+    AlgorithmNotAllowed,
+    /// The header carries or points at a key (`jwk`, `jku`, `x5u`, `x5c`): never trusted.
+    UntrustedKeyParameter(&'static str),
+    /// The header lists `crit` extensions; none are supported.
+    UnsupportedCritical,
+    /// `typ` differs from the one required.
+    WrongType,
+    /// No key of the issuer's JWKS has this `kid` (or, without `kid`, no single key fits).
+    UnknownKid,
+    /// The key with this `kid` is of another type, curve, algorithm or use.
+    KeyMismatch,
+    /// The signature is empty, malformed or does not verify.
+    BadSignature,
+    /// A required claim is missing.
+    MissingClaim(&'static str),
+    /// `exp` has passed (beyond the leeway).
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iss` differs from the expected issuer.
+    WrongIssuer,
+    /// `aud` does not contain the expected audience.
+    WrongAudience,
+    /// The JWKS document is not a valid key set.
+    BadJwks,
+    /// The issuer's key set could not be fetched (and no key was known yet).
+    KeysUnavailable,
+}
+
+impl VerifyError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Decode(e) => e.code(),
+            VerifyError::InvalidPolicy(_) => "invalid_option",
+            VerifyError::AlgorithmNotAllowed => "alg_not_allowed",
+            VerifyError::UntrustedKeyParameter(_) => "untrusted_key_param",
+            VerifyError::UnsupportedCritical => "crit_unsupported",
+            VerifyError::WrongType => "wrong_typ",
+            VerifyError::UnknownKid => "unknown_kid",
+            VerifyError::KeyMismatch => "key_mismatch",
+            VerifyError::BadSignature => "bad_signature",
+            VerifyError::MissingClaim(_) => "missing_claim",
+            VerifyError::Expired => "token_expired",
+            VerifyError::NotYetValid => "token_not_yet_valid",
+            VerifyError::WrongIssuer => "wrong_issuer",
+            VerifyError::WrongAudience => "wrong_audience",
+            VerifyError::BadJwks => "bad_jwks",
+            VerifyError::KeysUnavailable => "jwks_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            VerifyError::Decode(e) => return e.fmt(f),
+            VerifyError::InvalidPolicy(why) => why,
+            VerifyError::AlgorithmNotAllowed => "the token's algorithm is not in the allowlist",
+            VerifyError::UntrustedKeyParameter(p) => {
+                return write!(
+                    f,
+                    "the token header carries its own key (`{p}`), which is never trusted"
+                )
+            }
+            VerifyError::UnsupportedCritical => {
+                "the token header lists critical extensions (`crit`) that are not supported"
+            }
+            VerifyError::WrongType => "the token's `typ` is not the one required",
+            VerifyError::UnknownKid => "no key of the issuer's key set matches the token's `kid`",
+            VerifyError::KeyMismatch => "the key with this `kid` is not for this algorithm",
+            VerifyError::BadSignature => "the signature does not verify",
+            VerifyError::MissingClaim(c) => return write!(f, "the token has no `{c}` claim"),
+            VerifyError::Expired => "the token has expired",
+            VerifyError::NotYetValid => "the token is not valid yet",
+            VerifyError::WrongIssuer => "the token was issued by another issuer",
+            VerifyError::WrongAudience => "the token is meant for another audience",
+            VerifyError::BadJwks => "the issuer's key set is not a valid JWKS",
+            VerifyError::KeysUnavailable => "the issuer's key set could not be fetched",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl From<DecodeError> for VerifyError {
+    fn from(e: DecodeError) -> Self {
+        VerifyError::Decode(e)
+    }
+}
+
+/// What a trusted token must satisfy. The algorithm allowlist is the application's choice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    algorithms: Vec<Algorithm>,
+    /// Required `iss`, if any.
+    pub issuer: Option<String>,
+    /// Required member of `aud`, if any.
+    pub audience: Option<String>,
+    /// Required `typ` (compared case-insensitively, with or without `application/`), if any.
+    pub typ: Option<String>,
+    /// Clock tolerance for `exp`, `nbf` and `iat`. Defaults to 60 s.
+    pub leeway: Duration,
+}
+
+impl Policy {
+    /// A policy accepting `algorithms`. Refuses an empty list and any HMAC algorithm: a
+    /// browser cannot keep a shared secret, and an HMAC allowlist is what lets an attacker use
+    /// a public RSA key as the "secret".
+    pub fn new(algorithms: Vec<Algorithm>) -> Result<Self, VerifyError> {
+        if algorithms.is_empty() {
+            return Err(VerifyError::InvalidPolicy(
+                "at least one algorithm must be allowed",
+            ));
+        }
+        if algorithms
+            .iter()
+            .any(|a| a.family() == AlgorithmFamily::Hmac)
+        {
+            return Err(VerifyError::InvalidPolicy(
+                "HMAC algorithms (HS256/384/512) cannot be verified by a public client",
+            ));
+        }
+        Ok(Self {
+            algorithms,
+            issuer: None,
+            audience: None,
+            typ: None,
+            leeway: Duration::from_secs(60),
+        })
+    }
+
+    /// The allowed algorithms.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+}
+
+fn typ_matches(actual: &str, expected: &str) -> bool {
+    let strip = |s: &str| {
+        let lower = s.to_ascii_lowercase();
+        lower
+            .strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(lower)
+    };
+    strip(actual) == strip(expected)
+}
+
+/// Step 1, before any key is looked up.
+pub fn check_header(token: &UnverifiedToken, policy: &Policy) -> Result<(), VerifyError> {
+    let header = &token.header;
+    if !policy.algorithms.contains(&header.alg) {
+        return Err(VerifyError::AlgorithmNotAllowed);
+    }
+    if let Some(p) = header.key_params.first() {
+        return Err(VerifyError::UntrustedKeyParameter(p));
+    }
+    if header.crit.is_some() {
+        return Err(VerifyError::UnsupportedCritical);
+    }
+    if let Some(expected) = &policy.typ {
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| typ_matches(t, expected))
+        {
+            return Err(VerifyError::WrongType);
+        }
+    }
+    Ok(())
+}
+
+/// One key of a JWKS, as far as the policy needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Jwk {
+    /// `kty`: `RSA`, `EC` or `OKP`.
+    pub kty: String,
+    /// `kid`, if any.
+    pub kid: Option<String>,
+    /// `alg`, if the key is pinned to one.
+    pub alg: Option<String>,
+    /// `crv` for EC and OKP keys.
+    pub crv: Option<String>,
+    /// `use`, if given (only `sig` keys are used).
+    pub use_: Option<String>,
+    /// `key_ops`, if given (must include `verify`).
+    pub key_ops: Option<Vec<String>>,
+    /// Only the public key material (`n`, `e` / `crv`, `x`, `y`), as JSON for
+    /// `crypto.subtle.importKey("jwk", …)`. Private members are never copied.
+    pub public_json: String,
+}
+
+/// Parses a JWKS document (`{"keys": [...]}`), keeping the keys this library can use and
+/// skipping others (unknown `kty`, encryption keys). At most 64 KiB.
+pub fn parse_jwks(text: &[u8]) -> Result<Vec<Jwk>, VerifyError> {
+    if text.len() > 64 * 1024 {
+        return Err(VerifyError::BadJwks);
+    }
+    let mut doc = parse_object(text, 8, Part::Claims).map_err(|_| VerifyError::BadJwks)?;
+    let Some(Value::Array(keys)) = take(&mut doc, "keys") else {
+        return Err(VerifyError::BadJwks);
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        let Value::Object(members) = key else {
+            return Err(VerifyError::BadJwks);
+        };
+        let text = |name: &str| -> Result<Option<String>, VerifyError> {
+            match members.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(VerifyError::BadJwks),
+            }
+        };
+        let Some(kty) = text("kty")? else {
+            return Err(VerifyError::BadJwks);
+        };
+        let public: &[&str] = match kty.as_str() {
+            "RSA" => &["kty", "n", "e"],
+            "EC" => &["kty", "crv", "x", "y"],
+            "OKP" => &["kty", "crv", "x"],
+            _ => continue,
+        };
+        let mut material = Vec::new();
+        for name in public {
+            let value = text(name)?.ok_or(VerifyError::BadJwks)?;
+            material.push((*name, Value::String(value)));
+        }
+        let mut public_json = String::new();
+        crate::json::write_object(material.iter().map(|(k, v)| (*k, v)), &mut public_json);
+        let key_ops = match members.iter().find(|(k, _)| k == "key_ops").map(|(_, v)| v) {
+            None => None,
+            Some(Value::Array(ops)) => Some(
+                ops.iter()
+                    .map(|o| o.as_str().map(str::to_owned).ok_or(VerifyError::BadJwks))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(VerifyError::BadJwks),
+        };
+        out.push(Jwk {
+            kid: text("kid")?,
+            alg: text("alg")?,
+            crv: text("crv")?,
+            use_: text("use")?,
+            key_ops,
+            kty,
+            public_json,
+        });
+    }
+    Ok(out)
+}
+
+/// The JOSE name of an algorithm.
+pub fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "unknown",
+    }
+}
+
+/// Whether `key` may verify `alg`: its type and curve are the algorithm's, its own `alg` (if
+/// pinned) is this one, and its `use`/`key_ops` (if given) allow verification.
+pub fn key_fits(key: &Jwk, alg: Algorithm) -> bool {
+    let kind = match alg.family() {
+        AlgorithmFamily::Rsa => key.kty == "RSA",
+        AlgorithmFamily::Ec => {
+            let curve = if alg == Algorithm::ES256 {
+                "P-256"
+            } else {
+                "P-384"
+            };
+            key.kty == "EC" && key.crv.as_deref() == Some(curve)
+        }
+        AlgorithmFamily::Ed => key.kty == "OKP" && key.crv.as_deref() == Some("Ed25519"),
+        AlgorithmFamily::Hmac => false,
+    };
+    kind && key.alg.as_deref().is_none_or(|a| a == algorithm_name(alg))
+        && key.use_.as_deref().is_none_or(|u| u == "sig")
+        && key
+            .key_ops
+            .as_ref()
+            .is_none_or(|ops| ops.iter().any(|o| o == "verify"))
+}
+
+/// Step 2: the key that may verify the token. With a `kid`, the key with exactly that `kid`
+/// (which must fit the algorithm); without one, the only key that fits.
+pub fn select_key<'a>(
+    keys: &'a [Jwk],
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<&'a Jwk, VerifyError> {
+    match kid {
+        Some(kid) => {
+            let key = keys
+                .iter()
+                .find(|k| !kid.is_empty() && k.kid.as_deref() == Some(kid))
+                .ok_or(VerifyError::UnknownKid)?;
+            if key_fits(key, alg) {
+                Ok(key)
+            } else {
+                Err(VerifyError::KeyMismatch)
+            }
+        }
+        None => {
+            let mut fitting = keys.iter().filter(|k| key_fits(k, alg));
+            match (fitting.next(), fitting.next()) {
+                (Some(key), None) => Ok(key),
+                _ => Err(VerifyError::UnknownKid),
+            }
+        }
+    }
+}
+
+/// Order of the P-256 group (big-endian).
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// Order of the P-384 group (big-endian).
+const P384_N: [u8; 48] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf,
+    0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+];
+
+/// `0 < x < n` for big-endian numbers of equal length.
+fn in_scalar_range(x: &[u8], n: &[u8]) -> bool {
+    x.iter().any(|b| *b != 0) && x < n
+}
+
+/// Step 3: the signature has the shape its algorithm requires before any crypto sees it.
+/// ECDSA must be raw `R‖S` (JWS, RFC 7518 §3.4) of exactly twice the scalar size — a DER
+/// signature is refused — with both halves in `1..n`; Ed25519 is 64 bytes.
+pub fn check_signature_shape(alg: Algorithm, signature: &[u8]) -> Result<(), VerifyError> {
+    let ok = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => {
+            let n: &[u8] = if alg == Algorithm::ES256 {
+                &P256_N
+            } else {
+                &P384_N
+            };
+            signature.len() == 2 * n.len() && {
+                let (r, s) = signature.split_at(n.len());
+                in_scalar_range(r, n) && in_scalar_range(s, n)
+            }
+        }
+        Algorithm::EdDSA => signature.len() == 64,
+        _ => !signature.is_empty(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(VerifyError::BadSignature)
+    }
+}
+
+/// Step 4, after the signature verified: the claims, at `now` (the issuer's time as best
+/// known: the caller corrects its clock with the server's `Date` when it can).
+pub fn check_claims(claims: &Claims, policy: &Policy, now: Timestamp) -> Result<(), VerifyError> {
+    let now = now.as_secs();
+    let leeway = policy.leeway.as_secs();
+    let exp = claims.exp.ok_or(VerifyError::MissingClaim("exp"))?;
+    if now >= exp.saturating_add(leeway) {
+        return Err(VerifyError::Expired);
+    }
+    let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(leeway));
+    if future(claims.nbf) || future(claims.iat) {
+        return Err(VerifyError::NotYetValid);
+    }
+    if let Some(iss) = &policy.issuer {
+        if claims.iss.as_deref() != Some(iss) {
+            return Err(VerifyError::WrongIssuer);
+        }
+    }
+    if let Some(aud) = &policy.audience {
+        if !claims.aud.as_ref().is_some_and(|a| a.contains(aud)) {
+            return Err(VerifyError::WrongAudience);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::Audience;
+    use crate::dangerous::decode_unverified;
+
+    fn b64(s: &str) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b))
+                << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    fn token(header: &str) -> UnverifiedToken {
+        decode_unverified(format!("{}.{}.c2ln", b64(header), b64("{}"))).unwrap()
+    }
+
+    fn policy() -> Policy {
+        Policy::new(vec![Algorithm::RS256, Algorithm::ES256]).unwrap()
+    }
+
+    #[test]
+    fn hmac_and_empty_allowlists_are_refused() {
+        assert_eq!(Policy::new(vec![]).unwrap_err().code(), "invalid_option");
+        assert_eq!(
+            Policy::new(vec![Algorithm::RS256, Algorithm::HS256])
+                .unwrap_err()
+                .code(),
+            "invalid_option"
+        );
+    }
+
+    #[test]
+    fn the_algorithm_comes_from_the_allowlist_not_the_token() {
+        assert_eq!(
+            check_header(&token(r#"{"alg":"PS256"}"#), &policy()),
+            Err(VerifyError::AlgorithmNotAllowed)
+        );
+        assert_eq!(
+            check_header(&token(r#"{"alg":"HS256"}"#), &policy()),
+            Err(VerifyError::AlgorithmNotAllowed)
+        );
+        assert_eq!(
+            check_header(&token(r#"{"alg":"RS256"}"#), &policy()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn header_keys_and_crit_are_refused() {
+        for p in ["jwk", "jku", "x5u", "x5c"] {
+            let h = format!(r#"{{"alg":"RS256","{p}":"x"}}"#);
+            assert_eq!(
+                check_header(&token(&h), &policy()).unwrap_err().code(),
+                "untrusted_key_param"
+            );
+        }
+        let h = r#"{"alg":"RS256","crit":["b64"],"b64":false}"#;
+        assert_eq!(
+            check_header(&token(h), &policy()),
+            Err(VerifyError::UnsupportedCritical)
+        );
+    }
+
+    #[test]
+    fn typ_is_compared_as_a_media_type() {
+        let mut p = policy();
+        p.typ = Some("at+jwt".into());
+        assert_eq!(
+            check_header(&token(r#"{"alg":"RS256","typ":"AT+JWT"}"#), &p),
+            Ok(())
+        );
+        assert_eq!(
+            check_header(&token(r#"{"alg":"RS256","typ":"application/at+jwt"}"#), &p),
+            Ok(())
+        );
+        assert_eq!(
+            check_header(&token(r#"{"alg":"RS256","typ":"JWT"}"#), &p),
+            Err(VerifyError::WrongType)
+        );
+        assert_eq!(
+            check_header(&token(r#"{"alg":"RS256"}"#), &p),
+            Err(VerifyError::WrongType)
+        );
+    }
+
+    const JWKS: &str = r#"{"keys":[
+        {"kty":"RSA","kid":"r1","n":"AQAB","e":"AQAB","alg":"RS256","use":"sig","d":"SECRET"},
+        {"kty":"EC","kid":"e1","crv":"P-256","x":"AA","y":"BB"},
+        {"kty":"OKP","kid":"o1","crv":"Ed25519","x":"CC"},
+        {"kty":"oct","kid":"h1","k":"c2VjcmV0"},
+        {"kty":"RSA","kid":"enc","n":"AQAB","e":"AQAB","use":"enc"}
+    ]}"#;
+
+    #[test]
+    fn jwks_keeps_only_public_material_and_usable_key_types() {
+        let keys = parse_jwks(JWKS.as_bytes()).unwrap();
+        assert_eq!(keys.len(), 4, "the oct key is skipped");
+        assert_eq!(
+            keys[0].public_json,
+            r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#
+        );
+        assert!(!keys.iter().any(|k| k.public_json.contains("SECRET")));
+        for bad in [
+            "",
+            "{}",
+            r#"{"keys":{}}"#,
+            r#"{"keys":[1]}"#,
+            r#"{"keys":[{"kty":"RSA","n":"x"}]}"#,
+            r#"{"keys":[{"kty":5}]}"#,
+        ] {
+            assert_eq!(
+                parse_jwks(bad.as_bytes()),
+                Err(VerifyError::BadJwks),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_serve_only_their_own_algorithm() {
+        let keys = parse_jwks(JWKS.as_bytes()).unwrap();
+        assert_eq!(
+            select_key(&keys, Some("r1"), Algorithm::RS256)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("r1")
+        );
+        assert_eq!(
+            select_key(&keys, Some("r1"), Algorithm::PS256),
+            Err(VerifyError::KeyMismatch),
+            "pinned to RS256"
+        );
+        assert_eq!(
+            select_key(&keys, Some("e1"), Algorithm::RS256),
+            Err(VerifyError::KeyMismatch)
+        );
+        assert_eq!(
+            select_key(&keys, Some("e1"), Algorithm::ES384),
+            Err(VerifyError::KeyMismatch),
+            "wrong curve"
+        );
+        assert_eq!(
+            select_key(&keys, Some("o1"), Algorithm::EdDSA).unwrap().kty,
+            "OKP"
+        );
+        assert_eq!(
+            select_key(&keys, Some("h1"), Algorithm::RS256),
+            Err(VerifyError::UnknownKid)
+        );
+        assert_eq!(
+            select_key(&keys, Some("enc"), Algorithm::RS256),
+            Err(VerifyError::KeyMismatch),
+            "use: enc"
+        );
+        for kid in ["", "../../etc/passwd", "' OR 1=1 --", "R1"] {
+            assert_eq!(
+                select_key(&keys, Some(kid), Algorithm::RS256),
+                Err(VerifyError::UnknownKid),
+                "{kid:?}"
+            );
+        }
+        // Without kid: only when exactly one key fits.
+        assert_eq!(
+            select_key(&keys, None, Algorithm::ES256)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("e1")
+        );
+        let two = [keys[0].clone(), keys[0].clone()];
+        assert_eq!(
+            select_key(&two, None, Algorithm::RS256),
+            Err(VerifyError::UnknownKid)
+        );
+    }
+
+    #[test]
+    fn ecdsa_signatures_must_be_raw_and_in_range() {
+        let mut good = vec![1u8; 64];
+        assert_eq!(check_signature_shape(Algorithm::ES256, &good), Ok(()));
+        // CVE-2022-21449: r = 0 or s = 0 must never reach the verifier.
+        for (r, s) in [(0u8, 1u8), (1, 0), (0, 0)] {
+            let sig: Vec<u8> = std::iter::repeat_n(r, 32)
+                .chain(std::iter::repeat_n(s, 32))
+                .collect();
+            assert_eq!(
+                check_signature_shape(Algorithm::ES256, &sig),
+                Err(VerifyError::BadSignature)
+            );
+        }
+        // r = n and s = n.
+        good[..32].copy_from_slice(&P256_N);
+        assert_eq!(
+            check_signature_shape(Algorithm::ES256, &good),
+            Err(VerifyError::BadSignature)
+        );
+        let mut s_n = vec![1u8; 32];
+        s_n.extend_from_slice(&P256_N);
+        assert_eq!(
+            check_signature_shape(Algorithm::ES256, &s_n),
+            Err(VerifyError::BadSignature)
+        );
+        // n - 1 is fine.
+        let mut n_minus_1 = P256_N;
+        n_minus_1[31] -= 1;
+        let sig: Vec<u8> = n_minus_1.iter().chain(n_minus_1.iter()).copied().collect();
+        assert_eq!(check_signature_shape(Algorithm::ES256, &sig), Ok(()));
+        // A DER signature (0x30 …, 70-72 bytes) and wrong lengths are refused.
+        assert!(check_signature_shape(Algorithm::ES256, &[0x30; 71]).is_err());
+        assert!(check_signature_shape(Algorithm::ES384, &[1; 64]).is_err());
+        assert_eq!(check_signature_shape(Algorithm::ES384, &[1; 96]), Ok(()));
+        assert!(check_signature_shape(Algorithm::EdDSA, &[1; 63]).is_err());
+        assert!(check_signature_shape(Algorithm::RS256, &[]).is_err());
+    }
+
+    fn claims(exp: Option<u64>, nbf: Option<u64>, iat: Option<u64>) -> Claims {
+        Claims {
+            iss: Some("https://issuer".into()),
+            aud: Some(Audience::Many(vec!["api".into(), "web".into()])),
+            exp,
+            nbf,
+            iat,
+            ..Claims::default()
+        }
+    }
+
+    #[test]
+    fn time_claims_are_checked_with_leeway() {
+        let p = policy();
+        let now = Timestamp::from_secs(10_000);
+        assert_eq!(
+            check_claims(&claims(Some(10_100), Some(9_000), Some(9_000)), &p, now),
+            Ok(())
+        );
+        assert_eq!(
+            check_claims(&claims(None, None, None), &p, now),
+            Err(VerifyError::MissingClaim("exp"))
+        );
+        assert_eq!(
+            check_claims(&claims(Some(9_950), None, None), &p, now),
+            Ok(()),
+            "within leeway"
+        );
+        assert_eq!(
+            check_claims(&claims(Some(9_940), None, None), &p, now),
+            Err(VerifyError::Expired)
+        );
+        assert_eq!(
+            check_claims(&claims(Some(20_000), Some(10_061), None), &p, now),
+            Err(VerifyError::NotYetValid)
+        );
+        assert_eq!(
+            check_claims(&claims(Some(20_000), None, Some(10_061)), &p, now),
+            Err(VerifyError::NotYetValid)
+        );
+        assert_eq!(
+            check_claims(&claims(Some(20_000), Some(10_060), None), &p, now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match() {
+        let mut p = policy();
+        let now = Timestamp::from_secs(0);
+        p.issuer = Some("https://issuer".into());
+        p.audience = Some("web".into());
+        assert_eq!(
+            check_claims(&claims(Some(100), None, None), &p, now),
+            Ok(())
+        );
+        p.issuer = Some("https://evil".into());
+        assert_eq!(
+            check_claims(&claims(Some(100), None, None), &p, now),
+            Err(VerifyError::WrongIssuer)
+        );
+        p.issuer = None;
+        p.audience = Some("admin".into());
+        assert_eq!(
+            check_claims(&claims(Some(100), None, None), &p, now),
+            Err(VerifyError::WrongAudience)
+        );
+    }
+}
