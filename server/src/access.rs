@@ -3,12 +3,15 @@
 //! Verification trusts nothing in the token header but `kid`: the key is looked up in the
 //! ring, and the algorithm must be that key's own. So `alg: none`, `HS256` signed with the
 //! public key, a header-embedded `jwk`/`jku`/`x5u`/`x5c` or an unknown `kid` never verify.
+//! Before any of that, the token is decoded as strictly as the browser decodes it.
 
 use std::collections::HashSet;
 
 use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
 use serde::{Deserialize, Serialize};
+use token_manager_core::dangerous::decode_unverified;
 use token_manager_core::protocol::{ACCESS_TOKEN_TYP, MAX_BODY_BYTES};
+use token_manager_core::DecodeError;
 
 use crate::keys::{KeyRing, SigningKey};
 
@@ -93,6 +96,13 @@ pub(crate) fn verify(
     if token.is_empty() || token.len() > MAX_BODY_BYTES || token.split('.').count() != 3 {
         return Err(Rejection::Malformed);
     }
+    // First the browser's strict decoding: canonical unpadded base64url, UTF-8, no member
+    // named twice, typed registered claims. serde_json keeps the last of two `roles` where
+    // another parser keeps the first, so a token that reads two ways is refused outright.
+    decode_unverified(token).map_err(|e| match e {
+        DecodeError::ClaimType { .. } => Rejection::BadClaims,
+        _ => Rejection::Malformed,
+    })?;
     // An unknown `alg` (including "none") fails here: jsonwebtoken has no such variant.
     let header = decode_header(token).map_err(|_| Rejection::Malformed)?;
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
