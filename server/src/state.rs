@@ -148,6 +148,19 @@ impl AppHandle {
         self.0.maintenance()
     }
 
+    /// Signs `signing_input` (the `header.claims` of a compact JWS, taken byte for byte) with
+    /// the current key and that key's own algorithm; returns the unpadded base64url signature.
+    ///
+    /// For tests that forge *validly signed* tokens of a bad shape or with bad claims, to show
+    /// `/api/me` refuses them for that reason and not merely for their signature. Hidden: it
+    /// gives nothing away, since whoever holds the handle already runs the server.
+    #[doc(hidden)]
+    pub fn sign_with_current_key(&self, signing_input: &[u8]) -> Result<String, String> {
+        let key = self.0.keys.current();
+        jsonwebtoken::crypto::sign(signing_input, &key.encoding, key.alg.jwt())
+            .map_err(|e| format!("signing failed: {e}"))
+    }
+
     /// `kid` of the key that signs new tokens.
     pub fn current_kid(&self) -> String {
         self.0.keys.current().kid.clone()
