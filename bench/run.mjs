@@ -15,7 +15,7 @@ import { BENCH, DIST, RAW_DIR, ROOT, WWW } from "./lib/paths.mjs";
 import { launchChromium } from "./lib/browser.mjs";
 import { startServer } from "./lib/server.mjs";
 import { claimCount, decodeTokens, verifyFixtures } from "./lib/tokens.mjs";
-import { int, median, num, ratio, table } from "./lib/stats.mjs";
+import { int, median, num, ratio, signed, table } from "./lib/stats.mjs";
 import { sizeSection } from "./sections/size.mjs";
 import { decodeSection, medianRatio, openMicroPage, verifySection } from "./sections/micro.mjs";
 import { startupSection } from "./sections/startup.mjs";
@@ -167,7 +167,7 @@ function summary(results) {
   }
   const f = results.fetch;
   if (f?.bare) {
-    rows.push(["`auth.fetch` overhead per request (loopback `/api/me`)", `+${num(f.overheadUs, 0)} µs median, +${num(f.p99OverheadUs, 0)} µs at p99 (the same steps in JS: +${num(f.jsOverheadUs, 0)} µs median)`, `bare \`fetch\`: ${num(median(f.bare) / 1000, 2)} ms median`]);
+    rows.push(["`auth.fetch` overhead per request (loopback `/api/me`)", `${signed(f.overheadUs)} µs median, ${signed(f.p99OverheadUs)} µs at p99 (the same steps in JS: ${signed(f.jsOverheadUs)} µs median)`, `bare \`fetch\`: ${num(median(f.bare) / 1000, 2)} ms median`]);
   }
   const r = results.refresh;
   if (r?.cases) {

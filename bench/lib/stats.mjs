@@ -34,6 +34,12 @@ export function num(n, digits = 2) {
   return n.toFixed(digits);
 }
 
+/** A difference with its sign: "+610", "−511" (a true minus). */
+export function signed(n, digits = 0) {
+  if (!Number.isFinite(n)) return "–";
+  return `${n < 0 ? "−" : "+"}${Math.abs(n).toFixed(digits)}`;
+}
+
 /** A ratio as "3.2×" (two significant figures below 10). */
 export function ratio(r) {
   if (!Number.isFinite(r)) return "–";

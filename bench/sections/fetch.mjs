@@ -3,7 +3,7 @@
 // first alternates too), each request timed to the end of its body. The page is cross-origin
 // isolated so `performance.now()` resolves 5 µs.
 import { openPage } from "../lib/browser.mjs";
-import { median, num, quantile, table } from "../lib/stats.mjs";
+import { median, num, quantile, signed, table } from "../lib/stats.mjs";
 
 export async function fetchSection({ browser, origin, pairs }) {
   const { context, page } = await openPage(browser, origin, { isolated: true });
@@ -68,13 +68,13 @@ export async function fetchSection({ browser, origin, pairs }) {
           row("**`auth.fetch`**", r.wrapped),
           row("the same steps in JavaScript (`new Request`, `clone()`, copy with the header)", r.jsEquivalent),
           ["**overhead of `auth.fetch`** over bare (median of per-sample differences; p99 − p99)",
-            `${num(median(diff), 0)} µs`, `${num(p99(r.wrapped) - p99(r.bare), 0)} µs`],
+            `${signed(median(diff))} µs`, `${signed(p99(r.wrapped) - p99(r.bare))} µs`],
           ["overhead of the JavaScript equivalent, same way",
-            `${num(median(jsDiff), 0)} µs`, `${num(p99(r.jsEquivalent) - p99(r.bare), 0)} µs`],
+            `${signed(median(jsDiff))} µs`, `${signed(p99(r.jsEquivalent) - p99(r.bare))} µs`],
         ],
       ),
       "",
-      `${pairs} samples (one request of each kind, order rotating) after ${Math.max(20, pairs / 10)} warm-up samples, token lifetime 1 h (no refresh during the run), response bodies read to the end; cross-origin isolated: ${r.isolated ? "yes (5 µs timer)" : "no (100 µs timer)"}. A bare loopback request costs milliseconds here because the browser's network service and the server share 2 busy cores; the overhead is the difference within each sample.`,
+      `${pairs} samples (one request of each kind, order rotating) after ${Math.max(20, pairs / 10)} warm-up samples, token lifetime 1 h (no refresh during the run), response bodies read to the end; cross-origin isolated: ${r.isolated ? "yes (5 µs timer)" : "no (100 µs timer)"}. A bare loopback request costs milliseconds here because the browser's network service and the server share 2 busy cores; the overhead is the difference within each sample. The p99 difference is the difference of two tails dominated by the machine's noise (it can come out negative); the median difference is the estimate of the overhead.`,
     ].join("\n");
     return { md, raw: r, overheadUs: median(diff), p99OverheadUs: p99(r.wrapped) - p99(r.bare), jsOverheadUs: median(jsDiff), bare: r.bare, wrapped: r.wrapped };
   } finally {
