@@ -52,6 +52,10 @@ pub use decode::decode_claims;
 pub use manager::TokenManager;
 #[cfg(feature = "verify")]
 pub use verify::verify_token;
+// Not an API: the signature-only check that tests/verify.rs runs the RFC 7520 examples through.
+#[cfg(feature = "verify")]
+#[doc(hidden)]
+pub use verify::verify_signature_only;
 
 use wasm_bindgen::prelude::*;
 
