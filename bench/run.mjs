@@ -31,7 +31,7 @@ for (const a of only) if (!SECTIONS.includes(a)) throw new Error(`unknown sectio
 
 /** Iterations per mode: quick runs the same code paths, shorter. */
 const P = quick
-  ? { rounds: 5, decodeMs: 25, verifyMs: 25, startupSamples: 3, fetchPairs: 100, tabTtl: 4, lifetimes: 2, wakeTtl: 3, wakeSamples: 1 }
+  ? { rounds: 5, decodeMs: 25, verifyMs: 25, startupSamples: 2, fetchPairs: 100, tabTtl: 4, lifetimes: 2, wakeTtl: 3, wakeSamples: 1 }
   : { rounds: 9, decodeMs: 300, verifyMs: 300, startupSamples: 15, fetchPairs: 1000, tabTtl: 20, lifetimes: 3, wakeTtl: 5, wakeSamples: 5 };
 
 const log = (...m) => console.error(`[bench ${((performance.now()) / 1000).toFixed(1)}s]`, ...m);
