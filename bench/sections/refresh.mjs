@@ -109,12 +109,7 @@ async function wakeCase({ browser, ttl, samples }) {
     for (let s = 0; s < samples; s++) {
       const hiddenAt = Date.now();
       await page.evaluate(() => window.setVisibility("hidden"));
-      // Pause a little ahead of the page's clock (pausing in its past is refused), and remember
-      // where, so the jump at wake lands the page's clock back on real time.
-      const pageNow = await page.evaluate(() => Date.now());
-      const offset = pageNow - Date.now();
-      const pausedAt = pageNow + 100;
-      await page.clock.pauseAt(pausedAt);
+      const { pausedAt, offset } = await pauseNow(page);
       const s0 = await server.stats();
       await sleep((ttl + 1) * 1000);
       const s1 = await server.stats();
@@ -141,6 +136,25 @@ async function wakeCase({ browser, ttl, samples }) {
   } finally {
     await context.close();
     await server.stop();
+  }
+}
+
+/**
+ * Pauses the page's clock a little ahead of its current time (pausing in its past is refused;
+ * on a loaded machine the round trip can exceed the margin, so it grows and retries). Returns
+ * where it paused and the page clock's offset from Node's, so the jump at wake lands the
+ * page's clock back on real time.
+ */
+async function pauseNow(page) {
+  for (let margin = 100; ; margin *= 2) {
+    const pageNow = await page.evaluate(() => Date.now());
+    const offset = pageNow - Date.now();
+    try {
+      await page.clock.pauseAt(pageNow + margin);
+      return { pausedAt: pageNow + margin, offset };
+    } catch (e) {
+      if (margin >= 3200 || !/to the past/.test(String(e))) throw e;
+    }
   }
 }
 
