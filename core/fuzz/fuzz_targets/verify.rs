@@ -25,7 +25,9 @@ const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-const PRIVATE_MEMBERS: [&str; 7] = ["\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\"", "\"k\""];
+const PRIVATE_MEMBERS: [&str; 7] = [
+    "\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\"", "\"k\"",
+];
 
 fn policy(bits: [u8; 4]) -> Policy {
     let mask = u16::from_le_bytes([bits[0], bits[1]]);
