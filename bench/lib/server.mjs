@@ -7,6 +7,12 @@ import { ROOT, RAW_DIR } from "./paths.mjs";
 
 const BINARY = join(ROOT, "target/debug/token-manager-server");
 
+// Servers still running when the run exits (a section that timed out) are killed with it.
+const running = new Set();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 /**
  * @param {{ name: string, accessTtl: number, www: string, alg?: string }} opts
  * @returns {Promise<{ origin: string, stats(): Promise<object>, stop(): Promise<void> }>}
@@ -26,6 +32,8 @@ export async function startServer({ name, accessTtl, www, alg = "RS256" }) {
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
+  running.add(child);
+  child.on("exit", () => running.delete(child));
   child.stderr.pipe(createWriteStream(join(RAW_DIR, `server-${name}.log`)));
   const port = await new Promise((resolve, reject) => {
     let out = "";
