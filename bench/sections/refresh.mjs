@@ -159,10 +159,14 @@ async function pauseNow(page) {
 }
 
 export async function refreshSection({ browser, tabTtl, lifetimes, wakeTtl, wakeSamples }) {
-  const [wake, ...cases] = await Promise.all([
+  // allSettled: a failing case must not leave the others (and their servers) running.
+  const settled = await Promise.allSettled([
     wakeCase({ browser, ttl: wakeTtl, samples: wakeSamples }),
     ...[1, 2, 5].map((tabs) => tabsCase({ browser, tabs, ttl: tabTtl, lifetimes })),
   ]);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw failed.reason;
+  const [wake, ...cases] = settled.map((s) => s.value);
   const one = cases[0].requests / cases[0].lifetimes;
   const tabsMd = table(
     ["tabs", "refresh requests (server)", "rotations", "per token lifetime", "÷ 1 tab", "tabs 2…N signed in from a sibling / through the cookie", "every tab ends with a valid token"],
