@@ -33,5 +33,8 @@ bash scripts/wasm-test.sh
 step "npm package build"
 bash scripts/build.sh
 
+step "end-to-end tests in Chromium"
+bash scripts/e2e.sh
+
 echo
 echo "all suites passed"

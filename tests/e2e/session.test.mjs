@@ -190,3 +190,39 @@ test("no token in localStorage, sessionStorage, IndexedDB, the Cache API or docu
   assert.ok(context.issuedTokens.size >= 3, `${context.issuedTokens.size} tokens were searched for`);
   assert.deepEqual([...page.pageErrors, ...second.pageErrors], []);
 });
+
+test("the storage checks fail when a page writes to storage (they are not vacuous)", async () => {
+  const page = await openDemo(context, server.url);
+  await login(page);
+  await assertNoTokenExposed(context, { expectCookie: true });
+  for (const write of [
+    () => localStorage.setItem("k", "v"),
+    () => sessionStorage.setItem("k", "v"),
+    () => {
+      document.cookie = "k=v; path=/";
+    },
+    () =>
+      new Promise((done) => {
+        const r = indexedDB.open("db");
+        r.onsuccess = () => done(r.result.close());
+      }),
+    () => caches.open("c"),
+  ]) {
+    await page.evaluate(write);
+    await assert.rejects(assertNoTokenExposed(context, { expectCookie: true }), assert.AssertionError, String(write));
+    // Undo it and empty the watch's record.
+    await page.evaluate(async () => {
+      localStorage.clear();
+      sessionStorage.clear();
+      document.cookie = "k=; max-age=0; path=/";
+      await new Promise((done) => {
+        const r = indexedDB.deleteDatabase("db");
+        r.onsuccess = r.onerror = done;
+      });
+      await caches.delete("c");
+      window.__storageWatch.writes.length = 0;
+      window.__storageWatch.samples.length = 0;
+    });
+    await assertNoTokenExposed(context, { expectCookie: true });
+  }
+});

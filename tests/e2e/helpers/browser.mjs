@@ -83,6 +83,11 @@ const STORAGE_WATCH = () => {
 export async function newContext(browser, options = {}) {
   const context = await browser.newContext(options);
   await context.addInitScript(STORAGE_WATCH);
+  // Uncaught exceptions of every tab, including those the page opens itself.
+  context.on("page", (page) => {
+    page.pageErrors = [];
+    page.on("pageerror", (e) => page.pageErrors.push(e.message));
+  });
   // The tokens the server hands out, read from the network (never from the page, which cannot
   // read them: exposeToken is off), so the storage checks can search for them.
   context.issuedTokens = new Set();
@@ -112,17 +117,19 @@ export async function openDemo(context, base, params = FAST) {
   return page;
 }
 
-const watched = new WeakSet();
-
 /** Loads the demo into `page` (also a reload) and waits for `restore()` to settle. */
 export async function gotoDemo(page, base, params = FAST) {
-  if (!watched.has(page)) {
-    watched.add(page);
-    page.pageErrors = [];
-    page.on("pageerror", (e) => page.pageErrors.push(e.message));
-  }
   await page.goto(demoUrl(base, params));
   await page.waitForFunction(() => window.demo?.ready === true, null, { timeout: 15_000, polling: 50 });
+}
+
+/**
+ * Clicks in `page` after bringing it to the front: Playwright's actionability checks wait for
+ * animation frames, which a background tab runs slowly.
+ */
+export async function click(page, selector) {
+  await page.bringToFront();
+  await page.click(selector);
 }
 
 /** Signs in through the API of the page's manager and returns the claims. */
