@@ -20,6 +20,9 @@ fi
 if [ ! -f pkg/wasm_token_manager.js ] || [ ! -f pkg/wasm_token_manager_bg.wasm ]; then
   say "building the npm package (pkg/)"
   bash scripts/build.sh
+elif newer=$(find src core/src Cargo.toml Cargo.lock -newer pkg/wasm_token_manager_bg.wasm -print -quit) && [ -n "$newer" ]; then
+  # Not rebuilt here (npm test builds it just before): say so rather than test old code quietly.
+  say "warning: pkg/ is older than $newer; run npm run build to test the current code"
 fi
 # Always: a no-op when up to date, and a stale server binary would test old code.
 say "building the server"
