@@ -26,6 +26,10 @@ build_entry() {
   # of its bytes); the readable API and its docs live in the .d.ts.
   node_modules/.bin/esbuild "$out/wasm_token_manager.js" --minify --format=esm --target=es2020 \
     --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
+  # The declarations use `Symbol.dispose` (wasm-bindgen's `[Symbol.dispose](): void`), which
+  # TypeScript only knows with the esnext.disposable lib: without this reference an app with the
+  # usual `lib: ["ES2022", "DOM"]` and `skipLibCheck: false` fails to type-check (TS2550).
+  sed -i '1i /// <reference lib="esnext.disposable" />' "$out/wasm_token_manager.d.ts"
 }
 
 rm -rf pkg
