@@ -11,7 +11,9 @@ use crate::error::{coded, invalid_argument};
 /// `TokenManagerError` whose `code` names what is wrong (`malformed_token`, `bad_base64`,
 /// `bad_json`, `claim_type`, `too_large` …).
 #[wasm_bindgen(js_name = decodeClaims, unchecked_return_type = "Claims")]
-pub fn decode_claims(token: JsValue) -> Result<JsValue, JsValue> {
+pub fn decode_claims(
+    #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+) -> Result<JsValue, JsValue> {
     let token = token
         .as_string()
         .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?;

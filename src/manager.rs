@@ -454,9 +454,11 @@ impl TokenManager {
     /// `insecure_endpoint`) for bad options.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "TokenManagerOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "TokenManagerOptions")] options: Option<
+            JsValue,
+        >,
     ) -> Result<TokenManager, JsValue> {
-        let opts = Options::parse(&options)?;
+        let opts = Options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
         let session = Session::new(opts.config.clone(), random_seed())
             .map_err(|e| coded("invalid_option", &e.to_string()))?;
         let target = EventTarget::new()?;
@@ -541,6 +543,12 @@ impl TokenManager {
                     let token = http::read_token(&response).await.map_err(|code| {
                         coded(code, "the login endpoint answered with an unusable body")
                     })?;
+                    // Refused before the session sees it: a token that fails verification is
+                    // never used or announced, and a session already held is kept.
+                    inner
+                        .check_token(token.token.expose_secret())
+                        .await
+                        .map_err(|e| coded(e.code(), &e.to_string()))?;
                     inner
                         .input(|s, now| s.handle_login(now, token))
                         .map_err(|e| coded(e.code(), &e.to_string()))?;
@@ -635,9 +643,10 @@ impl TokenManager {
     pub fn fetch(
         &self,
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: Option<JsValue>,
     ) -> Promise {
         let inner = self.inner.clone();
+        let init = init.unwrap_or(JsValue::UNDEFINED);
         future_to_promise(async move { authorized_fetch(inner, input, init).await.map(Into::into) })
     }
 

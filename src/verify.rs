@@ -389,7 +389,7 @@ thread_local! {
 /// jwksCooldownMs? (60000), currentTime? (ms, defaults to now) }`.
 #[wasm_bindgen(js_name = verifyToken, unchecked_return_type = "Promise<Claims>")]
 pub fn verify_token(
-    token: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
     #[wasm_bindgen(unchecked_param_type = "VerifyOptions")] options: JsValue,
 ) -> Promise {
     future_to_promise(async move {

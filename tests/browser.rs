@@ -62,7 +62,7 @@ fn json(s: &str) -> JsValue {
 }
 
 fn manager(options: &str) -> JsValue {
-    TokenManager::new(json(options))
+    TokenManager::new(Some(json(options)))
         .expect("valid options")
         .into()
 }
@@ -148,7 +148,21 @@ async fn wrong_credentials_are_invalid_credentials_and_leave_the_manager_signed_
 async fn restore_uses_the_refresh_cookie_and_reports_no_session_as_false() {
     let server = FakeServer::new(900.0);
     let m = manager(r#"{"crossTab": false}"#);
+    let errors = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counter = errors.clone();
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| counter.set(counter.get() + 1));
+    call(
+        &m,
+        "addEventListener",
+        &["error".into(), on_error.as_ref().clone()],
+    )
+    .unwrap();
     assert_eq!(call_async(&m, "restore", &[]).await.unwrap(), false);
+    assert_eq!(
+        errors.get(),
+        0,
+        "a first visit without a cookie is not an error"
+    );
     server.set_cookie(true);
     assert_eq!(call_async(&m, "restore", &[]).await.unwrap(), true);
     assert_eq!(
@@ -326,13 +340,13 @@ fn every_bad_option_is_a_coded_constructor_error() {
         (r#""options""#, "invalid_option"),
     ];
     for (options, code) in cases {
-        let err = TokenManager::new(json(options)).unwrap_err();
+        let err = TokenManager::new(Some(json(options))).unwrap_err();
         assert_eq!(error_code(&err).as_deref(), Some(code), "{options}");
         assert_eq!(prop(&err, "name"), "TokenManagerError");
     }
     // Defaults, and https endpoints anywhere, are fine.
-    assert!(TokenManager::new(JsValue::UNDEFINED).is_ok());
-    assert!(TokenManager::new(json(r#"{"refreshUrl": "https://auth.example.com/refresh", "apiOrigins": ["https://api.example", "http://localhost:9000"]}"#)).is_ok());
+    assert!(TokenManager::new(None).is_ok());
+    assert!(TokenManager::new(Some(json(r#"{"refreshUrl": "https://auth.example.com/refresh", "apiOrigins": ["https://api.example", "http://localhost:9000"]}"#))).is_ok());
 }
 
 #[wasm_bindgen_test]
