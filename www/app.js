@@ -82,12 +82,7 @@ for (const type of EVENT_TYPES) {
   auth.addEventListener(type, (event) => {
     const detail = { ...event.detail };
     demo.events.push({ type, detail, at: Date.now(), jti: auth.claims()?.jti ?? null });
-    if (type === "error" && restoring && detail.code === "invalid_grant") {
-      // The refresh endpoint's answer when there is no cookie: the normal first visit.
-      log.add("error", "invalid_grant: no refresh cookie the server accepts, so no session to restore.", { tone: "muted" });
-    } else {
-      log.event(type, detail);
-    }
+    log.event(type, detail);
     if (type === "login" || type === "refresh") {
       timeline.tokenReceived(detail.source);
       lastExpired = null;
@@ -285,7 +280,8 @@ storage.refresh();
 updateServer();
 try {
   demo.restored = await auth.restore();
-  if (!demo.restored) log.add("note", "No session to restore: sign in.");
+  // A first visit (no refresh cookie, the server answers 401) is not an error event.
+  if (!demo.restored) log.add("note", "No session to restore (no refresh cookie the server accepts): sign in.");
 } catch (e) {
   demo.restored = false;
   log.add("error", `restore: ${e.code}: ${e.message} — retrying in the background.`, { tone: "warn" });

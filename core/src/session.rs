@@ -820,11 +820,17 @@ impl Session {
         self.not_before = None;
         self.siblings_until = None;
         self.failures = 0;
-        self.events.push_back(Event::RefreshFailed {
-            error: RefreshError::Rejected(status),
-            retry_in: None,
-            token_valid: false,
-        });
+        // A page-load restore answered 401 is the ordinary first visit (no refresh cookie):
+        // `restore()` resolves `false` and nothing is reported as an error. Any other refusal
+        // of a restore (403: CSRF or origin checks) is a misconfiguration worth an event.
+        let no_session_found = self.restoring && !self.active && status == 401;
+        if !no_session_found {
+            self.events.push_back(Event::RefreshFailed {
+                error: RefreshError::Rejected(status),
+                retry_in: None,
+                token_valid: false,
+            });
+        }
         if self.active {
             self.expired = Some(ExpiryReason::Rejected);
             self.events.push_back(Event::Expired {

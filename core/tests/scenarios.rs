@@ -468,6 +468,33 @@ fn a_restore_without_a_session_signs_out_quietly() {
     assert_eq!(w.server.requests.len(), 1);
     assert_eq!(w.tabs[0].session.state(), SessionState::SignedOut);
     assert_eq!(w.count_events(0, |e| matches!(e, Event::Expired { .. })), 0);
+    assert_eq!(
+        w.count_events(0, |e| matches!(e, Event::RefreshFailed { .. })),
+        0,
+        "a first visit is not an error"
+    );
+}
+
+#[test]
+fn a_restore_refused_with_403_is_reported_as_an_error() {
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    w.server.default_reply = Reply::Status(403);
+    w.restore(0);
+    w.run_for(secs(HOUR));
+    assert_eq!(w.server.requests.len(), 1);
+    assert_eq!(w.tabs[0].session.state(), SessionState::SignedOut);
+    assert_eq!(
+        w.count_events(0, |e| matches!(
+            e,
+            Event::RefreshFailed {
+                error: RefreshError::Rejected(403),
+                token_valid: false,
+                ..
+            }
+        )),
+        1
+    );
 }
 
 #[test]
