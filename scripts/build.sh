@@ -36,7 +36,7 @@ rm -rf pkg
 build_entry pkg
 build_entry pkg/verify verify
 node scripts/package-json.mjs
-cp README.md pkg/README.md
+cp README.md LICENSE-MIT LICENSE-APACHE pkg/
 echo "wasm-token-manager:"
 node scripts/size.mjs pkg
 echo "wasm-token-manager/verify:"

@@ -33,7 +33,7 @@ say "packed $(basename "$tarball") ($(wc -c < "$tarball") bytes)"
 # build has the same four files under verify/.
 entry_files='wasm_token_manager\.js|wasm_token_manager\.d\.ts|wasm_token_manager_bg\.wasm|wasm_token_manager_bg\.wasm\.d\.ts'
 allowed="^package/((verify/)?($entry_files)|package\.json|README\.md|LICEN[CS]E[^/]*)$"
-required=(package.json README.md
+required=(package.json README.md LICENSE-MIT LICENSE-APACHE
   wasm_token_manager.js wasm_token_manager.d.ts wasm_token_manager_bg.wasm
   verify/wasm_token_manager.js verify/wasm_token_manager.d.ts verify/wasm_token_manager_bg.wasm)
 

@@ -37,6 +37,8 @@ const pkg = {
     "verify/wasm_token_manager_bg.wasm",
     "verify/wasm_token_manager_bg.wasm.d.ts",
     "README.md",
+    "LICENSE-MIT",
+    "LICENSE-APACHE",
   ],
   sideEffects: false,
   keywords: ["jwt", "access-token", "refresh-token", "spa", "oauth", "wasm", "session"],
