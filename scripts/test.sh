@@ -33,6 +33,12 @@ bash scripts/wasm-test.sh
 step "npm package build"
 bash scripts/build.sh
 
+step "packaging checks (tarball contents, publint, attw)"
+bash scripts/pack-check.sh
+
+step "benchmark smoke run (npm run bench -- --quick; no number is asserted)"
+bash scripts/bench.sh --quick > /dev/null
+
 step "end-to-end tests in Chromium"
 bash scripts/e2e.sh
 
