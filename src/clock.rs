@@ -2,21 +2,20 @@
 //! monotonic clock may not count) nor a wall clock set back (which `Date.now()` follows) can
 //! make a token look younger than it is.
 
-use js_sys::{Date, Reflect};
+use js_sys::Date;
 use token_manager_core::{Clock, Timestamp};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// Resolved at call time in the glue: windows and workers have it; elsewhere it throws.
+    #[wasm_bindgen(catch, js_namespace = performance, js_name = now)]
+    fn performance_now() -> Result<f64, JsValue>;
+}
 
 /// `performance.now()` where it exists (windows and workers), else the wall clock.
 fn monotonic_ms() -> f64 {
-    let global = js_sys::global();
-    Reflect::get(&global, &JsValue::from_str("performance"))
-        .ok()
-        .and_then(|p| {
-            let now = Reflect::get(&p, &JsValue::from_str("now")).ok()?;
-            let now: js_sys::Function = now.dyn_into().ok()?;
-            now.call0(&p).ok()?.as_f64()
-        })
-        .unwrap_or_else(Date::now)
+    performance_now().unwrap_or_else(|_| Date::now())
 }
 
 fn to_ms(v: f64) -> u64 {

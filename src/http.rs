@@ -3,27 +3,37 @@
 //! `fetch` is looked up on the global object at each call rather than bound once, so it works
 //! in windows and workers and a test (or a service-worker shim) can install its own.
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Promise, Reflect};
 use token_manager_core::protocol::{CSRF_HEADER, CSRF_VALUE, MAX_BODY_BYTES};
 use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::session::{
     classify_refresh_status, ReceivedToken, RefreshOutcome, TransientKind,
 };
 use token_manager_core::{AccessToken, Timestamp};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
 
 use crate::error::coded;
 
-/// Calls the global `fetch` with a request.
+/// Calls the global `fetch` with a request. Looked up at call time (the glue calls `fetch(request)`), so a `fetch` replaced after
+/// start-up — a service-worker shim, a test double — is the one used.
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
-    let global = js_sys::global();
-    let f: Function = Reflect::get(&global, &"fetch".into())?
-        .dyn_into()
-        .map_err(|_| coded("no_fetch", "this environment has no global fetch"))?;
-    let promise: Promise = f.call1(&global, request)?.dyn_into()?;
+    let promise = global_fetch(request).map_err(|e| {
+        if e.is_instance_of::<js_sys::ReferenceError>() {
+            coded("no_fetch", "this environment has no global fetch")
+        } else {
+            e
+        }
+    })?;
     JsFuture::from(promise).await?.dyn_into()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = fetch)]
+    fn global_fetch(request: &Request) -> Result<Promise, JsValue>;
 }
 
 /// A credentialed JSON `POST` to an auth endpoint, with the CSRF header the server requires.

@@ -721,23 +721,28 @@ fn with_bearer(request: &Request, token: &str) -> Result<Request, JsValue> {
     Request::new_with_request_and_init(request, &init)
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `Request`, constructed with any input and init, as `fetch` accepts them.
+    #[wasm_bindgen(js_name = Request)]
+    type AnyRequest;
+    #[wasm_bindgen(catch, constructor, js_class = "Request")]
+    fn new(input: &JsValue, init: &JsValue) -> Result<AnyRequest, JsValue>;
+}
+
+fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
+    AnyRequest::new(input, init).map(JsCast::unchecked_into)
+}
+
 async fn authorized_fetch(
     inner: Rc<Inner>,
     input: JsValue,
     init: JsValue,
 ) -> Result<Response, JsValue> {
-    let ctor = Reflect::get(&js_sys::global(), &"Request".into())?;
-    let ctor: Function = ctor
-        .dyn_into()
-        .map_err(|_| coded("no_fetch", "this environment has no Request"))?;
-    let args = if init.is_undefined() {
-        Array::of1(&input)
-    } else {
-        Array::of2(&input, &init)
-    };
-    let request: Request = Reflect::construct(&ctor, &args)
-        .map_err(|_| invalid_argument("fetch(input, init) arguments do not make a valid Request"))?
-        .dyn_into()?;
+    // `new Request(input, init)`, exactly as `fetch` itself would build it.
+    let request = new_request(&input, &init).map_err(|_| {
+        invalid_argument("fetch(input, init) arguments do not make a valid Request")
+    })?;
     // Only allowlisted origins ever see the token; an explicit Authorization header is the
     // application's choice and is left alone.
     if !inner.allowed_origin(&request.url()) || request.headers().has("Authorization")? {
@@ -749,9 +754,11 @@ async fn authorized_fetch(
     let mut token = inner
         .token_string()
         .ok_or_else(|| coded("not_authenticated", "no valid access token; sign in first"))?;
-    let stream_body = Reflect::get(&init, &"body".into())
-        .ok()
-        .is_some_and(|b| b.is_instance_of::<web_sys::ReadableStream>());
+    // (Reflect.get on a non-object throws: the guard keeps exceptions off the hot path.)
+    let stream_body = init.is_object()
+        && Reflect::get(&init, &"body".into())
+            .ok()
+            .is_some_and(|b| b.is_instance_of::<web_sys::ReadableStream>());
     let spare = if stream_body {
         None
     } else {

@@ -261,6 +261,28 @@ async fn other_origins_never_see_the_token_and_other_options_pass_through() {
 }
 
 #[wasm_bindgen_test]
+async fn a_missing_fetch_or_a_bad_request_is_a_coded_error() {
+    let m = manager(r#"{"crossTab": false}"#);
+    let global = js_sys::global();
+    let saved = Reflect::get(&global, &"fetch".into()).unwrap();
+    Reflect::delete_property(&global.clone().into(), &"fetch".into()).unwrap();
+    let missing = call_async(&m, "fetch", &["https://elsewhere.example/".into()]).await;
+    Reflect::set(&global, &"fetch".into(), &saved).unwrap();
+    assert_eq!(
+        error_code(&missing.unwrap_err()).as_deref(),
+        Some("no_fetch")
+    );
+    // `new Request` refuses a GET with a body: so does `auth.fetch`, with its own code.
+    let init = obj(&[("method", "GET".into()), ("body", "x".into())]);
+    let bad = call_async(&m, "fetch", &["/api/me".into(), init]).await;
+    assert_eq!(
+        error_code(&bad.unwrap_err()).as_deref(),
+        Some("invalid_argument")
+    );
+    free(m);
+}
+
+#[wasm_bindgen_test]
 async fn an_allowlisted_api_origin_gets_the_token() {
     let server = FakeServer::new(900.0);
     let m = manager(r#"{"crossTab": false, "apiOrigins": ["https://api.example"]}"#);
