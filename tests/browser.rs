@@ -265,7 +265,7 @@ async fn a_missing_fetch_or_a_bad_request_is_a_coded_error() {
     let m = manager(r#"{"crossTab": false}"#);
     let global = js_sys::global();
     let saved = Reflect::get(&global, &"fetch".into()).unwrap();
-    Reflect::delete_property(&global.clone().into(), &"fetch".into()).unwrap();
+    Reflect::delete_property(&global, &"fetch".into()).unwrap();
     let missing = call_async(&m, "fetch", &["https://elsewhere.example/".into()]).await;
     Reflect::set(&global, &"fetch".into(), &saved).unwrap();
     assert_eq!(
