@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: every suite, on a fresh machine. Bootstraps first (idempotent), then:
 # formatting, clippy on the host and on wasm32, Rust unit/scenario/property/integration tests,
-# the core built for wasm32, wasm-bindgen tests in headless Chromium, and the end-to-end tests.
+# the core built for wasm32, wasm-bindgen tests in headless Chromium, the npm package build and
+# its packaging checks, a benchmark smoke run (nothing asserted), and the end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
