@@ -189,7 +189,7 @@ export async function refreshSection({ browser, tabTtl, lifetimes, wakeTtl, wake
     ]],
   );
   const md = [
-    `Token lifetime ${tabTtl} s (\`--access-ttl\`), observed for ${lifetimes} lifetimes after every tab was signed in; tab 1 logs in, the others call \`restore()\`. The manager refreshes at a lead of the larger of 60 s and 20 % of the lifetime, at most half of it, plus jitter — so with these short lifetimes about every half lifetime (≈ 2 per lifetime); with the default 15-minute token, once per ≈ 12 minutes. What matters is the column "÷ 1 tab": extra tabs should add no requests. Each tab keeps its own jittered timer and the earliest one refreshes for all, so more tabs refresh slightly earlier in the lifetime (a count can grow by the odd request over a few lifetimes); requests equal to rotations means no two tabs ever refreshed at the same time.`,
+    `Token lifetime ${tabTtl} s (\`--access-ttl\`), observed for ${lifetimes} lifetimes after every tab was signed in; tab 1 logs in, the others call \`restore()\`. The manager refreshes at a lead of the larger of 60 s and 20 % of the lifetime, at most half of it, plus jitter — so with these short lifetimes about every half lifetime (≈ 2 per lifetime); with the default 15-minute token, once per ≈ 12 minutes. What matters is the column "÷ 1 tab": extra tabs should add no requests. The tab that fetched a token refreshes it; tabs that adopted it stand by until just after the latest moment the fetching tab could pick (\`core::schedule::follower_refresh_at\`), so they step in only when it is gone. Requests equal to rotations means no two tabs ever refreshed at the same time.`,
     "",
     tabsMd,
     "",

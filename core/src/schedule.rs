@@ -220,6 +220,26 @@ pub fn refresh_at(
     received_at + lifetime - lead - jitter
 }
 
+/// When a tab that *adopted* a token from another tab refreshes it: just after the latest
+/// moment the tab that fetched it can pick ([`refresh_at`] without jitter), plus a spread of
+/// up to a tenth of the lead. The fetching tab therefore stays the one that refreshes, and the
+/// others only step in when it is gone (closed, frozen, offline) — with most of the lead
+/// still ahead. So extra tabs add no refresh requests, and no tab's jitter drags the shared
+/// schedule earlier. Never later than the leeway allows (unless the lead is configured below
+/// it, when it is the fetching tab's latest moment).
+pub fn follower_refresh_at(
+    received_at: Timestamp,
+    lifetime: Duration,
+    config: &Config,
+    rng: &mut Rng,
+) -> Timestamp {
+    let expires_at = received_at + lifetime;
+    let leader_latest = expires_at - refresh_lead(lifetime, config);
+    let spread = rng.duration_up_to(refresh_lead(lifetime, config) / 10);
+    let latest = (expires_at - leeway(lifetime, config)).max(leader_latest);
+    (leader_latest + spread).min(latest)
+}
+
 /// The wait before retry number `failures` (1 for the first failure): full jitter over an
 /// exponentially growing ceiling, `0..=min(retry_cap, retry_base × 2^(failures-1))`.
 pub fn backoff(failures: u32, config: &Config, rng: &mut Rng) -> Duration {

@@ -771,7 +771,12 @@ impl Session {
         source: TokenSource,
     ) {
         let expires_at = received_at + lifetime;
-        let refresh_at = schedule::refresh_at(received_at, lifetime, &self.config, &mut self.rng);
+        let refresh_at = if source == TokenSource::OtherTab {
+            // The announcing tab refreshes this one; this tab only stands by.
+            schedule::follower_refresh_at(received_at, lifetime, &self.config, &mut self.rng)
+        } else {
+            schedule::refresh_at(received_at, lifetime, &self.config, &mut self.rng)
+        };
         let continuing = self.active && source != TokenSource::Login;
         // The previous token, if any, is dropped here and its bytes zeroized.
         self.held = Some(Held {

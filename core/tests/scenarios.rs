@@ -413,6 +413,60 @@ fn two_and_five_tabs_make_one_refresh_per_lifetime_between_them() {
 }
 
 #[test]
+fn extra_tabs_add_no_refresh_requests_the_fetching_tab_refreshes_and_the_others_stand_by() {
+    let run = |tabs: usize| {
+        let mut w = World::new(secs(15 * MIN));
+        for i in 0..tabs {
+            w.add_tab(Config::default(), 100 + i as u64, 0);
+        }
+        w.login(0);
+        w.run_for(secs(4 * HOUR));
+        for i in 1..tabs {
+            assert!(
+                w.tabs[i].started.is_empty(),
+                "{tabs} tabs: tab {i} refreshed although the fetching tab was alive"
+            );
+            assert!(w.tabs[i].session.token(w.local(i)).is_some());
+        }
+        w.server.requests.clone()
+    };
+    let alone = run(1);
+    assert!(alone.len() >= 18, "{} refreshes in 4 h", alone.len());
+    // Same seed for the fetching tab: the very same requests at the very same times.
+    assert_eq!(run(2), alone);
+    assert_eq!(run(5), alone);
+}
+
+#[test]
+fn when_the_fetching_tab_is_gone_a_standing_by_tab_refreshes_before_expiry() {
+    let mut w = World::new(secs(15 * MIN));
+    for i in 0..3 {
+        w.add_tab(Config::default(), 200 + i as u64, 0);
+    }
+    w.login(0);
+    w.run_for(secs(MIN));
+    w.tabs[0].closed = true;
+    w.run_for(secs(2 * HOUR));
+    let takers = (1..3).filter(|i| !w.tabs[*i].started.is_empty()).count();
+    assert!(takers >= 1, "nobody took over");
+    // The token of the login expires at 15 min; it was replaced before that, and every
+    // token since by one of the survivors (check_invariants: none ever offered expired).
+    let first = w.server.requests[0];
+    assert!(
+        first < Timestamp::from_millis(T0) + secs(15 * MIN) - secs(60),
+        "first takeover at {first:?}"
+    );
+    assert!(
+        w.server.requests.len() >= 9,
+        "{} refreshes",
+        w.server.requests.len()
+    );
+    for i in 1..3 {
+        assert!(w.tabs[i].session.token(w.local(i)).is_some(), "tab {i}");
+    }
+}
+
+#[test]
 fn simultaneous_tabs_behind_the_lock_make_one_request() {
     // Zero jitter: every tab wants to refresh at the same instant.
     let config = Config {

@@ -34,6 +34,28 @@ proptest! {
         prop_assert!(at <= expires - schedule::leeway(lifetime, &c));
     }
 
+    /// A tab standing by (it adopted another tab's token) refreshes no earlier than the
+    /// fetching tab's latest moment, within a tenth of the lead after it, before the leeway.
+    #[test]
+    fn a_standing_by_tab_refreshes_after_the_fetching_tab_and_before_the_leeway(
+        lifetime_ms in 1_000u64..=120 * 86_400_000,
+        received in 0u64..=4_000_000_000_000,
+        seed in any::<u64>(),
+        leader_seed in any::<u64>(),
+    ) {
+        let c = Config::default();
+        let lifetime = Duration::from_millis(lifetime_ms);
+        let received = Timestamp::from_millis(received);
+        let expires = received + lifetime;
+        let lead = schedule::refresh_lead(lifetime, &c);
+        let leader = schedule::refresh_at(received, lifetime, &c, &mut Rng::new(leader_seed));
+        let at = schedule::follower_refresh_at(received, lifetime, &c, &mut Rng::new(seed));
+        prop_assert!(at >= leader);
+        prop_assert!(at >= expires - lead);
+        prop_assert!(at <= expires - lead + lead / 10);
+        prop_assert!(at <= expires - schedule::leeway(lifetime, &c));
+    }
+
     /// Backoff never exceeds its ceiling, and the ceiling never exceeds the cap.
     #[test]
     fn backoff_stays_under_its_ceiling(failures in 1u32..200, seed in any::<u64>()) {
