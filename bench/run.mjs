@@ -176,7 +176,7 @@ function summary(results) {
   }
   const r = results.refresh;
   if (r?.cases) {
-    rows.push(["Refresh requests per token lifetime, 1 / 2 / 5 tabs", r.perLifetime.map((x) => num(x, 2)).join(" / "), "counted by the server; with short test lifetimes the manager refreshes at half-life"]);
+    rows.push(["Refresh requests per token lifetime, 1 / 2 / 5 tabs", `${r.perLifetime.map((x) => num(x, 2)).join(" / ")}; token age at replacement ${r.meanAges.map((x) => num(x, 2)).join(" / ")} s`, "counted by the server; with short test lifetimes the manager refreshes at half-life"]);
     rows.push(["Wake (tab visible again, token expired) → fresh token", `${num(r.wakeMedianMs, 0)} ms median`, "loopback server"]);
   }
   return table(["measure", "wasm-token-manager", "anchors, same run (anchor ÷ ours)"], "lll", rows);

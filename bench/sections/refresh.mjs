@@ -20,11 +20,17 @@ async function loadManager(page) {
     await m.default();
     const auth = new m.TokenManager({ retry: { budget } });
     const counts = { refresh: 0, otherTab: 0, login: 0, error: 0, expired: 0 };
-    auth.addEventListener("refresh", (e) => (e.detail.source === "otherTab" ? counts.otherTab++ : counts.refresh++));
+    // When this tab got each new token (fetched itself or adopted): the age of a token at its
+    // replacement is the gap between two of these, whichever tab fetched it.
+    const tokenTimes = [];
+    auth.addEventListener("refresh", (e) => {
+      tokenTimes.push(Date.now());
+      e.detail.source === "otherTab" ? counts.otherTab++ : counts.refresh++;
+    });
     auth.addEventListener("login", (e) => { counts.login++; counts.loginSource = e.detail.source; });
     auth.addEventListener("error", () => counts.error++);
     auth.addEventListener("expired", () => counts.expired++);
-    Object.assign(window, { auth, counts });
+    Object.assign(window, { auth, counts, tokenTimes });
   }, BUDGET);
 }
 
@@ -47,12 +53,17 @@ async function tabsCase({ browser, tabs, ttl, lifetimes }) {
       pages.push(page);
     }
     const s0 = await server.stats();
+    const ownBefore = await Promise.all(pages.map((p) => p.evaluate(() => window.counts.refresh)));
+    const t0 = await first.evaluate(() => Date.now());
     await sleep(lifetimes * ttl * 1000);
     const s1 = await server.stats();
     const end = await Promise.all(pages.map((p) => p.evaluate(() => ({
       valid: window.auth.isAuthenticated() && window.auth.expiresAt() > Date.now(),
       counts: window.counts,
     }))));
+    const times = (await first.evaluate(() => window.tokenTimes)).filter((t) => t >= t0);
+    const gaps = times.slice(1).map((t, i) => t - times[i]);
+    const own = end.map((e, i) => e.counts.refresh - ownBefore[i]);
     const errors = pages.flatMap((p) => p.errors);
     if (errors.length) throw new Error(`tabs=${tabs}: ${errors[0]}`);
     return {
@@ -63,6 +74,9 @@ async function tabsCase({ browser, tabs, ttl, lifetimes }) {
       failed: s1.refresh_failed - s0.refresh_failed,
       allValid: end.every((e) => e.valid),
       adopted: end.reduce((t, e) => t + e.counts.otherTab, 0),
+      meanAgeS: gaps.length ? gaps.reduce((a, b) => a + b, 0) / gaps.length / 1000 : NaN,
+      fetchedByFirst: own[0],
+      fetchedByOthers: own.slice(1).reduce((a, b) => a + b, 0),
     };
   } finally {
     await context.close();
@@ -169,10 +183,11 @@ export async function refreshSection({ browser, tabTtl, lifetimes, wakeTtl, wake
   const [wake, ...cases] = settled.map((s) => s.value);
   const one = cases[0].requests / cases[0].lifetimes;
   const tabsMd = table(
-    ["tabs", "refresh requests (server)", "rotations", "per token lifetime", "÷ 1 tab", "tabs 2…N signed in from a sibling / through the cookie", "every tab ends with a valid token"],
-    "rrrrrrl",
+    ["tabs", "refresh requests (server)", "rotations", "per token lifetime", "÷ 1 tab", "mean token age at replacement, s", "fetched by tab 1 / by tabs 2…N", "tabs 2…N signed in from a sibling / through the cookie", "every tab ends with a valid token"],
+    "rrrrrrrrl",
     cases.map((c) => [
       c.tabs, c.requests, c.rotations, num(c.requests / c.lifetimes, 2), ratio(c.requests / c.lifetimes / one),
+      num(c.meanAgeS, 2), `${c.fetchedByFirst} / ${c.fetchedByOthers}`,
       c.tabs === 1 ? "–" : `${c.restoredBy.otherTab} / ${c.restoredBy.restore}${c.restoredBy.none ? ` (${c.restoredBy.none} not signed in)` : ""}`,
       c.allValid ? "yes" : "**no**",
     ]),
@@ -189,7 +204,7 @@ export async function refreshSection({ browser, tabTtl, lifetimes, wakeTtl, wake
     ]],
   );
   const md = [
-    `Token lifetime ${tabTtl} s (\`--access-ttl\`), observed for ${lifetimes} lifetimes after every tab was signed in; tab 1 logs in, the others call \`restore()\`. The manager refreshes at a lead of the larger of 60 s and 20 % of the lifetime, at most half of it, plus jitter — so with these short lifetimes about every half lifetime (≈ 2 per lifetime); with the default 15-minute token, once per ≈ 12 minutes. What matters is the column "÷ 1 tab": extra tabs should add no requests. The tab that fetched a token refreshes it; tabs that adopted it stand by until just after the latest moment the fetching tab could pick (\`core::schedule::follower_refresh_at\`), so they step in only when it is gone. Requests equal to rotations means no two tabs ever refreshed at the same time.`,
+    `Token lifetime ${tabTtl} s (\`--access-ttl\`), observed for ${lifetimes} lifetimes after every tab was signed in; tab 1 logs in, the others call \`restore()\`. The manager refreshes at a lead of the larger of 60 s and 20 % of the lifetime, at most half of it, plus jitter — so with these short lifetimes about every half lifetime (≈ 2 per lifetime); with the default 15-minute token, once per ≈ 12 minutes. What matters is the column "÷ 1 tab": extra tabs should add no requests. The tab that fetched a token refreshes it; tabs that adopted it stand by until just after the latest moment the fetching tab could pick (\`core::schedule::follower_refresh_at\`), so they step in only when it is gone. Requests equal to rotations means no two tabs ever refreshed at the same time. The request count in a window of a few lifetimes moves by ±1 with the phase of the refreshes; the mean age of a token when it was replaced (seen by tab 1, whichever tab fetched it) is the finer measure: equal ages mean extra tabs did not pull the schedule earlier.`,
     "",
     tabsMd,
     "",
@@ -197,5 +212,5 @@ export async function refreshSection({ browser, tabTtl, lifetimes, wakeTtl, wake
     "",
     wakeMd,
   ].join("\n");
-  return { md, cases, wake, perLifetime: cases.map((c) => c.requests / c.lifetimes), wakeMedianMs: median(freshMs) };
+  return { md, cases, wake, perLifetime: cases.map((c) => c.requests / c.lifetimes), meanAges: cases.map((c) => c.meanAgeS), wakeMedianMs: median(freshMs) };
 }
