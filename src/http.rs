@@ -1,7 +1,8 @@
 //! Requests to the auth endpoints and the API, through the global `fetch`.
 //!
-//! `fetch` is looked up on the global object at each call rather than bound once, so it works
-//! in windows and workers and a test (or a service-worker shim) can install its own.
+//! `fetch` is an import the glue resolves at each call (`fetch(request)`), not a reference
+//! bound once, so it works in windows and workers and a test (or a service-worker shim) can
+//! install its own.
 
 use js_sys::{Promise, Reflect};
 use token_manager_core::protocol::{CSRF_HEADER, CSRF_VALUE, MAX_BODY_BYTES};
@@ -17,8 +18,7 @@ use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Re
 
 use crate::error::coded;
 
-/// Calls the global `fetch` with a request. Looked up at call time (the glue calls `fetch(request)`), so a `fetch` replaced after
-/// start-up — a service-worker shim, a test double — is the one used.
+/// Calls the global `fetch` with a request; `no_fetch` when there is none.
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
     let promise = global_fetch(request).map_err(|e| {
         if e.is_instance_of::<js_sys::ReferenceError>() {

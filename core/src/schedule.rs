@@ -234,8 +234,9 @@ pub fn follower_refresh_at(
     rng: &mut Rng,
 ) -> Timestamp {
     let expires_at = received_at + lifetime;
-    let leader_latest = expires_at - refresh_lead(lifetime, config);
-    let spread = rng.duration_up_to(refresh_lead(lifetime, config) / 10);
+    let lead = refresh_lead(lifetime, config);
+    let leader_latest = expires_at - lead;
+    let spread = rng.duration_up_to(lead / 10);
     let latest = (expires_at - leeway(lifetime, config)).max(leader_latest);
     (leader_latest + spread).min(latest)
 }
