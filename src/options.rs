@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Array, Object, Reflect};
+use token_manager_core::endpoint::loopback_host;
 use token_manager_core::schedule::Config;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -106,18 +107,13 @@ pub(crate) fn location() -> (String, String) {
     (prop("href"), prop("origin"))
 }
 
-/// True for `https:` URLs and for `http:` on a loopback host, where browsers treat the
-/// origin as potentially trustworthy (and `Secure` cookies work).
+/// True for `https:` URLs and for `http:` on a loopback host (exactly `localhost`, `[::1]`
+/// or `127.x.y.z`), where browsers treat the origin as potentially trustworthy (and `Secure`
+/// cookies work).
 pub(crate) fn secure_or_loopback(url: &web_sys::Url) -> bool {
     match url.protocol().as_str() {
         "https:" => true,
-        "http:" => {
-            let host = url.hostname();
-            host == "localhost"
-                || host.ends_with(".localhost")
-                || host == "[::1]"
-                || host.starts_with("127.")
-        }
+        "http:" => loopback_host(&url.hostname()),
         _ => false,
     }
 }

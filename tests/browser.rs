@@ -597,3 +597,31 @@ fn decode_claims_reads_a_token_and_names_what_is_wrong() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+fn a_loopback_lookalike_host_is_an_insecure_endpoint() {
+    for options in [
+        r#"{"refreshUrl": "http://127.evil.example/auth/refresh"}"#,
+        r#"{"loginUrl": "http://127.0.0.1.evil.example/auth/login"}"#,
+        r#"{"logoutUrl": "http://127.0.0.1.nip.io/auth/logout"}"#,
+        r#"{"refreshUrl": "http://localhost.evil.example/auth/refresh"}"#,
+        r#"{"apiOrigins": ["http://127.evil.example"]}"#,
+    ] {
+        let err = TokenManager::new(Some(json(options))).unwrap_err();
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("insecure_endpoint"),
+            "{options}"
+        );
+    }
+    // Loopback itself, in every spelling the URL parser turns into a loopback address.
+    for options in [
+        r#"{"refreshUrl": "http://127.0.0.1:8080/auth/refresh"}"#,
+        r#"{"refreshUrl": "http://127.1/auth/refresh"}"#,
+        r#"{"refreshUrl": "http://[::1]:8080/auth/refresh"}"#,
+        r#"{"refreshUrl": "http://localhost:8080/auth/refresh"}"#,
+        r#"{"apiOrigins": ["http://127.0.0.2:9000", "http://[::1]"]}"#,
+    ] {
+        assert!(TokenManager::new(Some(json(options))).is_ok(), "{options}");
+    }
+}
