@@ -10,6 +10,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use token_manager_core::protocol::idempotent_method;
 use token_manager_core::retry_after::parse_http_date;
 use token_manager_core::session::{
     Action, Event, LogoutOrigin, RefreshError, RefreshId, RefreshOutcome, Renewal, TokenError,
@@ -638,7 +639,9 @@ impl TokenManager {
 
     /// `fetch` with `Authorization: Bearer` attached for origins in `apiOrigins` (other
     /// origins get the request unchanged). Refreshes first when the token is about to expire;
-    /// after a 401 refreshes once and replays the request when its body can be replayed.
+    /// after a 401 refreshes once and replays the request when its method is idempotent
+    /// (RFC 9110; any method with `replayNonIdempotent: true`) and its body can be replayed.
+    /// A 401 not replayed is returned as it is, the refresh running in the background.
     #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
     pub fn fetch(
         &self,
@@ -759,7 +762,11 @@ async fn authorized_fetch(
         && Reflect::get(&init, &"body".into())
             .ok()
             .is_some_and(|b| b.is_instance_of::<web_sys::ReadableStream>());
-    let spare = if stream_body {
+    // A POST the API refused with 401 may still have been acted on (a proxy or a handler that
+    // checks the token late): replaying it could pay twice. Only idempotent methods are
+    // replayed unless the application says its non-idempotent endpoints are safe to repeat.
+    let replayable = inner.opts.replay_non_idempotent || idempotent_method(&request.method());
+    let spare = if stream_body || !replayable {
         None
     } else {
         request.clone().ok()
@@ -771,6 +778,16 @@ async fn authorized_fetch(
         return Ok(response);
     }
     let Some(spare) = spare else {
+        // Not replayed: the app gets the 401, and the refused token is replaced meanwhile so
+        // the app's own retry (if it decides one is safe) goes out with a fresh one — unless
+        // it was replaced already while this request was under way.
+        let mut held = inner.token_string();
+        if held.as_deref() == Some(token.as_str()) {
+            let _ = inner.input(|s, now| s.force_refresh(now));
+        }
+        if let Some(h) = held.as_mut() {
+            h.zeroize();
+        }
         token.zeroize();
         return Ok(response);
     };

@@ -15,7 +15,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::error::coded;
 use crate::verify::Verifier;
 
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 12] = [
     "verify",
     "loginUrl",
     "refreshUrl",
@@ -26,6 +26,7 @@ const KNOWN: [&str; 11] = [
     "requestTimeoutMs",
     "crossTab",
     "exposeToken",
+    "replayNonIdempotent",
     "retry",
 ];
 const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
@@ -40,6 +41,9 @@ pub(crate) struct Options {
     pub api_origins: Vec<String>,
     pub cross_tab: bool,
     pub expose_token: bool,
+    /// `fetch` may replay a `POST`/`PATCH` (any method RFC 9110 does not call idempotent)
+    /// after a 401; off by default.
+    pub replay_non_idempotent: bool,
     pub config: Config,
     /// Signature verification, when the `verify` option is given.
     pub verifier: Option<Rc<Verifier>>,
@@ -220,6 +224,7 @@ impl Options {
             api_origins: origins(&obj, &own_origin)?,
             cross_tab,
             expose_token: boolean(&obj, "exposeToken", false)?,
+            replay_non_idempotent: boolean(&obj, "replayNonIdempotent", false)?,
             config,
             verifier: match get(&obj, "verify")? {
                 None => None,

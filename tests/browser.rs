@@ -227,7 +227,7 @@ async fn a_persistent_401_is_retried_once_and_never_loops() {
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     server.set_api_always_401(true);
-    let body = obj(&[("method", "POST".into()), ("body", "payload".into())]);
+    let body = obj(&[("method", "PUT".into()), ("body", "payload".into())]);
     let res = call_async(&m, "fetch", &["/api/data".into(), body])
         .await
         .unwrap();
@@ -624,4 +624,61 @@ fn a_loopback_lookalike_host_is_an_insecure_endpoint() {
     ] {
         assert!(TokenManager::new(Some(json(options))).is_ok(), "{options}");
     }
+}
+
+#[wasm_bindgen_test]
+async fn a_post_refused_with_401_is_not_replayed_and_the_401_is_returned() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let refused = server.latest_token().unwrap();
+    server.reject_token(&refused);
+    let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 5_000));
+    for method in ["POST", "PATCH"] {
+        let init = obj(&[("method", method.into()), ("body", "pay 10".into())]);
+        let res = call_async(&m, "fetch", &["/api/pay".into(), init])
+            .await
+            .unwrap();
+        assert_eq!(prop(&res, "status"), 401, "{method}");
+    }
+    assert_eq!(
+        server.count("/api/pay"),
+        2,
+        "each sent once, never replayed"
+    );
+    // The refused token is replaced in the background, so the app's own retry can succeed.
+    refreshed.await.unwrap();
+    assert_eq!(server.count("/auth/refresh"), 1);
+    let init = obj(&[("method", "POST".into()), ("body", "pay 10".into())]);
+    let res = call_async(&m, "fetch", &["/api/pay".into(), init])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 200);
+    assert_ne!(
+        prop(&server.last_request("/api/pay"), "authorization").as_string(),
+        Some(format!("Bearer {refused}"))
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn replay_non_idempotent_opts_in_to_replaying_a_post_after_a_401() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false, "replayNonIdempotent": true}"#);
+    login(&m).await;
+    server.reject_token(&server.latest_token().unwrap());
+    let init = obj(&[("method", "POST".into()), ("body", "pay 10".into())]);
+    let res = call_async(&m, "fetch", &["/api/pay".into(), init])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 200);
+    assert_eq!(server.count("/api/pay"), 2);
+    for r in server.requests_to("/api/pay").iter() {
+        assert_eq!(prop(&r, "body"), "pay 10");
+    }
+    let err = TokenManager::new(Some(json(r#"{"replayNonIdempotent": "yes"}"#))).unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("invalid_option"));
+    free(m);
+    server.uninstall();
 }
