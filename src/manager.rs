@@ -13,8 +13,8 @@ use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
 use token_manager_core::protocol::idempotent_method;
 use token_manager_core::retry_after::parse_http_date;
 use token_manager_core::session::{
-    Action, Event, LogoutOrigin, RefreshError, RefreshId, RefreshOutcome, Renewal, TokenError,
-    TransientKind, Wake,
+    classify_login_status, Action, Event, LoginError, LogoutOrigin, RefreshError, RefreshId,
+    RefreshOutcome, Renewal, TokenError, TransientKind, Wake,
 };
 use token_manager_core::verify::VerifyError;
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
@@ -555,20 +555,22 @@ impl TokenManager {
                         .map_err(|e| coded(e.code(), &e.to_string()))?;
                     Ok(claims_of(&inner))
                 }
-                401 | 403 => Err(coded(
-                    "invalid_credentials",
-                    "the login endpoint refused the credentials",
-                )),
-                429 => Err(coded(
-                    "rate_limited",
-                    "too many login attempts; try again later",
-                )),
                 status => {
-                    let detail = http::error_code(&response).await.unwrap_or_default();
-                    Err(coded(
-                        "login_failed",
-                        &format!("the login endpoint answered {status} {detail}"),
-                    ))
+                    let retry_after = response.headers().has("Retry-After").unwrap_or(false);
+                    let error = classify_login_status(status, retry_after);
+                    let message = match error {
+                        LoginError::InvalidCredentials | LoginError::RateLimited => {
+                            error.to_string()
+                        }
+                        // The server's own code (`forbidden_origin`…) helps whoever deploys.
+                        LoginError::Forbidden | LoginError::Failed(_) => {
+                            match http::error_code(&response).await {
+                                Some(detail) => format!("{error} ({detail})"),
+                                None => error.to_string(),
+                            }
+                        }
+                    };
+                    Err(coded(error.code(), &message))
                 }
             }
         })

@@ -39,6 +39,8 @@ extern "C" {
     fn set_cookie(this: &FakeServer, v: bool);
     #[wasm_bindgen(method, setter)]
     fn set_lifetime(this: &FakeServer, v: f64);
+    #[wasm_bindgen(method, setter, js_name = loginStatus)]
+    fn set_login_status(this: &FakeServer, v: u16);
 
     #[wasm_bindgen(js_name = nextEvent)]
     fn next_event_promise(target: &JsValue, kind: &str, ms: u32) -> js_sys::Promise;
@@ -679,6 +681,42 @@ async fn replay_non_idempotent_opts_in_to_replaying_a_post_after_a_401() {
     }
     let err = TokenManager::new(Some(json(r#"{"replayNonIdempotent": "yes"}"#))).unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("invalid_option"));
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn a_403_on_login_is_forbidden_not_invalid_credentials() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    server.set_login_status(403);
+    let creds = obj(&[
+        ("username", "demo".into()),
+        ("password", "demo-password".into()),
+    ]);
+    let err = call_async(&m, "login", &[creds]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("forbidden"));
+    let message = prop(&err, "message").as_string().unwrap();
+    assert!(message.contains("forbidden_origin"), "{message}");
+    assert!(!message.contains("demo-password"));
+    assert_eq!(prop(&m, "state"), "signedOut");
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn a_403_on_restore_rejects_with_forbidden_instead_of_looking_like_a_first_visit() {
+    let server = FakeServer::new(900.0);
+    server.set_cookie(true);
+    server.push_refresh_reply(403.into());
+    let m = manager(r#"{"crossTab": false}"#);
+    let error = JsFuture::from(next_event_promise(&m, "error", 5_000));
+    let err = call_async(&m, "restore", &[]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("forbidden"));
+    let detail = error.await.unwrap();
+    assert_eq!(prop(&detail, "code"), "forbidden");
+    assert_eq!(prop(&detail, "retryInMs"), JsValue::NULL);
+    assert_eq!(prop(&m, "state"), "signedOut");
     free(m);
     server.uninstall();
 }

@@ -95,11 +95,16 @@ pub enum RefreshOutcome {
         /// The server's `Retry-After`, already turned into a delay.
         retry_after: Option<Duration>,
     },
-    /// 400 `invalid_grant`, 401 or 403: the refresh cookie is gone for good.
+    /// 400 `invalid_grant`, 401 (or any status that is not retried): the refresh cookie is
+    /// gone for good.
     Rejected {
         /// The HTTP status.
         status: u16,
     },
+    /// 403: the server refused the request itself — this page's origin or site, or its CSRF
+    /// header — not the session. A deployment misconfiguration, reported as such; the session
+    /// ends as for a rejection, since repeating the request cannot succeed.
+    Forbidden,
     /// No request was made: by the time this tab held the cross-tab lock, another tab had
     /// refreshed and its token was adopted.
     LostRace,
@@ -212,6 +217,8 @@ pub enum RefreshError {
     RateLimited,
     /// The server refused the refresh cookie.
     Rejected(u16),
+    /// The server refused the request (403): origin, site or CSRF header, not the session.
+    Forbidden,
     /// The refresh budget is spent; the next refresh waits for the window to move.
     BudgetExhausted,
     /// A 200 whose token could not be used.
@@ -220,7 +227,7 @@ pub enum RefreshError {
 
 impl RefreshError {
     /// `network_error`, `server_error`, `timeout`, `invalid_response`, `rate_limited`,
-    /// `invalid_grant`, `refresh_budget_exhausted`, or the token's own error code.
+    /// `invalid_grant`, `forbidden`, `refresh_budget_exhausted`, or the token's own error code.
     pub fn code(&self) -> &'static str {
         match self {
             RefreshError::Transient(TransientKind::Network) => "network_error",
@@ -229,6 +236,7 @@ impl RefreshError {
             RefreshError::Transient(TransientKind::InvalidResponse) => "invalid_response",
             RefreshError::RateLimited => "rate_limited",
             RefreshError::Rejected(_) => "invalid_grant",
+            RefreshError::Forbidden => "forbidden",
             RefreshError::BudgetExhausted => "refresh_budget_exhausted",
             RefreshError::BadToken(e) => e.code(),
         }
@@ -254,6 +262,10 @@ impl fmt::Display for RefreshError {
             RefreshError::Rejected(s) => {
                 write!(f, "the refresh endpoint refused the session ({s})")
             }
+            RefreshError::Forbidden => f.write_str(
+                "the refresh endpoint refused the request (403): the server does not accept this \
+                 page's origin or its CSRF header; check the server's allowed origins",
+            ),
             RefreshError::BudgetExhausted => {
                 f.write_str("too many refreshes in a short time; the next one is delayed")
             }
@@ -507,7 +519,8 @@ impl Session {
             RefreshOutcome::RateLimited { retry_after } => {
                 self.fail(RefreshError::RateLimited, retry_after)
             }
-            RefreshOutcome::Rejected { status } => self.reject(status),
+            RefreshOutcome::Rejected { status } => self.reject(RefreshError::Rejected(status)),
+            RefreshOutcome::Forbidden => self.reject(RefreshError::Forbidden),
             RefreshOutcome::LostRace => match self.held.as_ref().map(|h| h.refresh_at) {
                 Some(at) if at > self.now => self.next_refresh = Some(at),
                 // Still due, yet someone held the lock: try again shortly, without counting a failure.
@@ -819,7 +832,7 @@ impl Session {
         });
     }
 
-    fn reject(&mut self, status: u16) {
+    fn reject(&mut self, error: RefreshError) {
         self.held = None;
         self.next_refresh = None;
         self.not_before = None;
@@ -828,10 +841,11 @@ impl Session {
         // A page-load restore answered 401 is the ordinary first visit (no refresh cookie):
         // `restore()` resolves `false` and nothing is reported as an error. Any other refusal
         // of a restore (403: CSRF or origin checks) is a misconfiguration worth an event.
-        let no_session_found = self.restoring && !self.active && status == 401;
+        let no_session_found =
+            self.restoring && !self.active && error == RefreshError::Rejected(401);
         if !no_session_found {
             self.events.push_back(Event::RefreshFailed {
-                error: RefreshError::Rejected(status),
+                error,
                 retry_in: None,
                 token_valid: false,
             });
@@ -946,7 +960,9 @@ impl Session {
 ///
 /// - 429, and 503 with `Retry-After`: rate limited;
 /// - 408 and other 5xx: transient;
-/// - 400 with `invalid_grant`, 401, 403: rejected — the session is over;
+/// - 403: forbidden — the server refused this page's origin, site or CSRF header (the
+///   reference server answers `forbidden_origin`), which no retry and no sign-in can fix;
+/// - 400 with `invalid_grant`, 401: rejected — the session is over;
 /// - any other status: rejected too, since repeating a request the server does not understand
 ///   cannot succeed (a misconfigured URL must not cause a retry loop).
 pub fn classify_refresh_status(status: u16, retry_after: Option<Duration>) -> RefreshOutcome {
@@ -954,6 +970,115 @@ pub fn classify_refresh_status(status: u16, retry_after: Option<Duration>) -> Re
         429 => RefreshOutcome::RateLimited { retry_after },
         503 if retry_after.is_some() => RefreshOutcome::RateLimited { retry_after },
         408 | 500..=599 => RefreshOutcome::Transient(TransientKind::Server(status)),
+        403 => RefreshOutcome::Forbidden,
         _ => RefreshOutcome::Rejected { status },
+    }
+}
+
+/// Why a login did not produce a token, with a stable code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginError {
+    /// 401: wrong username or password.
+    InvalidCredentials,
+    /// 403: the server refused the request itself — this page's origin or site, or its CSRF
+    /// header — whatever the credentials. A deployment misconfiguration.
+    Forbidden,
+    /// 429, or 503 with `Retry-After`: too many attempts; try again later.
+    RateLimited,
+    /// Any other answer.
+    Failed(u16),
+}
+
+impl LoginError {
+    /// `invalid_credentials`, `forbidden`, `rate_limited` or `login_failed`.
+    pub fn code(self) -> &'static str {
+        match self {
+            LoginError::InvalidCredentials => "invalid_credentials",
+            LoginError::Forbidden => "forbidden",
+            LoginError::RateLimited => "rate_limited",
+            LoginError::Failed(_) => "login_failed",
+        }
+    }
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginError::InvalidCredentials => {
+                f.write_str("the login endpoint refused the credentials")
+            }
+            LoginError::Forbidden => f.write_str(
+                "the login endpoint refused the request (403): the server does not accept this \
+                 page's origin or its CSRF header; check the server's allowed origins",
+            ),
+            LoginError::RateLimited => f.write_str("too many login attempts; try again later"),
+            LoginError::Failed(status) => write!(f, "the login endpoint answered {status}"),
+        }
+    }
+}
+
+/// Classifies the HTTP answer of a login request that did not succeed; `retry_after` tells
+/// whether it carried a `Retry-After` header. Only a 401 means the credentials were wrong: a
+/// 403 is the server refusing the page (origin, CSRF), which the user cannot fix by retyping.
+pub fn classify_login_status(status: u16, retry_after: bool) -> LoginError {
+    match status {
+        401 => LoginError::InvalidCredentials,
+        403 => LoginError::Forbidden,
+        429 => LoginError::RateLimited,
+        503 if retry_after => LoginError::RateLimited,
+        _ => LoginError::Failed(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_403_on_refresh_is_forbidden_not_a_lost_session() {
+        assert!(matches!(
+            classify_refresh_status(403, None),
+            RefreshOutcome::Forbidden
+        ));
+        assert!(matches!(
+            classify_refresh_status(401, None),
+            RefreshOutcome::Rejected { status: 401 }
+        ));
+        assert!(matches!(
+            classify_refresh_status(400, None),
+            RefreshOutcome::Rejected { status: 400 }
+        ));
+        assert_eq!(RefreshError::Forbidden.code(), "forbidden");
+        assert_eq!(RefreshError::Rejected(401).code(), "invalid_grant");
+    }
+
+    #[test]
+    fn only_a_401_on_login_means_wrong_credentials() {
+        let codes: Vec<_> = [
+            (401, false),
+            (403, false),
+            (429, false),
+            (503, true),
+            (503, false),
+            (400, false),
+            (500, false),
+        ]
+        .into_iter()
+        .map(|(s, ra)| classify_login_status(s, ra).code())
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "invalid_credentials",
+                "forbidden",
+                "rate_limited",
+                "rate_limited",
+                "login_failed",
+                "login_failed",
+                "login_failed"
+            ]
+        );
+        assert!(LoginError::Forbidden.to_string().contains("origin"));
+        assert!(LoginError::Failed(418).to_string().contains("418"));
     }
 }

@@ -530,7 +530,7 @@ fn a_restore_without_a_session_signs_out_quietly() {
 }
 
 #[test]
-fn a_restore_refused_with_403_is_reported_as_an_error() {
+fn a_restore_refused_with_403_is_reported_as_forbidden_not_as_a_first_visit() {
     let mut w = World::new(secs(15 * MIN));
     w.add_tab(Config::default(), 1, 0);
     w.server.default_reply = Reply::Status(403);
@@ -542,13 +542,14 @@ fn a_restore_refused_with_403_is_reported_as_an_error() {
         w.count_events(0, |e| matches!(
             e,
             Event::RefreshFailed {
-                error: RefreshError::Rejected(403),
+                error: RefreshError::Forbidden,
                 token_valid: false,
                 ..
             }
         )),
         1
     );
+    assert_eq!(RefreshError::Forbidden.code(), "forbidden");
 }
 
 #[test]

@@ -12,6 +12,7 @@ export class FakeServer {
     this.issued = 0;
     this.requests = [];
     this.refreshReplies = [];      // queue of "ok" | "hang" | "network" | status numbers | "429:<secs>"
+    this.loginStatus = null;       // a status number the login endpoint answers instead of checking
     this.refreshDelayMs = 0;
     this.apiRejects = new Set();   // tokens the API answers 401 for
     this.apiAlways401 = false;
@@ -62,6 +63,7 @@ export class FakeServer {
     }
     switch (url.pathname) {
       case "/auth/login": {
+        if (this.loginStatus) return errorResponse(this.loginStatus);
         const creds = JSON.parse(record.body || "{}");
         if (creds.username === "demo" && creds.password === "demo-password") {
           this.cookie = true;
@@ -84,7 +86,7 @@ export class FakeServer {
         }
         if (typeof reply === "number") {
           if (reply === 401) this.cookie = false;
-          return new Response(JSON.stringify({ error: reply === 401 ? "invalid_grant" : "server_error" }), { status: reply });
+          return errorResponse(reply);
         }
         if (!this.cookie) return new Response(JSON.stringify({ error: "invalid_grant" }), { status: 401 });
         return this.tokenResponse();
@@ -102,6 +104,12 @@ export class FakeServer {
       }
     }
   }
+}
+
+/** An error answer with the reference server's code for the status. */
+function errorResponse(status) {
+  const error = { 401: "invalid_grant", 403: "forbidden_origin", 429: "rate_limited" }[status] ?? "server_error";
+  return new Response(JSON.stringify({ error }), { status, headers: { "Content-Type": "application/json" } });
 }
 
 /** Resolves with the detail of the next `type` event of `target`, rejects after `ms`. */
