@@ -323,7 +323,8 @@ impl Inner {
                 spawn_local(async move {
                     match inner.check_token(a.token.expose_secret()).await {
                         Ok(()) => {
-                            let _ = inner.input(|s, now| s.handle_announcement(now, a));
+                            let issuer_now = inner.server_now();
+                            let _ = inner.input(|s, now| s.handle_announcement(now, a, issuer_now));
                         }
                         Err(e) => {
                             let valid = inner.token_string().is_some();
@@ -336,8 +337,11 @@ impl Inner {
                     }
                 });
             }
+            // Refused announcements (another account or session, no `exp`) change nothing and
+            // are not reported: a sibling signing in as someone else is not this tab's error.
             Message::Token(a) => {
-                let _ = self.input(|s, now| s.handle_announcement(now, a));
+                let issuer_now = self.server_now();
+                let _ = self.input(|s, now| s.handle_announcement(now, a, issuer_now));
             }
             Message::Logout => self.input(|s, now| s.handle_logout(now, LogoutOrigin::OtherTab)),
             Message::Ask => {
@@ -539,6 +543,7 @@ impl TokenManager {
                     "the login request failed to reach the server",
                 )
             })?;
+            inner.observe_server_date(&response);
             match response.status() {
                 200 => {
                     let token = http::read_token(&response).await.map_err(|code| {

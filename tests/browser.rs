@@ -42,6 +42,19 @@ extern "C" {
     #[wasm_bindgen(method, setter, js_name = loginStatus)]
     fn set_login_status(this: &FakeServer, v: u16);
 
+    #[wasm_bindgen(js_name = forgeToken)]
+    fn forge_token(claims: &JsValue) -> String;
+    #[wasm_bindgen(js_name = announceOnChannel)]
+    fn announce_on_channel(refresh_path: &str, token: &str, received_at: f64, lifetime_ms: f64);
+    #[wasm_bindgen(js_name = announceThenAsk)]
+    fn announce_then_ask(
+        refresh_path: &str,
+        token: &str,
+        received_at: f64,
+        lifetime_ms: f64,
+        ms: u32,
+    ) -> js_sys::Promise;
+
     #[wasm_bindgen(js_name = nextEvent)]
     fn next_event_promise(target: &JsValue, kind: &str, ms: u32) -> js_sys::Promise;
     #[wasm_bindgen(js_name = persistedState)]
@@ -598,6 +611,86 @@ fn decode_claims_reads_a_token_and_names_what_is_wrong() {
             Err(e) => assert_eq!(error_code(&e).as_deref(), Some(code)),
         }
     }
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+fn now_secs() -> f64 {
+    (js_sys::Date::now() / 1000.0).floor()
+}
+
+#[wasm_bindgen_test]
+async fn a_forged_announcement_of_another_account_or_session_never_replaces_the_session() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{}"#);
+    login(&m).await;
+    let own = prop(&call(&m, "claims", &[]).unwrap(), "jti");
+    let expires = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap();
+    for (sub, sid) in [("user-2", "session-1"), ("user-1", "session-2")] {
+        // A genuine-looking token, fresher than the held one, announced for 3,646 days.
+        let iat = now_secs();
+        let forged = forge_token(&json(&format!(
+            r#"{{"sub":"{sub}","sid":"{sid}","iat":{iat},"exp":{},"jti":"forged","name":"Mallory"}}"#,
+            iat + 900.0
+        )));
+        let answer = JsFuture::from(announce_then_ask(
+            "/auth/refresh",
+            &forged,
+            js_sys::Date::now(),
+            3646.0 * DAY_MS,
+            5_000,
+        ))
+        .await
+        .unwrap();
+        // The manager answered the ask with its own token, so it has handled the forgery.
+        assert_eq!(
+            prop(&answer, "token").as_string(),
+            server.latest_token(),
+            "{sub}/{sid}"
+        );
+        let claims = call(&m, "claims", &[]).unwrap();
+        assert_eq!(prop(&claims, "jti"), own, "{sub}/{sid}");
+        assert_eq!(prop(&claims, "sub"), "user-1");
+        assert_eq!(prop(&claims, "name"), "Ada Lovelace");
+        let now_expires = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap();
+        // (expiresAt is read through the wall clock: a millisecond either way.)
+        assert!((now_expires - expires).abs() < 1_000.0, "{sub}/{sid}");
+    }
+    // The API still gets the session's own token.
+    get_json(&m, "/api/me").await;
+    assert_eq!(
+        prop(&server.last_request("/api/me"), "authorization")
+            .as_string()
+            .unwrap(),
+        format!("Bearer {}", server.latest_token().unwrap())
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn a_signed_out_tab_adopts_an_announced_login_only_for_the_tokens_own_lifetime() {
+    let m = manager(r#"{}"#);
+    let login_event = JsFuture::from(next_event_promise(&m, "login", 5_000));
+    let iat = now_secs();
+    let token = forge_token(&json(&format!(
+        r#"{{"sub":"user-1","sid":"session-1","iat":{iat},"exp":{},"jti":"t"}}"#,
+        iat + 60.0
+    )));
+    announce_on_channel(
+        "/auth/refresh",
+        &token,
+        js_sys::Date::now(),
+        3646.0 * DAY_MS,
+    );
+    assert_eq!(prop(&login_event.await.unwrap(), "source"), "otherTab");
+    let left = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap() - js_sys::Date::now();
+    assert!(
+        left <= 62_000.0,
+        "adopted for {} days",
+        (left / DAY_MS).round()
+    );
+    free(m);
 }
 
 #[wasm_bindgen_test]

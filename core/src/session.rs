@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::claims::Claims;
 use crate::dangerous::{decode_unverified_with, DecodeLimits};
 use crate::error::DecodeError;
+use crate::json::Value;
 use crate::schedule::{self, Budget, Config, ConfigError, Rng};
 use crate::secret::AccessToken;
 use crate::time::{Timestamp, MAX_TIMER_DELAY};
@@ -283,15 +284,19 @@ pub enum TokenError {
     NoLifetime,
     /// Signature verification (when enabled) refused it.
     Unverified(VerifyError),
+    /// Another tab announced a token of another user or session (`sub` or `sid` differs from
+    /// this tab's session): a signed-in tab never switches accounts through the channel.
+    OtherSession,
 }
 
 impl TokenError {
-    /// The decode or verification error's code, or `no_expiry`.
+    /// The decode or verification error's code, `no_expiry` or `other_session`.
     pub fn code(&self) -> &'static str {
         match self {
             TokenError::Decode(e) => e.code(),
             TokenError::NoLifetime => "no_expiry",
             TokenError::Unverified(e) => e.code(),
+            TokenError::OtherSession => "other_session",
         }
     }
 }
@@ -304,6 +309,9 @@ impl fmt::Display for TokenError {
             TokenError::NoLifetime => f.write_str(
                 "the token has no lifetime: neither `expires_in` nor `exp` and `iat` are usable",
             ),
+            TokenError::OtherSession => {
+                f.write_str("another tab announced a token of another user or session")
+            }
         }
     }
 }
@@ -366,6 +374,22 @@ pub enum Renewal {
     Unavailable,
 }
 
+/// The account and session a token belongs to.
+#[derive(Clone, Debug, PartialEq)]
+struct Identity {
+    sub: Option<String>,
+    sid: Option<Value>,
+}
+
+impl Identity {
+    fn of(claims: &Claims) -> Self {
+        Self {
+            sub: claims.sub.clone(),
+            sid: claims.get("sid").cloned(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Held {
     token: AccessToken,
@@ -399,6 +423,9 @@ pub struct Session {
     held: Option<Held>,
     /// A session is believed to exist (login, restore or adoption; until logout or rejection).
     active: bool,
+    /// Who the session belongs to (`sub`, `sid` of the last token installed), kept while
+    /// `active` even after the token itself ran out: announcements of anyone else are refused.
+    identity: Option<Identity>,
     expired: Option<ExpiryReason>,
     /// The pending or running refresh is a page-load restore.
     restoring: bool,
@@ -428,6 +455,7 @@ impl Session {
             now: Timestamp::default(),
             held: None,
             active: false,
+            identity: None,
             expired: None,
             restoring: false,
             siblings_until: None,
@@ -534,14 +562,25 @@ impl Session {
     }
 
     /// Another tab announced a token. Adopted when it expires later than the one held (so the
-    /// tabs share one refresh), and ignored otherwise. On error the session is unchanged.
+    /// tabs share one refresh), and ignored otherwise (`Ok(false)`). On error the session is
+    /// unchanged.
+    ///
+    /// Anything on the channel may come from any script of the origin, so nothing announced is
+    /// taken on trust:
+    /// - a tab with a session refuses a token whose `sub` or `sid` differs from it
+    ///   ([`TokenError::OtherSession`]); a signed-out tab may adopt one (a sibling's login);
+    /// - the announced lifetime is capped by the token's own `exp - iat` and by its `exp` on
+    ///   the issuer's clock, which the driver estimates as `issuer_now` (its wall clock
+    ///   corrected by the server's last `Date` header; see [`schedule::announced_lifetime`]);
+    ///   a token without `exp` cannot be bounded and is refused ([`TokenError::NoLifetime`]).
     pub fn handle_announcement(
         &mut self,
         now: Timestamp,
         announcement: Announcement,
+        issuer_now: Timestamp,
     ) -> Result<bool, TokenError> {
         self.observe(now);
-        let adopted = self.adopt(announcement);
+        let adopted = self.adopt(announcement, issuer_now);
         self.drive();
         adopted
     }
@@ -553,6 +592,7 @@ impl Session {
         let had_session = self.active || self.held.is_some() || self.restoring;
         self.held = None;
         self.active = false;
+        self.identity = None;
         self.expired = None;
         self.restoring = false;
         self.siblings_until = None;
@@ -754,22 +794,28 @@ impl Session {
         Ok(())
     }
 
-    fn adopt(&mut self, a: Announcement) -> Result<bool, TokenError> {
+    fn adopt(&mut self, a: Announcement, issuer_now: Timestamp) -> Result<bool, TokenError> {
+        let claims = self.decode(&a.token)?;
+        if self.active && self.identity.as_ref() != Some(&Identity::of(&claims)) {
+            return Err(TokenError::OtherSession);
+        }
         let received_at = self.to_internal(a.received_at).min(self.now);
-        let expires_at = received_at + a.lifetime;
+        let lifetime =
+            schedule::announced_lifetime(received_at, a.lifetime, &claims, self.now, issuer_now)
+                .ok_or(TokenError::NoLifetime)?;
+        let expires_at = received_at + lifetime;
         let newer = self.held.as_ref().is_none_or(|h| {
             expires_at > h.expires_at && h.token.expose_secret() != a.token.expose_secret()
         });
-        let leeway = schedule::leeway(a.lifetime, &self.config);
-        if !newer || a.lifetime.is_zero() || expires_at - leeway <= self.now {
+        let leeway = schedule::leeway(lifetime, &self.config);
+        if !newer || lifetime.is_zero() || expires_at - leeway <= self.now {
             return Ok(false);
         }
-        let claims = self.decode(&a.token)?;
         self.install(
             a.token,
             claims,
             received_at,
-            a.lifetime,
+            lifetime,
             TokenSource::OtherTab,
         );
         Ok(true)
@@ -791,6 +837,7 @@ impl Session {
             schedule::refresh_at(received_at, lifetime, &self.config, &mut self.rng)
         };
         let continuing = self.active && source != TokenSource::Login;
+        self.identity = Some(Identity::of(&claims));
         // The previous token, if any, is dropped here and its bytes zeroized.
         self.held = Some(Held {
             token,
@@ -834,6 +881,7 @@ impl Session {
 
     fn reject(&mut self, error: RefreshError) {
         self.held = None;
+        self.identity = None;
         self.next_refresh = None;
         self.not_before = None;
         self.siblings_until = None;

@@ -28,7 +28,7 @@ export class FakeServer {
     const iat = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "test" }));
     const claims = b64url(JSON.stringify({
-      iss: "https://issuer.test", sub: "user-1", aud: "api", iat, exp: iat + this.lifetime,
+      iss: "https://issuer.test", sub: "user-1", sid: "session-1", aud: "api", iat, exp: iat + this.lifetime,
       jti: `t${this.issued}`, name: "Ada Lovelace", roles: ["admin", "dev"],
     }));
     const token = `${header}.${claims}.${b64url("signature-" + this.issued)}`;
@@ -110,6 +110,41 @@ export class FakeServer {
 function errorResponse(status) {
   const error = { 401: "invalid_grant", 403: "forbidden_origin", 429: "rate_limited" }[status] ?? "server_error";
   return new Response(JSON.stringify({ error }), { status, headers: { "Content-Type": "application/json" } });
+}
+
+/** An unsigned JWT with the given claims, as any script of the origin could make one. */
+export function forgeToken(claims) {
+  const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "test" }));
+  return `${header}.${b64url(JSON.stringify(claims))}.${b64url("forged")}`;
+}
+
+/** The cross-tab channel of managers whose refresh endpoint is `refreshPath` (page origin). */
+function channelName(refreshPath) {
+  return `wasm-token-manager:${new URL(refreshPath, location.href).href}`;
+}
+
+/** Posts a token announcement on the managers' channel, as a hostile same-origin script can. */
+export function announceOnChannel(refreshPath, token, receivedAt, lifetimeMs) {
+  const channel = new BroadcastChannel(channelName(refreshPath));
+  channel.postMessage({ v: 1, type: "token", token, receivedAt, lifetimeMs });
+  channel.close();
+}
+
+/**
+ * Posts a token announcement, then `ask`, from one channel, and resolves with the first token
+ * a manager answers (rejects after `ms`). Messages of one sender arrive in order, so once the
+ * answer is in, the announcement has been handled.
+ */
+export function announceThenAsk(refreshPath, token, receivedAt, lifetimeMs, ms) {
+  const channel = new BroadcastChannel(channelName(refreshPath));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { channel.close(); reject(new Error(`no answer within ${ms} ms`)); }, ms);
+    channel.onmessage = (e) => {
+      if (e.data && e.data.type === "token") { clearTimeout(timer); channel.close(); resolve(e.data); }
+    };
+    channel.postMessage({ v: 1, type: "token", token, receivedAt, lifetimeMs });
+    channel.postMessage({ v: 1, type: "ask" });
+  });
 }
 
 /** Resolves with the detail of the next `type` event of `target`, rejects after `ms`. */
