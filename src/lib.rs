@@ -88,7 +88,9 @@ export interface TokenManagerOptions {
   requestTimeoutMs?: number;
   /** Share one refresh between the tabs of this origin (Web Locks + BroadcastChannel). Default true. */
   crossTab?: boolean;
-  /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. */
+  /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. This hides the
+   * token from the app's own code only: with `crossTab` on, any script of the origin can still
+   * read it on the BroadcastChannel (tabs share it there and answer a sibling's `ask` with it). */
   exposeToken?: boolean;
   /** Let `auth.fetch` replay a request whose method is not idempotent (POST, PATCH…) after a 401.
    * Default false: only GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110) are replayed; any
