@@ -18,7 +18,6 @@ use std::time::Duration;
 use crate::claims::Claims;
 use crate::dangerous::{decode_unverified_with, DecodeLimits};
 use crate::error::DecodeError;
-use crate::json::Value;
 use crate::schedule::{self, Budget, Config, ConfigError, Rng};
 use crate::secret::AccessToken;
 use crate::time::{Timestamp, MAX_TIMER_DELAY};
@@ -378,14 +377,20 @@ pub enum Renewal {
 #[derive(Clone, Debug, PartialEq)]
 struct Identity {
     sub: Option<String>,
-    sid: Option<Value>,
+    /// `sid` as JSON text, so a value of any type compares exactly (and no JSON value needs
+    /// cloning or deep comparison code in the package).
+    sid: Option<String>,
 }
 
 impl Identity {
     fn of(claims: &Claims) -> Self {
         Self {
             sub: claims.sub.clone(),
-            sid: claims.get("sid").cloned(),
+            sid: claims.get("sid").map(|v| {
+                let mut out = String::new();
+                v.write_json(&mut out);
+                out
+            }),
         }
     }
 }
@@ -890,7 +895,7 @@ impl Session {
         // `restore()` resolves `false` and nothing is reported as an error. Any other refusal
         // of a restore (403: CSRF or origin checks) is a misconfiguration worth an event.
         let no_session_found =
-            self.restoring && !self.active && error == RefreshError::Rejected(401);
+            self.restoring && !self.active && matches!(error, RefreshError::Rejected(401));
         if !no_session_found {
             self.events.push_back(Event::RefreshFailed {
                 error,
