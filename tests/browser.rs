@@ -64,6 +64,22 @@ extern "C" {
     fn error_code(e: &JsValue) -> Option<String>;
 }
 
+#[wasm_bindgen(module = "/tests/support/jose.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = generateKey)]
+    fn jose_generate_key(alg: &str, kid: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = sign)]
+    fn jose_sign(key: &JsValue, header: &JsValue, claims: &JsValue) -> js_sys::Promise;
+    /// A fake issuer signing real ES256 tokens (the verification tests' server).
+    type SigningServer;
+    #[wasm_bindgen(constructor)]
+    fn new(key: &JsValue, lifetime_seconds: f64) -> SigningServer;
+    #[wasm_bindgen(method, js_name = uninstall)]
+    fn uninstall_signing(this: &SigningServer);
+    #[wasm_bindgen(method, getter)]
+    fn jwks(this: &SigningServer) -> JsValue;
+}
+
 fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();
     for (k, v) in pairs {
@@ -666,6 +682,58 @@ async fn a_forged_announcement_of_another_account_or_session_never_replaces_the_
     );
     free(m);
     server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn with_verification_another_accounts_genuine_token_never_replaces_the_session() {
+    let key = JsFuture::from(jose_generate_key("ES256", "k1"))
+        .await
+        .unwrap();
+    let server = SigningServer::new(&key, 900.0);
+    let verify = obj(&[
+        ("jwks", server.jwks()),
+        ("algorithms", json(r#"["ES256"]"#)),
+    ]);
+    let m: JsValue = TokenManager::new(Some(obj(&[("verify", verify)])))
+        .expect("valid options")
+        .into();
+    login(&m).await;
+    let signed = |sub: &'static str, jti: &'static str| {
+        let iat = now_secs();
+        let claims = json(&format!(
+            r#"{{"iss":"https://issuer.test","aud":"api","sub":"{sub}","iat":{iat},"nbf":{iat},"exp":{},"jti":"{jti}"}}"#,
+            iat + 900.0
+        ));
+        let header = json(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#);
+        JsFuture::from(jose_sign(&key, &header, &claims))
+    };
+    // Genuinely signed by the issuer, but another user's, and announced for 3,646 days.
+    let other = signed("user-2", "other-account")
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    announce_on_channel(
+        "/auth/refresh",
+        &other,
+        js_sys::Date::now(),
+        3646.0 * DAY_MS,
+    );
+    // Then this session's next token, announced as a sibling would: verified after the other
+    // one, it is adopted only if the other one was refused (it would not be newer otherwise).
+    let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 5_000));
+    let own = signed("user-1", "own-next")
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    announce_on_channel("/auth/refresh", &own, js_sys::Date::now(), 900_000.0);
+    assert_eq!(prop(&refreshed.await.unwrap(), "source"), "otherTab");
+    let claims = call(&m, "claims", &[]).unwrap();
+    assert_eq!(prop(&claims, "sub"), "user-1");
+    assert_eq!(prop(&claims, "jti"), "own-next");
+    free(m);
+    server.uninstall_signing();
 }
 
 #[wasm_bindgen_test]
