@@ -88,8 +88,16 @@ export interface TokenManagerOptions {
   requestTimeoutMs?: number;
   /** Share one refresh between the tabs of this origin (Web Locks + BroadcastChannel). Default true. */
   crossTab?: boolean;
-  /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. */
+  /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. This hides the
+   * token from the app's own code only: with `crossTab` on, any script of the origin can still
+   * read it on the BroadcastChannel (tabs share it there and answer a sibling's `ask` with it). */
   exposeToken?: boolean;
+  /** Let `auth.fetch` replay a request whose method is not idempotent (POST, PATCH…) after a 401.
+   * Default false: only GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110) are replayed; any
+   * other request that gets a 401 is returned to the app as that 401 Response, while the token
+   * is refreshed in the background. Set it only when the API never acts on a request it answers
+   * 401 (or dedupes, e.g. with an idempotency key). */
+  replayNonIdempotent?: boolean;
   /** Verify every token (login, refresh, other tabs) before it is used. Off by default; needs the
    * verifying build (`import init, { TokenManager } from "wasm-token-manager/verify"`), else the
    * constructor throws `verify_unavailable`. */

@@ -10,10 +10,11 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use token_manager_core::protocol::idempotent_method;
 use token_manager_core::retry_after::parse_http_date;
 use token_manager_core::session::{
-    Action, Event, LogoutOrigin, RefreshError, RefreshId, RefreshOutcome, Renewal, TokenError,
-    TransientKind, Wake,
+    classify_login_status, Action, Event, LoginError, LogoutOrigin, RefreshError, RefreshId,
+    RefreshOutcome, Renewal, TokenError, TransientKind, Wake,
 };
 use token_manager_core::verify::VerifyError;
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
@@ -322,7 +323,8 @@ impl Inner {
                 spawn_local(async move {
                     match inner.check_token(a.token.expose_secret()).await {
                         Ok(()) => {
-                            let _ = inner.input(|s, now| s.handle_announcement(now, a));
+                            let issuer_now = inner.server_now();
+                            let _ = inner.input(|s, now| s.handle_announcement(now, a, issuer_now));
                         }
                         Err(e) => {
                             let valid = inner.token_string().is_some();
@@ -335,8 +337,11 @@ impl Inner {
                     }
                 });
             }
+            // Refused announcements (another account or session, no `exp`) change nothing and
+            // are not reported: a sibling signing in as someone else is not this tab's error.
             Message::Token(a) => {
-                let _ = self.input(|s, now| s.handle_announcement(now, a));
+                let issuer_now = self.server_now();
+                let _ = self.input(|s, now| s.handle_announcement(now, a, issuer_now));
             }
             Message::Logout => self.input(|s, now| s.handle_logout(now, LogoutOrigin::OtherTab)),
             Message::Ask => {
@@ -538,6 +543,7 @@ impl TokenManager {
                     "the login request failed to reach the server",
                 )
             })?;
+            inner.observe_server_date(&response);
             match response.status() {
                 200 => {
                     let token = http::read_token(&response).await.map_err(|code| {
@@ -554,20 +560,22 @@ impl TokenManager {
                         .map_err(|e| coded(e.code(), &e.to_string()))?;
                     Ok(claims_of(&inner))
                 }
-                401 | 403 => Err(coded(
-                    "invalid_credentials",
-                    "the login endpoint refused the credentials",
-                )),
-                429 => Err(coded(
-                    "rate_limited",
-                    "too many login attempts; try again later",
-                )),
                 status => {
-                    let detail = http::error_code(&response).await.unwrap_or_default();
-                    Err(coded(
-                        "login_failed",
-                        &format!("the login endpoint answered {status} {detail}"),
-                    ))
+                    let retry_after = response.headers().has("Retry-After").unwrap_or(false);
+                    let error = classify_login_status(status, retry_after);
+                    let message = match error {
+                        LoginError::InvalidCredentials | LoginError::RateLimited => {
+                            error.to_string()
+                        }
+                        // The server's own code (`forbidden_origin`…) helps whoever deploys.
+                        LoginError::Forbidden | LoginError::Failed(_) => {
+                            match http::error_code(&response).await {
+                                Some(detail) => format!("{error} ({detail})"),
+                                None => error.to_string(),
+                            }
+                        }
+                    };
+                    Err(coded(error.code(), &message))
                 }
             }
         })
@@ -638,7 +646,9 @@ impl TokenManager {
 
     /// `fetch` with `Authorization: Bearer` attached for origins in `apiOrigins` (other
     /// origins get the request unchanged). Refreshes first when the token is about to expire;
-    /// after a 401 refreshes once and replays the request when its body can be replayed.
+    /// after a 401 refreshes once and replays the request when its method is idempotent
+    /// (RFC 9110; any method with `replayNonIdempotent: true`) and its body can be replayed.
+    /// A 401 not replayed is returned as it is, the refresh running in the background.
     #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
     pub fn fetch(
         &self,
@@ -759,7 +769,11 @@ async fn authorized_fetch(
         && Reflect::get(&init, &"body".into())
             .ok()
             .is_some_and(|b| b.is_instance_of::<web_sys::ReadableStream>());
-    let spare = if stream_body {
+    // A POST the API refused with 401 may still have been acted on (a proxy or a handler that
+    // checks the token late): replaying it could pay twice. Only idempotent methods are
+    // replayed unless the application says its non-idempotent endpoints are safe to repeat.
+    let replayable = inner.opts.replay_non_idempotent || idempotent_method(&request.method());
+    let spare = if stream_body || !replayable {
         None
     } else {
         request.clone().ok()
@@ -771,6 +785,16 @@ async fn authorized_fetch(
         return Ok(response);
     }
     let Some(spare) = spare else {
+        // Not replayed: the app gets the 401, and the refused token is replaced meanwhile so
+        // the app's own retry (if it decides one is safe) goes out with a fresh one — unless
+        // it was replaced already while this request was under way.
+        let mut held = inner.token_string();
+        if held.as_deref() == Some(token.as_str()) {
+            let _ = inner.input(|s, now| s.force_refresh(now));
+        }
+        if let Some(h) = held.as_mut() {
+            h.zeroize();
+        }
         token.zeroize();
         return Ok(response);
     };

@@ -8,13 +8,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Array, Object, Reflect};
+use token_manager_core::endpoint::loopback_host;
 use token_manager_core::schedule::Config;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::coded;
 use crate::verify::Verifier;
 
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 12] = [
     "verify",
     "loginUrl",
     "refreshUrl",
@@ -25,6 +26,7 @@ const KNOWN: [&str; 11] = [
     "requestTimeoutMs",
     "crossTab",
     "exposeToken",
+    "replayNonIdempotent",
     "retry",
 ];
 const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
@@ -39,6 +41,9 @@ pub(crate) struct Options {
     pub api_origins: Vec<String>,
     pub cross_tab: bool,
     pub expose_token: bool,
+    /// `fetch` may replay a `POST`/`PATCH` (any method RFC 9110 does not call idempotent)
+    /// after a 401; off by default.
+    pub replay_non_idempotent: bool,
     pub config: Config,
     /// Signature verification, when the `verify` option is given.
     pub verifier: Option<Rc<Verifier>>,
@@ -106,18 +111,13 @@ pub(crate) fn location() -> (String, String) {
     (prop("href"), prop("origin"))
 }
 
-/// True for `https:` URLs and for `http:` on a loopback host, where browsers treat the
-/// origin as potentially trustworthy (and `Secure` cookies work).
+/// True for `https:` URLs and for `http:` on a loopback host (exactly `localhost`, `[::1]`
+/// or `127.x.y.z`), where browsers treat the origin as potentially trustworthy (and `Secure`
+/// cookies work).
 pub(crate) fn secure_or_loopback(url: &web_sys::Url) -> bool {
     match url.protocol().as_str() {
         "https:" => true,
-        "http:" => {
-            let host = url.hostname();
-            host == "localhost"
-                || host.ends_with(".localhost")
-                || host == "[::1]"
-                || host.starts_with("127.")
-        }
+        "http:" => loopback_host(&url.hostname()),
         _ => false,
     }
 }
@@ -224,6 +224,7 @@ impl Options {
             api_origins: origins(&obj, &own_origin)?,
             cross_tab,
             expose_token: boolean(&obj, "exposeToken", false)?,
+            replay_non_idempotent: boolean(&obj, "replayNonIdempotent", false)?,
             config,
             verifier: match get(&obj, "verify")? {
                 None => None,

@@ -39,6 +39,21 @@ extern "C" {
     fn set_cookie(this: &FakeServer, v: bool);
     #[wasm_bindgen(method, setter)]
     fn set_lifetime(this: &FakeServer, v: f64);
+    #[wasm_bindgen(method, setter, js_name = loginStatus)]
+    fn set_login_status(this: &FakeServer, v: u16);
+
+    #[wasm_bindgen(js_name = forgeToken)]
+    fn forge_token(claims: &JsValue) -> String;
+    #[wasm_bindgen(js_name = announceOnChannel)]
+    fn announce_on_channel(refresh_path: &str, token: &str, received_at: f64, lifetime_ms: f64);
+    #[wasm_bindgen(js_name = announceThenAsk)]
+    fn announce_then_ask(
+        refresh_path: &str,
+        token: &str,
+        received_at: f64,
+        lifetime_ms: f64,
+        ms: u32,
+    ) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = nextEvent)]
     fn next_event_promise(target: &JsValue, kind: &str, ms: u32) -> js_sys::Promise;
@@ -47,6 +62,22 @@ extern "C" {
     fn concurrently(n: u32, f: &js_sys::Function) -> js_sys::Promise;
     #[wasm_bindgen(js_name = errorCode)]
     fn error_code(e: &JsValue) -> Option<String>;
+}
+
+#[wasm_bindgen(module = "/tests/support/jose.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = generateKey)]
+    fn jose_generate_key(alg: &str, kid: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = sign)]
+    fn jose_sign(key: &JsValue, header: &JsValue, claims: &JsValue) -> js_sys::Promise;
+    /// A fake issuer signing real ES256 tokens (the verification tests' server).
+    type SigningServer;
+    #[wasm_bindgen(constructor)]
+    fn new(key: &JsValue, lifetime_seconds: f64) -> SigningServer;
+    #[wasm_bindgen(method, js_name = uninstall)]
+    fn uninstall_signing(this: &SigningServer);
+    #[wasm_bindgen(method, getter)]
+    fn jwks(this: &SigningServer) -> JsValue;
 }
 
 fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
@@ -227,7 +258,7 @@ async fn a_persistent_401_is_retried_once_and_never_loops() {
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     server.set_api_always_401(true);
-    let body = obj(&[("method", "POST".into()), ("body", "payload".into())]);
+    let body = obj(&[("method", "PUT".into()), ("body", "payload".into())]);
     let res = call_async(&m, "fetch", &["/api/data".into(), body])
         .await
         .unwrap();
@@ -596,4 +627,257 @@ fn decode_claims_reads_a_token_and_names_what_is_wrong() {
             Err(e) => assert_eq!(error_code(&e).as_deref(), Some(code)),
         }
     }
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+fn now_secs() -> f64 {
+    (js_sys::Date::now() / 1000.0).floor()
+}
+
+#[wasm_bindgen_test]
+async fn a_forged_announcement_of_another_account_or_session_never_replaces_the_session() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{}"#);
+    login(&m).await;
+    let own = prop(&call(&m, "claims", &[]).unwrap(), "jti");
+    let expires = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap();
+    for (sub, sid) in [("user-2", "session-1"), ("user-1", "session-2")] {
+        // A genuine-looking token, fresher than the held one, announced for 3,646 days.
+        let iat = now_secs();
+        let forged = forge_token(&json(&format!(
+            r#"{{"sub":"{sub}","sid":"{sid}","iat":{iat},"exp":{},"jti":"forged","name":"Mallory"}}"#,
+            iat + 900.0
+        )));
+        let answer = JsFuture::from(announce_then_ask(
+            "/auth/refresh",
+            &forged,
+            js_sys::Date::now(),
+            3646.0 * DAY_MS,
+            5_000,
+        ))
+        .await
+        .unwrap();
+        // The manager answered the ask with its own token, so it has handled the forgery.
+        assert_eq!(
+            prop(&answer, "token").as_string(),
+            server.latest_token(),
+            "{sub}/{sid}"
+        );
+        let claims = call(&m, "claims", &[]).unwrap();
+        assert_eq!(prop(&claims, "jti"), own, "{sub}/{sid}");
+        assert_eq!(prop(&claims, "sub"), "user-1");
+        assert_eq!(prop(&claims, "name"), "Ada Lovelace");
+        let now_expires = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap();
+        // (expiresAt is read through the wall clock: a millisecond either way.)
+        assert!((now_expires - expires).abs() < 1_000.0, "{sub}/{sid}");
+    }
+    // The API still gets the session's own token.
+    get_json(&m, "/api/me").await;
+    assert_eq!(
+        prop(&server.last_request("/api/me"), "authorization")
+            .as_string()
+            .unwrap(),
+        format!("Bearer {}", server.latest_token().unwrap())
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn with_verification_another_accounts_genuine_token_never_replaces_the_session() {
+    let key = JsFuture::from(jose_generate_key("ES256", "k1"))
+        .await
+        .unwrap();
+    let server = SigningServer::new(&key, 900.0);
+    let verify = obj(&[
+        ("jwks", server.jwks()),
+        ("algorithms", json(r#"["ES256"]"#)),
+    ]);
+    let m: JsValue = TokenManager::new(Some(obj(&[("verify", verify)])))
+        .expect("valid options")
+        .into();
+    login(&m).await;
+    let signed = |sub: &'static str, jti: &'static str| {
+        let iat = now_secs();
+        let claims = json(&format!(
+            r#"{{"iss":"https://issuer.test","aud":"api","sub":"{sub}","iat":{iat},"nbf":{iat},"exp":{},"jti":"{jti}"}}"#,
+            iat + 900.0
+        ));
+        let header = json(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#);
+        JsFuture::from(jose_sign(&key, &header, &claims))
+    };
+    // Genuinely signed by the issuer, but another user's, and announced for 3,646 days.
+    let other = signed("user-2", "other-account")
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    announce_on_channel(
+        "/auth/refresh",
+        &other,
+        js_sys::Date::now(),
+        3646.0 * DAY_MS,
+    );
+    // Then this session's next token, announced as a sibling would: verified after the other
+    // one, it is adopted only if the other one was refused (it would not be newer otherwise).
+    let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 5_000));
+    let own = signed("user-1", "own-next")
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    announce_on_channel("/auth/refresh", &own, js_sys::Date::now(), 900_000.0);
+    assert_eq!(prop(&refreshed.await.unwrap(), "source"), "otherTab");
+    let claims = call(&m, "claims", &[]).unwrap();
+    assert_eq!(prop(&claims, "sub"), "user-1");
+    assert_eq!(prop(&claims, "jti"), "own-next");
+    free(m);
+    server.uninstall_signing();
+}
+
+#[wasm_bindgen_test]
+async fn a_signed_out_tab_adopts_an_announced_login_only_for_the_tokens_own_lifetime() {
+    let m = manager(r#"{}"#);
+    let login_event = JsFuture::from(next_event_promise(&m, "login", 5_000));
+    let iat = now_secs();
+    let token = forge_token(&json(&format!(
+        r#"{{"sub":"user-1","sid":"session-1","iat":{iat},"exp":{},"jti":"t"}}"#,
+        iat + 60.0
+    )));
+    announce_on_channel(
+        "/auth/refresh",
+        &token,
+        js_sys::Date::now(),
+        3646.0 * DAY_MS,
+    );
+    assert_eq!(prop(&login_event.await.unwrap(), "source"), "otherTab");
+    let left = call(&m, "expiresAt", &[]).unwrap().as_f64().unwrap() - js_sys::Date::now();
+    assert!(
+        left <= 62_000.0,
+        "adopted for {} days",
+        (left / DAY_MS).round()
+    );
+    free(m);
+}
+
+#[wasm_bindgen_test]
+fn a_loopback_lookalike_host_is_an_insecure_endpoint() {
+    for options in [
+        r#"{"refreshUrl": "http://127.evil.example/auth/refresh"}"#,
+        r#"{"loginUrl": "http://127.0.0.1.evil.example/auth/login"}"#,
+        r#"{"logoutUrl": "http://127.0.0.1.nip.io/auth/logout"}"#,
+        r#"{"refreshUrl": "http://localhost.evil.example/auth/refresh"}"#,
+        r#"{"apiOrigins": ["http://127.evil.example"]}"#,
+    ] {
+        let err = TokenManager::new(Some(json(options))).unwrap_err();
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("insecure_endpoint"),
+            "{options}"
+        );
+    }
+    // Loopback itself, in every spelling the URL parser turns into a loopback address.
+    for options in [
+        r#"{"refreshUrl": "http://127.0.0.1:8080/auth/refresh"}"#,
+        r#"{"refreshUrl": "http://127.1/auth/refresh"}"#,
+        r#"{"refreshUrl": "http://[::1]:8080/auth/refresh"}"#,
+        r#"{"refreshUrl": "http://localhost:8080/auth/refresh"}"#,
+        r#"{"apiOrigins": ["http://127.0.0.2:9000", "http://[::1]"]}"#,
+    ] {
+        assert!(TokenManager::new(Some(json(options))).is_ok(), "{options}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_post_refused_with_401_is_not_replayed_and_the_401_is_returned() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let refused = server.latest_token().unwrap();
+    server.reject_token(&refused);
+    let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 5_000));
+    for method in ["POST", "PATCH"] {
+        let init = obj(&[("method", method.into()), ("body", "pay 10".into())]);
+        let res = call_async(&m, "fetch", &["/api/pay".into(), init])
+            .await
+            .unwrap();
+        assert_eq!(prop(&res, "status"), 401, "{method}");
+    }
+    assert_eq!(
+        server.count("/api/pay"),
+        2,
+        "each sent once, never replayed"
+    );
+    // The refused token is replaced in the background, so the app's own retry can succeed.
+    refreshed.await.unwrap();
+    assert_eq!(server.count("/auth/refresh"), 1);
+    let init = obj(&[("method", "POST".into()), ("body", "pay 10".into())]);
+    let res = call_async(&m, "fetch", &["/api/pay".into(), init])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 200);
+    assert_ne!(
+        prop(&server.last_request("/api/pay"), "authorization").as_string(),
+        Some(format!("Bearer {refused}"))
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn replay_non_idempotent_opts_in_to_replaying_a_post_after_a_401() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false, "replayNonIdempotent": true}"#);
+    login(&m).await;
+    server.reject_token(&server.latest_token().unwrap());
+    let init = obj(&[("method", "POST".into()), ("body", "pay 10".into())]);
+    let res = call_async(&m, "fetch", &["/api/pay".into(), init])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 200);
+    assert_eq!(server.count("/api/pay"), 2);
+    for r in server.requests_to("/api/pay").iter() {
+        assert_eq!(prop(&r, "body"), "pay 10");
+    }
+    let err = TokenManager::new(Some(json(r#"{"replayNonIdempotent": "yes"}"#))).unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("invalid_option"));
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn a_403_on_login_is_forbidden_not_invalid_credentials() {
+    let server = FakeServer::new(900.0);
+    let m = manager(r#"{"crossTab": false}"#);
+    server.set_login_status(403);
+    let creds = obj(&[
+        ("username", "demo".into()),
+        ("password", "demo-password".into()),
+    ]);
+    let err = call_async(&m, "login", &[creds]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("forbidden"));
+    let message = prop(&err, "message").as_string().unwrap();
+    assert!(message.contains("forbidden_origin"), "{message}");
+    assert!(!message.contains("demo-password"));
+    assert_eq!(prop(&m, "state"), "signedOut");
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn a_403_on_restore_rejects_with_forbidden_instead_of_looking_like_a_first_visit() {
+    let server = FakeServer::new(900.0);
+    server.set_cookie(true);
+    server.push_refresh_reply(403.into());
+    let m = manager(r#"{"crossTab": false}"#);
+    let error = JsFuture::from(next_event_promise(&m, "error", 5_000));
+    let err = call_async(&m, "restore", &[]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("forbidden"));
+    let detail = error.await.unwrap();
+    assert_eq!(prop(&detail, "code"), "forbidden");
+    assert_eq!(prop(&detail, "retryInMs"), JsValue::NULL);
+    assert_eq!(prop(&m, "state"), "signedOut");
+    free(m);
+    server.uninstall();
 }

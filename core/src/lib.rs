@@ -15,13 +15,14 @@
 //! claims, [`schedule`] is the timing policy, [`session`] the state machine, [`protocol`] the
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
 //! [`json`] is the strict JSON reader used for token segments, [`verify`] the signature
-//! verification policy.
+//! verification policy, [`endpoint`] the loopback rule for `http:` endpoints.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
 pub mod claims;
 pub mod dangerous;
+pub mod endpoint;
 mod error;
 pub mod header;
 pub mod json;

@@ -53,6 +53,18 @@ pub mod error_code {
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 }
 
+/// Whether a request with this method may be sent again after a 401: the methods RFC 9110
+/// §9.2.2 defines as idempotent (`GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`), whose
+/// effect is the same however often they arrive. A `POST` or `PATCH` replayed after a 401 the
+/// API answered *after* acting on it (a payment, say) would act twice. Method names are
+/// case-sensitive, but `fetch` uppercases these six whatever their spelling, so the match is
+/// ASCII case-insensitive.
+pub fn idempotent_method(method: &str) -> bool {
+    ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
+}
+
 /// Successful answer of `POST /auth/login` and `POST /auth/refresh`.
 ///
 /// The refresh token is never part of it: it travels only in the `HttpOnly` cookie.
@@ -138,6 +150,18 @@ mod tests {
             password: "hunter2".into(),
         };
         assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn only_rfc_9110_idempotent_methods_may_be_replayed() {
+        for m in [
+            "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "get", "Delete",
+        ] {
+            assert!(idempotent_method(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT", "post", "PROPFIND", ""] {
+            assert!(!idempotent_method(m), "{m}");
+        }
     }
 
     #[test]

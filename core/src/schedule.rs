@@ -181,6 +181,34 @@ pub fn lifetime(expires_in: Option<Duration>, claims: &Claims) -> Option<Duratio
     (!lifetime.is_zero()).then_some(lifetime)
 }
 
+/// Allowance for the whole-second resolution of `exp` and of the `Date` header the issuer's
+/// clock is estimated from: [`announced_lifetime`] lets a token run at most this long past its
+/// `exp`, well inside the default leeway.
+pub const EXP_RESOLUTION: Duration = Duration::from_secs(2);
+
+/// The lifetime another tab's token is adopted with, counted from `received_at` (when the
+/// announcing tab received it, on this tab's clock, not after `now`): the announced `lifetime`,
+/// but never longer than the token's own `exp - iat`, nor reaching past its `exp` on the
+/// issuer's clock, estimated as `issuer_now` at `now` (within [`EXP_RESOLUTION`]). A genuine
+/// announcement is within both bounds already; a forged or replayed one cannot stretch a
+/// token's life. `None` when the token has no `exp`, as nothing then bounds what is announced.
+pub fn announced_lifetime(
+    received_at: Timestamp,
+    lifetime: Duration,
+    claims: &Claims,
+    now: Timestamp,
+    issuer_now: Timestamp,
+) -> Option<Duration> {
+    let exp = claims.exp?;
+    let own = match claims.iat {
+        Some(iat) => Duration::from_secs(exp.saturating_sub(iat)),
+        None => lifetime,
+    };
+    let left = (Timestamp::from_secs(exp) + EXP_RESOLUTION).saturating_since(issuer_now);
+    let until_exp = (now + left).saturating_since(received_at);
+    Some(lifetime.min(own).min(until_exp))
+}
+
 /// `d × fraction` at millisecond resolution. The float-to-int cast saturates (NaN gives 0), so
 /// unlike `Duration::mul_f64` this cannot panic.
 fn scale(d: Duration, fraction: f64) -> Duration {
@@ -331,6 +359,62 @@ mod tests {
         assert_eq!(lifetime(None, &claims), Some(secs(900)));
         assert_eq!(lifetime(None, &Claims::default()), None);
         assert_eq!(lifetime(Some(Duration::ZERO), &Claims::default()), None);
+    }
+
+    #[test]
+    fn an_announced_lifetime_is_capped_by_exp_minus_iat_and_by_exp() {
+        let now = Timestamp::from_secs(10_000);
+        let claims = |iat: Option<u64>, exp: Option<u64>| Claims {
+            iat,
+            exp,
+            ..Claims::default()
+        };
+        let fresh = claims(Some(10_000), Some(10_900));
+        // A genuine announcement is left as it is.
+        assert_eq!(
+            announced_lifetime(now, secs(900), &fresh, now, now),
+            Some(secs(900))
+        );
+        // 3,646 days for a 15-minute token: 15 minutes.
+        assert_eq!(
+            announced_lifetime(now, secs(3646 * 86_400), &fresh, now, now),
+            Some(secs(900))
+        );
+        // Received long ago on this tab's clock: counted from then.
+        let earlier = now - secs(100);
+        assert_eq!(
+            announced_lifetime(
+                earlier,
+                secs(900),
+                &claims(Some(9_900), Some(10_800)),
+                now,
+                now
+            ),
+            Some(secs(900))
+        );
+        // An old token announced as just received: what is left of it on the issuer's clock.
+        let old = claims(Some(9_200), Some(10_100));
+        assert_eq!(
+            announced_lifetime(now, secs(900), &old, now, now),
+            Some(secs(100) + EXP_RESOLUTION)
+        );
+        // The issuer's clock, not this tab's, decides: a server three hours ahead.
+        let ahead = Timestamp::from_secs(10_000 + 3 * 3600);
+        let issued_ahead = claims(Some(10_000 + 3 * 3600), Some(10_900 + 3 * 3600));
+        assert_eq!(
+            announced_lifetime(now, secs(900), &issued_ahead, now, ahead),
+            Some(secs(900))
+        );
+        // Expired on the issuer's clock: nothing left.
+        assert_eq!(
+            announced_lifetime(now, secs(900), &old, now, ahead),
+            Some(Duration::ZERO)
+        );
+        // No `exp`: unbounded, so refused.
+        assert_eq!(
+            announced_lifetime(now, secs(900), &claims(Some(10_000), None), now, now),
+            None
+        );
     }
 
     #[test]

@@ -95,11 +95,16 @@ pub enum RefreshOutcome {
         /// The server's `Retry-After`, already turned into a delay.
         retry_after: Option<Duration>,
     },
-    /// 400 `invalid_grant`, 401 or 403: the refresh cookie is gone for good.
+    /// 400 `invalid_grant`, 401 (or any status that is not retried): the refresh cookie is
+    /// gone for good.
     Rejected {
         /// The HTTP status.
         status: u16,
     },
+    /// 403: the server refused the request itself — this page's origin or site, or its CSRF
+    /// header — not the session. A deployment misconfiguration, reported as such; the session
+    /// ends as for a rejection, since repeating the request cannot succeed.
+    Forbidden,
     /// No request was made: by the time this tab held the cross-tab lock, another tab had
     /// refreshed and its token was adopted.
     LostRace,
@@ -212,6 +217,8 @@ pub enum RefreshError {
     RateLimited,
     /// The server refused the refresh cookie.
     Rejected(u16),
+    /// The server refused the request (403): origin, site or CSRF header, not the session.
+    Forbidden,
     /// The refresh budget is spent; the next refresh waits for the window to move.
     BudgetExhausted,
     /// A 200 whose token could not be used.
@@ -220,7 +227,7 @@ pub enum RefreshError {
 
 impl RefreshError {
     /// `network_error`, `server_error`, `timeout`, `invalid_response`, `rate_limited`,
-    /// `invalid_grant`, `refresh_budget_exhausted`, or the token's own error code.
+    /// `invalid_grant`, `forbidden`, `refresh_budget_exhausted`, or the token's own error code.
     pub fn code(&self) -> &'static str {
         match self {
             RefreshError::Transient(TransientKind::Network) => "network_error",
@@ -229,6 +236,7 @@ impl RefreshError {
             RefreshError::Transient(TransientKind::InvalidResponse) => "invalid_response",
             RefreshError::RateLimited => "rate_limited",
             RefreshError::Rejected(_) => "invalid_grant",
+            RefreshError::Forbidden => "forbidden",
             RefreshError::BudgetExhausted => "refresh_budget_exhausted",
             RefreshError::BadToken(e) => e.code(),
         }
@@ -254,6 +262,10 @@ impl fmt::Display for RefreshError {
             RefreshError::Rejected(s) => {
                 write!(f, "the refresh endpoint refused the session ({s})")
             }
+            RefreshError::Forbidden => f.write_str(
+                "the refresh endpoint refused the request (403): the server does not accept this \
+                 page's origin or its CSRF header; check the server's allowed origins",
+            ),
             RefreshError::BudgetExhausted => {
                 f.write_str("too many refreshes in a short time; the next one is delayed")
             }
@@ -271,15 +283,19 @@ pub enum TokenError {
     NoLifetime,
     /// Signature verification (when enabled) refused it.
     Unverified(VerifyError),
+    /// Another tab announced a token of another user or session (`sub` or `sid` differs from
+    /// this tab's session): a signed-in tab never switches accounts through the channel.
+    OtherSession,
 }
 
 impl TokenError {
-    /// The decode or verification error's code, or `no_expiry`.
+    /// The decode or verification error's code, `no_expiry` or `other_session`.
     pub fn code(&self) -> &'static str {
         match self {
             TokenError::Decode(e) => e.code(),
             TokenError::NoLifetime => "no_expiry",
             TokenError::Unverified(e) => e.code(),
+            TokenError::OtherSession => "other_session",
         }
     }
 }
@@ -292,6 +308,9 @@ impl fmt::Display for TokenError {
             TokenError::NoLifetime => f.write_str(
                 "the token has no lifetime: neither `expires_in` nor `exp` and `iat` are usable",
             ),
+            TokenError::OtherSession => {
+                f.write_str("another tab announced a token of another user or session")
+            }
         }
     }
 }
@@ -354,6 +373,28 @@ pub enum Renewal {
     Unavailable,
 }
 
+/// The account and session a token belongs to.
+#[derive(Clone, Debug, PartialEq)]
+struct Identity {
+    sub: Option<String>,
+    /// `sid` as JSON text, so a value of any type compares exactly (and no JSON value needs
+    /// cloning or deep comparison code in the package).
+    sid: Option<String>,
+}
+
+impl Identity {
+    fn of(claims: &Claims) -> Self {
+        Self {
+            sub: claims.sub.clone(),
+            sid: claims.get("sid").map(|v| {
+                let mut out = String::new();
+                v.write_json(&mut out);
+                out
+            }),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Held {
     token: AccessToken,
@@ -387,6 +428,9 @@ pub struct Session {
     held: Option<Held>,
     /// A session is believed to exist (login, restore or adoption; until logout or rejection).
     active: bool,
+    /// Who the session belongs to (`sub`, `sid` of the last token installed), kept while
+    /// `active` even after the token itself ran out: announcements of anyone else are refused.
+    identity: Option<Identity>,
     expired: Option<ExpiryReason>,
     /// The pending or running refresh is a page-load restore.
     restoring: bool,
@@ -416,6 +460,7 @@ impl Session {
             now: Timestamp::default(),
             held: None,
             active: false,
+            identity: None,
             expired: None,
             restoring: false,
             siblings_until: None,
@@ -507,7 +552,8 @@ impl Session {
             RefreshOutcome::RateLimited { retry_after } => {
                 self.fail(RefreshError::RateLimited, retry_after)
             }
-            RefreshOutcome::Rejected { status } => self.reject(status),
+            RefreshOutcome::Rejected { status } => self.reject(RefreshError::Rejected(status)),
+            RefreshOutcome::Forbidden => self.reject(RefreshError::Forbidden),
             RefreshOutcome::LostRace => match self.held.as_ref().map(|h| h.refresh_at) {
                 Some(at) if at > self.now => self.next_refresh = Some(at),
                 // Still due, yet someone held the lock: try again shortly, without counting a failure.
@@ -521,14 +567,25 @@ impl Session {
     }
 
     /// Another tab announced a token. Adopted when it expires later than the one held (so the
-    /// tabs share one refresh), and ignored otherwise. On error the session is unchanged.
+    /// tabs share one refresh), and ignored otherwise (`Ok(false)`). On error the session is
+    /// unchanged.
+    ///
+    /// Anything on the channel may come from any script of the origin, so nothing announced is
+    /// taken on trust:
+    /// - a tab with a session refuses a token whose `sub` or `sid` differs from it
+    ///   ([`TokenError::OtherSession`]); a signed-out tab may adopt one (a sibling's login);
+    /// - the announced lifetime is capped by the token's own `exp - iat` and by its `exp` on
+    ///   the issuer's clock, which the driver estimates as `issuer_now` (its wall clock
+    ///   corrected by the server's last `Date` header; see [`schedule::announced_lifetime`]);
+    ///   a token without `exp` cannot be bounded and is refused ([`TokenError::NoLifetime`]).
     pub fn handle_announcement(
         &mut self,
         now: Timestamp,
         announcement: Announcement,
+        issuer_now: Timestamp,
     ) -> Result<bool, TokenError> {
         self.observe(now);
-        let adopted = self.adopt(announcement);
+        let adopted = self.adopt(announcement, issuer_now);
         self.drive();
         adopted
     }
@@ -540,6 +597,7 @@ impl Session {
         let had_session = self.active || self.held.is_some() || self.restoring;
         self.held = None;
         self.active = false;
+        self.identity = None;
         self.expired = None;
         self.restoring = false;
         self.siblings_until = None;
@@ -741,22 +799,28 @@ impl Session {
         Ok(())
     }
 
-    fn adopt(&mut self, a: Announcement) -> Result<bool, TokenError> {
+    fn adopt(&mut self, a: Announcement, issuer_now: Timestamp) -> Result<bool, TokenError> {
+        let claims = self.decode(&a.token)?;
+        if self.active && self.identity.as_ref() != Some(&Identity::of(&claims)) {
+            return Err(TokenError::OtherSession);
+        }
         let received_at = self.to_internal(a.received_at).min(self.now);
-        let expires_at = received_at + a.lifetime;
+        let lifetime =
+            schedule::announced_lifetime(received_at, a.lifetime, &claims, self.now, issuer_now)
+                .ok_or(TokenError::NoLifetime)?;
+        let expires_at = received_at + lifetime;
         let newer = self.held.as_ref().is_none_or(|h| {
             expires_at > h.expires_at && h.token.expose_secret() != a.token.expose_secret()
         });
-        let leeway = schedule::leeway(a.lifetime, &self.config);
-        if !newer || a.lifetime.is_zero() || expires_at - leeway <= self.now {
+        let leeway = schedule::leeway(lifetime, &self.config);
+        if !newer || lifetime.is_zero() || expires_at - leeway <= self.now {
             return Ok(false);
         }
-        let claims = self.decode(&a.token)?;
         self.install(
             a.token,
             claims,
             received_at,
-            a.lifetime,
+            lifetime,
             TokenSource::OtherTab,
         );
         Ok(true)
@@ -778,6 +842,7 @@ impl Session {
             schedule::refresh_at(received_at, lifetime, &self.config, &mut self.rng)
         };
         let continuing = self.active && source != TokenSource::Login;
+        self.identity = Some(Identity::of(&claims));
         // The previous token, if any, is dropped here and its bytes zeroized.
         self.held = Some(Held {
             token,
@@ -819,8 +884,9 @@ impl Session {
         });
     }
 
-    fn reject(&mut self, status: u16) {
+    fn reject(&mut self, error: RefreshError) {
         self.held = None;
+        self.identity = None;
         self.next_refresh = None;
         self.not_before = None;
         self.siblings_until = None;
@@ -828,10 +894,11 @@ impl Session {
         // A page-load restore answered 401 is the ordinary first visit (no refresh cookie):
         // `restore()` resolves `false` and nothing is reported as an error. Any other refusal
         // of a restore (403: CSRF or origin checks) is a misconfiguration worth an event.
-        let no_session_found = self.restoring && !self.active && status == 401;
+        let no_session_found =
+            self.restoring && !self.active && matches!(error, RefreshError::Rejected(401));
         if !no_session_found {
             self.events.push_back(Event::RefreshFailed {
-                error: RefreshError::Rejected(status),
+                error,
                 retry_in: None,
                 token_valid: false,
             });
@@ -946,7 +1013,9 @@ impl Session {
 ///
 /// - 429, and 503 with `Retry-After`: rate limited;
 /// - 408 and other 5xx: transient;
-/// - 400 with `invalid_grant`, 401, 403: rejected — the session is over;
+/// - 403: forbidden — the server refused this page's origin, site or CSRF header (the
+///   reference server answers `forbidden_origin`), which no retry and no sign-in can fix;
+/// - 400 with `invalid_grant`, 401: rejected — the session is over;
 /// - any other status: rejected too, since repeating a request the server does not understand
 ///   cannot succeed (a misconfigured URL must not cause a retry loop).
 pub fn classify_refresh_status(status: u16, retry_after: Option<Duration>) -> RefreshOutcome {
@@ -954,6 +1023,115 @@ pub fn classify_refresh_status(status: u16, retry_after: Option<Duration>) -> Re
         429 => RefreshOutcome::RateLimited { retry_after },
         503 if retry_after.is_some() => RefreshOutcome::RateLimited { retry_after },
         408 | 500..=599 => RefreshOutcome::Transient(TransientKind::Server(status)),
+        403 => RefreshOutcome::Forbidden,
         _ => RefreshOutcome::Rejected { status },
+    }
+}
+
+/// Why a login did not produce a token, with a stable code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginError {
+    /// 401: wrong username or password.
+    InvalidCredentials,
+    /// 403: the server refused the request itself — this page's origin or site, or its CSRF
+    /// header — whatever the credentials. A deployment misconfiguration.
+    Forbidden,
+    /// 429, or 503 with `Retry-After`: too many attempts; try again later.
+    RateLimited,
+    /// Any other answer.
+    Failed(u16),
+}
+
+impl LoginError {
+    /// `invalid_credentials`, `forbidden`, `rate_limited` or `login_failed`.
+    pub fn code(self) -> &'static str {
+        match self {
+            LoginError::InvalidCredentials => "invalid_credentials",
+            LoginError::Forbidden => "forbidden",
+            LoginError::RateLimited => "rate_limited",
+            LoginError::Failed(_) => "login_failed",
+        }
+    }
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginError::InvalidCredentials => {
+                f.write_str("the login endpoint refused the credentials")
+            }
+            LoginError::Forbidden => f.write_str(
+                "the login endpoint refused the request (403): the server does not accept this \
+                 page's origin or its CSRF header; check the server's allowed origins",
+            ),
+            LoginError::RateLimited => f.write_str("too many login attempts; try again later"),
+            LoginError::Failed(status) => write!(f, "the login endpoint answered {status}"),
+        }
+    }
+}
+
+/// Classifies the HTTP answer of a login request that did not succeed; `retry_after` tells
+/// whether it carried a `Retry-After` header. Only a 401 means the credentials were wrong: a
+/// 403 is the server refusing the page (origin, CSRF), which the user cannot fix by retyping.
+pub fn classify_login_status(status: u16, retry_after: bool) -> LoginError {
+    match status {
+        401 => LoginError::InvalidCredentials,
+        403 => LoginError::Forbidden,
+        429 => LoginError::RateLimited,
+        503 if retry_after => LoginError::RateLimited,
+        _ => LoginError::Failed(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_403_on_refresh_is_forbidden_not_a_lost_session() {
+        assert!(matches!(
+            classify_refresh_status(403, None),
+            RefreshOutcome::Forbidden
+        ));
+        assert!(matches!(
+            classify_refresh_status(401, None),
+            RefreshOutcome::Rejected { status: 401 }
+        ));
+        assert!(matches!(
+            classify_refresh_status(400, None),
+            RefreshOutcome::Rejected { status: 400 }
+        ));
+        assert_eq!(RefreshError::Forbidden.code(), "forbidden");
+        assert_eq!(RefreshError::Rejected(401).code(), "invalid_grant");
+    }
+
+    #[test]
+    fn only_a_401_on_login_means_wrong_credentials() {
+        let codes: Vec<_> = [
+            (401, false),
+            (403, false),
+            (429, false),
+            (503, true),
+            (503, false),
+            (400, false),
+            (500, false),
+        ]
+        .into_iter()
+        .map(|(s, ra)| classify_login_status(s, ra).code())
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "invalid_credentials",
+                "forbidden",
+                "rate_limited",
+                "rate_limited",
+                "login_failed",
+                "login_failed",
+                "login_failed"
+            ]
+        );
+        assert!(LoginError::Forbidden.to_string().contains("origin"));
+        assert!(LoginError::Failed(418).to_string().contains("418"));
     }
 }

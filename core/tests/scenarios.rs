@@ -8,7 +8,7 @@ use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::schedule::{self, Config};
 use token_manager_core::session::{
     Action, Announcement, Event, ExpiryReason, LogoutOrigin, ReceivedToken, RefreshError,
-    RefreshOutcome, Renewal, SessionState, TokenSource, TransientKind, Wake,
+    RefreshOutcome, Renewal, SessionState, TokenError, TokenSource, TransientKind, Wake,
 };
 use token_manager_core::{AccessToken, Session, Timestamp};
 
@@ -357,6 +357,7 @@ fn a_newer_token_from_another_tab_during_a_refresh_is_adopted_without_a_second_r
                 received_at: due,
                 lifetime: secs(900),
             },
+            due + secs(1),
         )
         .unwrap();
     assert!(adopted);
@@ -382,6 +383,7 @@ fn an_older_announcement_is_ignored() {
                 received_at: now - secs(60),
                 lifetime: secs(900),
             },
+            now + secs(5),
         )
         .unwrap();
     assert!(!adopted);
@@ -530,7 +532,7 @@ fn a_restore_without_a_session_signs_out_quietly() {
 }
 
 #[test]
-fn a_restore_refused_with_403_is_reported_as_an_error() {
+fn a_restore_refused_with_403_is_reported_as_forbidden_not_as_a_first_visit() {
     let mut w = World::new(secs(15 * MIN));
     w.add_tab(Config::default(), 1, 0);
     w.server.default_reply = Reply::Status(403);
@@ -542,13 +544,14 @@ fn a_restore_refused_with_403_is_reported_as_an_error() {
         w.count_events(0, |e| matches!(
             e,
             Event::RefreshFailed {
-                error: RefreshError::Rejected(403),
+                error: RefreshError::Forbidden,
                 token_valid: false,
                 ..
             }
         )),
         1
     );
+    assert_eq!(RefreshError::Forbidden.code(), "forbidden");
 }
 
 #[test]
@@ -862,7 +865,11 @@ fn a_forced_refresh_is_moot_once_another_tab_replaced_the_token() {
     let Some(Action::StartRefresh(id)) = s.poll_action() else {
         panic!()
     };
-    let fresh = token_with_claims(r#"{"sub":"u","iat":10,"exp":910}"#);
+    let fresh = token_with_claims(&format!(
+        r#"{{"sub":"u","iat":{},"exp":{}}}"#,
+        now.as_secs() + 10,
+        now.as_secs() + 910
+    ));
     let adopted = s
         .handle_announcement(
             now + secs(11),
@@ -871,8 +878,153 @@ fn a_forced_refresh_is_moot_once_another_tab_replaced_the_token() {
                 received_at: now + secs(10),
                 lifetime: secs(900),
             },
+            now + secs(11),
         )
         .unwrap();
     assert!(adopted);
     assert!(!s.refresh_still_needed(now + secs(11), id));
+}
+
+/// A token as another tab (or any script of the origin) might announce it: claims of the
+/// caller's choosing, issued `age` ago on the server's clock, living `lifetime`. Registered in
+/// the harness with its real expiry so the invariant checks hold it to its `exp`.
+fn forged(w: &mut World, claims: &str, age: u64, lifetime: u64) -> String {
+    let iat = w.server.clock(w.now).as_secs() - age;
+    let token = token_with_claims(&format!(
+        r#"{{{claims},"iat":{iat},"exp":{}}}"#,
+        iat + lifetime
+    ));
+    let real_exp = w.now + secs(lifetime) - secs(age);
+    w.server.real_expiry.insert(token.clone(), real_exp);
+    token
+}
+
+fn announce(
+    w: &mut World,
+    tab: usize,
+    token: &str,
+    lifetime: std::time::Duration,
+) -> Result<bool, TokenError> {
+    let now = w.local(tab);
+    let issuer_now = w.server.clock(w.now);
+    let r = w.tabs[tab].session.handle_announcement(
+        now,
+        Announcement {
+            token: AccessToken::new(token.to_owned()),
+            received_at: now,
+            lifetime,
+        },
+        issuer_now,
+    );
+    w.settle(tab);
+    r
+}
+
+#[test]
+fn a_signed_in_tab_refuses_a_token_of_another_user_or_session_from_the_channel() {
+    let mut w = single_tab(15 * MIN, Config::default(), 1);
+    w.run_for(secs(5 * MIN));
+    let own = |w: &World| {
+        w.tabs[0]
+            .session
+            .token(w.local(0))
+            .map(|t| t.expose_secret().to_owned())
+    };
+    let before = own(&w);
+    for claims in [
+        r#""sub":"user-2","sid":"family-1""#,
+        r#""sub":"user-1","sid":"family-2""#,
+        r#""sub":"user-1""#,
+        r#""sid":"family-1""#,
+    ] {
+        // Fresher than the held token, so it would be adopted if it were this session's.
+        let token = forged(&mut w, claims, 0, 15 * MIN);
+        assert_eq!(
+            announce(&mut w, 0, &token, secs(15 * MIN)),
+            Err(TokenError::OtherSession),
+            "{claims}"
+        );
+        assert_eq!(own(&w), before, "{claims}");
+    }
+    assert_eq!(TokenError::OtherSession.code(), "other_session");
+    // The tab carries on with its own session, refreshed from its own endpoint.
+    w.run_for(secs(HOUR));
+    let claims = w.tabs[0].session.claims().unwrap();
+    assert_eq!(claims.sub.as_deref(), Some("user-1"));
+    assert!(w.server.requests.len() >= 4);
+    // The same session's token from a sibling is still adopted.
+    let sibling = forged(&mut w, r#""sub":"user-1","sid":"family-1""#, 0, 15 * MIN);
+    assert_eq!(announce(&mut w, 0, &sibling, secs(15 * MIN)), Ok(true));
+}
+
+#[test]
+fn a_tab_whose_token_ran_out_still_refuses_another_session() {
+    let mut w = single_tab(15 * MIN, Config::default(), 1);
+    w.server.default_reply = Reply::Network;
+    w.run_for(secs(20 * MIN));
+    assert_eq!(w.tabs[0].session.state(), SessionState::Expired);
+    let token = forged(&mut w, r#""sub":"user-2","sid":"family-9""#, 0, 15 * MIN);
+    assert_eq!(
+        announce(&mut w, 0, &token, secs(15 * MIN)),
+        Err(TokenError::OtherSession)
+    );
+    assert!(w.tabs[0].session.token(w.local(0)).is_none());
+}
+
+#[test]
+fn an_announced_lifetime_never_outlives_the_tokens_exp_or_exp_minus_iat() {
+    // A signed-out tab may adopt a sibling's login, but only for as long as the token lives.
+    for (age, lifetime, announced, left) in [
+        // 3,646 days announced for a one-minute token.
+        (0, MIN, 3646 * DAY, MIN),
+        // More than the token's own exp - iat.
+        (0, 2 * MIN, 15 * MIN, 2 * MIN),
+        // An old token re-announced as if just received: only what is left of it.
+        (14 * MIN, 15 * MIN, 15 * MIN, MIN),
+    ] {
+        let mut w = World::new(secs(15 * MIN));
+        w.add_tab(Config::default(), 1, 0);
+        let token = forged(&mut w, r#""sub":"user-1","sid":"family-1""#, age, lifetime);
+        assert_eq!(announce(&mut w, 0, &token, secs(announced)), Ok(true));
+        let expires = w.tabs[0].session.expires_at().unwrap();
+        let limit = w.local(0) + secs(left) + schedule::EXP_RESOLUTION;
+        assert!(
+            expires <= limit,
+            "announced {announced} s: expires {} s after now",
+            expires.saturating_since(w.local(0)).as_secs()
+        );
+        // The invariant checks (no token offered past its real expiry) hold while time runs.
+        w.run_for(secs(2 * MIN));
+    }
+    // A token without `exp` cannot be bounded: refused.
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    let token = token_with_claims(r#"{"sub":"user-1","iat":1800000000}"#);
+    assert_eq!(
+        announce(&mut w, 0, &token, secs(15 * MIN)),
+        Err(TokenError::NoLifetime)
+    );
+    assert!(w.tabs[0].session.token(w.local(0)).is_none());
+}
+
+#[test]
+fn a_sibling_token_is_adopted_in_full_when_the_server_clock_is_hours_off() {
+    for skew in [3 * HOUR as i64 * 1000, -(3 * HOUR as i64) * 1000] {
+        let mut w = World::new(secs(15 * MIN));
+        w.server.skew_ms = skew;
+        w.add_tab(Config::default(), 1, 0);
+        w.add_tab(Config::default(), 2, 0);
+        w.login(0);
+        let a = w.tabs[0].session.expires_at().unwrap();
+        let b = w.tabs[1].session.expires_at().expect("adopted");
+        assert!(
+            a.saturating_since(b) < schedule::EXP_RESOLUTION,
+            "skew {skew}: {a:?} vs {b:?}"
+        );
+        w.run_for(secs(HOUR));
+        assert!(
+            w.server.requests.len() <= 5,
+            "skew {skew}: still one refresh per lifetime"
+        );
+    }
 }

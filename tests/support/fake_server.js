@@ -12,6 +12,7 @@ export class FakeServer {
     this.issued = 0;
     this.requests = [];
     this.refreshReplies = [];      // queue of "ok" | "hang" | "network" | status numbers | "429:<secs>"
+    this.loginStatus = null;       // a status number the login endpoint answers instead of checking
     this.refreshDelayMs = 0;
     this.apiRejects = new Set();   // tokens the API answers 401 for
     this.apiAlways401 = false;
@@ -27,7 +28,7 @@ export class FakeServer {
     const iat = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "test" }));
     const claims = b64url(JSON.stringify({
-      iss: "https://issuer.test", sub: "user-1", aud: "api", iat, exp: iat + this.lifetime,
+      iss: "https://issuer.test", sub: "user-1", sid: "session-1", aud: "api", iat, exp: iat + this.lifetime,
       jti: `t${this.issued}`, name: "Ada Lovelace", roles: ["admin", "dev"],
     }));
     const token = `${header}.${claims}.${b64url("signature-" + this.issued)}`;
@@ -62,6 +63,7 @@ export class FakeServer {
     }
     switch (url.pathname) {
       case "/auth/login": {
+        if (this.loginStatus) return errorResponse(this.loginStatus);
         const creds = JSON.parse(record.body || "{}");
         if (creds.username === "demo" && creds.password === "demo-password") {
           this.cookie = true;
@@ -84,7 +86,7 @@ export class FakeServer {
         }
         if (typeof reply === "number") {
           if (reply === 401) this.cookie = false;
-          return new Response(JSON.stringify({ error: reply === 401 ? "invalid_grant" : "server_error" }), { status: reply });
+          return errorResponse(reply);
         }
         if (!this.cookie) return new Response(JSON.stringify({ error: "invalid_grant" }), { status: 401 });
         return this.tokenResponse();
@@ -102,6 +104,47 @@ export class FakeServer {
       }
     }
   }
+}
+
+/** An error answer with the reference server's code for the status. */
+function errorResponse(status) {
+  const error = { 401: "invalid_grant", 403: "forbidden_origin", 429: "rate_limited" }[status] ?? "server_error";
+  return new Response(JSON.stringify({ error }), { status, headers: { "Content-Type": "application/json" } });
+}
+
+/** An unsigned JWT with the given claims, as any script of the origin could make one. */
+export function forgeToken(claims) {
+  const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "test" }));
+  return `${header}.${b64url(JSON.stringify(claims))}.${b64url("forged")}`;
+}
+
+/** The cross-tab channel of managers whose refresh endpoint is `refreshPath` (page origin). */
+function channelName(refreshPath) {
+  return `wasm-token-manager:${new URL(refreshPath, location.href).href}`;
+}
+
+/** Posts a token announcement on the managers' channel, as a hostile same-origin script can. */
+export function announceOnChannel(refreshPath, token, receivedAt, lifetimeMs) {
+  const channel = new BroadcastChannel(channelName(refreshPath));
+  channel.postMessage({ v: 1, type: "token", token, receivedAt, lifetimeMs });
+  channel.close();
+}
+
+/**
+ * Posts a token announcement, then `ask`, from one channel, and resolves with the first token
+ * a manager answers (rejects after `ms`). Messages of one sender arrive in order, so once the
+ * answer is in, the announcement has been handled.
+ */
+export function announceThenAsk(refreshPath, token, receivedAt, lifetimeMs, ms) {
+  const channel = new BroadcastChannel(channelName(refreshPath));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { channel.close(); reject(new Error(`no answer within ${ms} ms`)); }, ms);
+    channel.onmessage = (e) => {
+      if (e.data && e.data.type === "token") { clearTimeout(timer); channel.close(); resolve(e.data); }
+    };
+    channel.postMessage({ v: 1, type: "token", token, receivedAt, lifetimeMs });
+    channel.postMessage({ v: 1, type: "ask" });
+  });
 }
 
 /** Resolves with the detail of the next `type` event of `target`, rejects after `ms`. */

@@ -67,11 +67,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's (skewed) clock at true time `now`: what a driver estimates from `Date`.
+    pub fn clock(&self, now: Timestamp) -> Timestamp {
+        Timestamp::from_millis((now.as_millis() as i64 + self.skew_ms) as u64)
+    }
+
     fn issue(&mut self, now: Timestamp) -> (String, Duration) {
         self.issued += 1;
         let server_now = (now.as_millis() as i64 + self.skew_ms) as u64 / 1000;
         let token = token_with_claims(&format!(
-            r#"{{"sub":"user-1","name":"Ada","iat":{},"exp":{},"jti":"t{}"}}"#,
+            r#"{{"sub":"user-1","sid":"family-1","name":"Ada","iat":{},"exp":{},"jti":"t{}"}}"#,
             server_now,
             server_now + self.lifetime.as_secs(),
             self.issued
@@ -374,7 +379,10 @@ impl World {
             ..a
         };
         let now = self.local(tab);
-        let _ = self.tabs[tab].session.handle_announcement(now, a);
+        let issuer_now = self.server.clock(self.now);
+        let _ = self.tabs[tab]
+            .session
+            .handle_announcement(now, a, issuer_now);
         while let Some(e) = self.tabs[tab].session.poll_event() {
             self.tabs[tab].events.push((self.now, e));
         }
