@@ -260,7 +260,7 @@ async fn preflight_and_responses_for_other_origins_carry_no_cors_headers() {
 }
 
 #[tokio::test]
-async fn responses_to_allowed_origins_expose_retry_after_and_www_authenticate() {
+async fn responses_to_allowed_origins_expose_retry_after_www_authenticate_and_date() {
     let server = TestServer::start().await;
     let r = server
         .send(Request::get("/api/me").header("Origin", &server.origin))
@@ -273,6 +273,8 @@ async fn responses_to_allowed_origins_expose_retry_after_and_www_authenticate() 
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     let exposed = r.header("access-control-expose-headers").unwrap();
     assert!(exposed.contains("Retry-After") && exposed.contains("WWW-Authenticate"));
+    // The browser layer estimates the issuer's clock from `Date`; cross-origin it must be exposed.
+    assert!(exposed.contains("Date"), "{exposed}");
 }
 
 #[tokio::test]
