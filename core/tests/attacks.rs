@@ -15,11 +15,17 @@ use token_manager_core::{Algorithm, Timestamp};
 const NOW: u64 = 1_800_000_000;
 const HEADER: &str = r#"{"alg":"ES256","kid":"issuer-es256","typ":"at+jwt"}"#;
 const CLAIMS: &str = r#"{"iss":"https://issuer.test","aud":"api","sub":"u1","iat":1799999990,"nbf":1799999990,"exp":1800000900,"name":"Ada Lovelace","roles":["user"]}"#;
-/// The issuer's key set: the policy needs types, curves and kids, not real key material.
-const JWKS: &str = r#"{"keys":[
-    {"kty":"EC","crv":"P-256","kid":"issuer-es256","x":"AA","y":"AA","alg":"ES256","use":"sig"},
-    {"kty":"RSA","kid":"issuer-rs256","n":"AQAB","e":"AQAB","alg":"RS256","use":"sig"}
-]}"#;
+/// The issuer's key set: the fixture keys the browser suite trusts (the policy checks their
+/// types, curves, kids and sizes; the arithmetic is WebCrypto's).
+fn jwks() -> String {
+    let fixtures: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/keys.json")).unwrap();
+    let keys: Vec<_> = ["issuer-es256", "issuer-rs256"]
+        .iter()
+        .map(|name| fixtures[name]["public_jwk"].clone())
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string()
+}
 
 /// Order of the P-256 group, big-endian.
 const P256_N: [u8; 32] = [
@@ -52,7 +58,7 @@ fn token(header: &str, claims: &str, signature: &[u8]) -> String {
 /// Runs the policy's steps in a verifier's order; the code of the first refusal.
 fn refusal(token: &str) -> Option<&'static str> {
     let policy = policy();
-    let keys = parse_jwks(JWKS.as_bytes()).unwrap();
+    let keys = parse_jwks(jwks().as_bytes()).unwrap();
     let run = || {
         let t = decode_unverified(token)?;
         check_header(&t, &policy)?;
