@@ -841,6 +841,41 @@ async fn a_login_answer_that_fails_verification_is_refused_and_nothing_is_kept()
 }
 
 #[wasm_bindgen_test]
+async fn a_manager_with_an_inline_key_set_verifies_without_fetching_one() {
+    let stage = Stage::new().await;
+    let verify = json(
+        r#"{"algorithms":["ES256"],"issuer":"https://issuer.test","audience":"api","typ":"at+jwt"}"#,
+    );
+    set(
+        &verify,
+        "jwks",
+        json(&format!(
+            r#"{{"keys":[{}]}}"#,
+            JSON::stringify(&prop(&fixture("issuer-es256"), "public_jwk"))
+                .unwrap()
+                .as_string()
+                .unwrap()
+        )),
+    );
+    let o = json(r#"{"crossTab":false}"#);
+    set(&o, "verify", verify);
+    let m: JsValue = TokenManager::new(Some(o)).expect("valid options").into();
+    stage.server.push(&stage.forged("forged-inline").await);
+    let err = call_async(&m, "login", &[credentials()]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("bad_signature"));
+    assert!(!is_authenticated(&m));
+    call_async(&m, "login", &[credentials()]).await.unwrap();
+    assert!(is_authenticated(&m));
+    assert_eq!(
+        stage.server.jwks_requests(),
+        0,
+        "the inline set is the only key source"
+    );
+    free(m);
+    stage.server.uninstall();
+}
+
+#[wasm_bindgen_test]
 async fn a_refresh_answer_that_fails_verification_keeps_the_previous_token() {
     let stage = Stage::new().await;
     for (forged, code) in [

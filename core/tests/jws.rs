@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
+use proptest::prelude::*;
 use token_manager_core::dangerous::{
     decode_jws_unverified, decode_unverified, DecodeLimits, UnverifiedToken,
 };
@@ -148,5 +149,33 @@ fn the_header_is_as_strict_as_a_tokens() {
     ] {
         let text = format!("{}.{}.c2ln", b64(header), b64("x"));
         assert_eq!(decode(&text).unwrap_err().code(), code, "{header}");
+    }
+}
+
+proptest! {
+    /// The invariant of the `decode` fuzz target: one decoder, so a token decodes exactly as
+    /// its JWS does with the payload read as claims, and fails with the JWS's error (or earlier,
+    /// at an empty claims segment).
+    #[test]
+    fn a_token_decodes_exactly_as_its_jws_with_the_payload_read_as_claims(
+        header in prop_oneof![Just(HEADER.to_owned()), "\\PC{0,40}"],
+        payload in prop_oneof![Just(r#"{"sub":"u1"}"#.to_owned()), "\\PC{0,40}"],
+        raw in proptest::collection::vec(any::<u8>(), 0..8),
+        shape in 0u8..4,
+    ) {
+        let text = match shape {
+            0 => format!("{}.{}.{}", b64(&header), b64(&payload), b64(&raw)),
+            1 => format!("{}..{}", b64(&header), b64(&raw)),
+            2 => format!("{}.{}", b64(&header), String::from_utf8_lossy(&raw)),
+            _ => format!("{header}.{payload}.{}", b64(&raw)),
+        };
+        let token = decode_unverified(&text);
+        match decode(&text) {
+            Ok(jws) => prop_assert_eq!(UnverifiedToken::from_jws(jws, 32), token),
+            Err(e) => {
+                let t = token.unwrap_err();
+                prop_assert!(t.code() == e.code() || t.code() == "malformed_token", "{:?} {:?}", t, e);
+            }
+        }
     }
 }
