@@ -1318,6 +1318,59 @@ async fn the_json_serialization_is_not_compact() {
 }
 
 #[wasm_bindgen_test]
+async fn compact_verify_gives_each_malformed_shape_its_own_code() {
+    let t = Issuer::new().await;
+    let jws = t.sign(HEADER, "any payload \u{1F600}").await;
+    let parts: Vec<&str> = jws.split('.').collect();
+    let (h, p, sig) = (parts[0], parts[1], parts[2]);
+    let padded = encode("any payload \u{1F600}".as_bytes(), URL_ALPHABET, true);
+    assert!(padded.ends_with('='));
+    for (what, text, code) in [
+        ("2 segments", format!("{h}.{p}"), "malformed_token"),
+        (
+            "4 segments",
+            format!("{h}.{p}.{sig}.{sig}"),
+            "malformed_token",
+        ),
+        (
+            "5 segments (a JWE)",
+            format!("{h}.{p}.{sig}.{sig}.{sig}"),
+            "malformed_token",
+        ),
+        ("empty header", format!(".{p}.{sig}"), "malformed_token"),
+        ("empty signature", format!("{h}.{p}."), "bad_signature"),
+        (
+            "padded payload",
+            format!("{h}.{padded}.{sig}"),
+            "bad_base64",
+        ),
+        (
+            "payload with a space",
+            format!("{h}.{} {}.{sig}", &p[..4], &p[4..]),
+            "bad_base64",
+        ),
+        (
+            "header not JSON",
+            format!("{}.{p}.{sig}", b64("alg=ES256")),
+            "bad_json",
+        ),
+        (
+            "header not UTF-8",
+            format!("{}.{p}.{sig}", b64([0x7b, 0xff, 0x7d])),
+            "not_utf8",
+        ),
+    ] {
+        assert_eq!(
+            compact(text.as_str(), &t.compact_options)
+                .await
+                .unwrap_err(),
+            code,
+            "{what}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
 async fn a_jws_above_1_mib_is_too_large_and_a_100_kb_one_verifies() {
     let t = Issuer::new().await;
     let h = b64(HEADER);
