@@ -104,13 +104,14 @@ const KNOWN: [&str; 9] = [
     "currentTime",
 ];
 
-fn optional_string(obj: &JsValue, name: &str) -> Result<Option<String>, JsValue> {
+/// Option `name` of `obj`, if given, which must be a string; `label` names it in errors.
+fn optional_string(obj: &JsValue, name: &str, label: &str) -> Result<Option<String>, JsValue> {
     match get(obj, name)? {
         None => Ok(None),
         Some(v) => v
             .as_string()
             .map(Some)
-            .ok_or_else(|| invalid(name, "a string")),
+            .ok_or_else(|| invalid(label, "a string")),
     }
 }
 
@@ -173,13 +174,13 @@ impl Verifier {
         }
         let mut policy =
             Policy::new(algorithms).map_err(|e| invalid(&name("algorithms"), &e.to_string()))?;
-        policy.issuer = optional_string(obj, "issuer")?;
-        policy.audience = optional_string(obj, "audience")?;
-        policy.typ = optional_string(obj, "typ")?;
+        policy.issuer = optional_string(obj, "issuer", &name("issuer"))?;
+        policy.audience = optional_string(obj, "audience", &name("audience"))?;
+        policy.typ = optional_string(obj, "typ", &name("typ"))?;
         if let Some(v) = get(obj, "leewaySeconds")? {
             let s = v.as_f64().filter(|s| (0.0..=86_400.0).contains(s));
             policy.leeway = Duration::from_secs(
-                s.ok_or_else(|| invalid("verify.leewaySeconds", "a number from 0 to 86400"))?
+                s.ok_or_else(|| invalid(&name("leewaySeconds"), "a number from 0 to 86400"))?
                     as u64,
             );
         }
@@ -192,7 +193,10 @@ impl Verifier {
                     as u64,
             ),
         };
-        let source = match (optional_string(obj, "jwksUrl")?, get(obj, "jwks")?) {
+        let source = match (
+            optional_string(obj, "jwksUrl", &name("jwksUrl"))?,
+            get(obj, "jwks")?,
+        ) {
             (Some(url), None) => {
                 let (href, _) = crate::options::location();
                 let parsed = web_sys::Url::new_with_base(&url, &href)

@@ -40,8 +40,8 @@ pub enum VerifyError {
     UnknownKid,
     /// The key with this `kid` is of another type, curve, algorithm or use.
     KeyMismatch,
-    /// Two different keys of the key set have this `kid` and both fit the algorithm: which one
-    /// is meant cannot be told, so neither is used.
+    /// Two keys of the key set have this `kid` and both fit the algorithm: which one is meant
+    /// cannot be told, so neither is used.
     AmbiguousKid,
     /// The key is weaker than RFC 7518 allows: an RSA modulus below 2048 bits (§3.3), or an RSA
     /// public exponent below 3.
@@ -118,7 +118,7 @@ impl fmt::Display for VerifyError {
             VerifyError::UnknownKid => "no key of the issuer's key set matches the token's `kid`",
             VerifyError::KeyMismatch => "the key with this `kid` is not for this algorithm",
             VerifyError::AmbiguousKid => {
-                "two different keys of the key set have this `kid` and fit this algorithm"
+                "two keys of the key set have this `kid` and fit this algorithm"
             }
             VerifyError::WeakKey(why) => return write!(f, "the key is too weak: {why}"),
             VerifyError::InvalidKey(why) => return write!(f, "the key is not valid: {why}"),
