@@ -459,12 +459,12 @@ fn standalone(options: &JsValue, caller: Caller) -> Result<Rc<Verifier>, JsValue
     if caller == Caller::VerifyToken {
         let _ = Reflect::delete_property(&policy_only, &JsValue::from("currentTime"));
     }
-    let key = format!(
-        "{caller:?}:{}",
-        JSON::stringify(&policy_only)
+    let mut key = caller.prefix().to_owned();
+    key.push_str(
+        &JSON::stringify(&policy_only)
             .ok()
             .and_then(|s| s.as_string())
-            .unwrap_or_default()
+            .unwrap_or_default(),
     );
     let cached = STANDALONE.with(|c| {
         c.borrow()
