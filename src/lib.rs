@@ -51,11 +51,7 @@ mod verify {
 pub use decode::decode_claims;
 pub use manager::TokenManager;
 #[cfg(feature = "verify")]
-pub use verify::verify_token;
-// Not an API: the signature-only check that tests/verify.rs runs the RFC 7520 examples through.
-#[cfg(feature = "verify")]
-#[doc(hidden)]
-pub use verify::verify_signature_only;
+pub use verify::{compact_verify, verify_token};
 
 use wasm_bindgen::prelude::*;
 
@@ -116,12 +112,32 @@ export interface TokenManagerOptions {
 /** Signature algorithms `verify` accepts. HMAC is never accepted: a browser cannot keep a secret. */
 export type VerifyAlgorithm = "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "EdDSA";
 
+/** A public key of a key set (RFC 7517). Private members, if any, are never used. */
+export interface PublicJwk {
+  kty: "RSA" | "EC" | "OKP" | (string & {});
+  kid?: string;
+  alg?: string;
+  use?: string;
+  key_ops?: string[];
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  [member: string]: unknown;
+}
+
+/** A JWK Set (RFC 7517 §5). Keys of other types (`oct`, unknown `kty`) are skipped. */
+export interface JsonWebKeySet {
+  keys: PublicJwk[];
+}
+
 /** How tokens are verified: keys from the issuer's JWKS, checked with WebCrypto. */
 export interface VerifyPolicyOptions {
   /** The issuer's JWKS URL (https: or loopback). Exactly one of `jwksUrl` and `jwks`. */
   jwksUrl?: string;
-  /** An inline JWKS `{ keys: [...] }`. */
-  jwks?: { keys: object[] };
+  /** An inline key set `{ keys: [...] }` the app already holds, checked when the options are read. */
+  jwks?: JsonWebKeySet;
   /** The allowlist; the token's own `alg` never widens it. */
   algorithms: VerifyAlgorithm[];
   /** Required `iss`. */
@@ -165,10 +181,31 @@ export interface Claims {
 
 export type SessionState = "signedOut" | "signedIn" | "refreshing" | "expired";
 
+/** Codes of malformed input (tokens, and JWS for `compactVerify`). */
+export type DecodeErrorCode =
+  | "too_large" | "malformed_token" | "not_compact" | "not_utf8" | "bad_base64" | "bad_json"
+  | "too_deep" | "not_object" | "duplicate_claim" | "claim_type" | "bad_header" | "unsupported_alg";
+
+/** Codes of `verifyToken`, `compactVerify` and the manager's `verify`, besides the decoding codes. */
+export type VerifyErrorCode =
+  | "alg_not_allowed" | "untrusted_key_param" | "crit_unsupported" | "wrong_typ"
+  | "unknown_kid" | "key_mismatch" | "ambiguous_kid" | "weak_key" | "invalid_key" | "bad_signature"
+  | "missing_claim" | "token_expired" | "token_not_yet_valid" | "wrong_issuer" | "wrong_audience"
+  | "bad_jwks" | "jwks_unavailable";
+
+/** Every `code` a `TokenManagerError` can carry. */
+export type ErrorCode =
+  | DecodeErrorCode | VerifyErrorCode
+  | "invalid_option" | "unknown_option" | "insecure_endpoint" | "invalid_argument"
+  | "invalid_credentials" | "rate_limited" | "login_failed" | "network_error" | "server_error"
+  | "timeout" | "invalid_response" | "invalid_grant" | "refresh_budget_exhausted"
+  | "not_authenticated" | "token_not_exposed" | "logout_failed" | "no_fetch"
+  | "verify_unavailable" | "no_expiry";
+
 /** Every error thrown or rejected by this package: an `Error` with a stable `code`. */
 export interface TokenManagerError extends Error {
   name: "TokenManagerError";
-  code: string;
+  code: ErrorCode;
 }
 
 export interface LoginEventDetail { source: "login" | "restore" | "otherTab"; }

@@ -3,14 +3,18 @@
 //! The core decides what must hold ([`token_manager_core::verify`]); this module fetches and
 //! caches keys and runs `crypto.subtle.verify`. Keys are imported once per `(key, algorithm)`
 //! and cached; an unknown `kid` refetches the JWKS at most once per cooldown; a JWKS fetch that
-//! fails keeps the keys already known.
+//! fails keeps the keys already known. One path verifies: [`Verifier::verify_compact`] checks a
+//! compact JWS (`compactVerify`), and a token (`verifyToken`, the manager's `verify`) is that
+//! followed by its claims, parsed only once the signature verified.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
-use token_manager_core::dangerous::{decode_unverified, UnverifiedToken};
+use token_manager_core::dangerous::{
+    decode_jws_unverified, DecodeLimits, UnverifiedJws, UnverifiedToken,
+};
 use token_manager_core::verify::{
     check_claims, check_header, check_signature_shape, parse_jwks, select_key, Jwk, Policy,
     VerifyError,
@@ -62,6 +66,32 @@ const ALGORITHMS: [(&str, Algorithm); 9] = [
     ("EdDSA", Algorithm::EdDSA),
 ];
 
+/// The longest JWS `compactVerify` accepts: 1 MiB. A token stays capped at 16 KiB (the
+/// decoder's default), but a signed document or webhook body may be larger; its payload is
+/// only decoded and hashed, never parsed.
+const JWS_MAX_LEN: usize = 1 << 20;
+
+/// Who reads the options: the manager's `verify`, `verifyToken` or `compactVerify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    Manager,
+    VerifyToken,
+    CompactVerify,
+}
+
+impl Caller {
+    /// How options are named in errors.
+    fn prefix(self) -> &'static str {
+        match self {
+            Caller::CompactVerify => "compactVerify",
+            _ => "verify",
+        }
+    }
+}
+
+/// Options that only make sense for a JWT's claims.
+const CLAIMS_OPTIONS: [&str; 4] = ["issuer", "audience", "leewaySeconds", "currentTime"];
+
 const KNOWN: [&str; 9] = [
     "jwksUrl",
     "jwks",
@@ -74,62 +104,83 @@ const KNOWN: [&str; 9] = [
     "currentTime",
 ];
 
-fn optional_string(obj: &JsValue, name: &str) -> Result<Option<String>, JsValue> {
+/// Option `name` of `obj`, if given, which must be a string; `label` names it in errors.
+fn optional_string(obj: &JsValue, name: &str, label: &str) -> Result<Option<String>, JsValue> {
     match get(obj, name)? {
         None => Ok(None),
         Some(v) => v
             .as_string()
             .map(Some)
-            .ok_or_else(|| invalid(name, "a string")),
+            .ok_or_else(|| invalid(label, "a string")),
     }
 }
 
 impl Verifier {
     /// Reads `verify` options: `{ jwksUrl | jwks, algorithms, issuer?, audience?, typ?,
-    /// leewaySeconds?, jwksCooldownMs? }`. `prefix` names the option in errors.
+    /// leewaySeconds?, jwksCooldownMs? }`, plus `currentTime` for `verifyToken`.
     pub(crate) fn from_options(obj: &JsValue, allow_current_time: bool) -> Result<Self, JsValue> {
+        let caller = if allow_current_time {
+            Caller::VerifyToken
+        } else {
+            Caller::Manager
+        };
+        Self::read(obj, caller)
+    }
+
+    /// Reads the options for `caller`; `compactVerify` takes `{ jwksUrl | jwks, algorithms,
+    /// typ?, jwksCooldownMs? }` and refuses the claims options by name.
+    fn read(obj: &JsValue, caller: Caller) -> Result<Self, JsValue> {
+        let p = caller.prefix();
+        let name = |option: &str| format!("{p}.{option}");
         if !plain_object(obj) {
-            return Err(invalid(
-                "verify",
-                "an object { jwksUrl, algorithms, issuer, audience }",
-            ));
+            return Err(invalid(p, "an object { jwksUrl or jwks, algorithms, … }"));
         }
         for key in Object::keys(obj.unchecked_ref::<Object>()).iter() {
             let key = key.as_string().unwrap_or_default();
-            if !KNOWN.contains(&key.as_str()) || (key == "currentTime" && !allow_current_time) {
+            if caller == Caller::CompactVerify && CLAIMS_OPTIONS.contains(&key.as_str()) {
                 return Err(coded(
                     "unknown_option",
-                    &format!("unknown option `verify.{key}`"),
+                    &format!(
+                        "option `{p}.{key}` checks claims: compactVerify verifies any JWS and reads no claims (use verifyToken for a JWT)"
+                    ),
+                ));
+            }
+            if !KNOWN.contains(&key.as_str())
+                || (key == "currentTime" && caller != Caller::VerifyToken)
+            {
+                return Err(coded(
+                    "unknown_option",
+                    &format!("unknown option `{p}.{key}`"),
                 ));
             }
         }
         let algs = get(obj, "algorithms")?
             .filter(Array::is_array)
-            .ok_or_else(|| invalid("verify.algorithms", "an array such as [\"RS256\"]"))?;
+            .ok_or_else(|| invalid(&name("algorithms"), "an array such as [\"RS256\"]"))?;
         let mut algorithms = Vec::new();
         for a in Array::from(&algs).iter() {
-            let name = a.as_string().unwrap_or_default();
+            let alg_name = a.as_string().unwrap_or_default();
             let alg = ALGORITHMS
                 .iter()
-                .find(|(n, _)| *n == name)
+                .find(|(n, _)| *n == alg_name)
                 .map(|(_, a)| *a)
                 .ok_or_else(|| {
                     invalid(
-                        "verify.algorithms",
+                        &name("algorithms"),
                         "a list of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
                     )
                 })?;
             algorithms.push(alg);
         }
         let mut policy =
-            Policy::new(algorithms).map_err(|e| invalid("verify.algorithms", &e.to_string()))?;
-        policy.issuer = optional_string(obj, "issuer")?;
-        policy.audience = optional_string(obj, "audience")?;
-        policy.typ = optional_string(obj, "typ")?;
+            Policy::new(algorithms).map_err(|e| invalid(&name("algorithms"), &e.to_string()))?;
+        policy.issuer = optional_string(obj, "issuer", &name("issuer"))?;
+        policy.audience = optional_string(obj, "audience", &name("audience"))?;
+        policy.typ = optional_string(obj, "typ", &name("typ"))?;
         if let Some(v) = get(obj, "leewaySeconds")? {
             let s = v.as_f64().filter(|s| (0.0..=86_400.0).contains(s));
             policy.leeway = Duration::from_secs(
-                s.ok_or_else(|| invalid("verify.leewaySeconds", "a number from 0 to 86400"))?
+                s.ok_or_else(|| invalid(&name("leewaySeconds"), "a number from 0 to 86400"))?
                     as u64,
             );
         }
@@ -138,34 +189,51 @@ impl Verifier {
             Some(v) => Duration::from_millis(
                 v.as_f64()
                     .filter(|s| (0.0..=86_400_000.0).contains(s))
-                    .ok_or_else(|| invalid("verify.jwksCooldownMs", "a number of milliseconds"))?
+                    .ok_or_else(|| invalid(&name("jwksCooldownMs"), "a number of milliseconds"))?
                     as u64,
             ),
         };
-        let source = match (optional_string(obj, "jwksUrl")?, get(obj, "jwks")?) {
+        let source = match (
+            optional_string(obj, "jwksUrl", &name("jwksUrl"))?,
+            get(obj, "jwks")?,
+        ) {
             (Some(url), None) => {
                 let (href, _) = crate::options::location();
                 let parsed = web_sys::Url::new_with_base(&url, &href)
-                    .map_err(|_| invalid("verify.jwksUrl", "a valid URL"))?;
+                    .map_err(|_| invalid(&name("jwksUrl"), "a valid URL"))?;
                 if !secure_or_loopback(&parsed) {
                     return Err(coded(
                         "insecure_endpoint",
-                        "option `verify.jwksUrl` must be an https: URL or a loopback http: URL",
+                        &format!(
+                            "option `{p}.jwksUrl` must be an https: URL or a loopback http: URL"
+                        ),
                     ));
                 }
                 KeySource::Url(parsed.href())
             }
             (None, Some(jwks)) => {
+                if !plain_object(&jwks) {
+                    return Err(invalid(&name("jwks"), "a key set object { keys: [...] }"));
+                }
                 let text = JSON::stringify(&jwks)
                     .ok()
                     .and_then(|t| t.as_string())
-                    .ok_or_else(|| invalid("verify.jwks", "a JWKS object"))?;
-                KeySource::Inline(
-                    parse_jwks(text.as_bytes())
-                        .map_err(|e| invalid("verify.jwks", &e.to_string()))?,
-                )
+                    .ok_or_else(|| invalid(&name("jwks"), "a key set object { keys: [...] }"))?;
+                // Checked now, so a broken inline set is a clear error when the options are
+                // read rather than a refusal of every token later.
+                let keys = parse_jwks(text.as_bytes())
+                    .map_err(|e| coded("invalid_option", &format!("option `{p}.jwks`: {e}")))?;
+                if keys.is_empty() {
+                    return Err(coded(
+                        "invalid_option",
+                        &format!(
+                            "option `{p}.jwks` holds no RSA, EC or OKP key (symmetric and unknown key types are skipped)"
+                        ),
+                    ));
+                }
+                KeySource::Inline(keys)
             }
-            _ => return Err(invalid("verify", "exactly one of `jwksUrl` and `jwks`")),
+            _ => return Err(invalid(p, "given exactly one of `jwksUrl` and `jwks`")),
         };
         let keys = match &source {
             KeySource::Inline(keys) => keys.clone(),
@@ -214,8 +282,12 @@ impl Verifier {
         Ok(())
     }
 
-    async fn key_for(&self, token: &UnverifiedToken, now: Timestamp) -> Result<Jwk, VerifyError> {
-        let (kid, alg) = (token.header.kid.as_deref(), token.header.alg);
+    async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        now: Timestamp,
+    ) -> Result<Jwk, VerifyError> {
         if self.keys.borrow().is_empty() {
             let fetched = self.refresh_keys(now).await;
             if self.keys.borrow().is_empty() {
@@ -250,21 +322,39 @@ impl Verifier {
         Ok(imported)
     }
 
-    /// Verifies `token` at `now` (the issuer's time as best known). Returns the decoded token.
+    /// Verifies a compact JWS: header policy, key, signature shape, WebCrypto. `now` only
+    /// paces JWKS refetches. Returns it decoded, its payload untouched.
+    async fn verify_compact(
+        &self,
+        jws: &str,
+        limits: &DecodeLimits,
+        now: Timestamp,
+    ) -> Result<UnverifiedJws, VerifyError> {
+        let decoded = decode_jws_unverified(jws.as_bytes(), limits)?;
+        check_header(&decoded, &self.policy)?;
+        let alg = decoded.header.alg;
+        let key = self
+            .key_for(decoded.header.kid.as_deref(), alg, now)
+            .await?;
+        check_signature_shape(alg, &decoded.signature)?;
+        let crypto_key = self.crypto_key(&key, alg).await?;
+        let data = &jws.as_bytes()[..decoded.signing_input_len];
+        if !subtle_verify(alg, &crypto_key, &decoded.signature, data).await {
+            return Err(VerifyError::BadSignature);
+        }
+        Ok(decoded)
+    }
+
+    /// Verifies `token` at `now` (the issuer's time as best known): the compact verification,
+    /// then the payload as claims and the claims checks. Returns the decoded token.
     pub(crate) async fn verify(
         &self,
         token: &str,
         now: Timestamp,
     ) -> Result<UnverifiedToken, VerifyError> {
-        let decoded = decode_unverified(token)?;
-        check_header(&decoded, &self.policy)?;
-        let key = self.key_for(&decoded, now).await?;
-        check_signature_shape(decoded.header.alg, &decoded.signature)?;
-        let crypto_key = self.crypto_key(&key, decoded.header.alg).await?;
-        let data = &token.as_bytes()[..decoded.signing_input_len];
-        if !subtle_verify(decoded.header.alg, &crypto_key, &decoded.signature, data).await {
-            return Err(VerifyError::BadSignature);
-        }
+        let limits = DecodeLimits::default();
+        let jws = self.verify_compact(token, &limits, now).await?;
+        let decoded = UnverifiedToken::from_jws(jws, limits.max_depth)?;
         check_claims(&decoded.claims, &self.policy, now)?;
         Ok(decoded)
     }
@@ -272,7 +362,8 @@ impl Verifier {
 
 /// `crypto.subtle.importKey("jwk", …)` of a public key for `alg`, usable only to verify.
 async fn import_key(public_json: &str, alg: Algorithm) -> Result<JsValue, VerifyError> {
-    let jwk = JSON::parse(public_json).map_err(|_| VerifyError::BadJwks)?;
+    let jwk = JSON::parse(public_json)
+        .map_err(|_| VerifyError::InvalidKey("its public members are not JSON"))?;
     let usages = Array::of1(&"verify".into());
     let args = Array::of5(
         &"jwk".into(),
@@ -281,9 +372,11 @@ async fn import_key(public_json: &str, alg: Algorithm) -> Result<JsValue, Verify
         &false.into(),
         &usages,
     );
-    subtle_call("importKey", &args)
-        .await
-        .map_err(|_| VerifyError::KeyMismatch)
+    // WebCrypto checks what the policy cannot cheaply: that an EC point lies on its curve, that
+    // an RSA modulus is usable.
+    subtle_call("importKey", &args).await.map_err(|_| {
+        VerifyError::InvalidKey("WebCrypto refused to import it (an EC point not on its curve?)")
+    })
 }
 
 /// `crypto.subtle.verify`; anything but a resolved `true` is a bad signature.
@@ -299,30 +392,6 @@ async fn subtle_verify(alg: Algorithm, key: &JsValue, signature: &[u8], data: &[
         .ok()
         .and_then(|v| v.as_bool())
         .unwrap_or(false)
-}
-
-/// Checks only a JWS signature: `signature` over `signing_input` with one public JWK, through
-/// the same key selection, shape check and WebCrypto calls as a token's verification.
-///
-/// Not an API. The JWT path refuses JWS examples whose payload is not a claims set, such as
-/// RFC 7520 §4.1 and §4.2, and the tests check the signature arithmetic against exactly those.
-/// Nothing but the signature is checked here.
-#[doc(hidden)]
-pub async fn verify_signature_only(
-    alg: Algorithm,
-    jwk_json: &str,
-    signing_input: &[u8],
-    signature: &[u8],
-) -> Result<(), VerifyError> {
-    let keys = parse_jwks(format!("{{\"keys\":[{jwk_json}]}}").as_bytes())?;
-    let key = select_key(&keys, None, alg)?;
-    check_signature_shape(alg, signature)?;
-    let crypto_key = import_key(&key.public_json, alg).await?;
-    if subtle_verify(alg, &crypto_key, signature, signing_input).await {
-        Ok(())
-    } else {
-        Err(VerifyError::BadSignature)
-    }
 }
 
 fn hash_name(alg: Algorithm) -> &'static str {
@@ -377,8 +446,44 @@ async fn subtle_call(method: &str, args: &Array) -> Result<JsValue, JsValue> {
 }
 
 thread_local! {
-    /// Verifiers of `verifyToken`, by options JSON, so repeated calls share keys and imports.
+    /// Verifiers of `verifyToken` and `compactVerify`, by caller and options JSON, so repeated
+    /// calls share keys and imports.
     static STANDALONE: RefCell<Vec<(String, Rc<Verifier>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The cached verifier for these options, or a new one. Keyed by the caller and the policy
+/// only: a `currentTime` that changes on every call must not make a new verifier (and a JWKS
+/// fetch) per call, and options one caller refuses must not reach it through the other's cache.
+fn standalone(options: &JsValue, caller: Caller) -> Result<Rc<Verifier>, JsValue> {
+    let policy_only = Object::assign(&Object::new(), &Object::from(options.clone()));
+    if caller == Caller::VerifyToken {
+        let _ = Reflect::delete_property(&policy_only, &JsValue::from("currentTime"));
+    }
+    let mut key = caller.prefix().to_owned();
+    key.push_str(
+        &JSON::stringify(&policy_only)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default(),
+    );
+    let cached = STANDALONE.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    });
+    if let Some(v) = cached {
+        return Ok(v);
+    }
+    let v = Rc::new(Verifier::read(options, caller)?);
+    STANDALONE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((key, v.clone()));
+    });
+    Ok(v)
 }
 
 /// Verifies a token's signature against the issuer's keys and checks its claims. Resolves to
@@ -405,34 +510,7 @@ pub fn verify_token(
             ),
             None => clock::wall(),
         };
-        // Keyed by the policy only: a `currentTime` that changes on every call must not make
-        // a new verifier (and a JWKS fetch) per call.
-        let policy_only = Object::assign(&Object::new(), &Object::from(options.clone()));
-        let _ = Reflect::delete_property(&policy_only, &JsValue::from("currentTime"));
-        let key = JSON::stringify(&policy_only)
-            .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default();
-        let cached = STANDALONE.with(|c| {
-            c.borrow()
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.clone())
-        });
-        let verifier = match cached {
-            Some(v) => v,
-            None => {
-                let v = Rc::new(Verifier::from_options(&options, true)?);
-                STANDALONE.with(|c| {
-                    let mut c = c.borrow_mut();
-                    if c.len() >= 8 {
-                        c.remove(0);
-                    }
-                    c.push((key, v.clone()));
-                });
-                v
-            }
-        };
+        let verifier = standalone(&options, Caller::VerifyToken)?;
         let decoded = verifier
             .verify(&token, now)
             .await
@@ -444,3 +522,81 @@ pub fn verify_token(
         Ok(claims)
     })
 }
+
+/// Verifies a JWS in compact serialization (RFC 7515 §7.1) against the keys of `options` and
+/// the same header and key policy as `verifyToken`, and resolves to `{ payload, protectedHeader }`:
+/// the payload bytes exactly as signed (possibly empty, never parsed) and the protected header.
+/// Rejects with a `TokenManagerError` whose `code` says why; the JSON serialization is
+/// `not_compact`.
+///
+/// Options: `{ jwksUrl | jwks, algorithms, typ?, jwksCooldownMs? (60000) }`.
+#[wasm_bindgen(js_name = compactVerify, unchecked_return_type = "Promise<CompactVerifyResult>")]
+pub fn compact_verify(
+    #[wasm_bindgen(unchecked_param_type = "string")] jws: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "CompactVerifyOptions")] options: JsValue,
+) -> Promise {
+    future_to_promise(async move {
+        let Some(jws) = jws.as_string() else {
+            if jws.is_object() && !jws.is_instance_of::<Uint8Array>() {
+                let e = VerifyError::Decode(token_manager_core::DecodeError::NotCompact);
+                return Err(coded(e.code(), &e.to_string()));
+            }
+            return Err(crate::error::invalid_argument(
+                "compactVerify(jws, options) needs the JWS as a string",
+            ));
+        };
+        let verifier = standalone(&options, Caller::CompactVerify)?;
+        let limits = DecodeLimits {
+            max_len: JWS_MAX_LEN,
+            ..DecodeLimits::default()
+        };
+        let decoded = verifier
+            .verify_compact(&jws, &limits, clock::wall())
+            .await
+            .map_err(|e| coded(e.code(), &e.to_string()))?;
+        let header = JSON::parse(&decoded.header_json)?;
+        if let Some(obj) = header.dyn_ref::<Object>() {
+            Object::freeze(obj);
+        }
+        let result = Object::new();
+        Reflect::set(
+            &result,
+            &"payload".into(),
+            &Uint8Array::from(&decoded.payload[..]),
+        )?;
+        Reflect::set(&result, &"protectedHeader".into(), &header)?;
+        Ok(result.into())
+    })
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const COMPACT_TYPES: &'static str = r#"
+/** Options of `compactVerify`: where the keys are and what the header must be. No claims options. */
+export interface CompactVerifyOptions {
+  /** The key set's URL (https: or loopback). Exactly one of `jwksUrl` and `jwks`. */
+  jwksUrl?: string;
+  /** An inline key set, checked when the options are read. */
+  jwks?: JsonWebKeySet;
+  /** The allowlist; the JWS's own `alg` never widens it. */
+  algorithms: VerifyAlgorithm[];
+  /** Required `typ`, compared case-insensitively, with or without `application/`. */
+  typ?: string;
+  /** An unknown `kid` refetches the JWKS at most this often, ms. Default 60000. */
+  jwksCooldownMs?: number;
+}
+
+/** The protected header of a verified JWS: the typed parameters, and every other member as sent. */
+export interface JwsHeader {
+  alg: VerifyAlgorithm;
+  kid?: string;
+  typ?: string;
+  cty?: string;
+  [parameter: string]: unknown;
+}
+
+/** A verified JWS: its payload exactly as signed and its protected header (frozen). */
+export interface CompactVerifyResult {
+  payload: Uint8Array;
+  protectedHeader: JwsHeader;
+}
+"#;

@@ -1,20 +1,23 @@
 //! Signature verification in headless Chromium: tokens signed by the tests themselves with
 //! WebCrypto (tests/support/jose.js) and the fixture keys (tests/fixtures/, see its README),
-//! checked by `verifyToken` and by a `TokenManager` with the `verify` option.
+//! checked by `verifyToken`, by `compactVerify` and by a `TokenManager` with the `verify` option.
 //!
 //! The attack suite: each attack token is built here and must be refused with its own code.
 //! Where the refusal must not be a mere signature failure (base64 shapes, duplicate claims,
 //! times, `iss`, `aud`, `typ`), the attack token carries a valid signature of the issuer's key.
-//! Then the RFC 7515 Appendix A and RFC 7520 §4 JWS examples. No test sleeps: `currentTime`
-//! freezes the clock of `verifyToken`, and manager tests wait for the event they expect.
+//! Every attack token also goes through `compactVerify`, which must agree with `verifyToken`
+//! on the signature: the same refusal, or a verified signature when `verifyToken`'s refusal
+//! is about the claims. Then the key policy of RFC 7518 (weak RSA keys, exponents, EC points
+//! off their curve, duplicate `kid`s), JWS payloads that are empty or not UTF-8, and the
+//! RFC 7515 Appendix A and RFC 7520 §4 examples. No test sleeps: `currentTime` freezes the
+//! clock of `verifyToken`, and manager tests wait for the event they expect.
 #![cfg(all(target_arch = "wasm32", feature = "verify"))]
 
 use js_sys::{Object, Reflect, JSON};
-use token_manager_core::Algorithm;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-use wasm_token_manager::{verify_signature_only, verify_token, TokenManager};
+use wasm_token_manager::{compact_verify, verify_token, TokenManager};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -25,6 +28,8 @@ extern "C" {
     fn generate_key(alg: &str, kid: &str) -> js_sys::Promise;
     /// Signs `claims` (an object) with `header` (an object) using the key pair from generateKey.
     fn sign(key: &JsValue, header: &JsValue, claims: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = generateRsaKey)]
+    fn generate_rsa_key(alg: &str, kid: &str, bits: u32) -> js_sys::Promise;
     #[wasm_bindgen(js_name = importFixture)]
     fn import_fixture(entry: &JsValue) -> js_sys::Promise;
     #[wasm_bindgen(js_name = signSegments)]
@@ -118,6 +123,75 @@ async fn verify(token: &str, options: &JsValue) -> Result<JsValue, String> {
         .map_err(|e| error_code(&e).unwrap_or_else(|| format!("{e:?}")))
 }
 
+/// `compactVerify`: the payload bytes and the protected header, or the error code.
+async fn compact(jws: impl Into<JsValue>, options: &JsValue) -> Result<(Vec<u8>, JsValue), String> {
+    let result = JsFuture::from(compact_verify(jws.into(), options.clone()))
+        .await
+        .map_err(|e| error_code(&e).unwrap_or_else(|| format!("{e:?}")))?;
+    let payload: js_sys::Uint8Array = prop(&result, "payload").dyn_into().unwrap();
+    Ok((payload.to_vec(), prop(&result, "protectedHeader")))
+}
+
+/// The same options without those that check claims: what `compactVerify` takes.
+fn without_claims_options(options: &JsValue) -> JsValue {
+    let o = Object::assign(&Object::new(), &Object::from(options.clone()));
+    for name in ["issuer", "audience", "leewaySeconds", "currentTime"] {
+        Reflect::delete_property(&o, &name.into()).unwrap();
+    }
+    o.into()
+}
+
+/// What `verifyToken` can refuse a token for once its signature verified: the token length
+/// cap (16 KiB, below `compactVerify`'s 1 MiB), the payload read as claims, the claims checks.
+const AFTER_THE_SIGNATURE: [&str; 13] = [
+    "too_large",
+    "malformed_token",
+    "not_utf8",
+    "bad_json",
+    "too_deep",
+    "not_object",
+    "duplicate_claim",
+    "claim_type",
+    "missing_claim",
+    "token_expired",
+    "token_not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+];
+
+/// `compactVerify` agrees with `verifyToken`'s verdict (`None`: it verified) on the signature:
+/// when it refuses, `verifyToken` refused with the same code; when it verifies, it returns
+/// exactly the signed payload and `verifyToken`'s refusal, if any, is about the claims.
+async fn agree(token: &str, verified: Option<&str>, compact_options: &JsValue, what: &str) {
+    match compact(token, compact_options).await {
+        Err(code) => assert_eq!(
+            verified,
+            Some(code.as_str()),
+            "{what}: compactVerify refused it with {code}, verifyToken with {verified:?}"
+        ),
+        Ok((payload, header)) => {
+            let segments: Vec<&str> = token.split('.').collect();
+            assert_eq!(payload, unb64(segments[1]), "{what}: the payload as signed");
+            assert_eq!(
+                JSON::stringify(&header).unwrap().as_string().unwrap(),
+                JSON::stringify(
+                    &JSON::parse(&String::from_utf8(unb64(segments[0])).unwrap()).unwrap()
+                )
+                .unwrap()
+                .as_string()
+                .unwrap(),
+                "{what}: the protected header as signed"
+            );
+            if let Some(code) = verified {
+                assert!(
+                    AFTER_THE_SIGNATURE.contains(&code),
+                    "{what}: the signature verified, yet verifyToken refused it with {code}"
+                );
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // base64url, written out here so the attack shapes are exactly what the tests say.
 
@@ -199,6 +273,7 @@ struct Issuer {
     key: JsValue,
     attacker: JsValue,
     options: JsValue,
+    compact_options: JsValue,
 }
 
 impl Issuer {
@@ -207,11 +282,13 @@ impl Issuer {
             key: fixture_key("issuer-es256").await,
             attacker: fixture_key("attacker-es256").await,
             options: issuer_options(),
+            compact_options: without_claims_options(&issuer_options()),
         };
         // The unaltered token verifies: every refusal below is the attack's doing.
         let token = issuer.sign(HEADER, CLAIMS).await;
         let claims = verify(&token, &issuer.options).await.unwrap();
         assert_eq!(prop(&claims, "sub"), "u1");
+        agree(&token, None, &issuer.compact_options, "unaltered").await;
         issuer
     }
 
@@ -220,9 +297,11 @@ impl Issuer {
         sign_segments(&self.key, &b64(header), &b64(claims)).await
     }
 
+    /// `verifyToken` refuses `token` with `code`, and `compactVerify` agrees on the signature.
     async fn expect(&self, token: &str, code: &str, what: &str) {
         let got = verify(token, &self.options).await;
         assert_eq!(got.err().as_deref(), Some(code), "{what}");
+        agree(token, Some(code), &self.compact_options, what).await;
     }
 }
 
@@ -238,10 +317,19 @@ async fn tokens_signed_with_each_supported_algorithm_verify() {
         let k = key(alg, "k1").await;
         let header = format!(r#"{{"alg":"{alg}","kid":"k1","typ":"at+jwt"}}"#);
         let token = signed(&k, &header, GOOD).await;
-        let claims = verify(&token, &options(&k, &format!(r#"["{alg}"]"#)))
+        let o = options(&k, &format!(r#"["{alg}"]"#));
+        let claims = verify(&token, &o)
             .await
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(Reflect::get(&claims, &"sub".into()).unwrap(), "u1", "{alg}");
+        let (payload, header) = compact(token.as_str(), &without_claims_options(&o))
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(payload, GOOD.as_bytes(), "{alg}");
+        assert_eq!(prop(&header, "alg"), alg);
+        assert_eq!(prop(&header, "kid"), "k1");
+        assert_eq!(prop(&header, "typ"), "at+jwt");
+        assert!(Object::is_frozen(header.unchecked_ref::<Object>()), "{alg}");
     }
 }
 
@@ -256,12 +344,15 @@ async fn an_altered_payload_fails_the_signature() {
         b64(GOOD.replace("u1", "admin")),
         parts[2]
     );
-    assert_eq!(
-        verify(&forged, &options(&k, r#"["ES256"]"#))
-            .await
-            .unwrap_err(),
-        "bad_signature"
-    );
+    let o = options(&k, r#"["ES256"]"#);
+    assert_eq!(verify(&forged, &o).await.unwrap_err(), "bad_signature");
+    agree(
+        &forged,
+        Some("bad_signature"),
+        &without_claims_options(&o),
+        "altered",
+    )
+    .await;
 }
 
 #[wasm_bindgen_test]
@@ -304,6 +395,13 @@ async fn an_rs256_public_key_used_as_an_hs256_secret_is_alg_not_allowed() {
     set(&o, "algorithms", json(r#"["RS256","HS256"]"#));
     assert_eq!(
         verify(&t.sign(HEADER, CLAIMS).await, &o).await.unwrap_err(),
+        "invalid_option"
+    );
+    let token = t.sign(HEADER, CLAIMS).await;
+    assert_eq!(
+        compact(token.as_str(), &without_claims_options(&o))
+            .await
+            .unwrap_err(),
         "invalid_option"
     );
 }
@@ -743,6 +841,41 @@ async fn a_login_answer_that_fails_verification_is_refused_and_nothing_is_kept()
 }
 
 #[wasm_bindgen_test]
+async fn a_manager_with_an_inline_key_set_verifies_without_fetching_one() {
+    let stage = Stage::new().await;
+    let verify = json(
+        r#"{"algorithms":["ES256"],"issuer":"https://issuer.test","audience":"api","typ":"at+jwt"}"#,
+    );
+    set(
+        &verify,
+        "jwks",
+        json(&format!(
+            r#"{{"keys":[{}]}}"#,
+            JSON::stringify(&prop(&fixture("issuer-es256"), "public_jwk"))
+                .unwrap()
+                .as_string()
+                .unwrap()
+        )),
+    );
+    let o = json(r#"{"crossTab":false}"#);
+    set(&o, "verify", verify);
+    let m: JsValue = TokenManager::new(Some(o)).expect("valid options").into();
+    stage.server.push(&stage.forged("forged-inline").await);
+    let err = call_async(&m, "login", &[credentials()]).await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("bad_signature"));
+    assert!(!is_authenticated(&m));
+    call_async(&m, "login", &[credentials()]).await.unwrap();
+    assert!(is_authenticated(&m));
+    assert_eq!(
+        stage.server.jwks_requests(),
+        0,
+        "the inline set is the only key source"
+    );
+    free(m);
+    stage.server.uninstall();
+}
+
+#[wasm_bindgen_test]
 async fn a_refresh_answer_that_fails_verification_keeps_the_previous_token() {
     let stage = Stage::new().await;
     for (forged, code) in [
@@ -1010,8 +1143,12 @@ fn with_flipped_signature_byte(jws: &str) -> String {
     format!("{input}.{}", b64(bytes))
 }
 
+const EVERY_ALGORITHM: &str =
+    r#"["RS256","RS384","RS512","PS256","PS384","PS512","ES256","ES384","EdDSA"]"#;
+
 #[wasm_bindgen_test]
-async fn the_rfc_jws_examples_verify_where_supported_and_are_refused_with_a_code_otherwise() {
+async fn the_rfc_jws_examples_verify_with_their_exact_payload_where_supported_and_are_refused_with_a_code_otherwise(
+) {
     let doc = vectors();
     let keys = prop(&doc, "keys");
     let list: js_sys::Array = prop(&doc, "vectors").into();
@@ -1020,88 +1157,464 @@ async fn the_rfc_jws_examples_verify_where_supported_and_are_refused_with_a_code
         let id = prop(&v, "id").as_string().unwrap();
         let alg = prop(&v, "alg").as_string().unwrap();
         let jws = prop(&v, "jws").as_string().unwrap();
-        let expect = prop(&v, "expect").as_string().unwrap();
+        let payload = prop(&v, "payload").as_string().unwrap();
+        let compact_expect = prop(&v, "compact").as_string().unwrap();
+        let token_expect = prop(&v, "expect").as_string().unwrap();
+        // The example's own key; for HMAC and `none` (no key a public client may hold) the
+        // RFC 7520 RSA key, so the set is usable and the refusal is the algorithm's.
         let key = prop(&v, "key")
             .as_string()
             .map(|k| prop(&keys, &k))
-            .unwrap_or(JsValue::NULL);
-        match expect.as_str() {
+            .filter(|k| prop(k, "kty") != "oct")
+            .unwrap_or_else(|| prop(&keys, "rfc7520-rsa"));
+        let jwks = json(r#"{"keys":[]}"#);
+        prop(&jwks, "keys")
+            .unchecked_into::<js_sys::Array>()
+            .push(&key);
+        let o = json(&format!(r#"{{"algorithms":{EVERY_ALGORITHM}}}"#));
+        set(&o, "jwks", jwks);
+
+        // compactVerify: the payload bytes exactly as the RFC prints them.
+        match compact_expect.as_str() {
             "verify" => {
-                // A.2 and A.3: {"iss":"joe","exp":1300819380,...}, checked just before it expired.
-                let o = json(&format!(r#"{{"algorithms":["{alg}"],"issuer":"joe"}}"#));
-                let jwks = json(r#"{"keys":[]}"#);
-                prop(&jwks, "keys")
-                    .unchecked_into::<js_sys::Array>()
-                    .push(&key);
-                set(&o, "jwks", jwks);
-                set(&o, "currentTime", 1_300_819_379_000f64.into());
-                let claims = verify(&jws, &o)
+                let (bytes, header) = compact(jws.as_str(), &o)
                     .await
                     .unwrap_or_else(|e| panic!("{id}: {e}"));
-                assert_eq!(prop(&claims, "http://example.com/is_root"), true, "{id}");
+                assert_eq!(bytes, payload.as_bytes(), "{id}");
+                assert_eq!(prop(&header, "alg"), alg.as_str(), "{id}");
                 assert_eq!(
-                    verify(&with_flipped_signature_byte(&jws), &o)
+                    compact(with_flipped_signature_byte(&jws), &o)
                         .await
                         .unwrap_err(),
                     "bad_signature",
                     "{id}"
                 );
             }
-            "verify_signature" => {
-                // RFC 7520 4.1 and 4.2: the payload is prose, so only the signature is checked.
-                let algorithm = match alg.as_str() {
-                    "RS256" => Algorithm::RS256,
-                    "PS384" => Algorithm::PS384,
-                    other => panic!("{id}: no signature-only check planned for {other}"),
-                };
-                let jwk = JSON::stringify(&key).unwrap().as_string().unwrap();
-                let check = |jws: String| {
-                    let jwk = jwk.clone();
-                    async move {
-                        let (input, sig) = jws.rsplit_once('.').unwrap();
-                        verify_signature_only(algorithm, &jwk, input.as_bytes(), &unb64(sig)).await
-                    }
-                };
-                check(jws.clone())
+            code => assert_eq!(compact(jws.as_str(), &o).await.unwrap_err(), code, "{id}"),
+        }
+
+        // verifyToken: the same, then the payload as claims (A.2 and A.3 expire in 2011).
+        let o = Object::assign(&Object::new(), &Object::from(o)).into();
+        set(&o, "currentTime", 1_300_819_379_000f64.into());
+        set(&o, "issuer", "joe".into());
+        match token_expect.as_str() {
+            "verify" => {
+                let claims = verify(&jws, &o)
                     .await
                     .unwrap_or_else(|e| panic!("{id}: {e}"));
-                assert_eq!(
-                    check(with_flipped_signature_byte(&jws))
-                        .await
-                        .unwrap_err()
-                        .code(),
-                    "bad_signature",
-                    "{id}"
-                );
-                // As a JWT it is refused: its payload is not JSON.
-                let o = json(&format!(r#"{{"algorithms":["{alg}"]}}"#));
-                let jwks = json(r#"{"keys":[]}"#);
-                prop(&jwks, "keys")
-                    .unchecked_into::<js_sys::Array>()
-                    .push(&key);
-                set(&o, "jwks", jwks);
-                assert_eq!(verify(&jws, &o).await.unwrap_err(), "bad_json", "{id}");
+                assert_eq!(prop(&claims, "http://example.com/is_root"), true, "{id}");
             }
-            code => {
-                // HS256, ES512 and none: refused, whatever the application allows (RFC 7520
-                // 4.4 already at decoding: its payload is prose).
-                let o = json(r#"{"algorithms":["RS256","PS384","ES256","ES384","EdDSA"]}"#);
-                set(
-                    &o,
-                    "jwks",
-                    json(&format!(
-                        r#"{{"keys":[{}]}}"#,
-                        JSON::stringify(&prop(&keys, "rfc7520-rsa"))
-                            .unwrap()
-                            .as_string()
-                            .unwrap()
-                    )),
-                );
-                set(&o, "currentTime", 1_300_819_379_000f64.into());
-                assert_eq!(verify(&jws, &o).await.unwrap_err(), code, "{id}");
-            }
+            code => assert_eq!(verify(&jws, &o).await.unwrap_err(), code, "{id}"),
+        }
+        if compact_expect == "verify" {
+            // The signature is checked before the payload is read as claims.
+            assert_eq!(
+                verify(&with_flipped_signature_byte(&jws), &o)
+                    .await
+                    .unwrap_err(),
+                "bad_signature",
+                "{id}"
+            );
         }
         checked.push(id);
     }
     assert_eq!(checked.len(), 9, "{checked:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// compactVerify on its own: payloads, serializations, options; the key policy of RFC 7518.
+
+/// Options trusting `keys` (public JWKs) for every supported algorithm.
+fn trusting(keys: &[JsValue]) -> JsValue {
+    let o = json(&format!(
+        r#"{{"algorithms":{EVERY_ALGORITHM},"jwks":{{"keys":[]}}}}"#
+    ));
+    let list: js_sys::Array = prop(&prop(&o, "jwks"), "keys").into();
+    for k in keys {
+        list.push(k);
+    }
+    o
+}
+
+fn jwk_of(key: &JsValue) -> JsValue {
+    prop(key, "jwk")
+}
+
+/// A copy of a JWK with `member` set to `value`.
+fn with_jwk_member(jwk: &JsValue, member: &str, value: &str) -> JsValue {
+    let copy: JsValue = Object::assign(&Object::new(), &Object::from(jwk.clone())).into();
+    set(&copy, member, value.into());
+    copy
+}
+
+#[wasm_bindgen_test]
+async fn compact_verify_returns_an_empty_or_non_utf8_payload_exactly_as_signed() {
+    let t = Issuer::new().await;
+    let h = b64(r#"{"alg":"ES256","kid":"issuer-es256","typ":"at+jwt"}"#);
+    let o = &t.compact_options;
+    for payload in [
+        &b""[..],
+        b"\xff\xfe\x00\x80\xc0 not UTF-8",
+        b"\xef\xbb\xbfa BOM, then text",
+        b"  {\"not\": \"parsed\"} ",
+    ] {
+        let jws = sign_segments(&t.key, &h, &b64(payload)).await;
+        let (bytes, header) = compact(jws.as_str(), o).await.unwrap();
+        assert_eq!(bytes, payload, "{payload:?}");
+        assert_eq!(prop(&header, "kid"), "issuer-es256");
+    }
+    // As a token, an empty payload is no claims set, and bytes that are not UTF-8 are not JSON.
+    let empty = sign_segments(&t.key, &h, "").await;
+    assert_eq!(
+        verify(&empty, &t.options).await.unwrap_err(),
+        "malformed_token"
+    );
+    let binary = sign_segments(&t.key, &h, &b64(b"\xff\xfe")).await;
+    assert_eq!(verify(&binary, &t.options).await.unwrap_err(), "not_utf8");
+    // The signature still covers the payload: an empty payload cannot be swapped for another.
+    let (input, sig) = empty.rsplit_once('.').unwrap();
+    let swapped = format!("{}{}.{sig}", input, b64("x"));
+    assert_eq!(
+        compact(swapped.as_str(), o).await.unwrap_err(),
+        "bad_signature"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_json_serialization_is_not_compact() {
+    let t = Issuer::new().await;
+    let jws = t.sign(HEADER, CLAIMS).await;
+    let parts: Vec<&str> = jws.split('.').collect();
+    let flattened = format!(
+        r#"{{"protected":"{}","payload":"{}","signature":"{}"}}"#,
+        parts[0], parts[1], parts[2]
+    );
+    let general = format!(
+        r#"{{"payload":"{}","signatures":[{{"protected":"{}","signature":"{}"}}]}}"#,
+        parts[1], parts[0], parts[2]
+    );
+    for text in [flattened.clone(), general, format!("\n  {flattened}")] {
+        assert_eq!(
+            compact(text.as_str(), &t.compact_options)
+                .await
+                .unwrap_err(),
+            "not_compact"
+        );
+        assert_eq!(verify(&text, &t.options).await.unwrap_err(), "not_compact");
+    }
+    // The JSON serialization passed as an object.
+    assert_eq!(
+        compact(json(&flattened), &t.compact_options)
+            .await
+            .unwrap_err(),
+        "not_compact"
+    );
+    assert_eq!(
+        compact(JsValue::from(7), &t.compact_options)
+            .await
+            .unwrap_err(),
+        "invalid_argument"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn compact_verify_gives_each_malformed_shape_its_own_code() {
+    let t = Issuer::new().await;
+    let jws = t.sign(HEADER, "any payload \u{1F600}").await;
+    let parts: Vec<&str> = jws.split('.').collect();
+    let (h, p, sig) = (parts[0], parts[1], parts[2]);
+    let padded = encode("any payload \u{1F600}".as_bytes(), URL_ALPHABET, true);
+    assert!(padded.ends_with('='));
+    for (what, text, code) in [
+        ("2 segments", format!("{h}.{p}"), "malformed_token"),
+        (
+            "4 segments",
+            format!("{h}.{p}.{sig}.{sig}"),
+            "malformed_token",
+        ),
+        (
+            "5 segments (a JWE)",
+            format!("{h}.{p}.{sig}.{sig}.{sig}"),
+            "malformed_token",
+        ),
+        ("empty header", format!(".{p}.{sig}"), "malformed_token"),
+        ("empty signature", format!("{h}.{p}."), "bad_signature"),
+        (
+            "padded payload",
+            format!("{h}.{padded}.{sig}"),
+            "bad_base64",
+        ),
+        (
+            "payload with a space",
+            format!("{h}.{} {}.{sig}", &p[..4], &p[4..]),
+            "bad_base64",
+        ),
+        (
+            "header not JSON",
+            format!("{}.{p}.{sig}", b64("alg=ES256")),
+            "bad_json",
+        ),
+        (
+            "header not UTF-8",
+            format!("{}.{p}.{sig}", b64([0x7b, 0xff, 0x7d])),
+            "not_utf8",
+        ),
+    ] {
+        assert_eq!(
+            compact(text.as_str(), &t.compact_options)
+                .await
+                .unwrap_err(),
+            code,
+            "{what}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_jws_above_1_mib_is_too_large_and_a_100_kb_one_verifies() {
+    let t = Issuer::new().await;
+    let h = b64(HEADER);
+    let big = sign_segments(&t.key, &h, &b64(vec![b'a'; 100 * 1024])).await;
+    assert_eq!(
+        compact(big.as_str(), &t.compact_options)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        100 * 1024
+    );
+    let huge = sign_segments(&t.key, &h, &b64(vec![b'a'; 1 << 20])).await;
+    assert_eq!(
+        compact(huge.as_str(), &t.compact_options)
+            .await
+            .unwrap_err(),
+        "too_large"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn rsa_keys_below_2048_bits_are_weak_key_even_when_the_signature_is_valid() {
+    for (alg, bits, expect) in [
+        ("RS256", 1024, Err("weak_key")),
+        ("PS256", 1024, Err("weak_key")),
+        ("RS256", 2040, Err("weak_key")),
+        ("RS256", 2048, Ok(())),
+    ] {
+        let k = JsFuture::from(generate_rsa_key(alg, "k1", bits))
+            .await
+            .unwrap();
+        let header = format!(r#"{{"alg":"{alg}","kid":"k1","typ":"at+jwt"}}"#);
+        let token = signed(&k, &header, GOOD).await;
+        let o = options(&k, &format!(r#"["{alg}"]"#));
+        let got = compact(token.as_str(), &without_claims_options(&o)).await;
+        assert_eq!(
+            got.map(|_| ()),
+            expect.map_err(str::to_owned),
+            "{alg} {bits}"
+        );
+        assert_eq!(
+            verify(&token, &o).await.map(|_| ()),
+            expect.map_err(str::to_owned),
+            "{alg} {bits}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn rsa_public_exponents_below_3_or_even_are_refused_before_webcrypto() {
+    let t = Issuer::new().await;
+    let rsa = fixture_key("issuer-rs256").await;
+    let header = r#"{"alg":"RS256","kid":"issuer-rs256","typ":"at+jwt"}"#;
+    let token = sign_segments(&rsa, &b64(header), &b64(CLAIMS)).await;
+    let good = trusting(&[jwk_of(&rsa)]);
+    assert!(compact(token.as_str(), &good).await.is_ok());
+    // e = 1 makes every "signature" its own message: never imported, never used.
+    for (e, code) in [
+        ("AQ", "weak_key"),
+        ("Ag", "weak_key"),
+        ("AQAA", "invalid_key"),
+    ] {
+        let o = trusting(&[with_jwk_member(&jwk_of(&rsa), "e", e)]);
+        assert_eq!(
+            compact(token.as_str(), &o).await.unwrap_err(),
+            code,
+            "e = {e}"
+        );
+    }
+    drop(t);
+}
+
+#[wasm_bindgen_test]
+async fn an_ec_point_off_its_curve_is_refused_by_the_import_as_invalid_key() {
+    let t = Issuer::new().await;
+    let token = t.sign(HEADER, CLAIMS).await;
+    let jwk = prop(&fixture("issuer-es256"), "public_jwk");
+    let mut y = unb64(&prop(&jwk, "y").as_string().unwrap());
+    y[31] ^= 0x01;
+    let off_curve = with_jwk_member(&jwk, "y", &b64(&y));
+    let o = trusting(&[off_curve]);
+    assert_eq!(
+        compact(token.as_str(), &o).await.unwrap_err(),
+        "invalid_key"
+    );
+    set(&o, "issuer", "https://issuer.test".into());
+    set(&o, "currentTime", NOW_MS.into());
+    assert_eq!(verify(&token, &o).await.unwrap_err(), "invalid_key");
+    // A coordinate of the wrong length never reaches WebCrypto.
+    let short = with_jwk_member(&jwk, "x", &b64([1u8; 31]));
+    assert_eq!(
+        compact(token.as_str(), &trusting(&[short]))
+            .await
+            .unwrap_err(),
+        "invalid_key"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_key_set_with_duplicate_kids_selects_by_fit_or_refuses_as_ambiguous_kid() {
+    let t = Issuer::new().await;
+    let rsa = fixture_key("issuer-rs256").await;
+    let es_jwk = with_jwk_member(&jwk_of(&t.key), "kid", "dup");
+    let rs_jwk = with_jwk_member(&jwk_of(&rsa), "kid", "dup");
+    let attacker_jwk = with_jwk_member(&jwk_of(&t.attacker), "kid", "dup");
+    let es_token = t.sign(r#"{"alg":"ES256","kid":"dup"}"#, CLAIMS).await;
+    let rs_token = sign_segments(&rsa, &b64(r#"{"alg":"RS256","kid":"dup"}"#), &b64(CLAIMS)).await;
+    // An RSA and an EC key with one kid: each token finds its own key, in either order.
+    for order in [[&es_jwk, &rs_jwk], [&rs_jwk, &es_jwk]] {
+        let o = trusting(&[order[0].clone(), order[1].clone()]);
+        assert!(compact(es_token.as_str(), &o).await.is_ok());
+        assert!(compact(rs_token.as_str(), &o).await.is_ok());
+    }
+    // Two P-256 keys with one kid: neither is tried, whichever signed, in either order.
+    let forged = sign_segments(
+        &t.attacker,
+        &b64(r#"{"alg":"ES256","kid":"dup"}"#),
+        &b64(CLAIMS),
+    )
+    .await;
+    for order in [[&es_jwk, &attacker_jwk], [&attacker_jwk, &es_jwk]] {
+        let o = trusting(&[order[0].clone(), order[1].clone()]);
+        for token in [&es_token, &forged] {
+            assert_eq!(
+                compact(token.as_str(), &o).await.unwrap_err(),
+                "ambiguous_kid"
+            );
+        }
+        // The RSA token is not ambiguous: only one key with this kid fits RS256.
+        let o = trusting(&[order[0].clone(), order[1].clone(), rs_jwk.clone()]);
+        assert!(compact(rs_token.as_str(), &o).await.is_ok());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn verify_options_are_checked_when_read_with_messages_that_name_the_problem() {
+    let t = Issuer::new().await;
+    let token = t.sign(HEADER, CLAIMS).await;
+    let message = |e: &JsValue| prop(e, "message").as_string().unwrap_or_default();
+    let compact_error = |o: JsValue| {
+        let token = token.clone();
+        async move {
+            JsFuture::from(compact_verify(token.into(), o))
+                .await
+                .unwrap_err()
+        }
+    };
+    // Claims options are named as such.
+    for name in ["issuer", "audience", "leewaySeconds", "currentTime"] {
+        let o = without_claims_options(&t.options);
+        set(&o, name, "x".into());
+        let e = compact_error(o).await;
+        assert_eq!(error_code(&e).as_deref(), Some("unknown_option"), "{name}");
+        assert!(
+            message(&e).contains(&format!("compactVerify.{name}")),
+            "{}",
+            message(&e)
+        );
+        assert!(message(&e).contains("verifyToken"), "{}", message(&e));
+    }
+    // Broken inline key sets: which key, what is wrong, and never a value.
+    let secret_d = prop(&prop(&fixture("issuer-es256"), "private_jwk"), "d")
+        .as_string()
+        .unwrap();
+    for (jwks, says) in [
+        (json(r#"[]"#), "jwks"),
+        (JsValue::from("{\"keys\":[]}"), "jwks"),
+        (json(r#"{"keys":{}}"#), "`keys`"),
+        (json(r#"{"keys":[]}"#), "no RSA, EC or OKP key"),
+        (
+            json(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+            "no RSA, EC or OKP key",
+        ),
+        (
+            json(&format!(
+                r#"{{"keys":[{},{{"kty":"EC","crv":"P-256","d":"{secret_d}"}}]}}"#,
+                JSON::stringify(&jwk_of(&t.key))
+                    .unwrap()
+                    .as_string()
+                    .unwrap()
+            )),
+            "key 1: a public key member",
+        ),
+    ] {
+        for (caller, o) in [
+            ("compactVerify", without_claims_options(&t.options)),
+            ("verify", t.options.clone()),
+        ] {
+            set(&o, "jwks", jwks.clone());
+            let e = if caller == "verify" {
+                JsFuture::from(verify_token(token.clone().into(), o))
+                    .await
+                    .unwrap_err()
+            } else {
+                compact_error(o).await
+            };
+            assert_eq!(error_code(&e).as_deref(), Some("invalid_option"), "{says}");
+            assert!(
+                message(&e).contains(&format!("{caller}.jwks")),
+                "{}",
+                message(&e)
+            );
+            assert!(message(&e).contains(says), "{}", message(&e));
+            assert!(!message(&e).contains(&secret_d), "{}", message(&e));
+        }
+    }
+    // The manager's `verify` option reads the same way, in its constructor.
+    let o = json(r#"{"verify":{"algorithms":["ES256"],"jwks":{"keys":[{"kty":"RSA"}]}}}"#);
+    let e = TokenManager::new(Some(o)).unwrap_err();
+    assert_eq!(error_code(&e).as_deref(), Some("invalid_option"));
+    assert!(message(&e).contains("`verify.jwks`: "), "{}", message(&e));
+    // Exactly one key source.
+    let both = without_claims_options(&t.options);
+    set(&both, "jwksUrl", "https://issuer.test/jwks".into());
+    assert_eq!(
+        error_code(&compact_error(both).await).as_deref(),
+        Some("invalid_option")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn compact_verify_fetches_a_remote_key_set_through_jwks_url() {
+    let stage = Stage::new().await;
+    let o = json(r#"{"jwksUrl":"/.well-known/jwks.json","algorithms":["ES256"]}"#);
+    let jws = sign_segments(
+        &stage.issuer,
+        &b64(r#"{"alg":"ES256","kid":"issuer-es256"}"#),
+        &b64("a signed document"),
+    )
+    .await;
+    let (payload, _) = compact(jws.as_str(), &o).await.unwrap();
+    assert_eq!(payload, b"a signed document");
+    assert_eq!(stage.server.jwks_requests(), 1);
+    let forged = sign_segments(
+        &stage.attacker,
+        &b64(r#"{"alg":"ES256","kid":"issuer-es256"}"#),
+        &b64("a signed document"),
+    )
+    .await;
+    assert_eq!(
+        compact(forged.as_str(), &o).await.unwrap_err(),
+        "bad_signature"
+    );
+    assert_eq!(stage.server.jwks_requests(), 1, "the cached keys are used");
+    stage.server.uninstall();
 }

@@ -50,6 +50,54 @@ pub struct UnverifiedToken {
     pub signing_input_len: usize,
 }
 
+impl UnverifiedToken {
+    /// Reads the payload of a decoded JWS as a JWT claims set: a JWT is a JWS whose payload is
+    /// a non-empty JSON object of claims. Nesting is capped at `max_depth`.
+    ///
+    /// DANGER: see the [module documentation](self). A verifier calls this only after the
+    /// signature verified, so the claims of an unauthenticated payload are never parsed.
+    pub fn from_jws(jws: UnverifiedJws, max_depth: usize) -> Result<Self, DecodeError> {
+        if jws.payload.is_empty() {
+            return Err(DecodeError::Malformed { segments: 3 });
+        }
+        let claims = Claims::from_object(parse_object(&jws.payload, max_depth, Part::Claims)?)?;
+        Ok(UnverifiedToken {
+            header: jws.header,
+            claims,
+            signature: jws.signature,
+            signing_input_len: jws.signing_input_len,
+        })
+    }
+}
+
+/// A decoded JWS in compact serialization (RFC 7515 §7.1) whose signature has **not** been
+/// checked. The payload is kept exactly as signed: it may be empty or any bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnverifiedJws {
+    /// The protected header, typed.
+    pub header: Header,
+    /// The protected header as its decoded JSON text (strict, valid UTF-8), every member kept.
+    pub header_json: String,
+    /// The payload bytes, never parsed.
+    pub payload: Vec<u8>,
+    /// The decoded signature bytes (empty for an empty third segment).
+    pub signature: Vec<u8>,
+    /// Length of the signing input (`header.payload`), the prefix of the JWS a signature covers.
+    pub signing_input_len: usize,
+}
+
+impl AsRef<Header> for UnverifiedToken {
+    fn as_ref(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl AsRef<Header> for UnverifiedJws {
+    fn as_ref(&self) -> &Header {
+        &self.header
+    }
+}
+
 /// Decodes a token with the default [`DecodeLimits`], without verifying it.
 ///
 /// DANGER: see the [module documentation](self).
@@ -57,13 +105,39 @@ pub fn decode_unverified(token: impl AsRef<[u8]>) -> Result<UnverifiedToken, Dec
     decode_unverified_with(token.as_ref(), &DecodeLimits::default())
 }
 
-/// Decodes a token with explicit limits, without verifying it.
+/// Decodes a token with explicit limits, without verifying it: the compact JWS decoding of
+/// [`decode_jws_unverified`], then the payload as a claims set ([`UnverifiedToken::from_jws`]).
 ///
 /// DANGER: see the [module documentation](self).
 pub fn decode_unverified_with(
     token: &[u8],
     limits: &DecodeLimits,
 ) -> Result<UnverifiedToken, DecodeError> {
+    let jws = decode_compact(token, limits, Part::Claims)?;
+    UnverifiedToken::from_jws(jws, limits.max_depth)
+}
+
+/// Decodes a JWS in compact serialization with explicit limits, without verifying it.
+///
+/// Exactly three segments (`malformed_token` otherwise); the JSON serialization (input that
+/// starts with `{`) is `not_compact`; the header must be non-empty strict base64url of a JSON
+/// object; the payload may be empty and is decoded but never parsed.
+///
+/// DANGER: see the [module documentation](self).
+pub fn decode_jws_unverified(
+    jws: &[u8],
+    limits: &DecodeLimits,
+) -> Result<UnverifiedJws, DecodeError> {
+    decode_compact(jws, limits, Part::Payload)
+}
+
+/// The one compact decoder behind both entry points; `payload_part` names the middle segment
+/// in errors (`claims` for a JWT, `payload` for a JWS).
+fn decode_compact(
+    token: &[u8],
+    limits: &DecodeLimits,
+    payload_part: Part,
+) -> Result<UnverifiedJws, DecodeError> {
     if token.len() > limits.max_len {
         return Err(DecodeError::TooLarge {
             len: token.len(),
@@ -73,26 +147,33 @@ pub fn decode_unverified_with(
     if std::str::from_utf8(token).is_err() {
         return Err(DecodeError::NotUtf8 { part: None });
     }
+    // `{` never starts base64url: this is a JWS (or JWE) in JSON serialization.
+    if token.trim_ascii_start().first() == Some(&b'{') {
+        return Err(DecodeError::NotCompact);
+    }
     let segments = token.split(|b| *b == b'.').count();
     let mut parts = token.split(|b| *b == b'.');
-    let (Some(header), Some(claims), Some(signature), None) =
+    let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(DecodeError::Malformed { segments });
     };
-    if header.is_empty() || claims.is_empty() {
+    // An empty payload is a valid JWS; an empty claims set is never a valid JWT, and saying
+    // so before the header is decoded keeps the JWT codes what they always were.
+    if header.is_empty() || (payload.is_empty() && payload_part == Part::Claims) {
         return Err(DecodeError::Malformed { segments });
     }
 
     let header_json = base64url(header, Part::Header)?;
-    let claims_json = base64url(claims, Part::Claims)?;
+    let payload_bytes = base64url(payload, payload_part)?;
     let signature_bytes = base64url(signature, Part::Signature)?;
 
     let header = Header::from_object(parse_object(&header_json, limits.max_depth, Part::Header)?)?;
-    let claims = Claims::from_object(parse_object(&claims_json, limits.max_depth, Part::Claims)?)?;
-    Ok(UnverifiedToken {
+    Ok(UnverifiedJws {
         header,
-        claims,
+        // parse_object accepted it, so it is UTF-8.
+        header_json: String::from_utf8(header_json).unwrap_or_default(),
+        payload: payload_bytes,
         signature: signature_bytes,
         signing_input_len: token.len() - signature.len() - 1,
     })

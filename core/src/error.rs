@@ -15,6 +15,8 @@ pub enum Part {
     Claims,
     /// The third segment, the signature.
     Signature,
+    /// The second segment of a JWS that is not read as a JWT: the payload, any bytes.
+    Payload,
 }
 
 impl Part {
@@ -23,6 +25,7 @@ impl Part {
             Part::Header => "header",
             Part::Claims => "claims",
             Part::Signature => "signature",
+            Part::Payload => "payload",
         }
     }
 }
@@ -43,6 +46,9 @@ pub enum DecodeError {
         /// Number of segments found.
         segments: usize,
     },
+    /// The input is a JWS in JSON serialization (it starts with `{`): only the compact
+    /// serialization is accepted.
+    NotCompact,
     /// The token, or a decoded segment, is not valid UTF-8.
     NotUtf8 {
         /// The part; `None` for the token text itself.
@@ -104,6 +110,7 @@ impl DecodeError {
         match self {
             DecodeError::TooLarge { .. } => "too_large",
             DecodeError::Malformed { .. } => "malformed_token",
+            DecodeError::NotCompact => "not_compact",
             DecodeError::NotUtf8 { .. } => "not_utf8",
             DecodeError::BadBase64 { .. } => "bad_base64",
             DecodeError::BadJson { .. } => "bad_json",
@@ -126,6 +133,9 @@ impl fmt::Display for DecodeError {
             DecodeError::Malformed { segments } => write!(
                 f,
                 "token must be three non-empty base64url segments separated by dots, found {segments} segment(s)"
+            ),
+            DecodeError::NotCompact => f.write_str(
+                "a JWS in JSON serialization is not accepted: only the compact serialization (three dot-separated segments)",
             ),
             DecodeError::NotUtf8 { part: None } => f.write_str("token is not valid UTF-8"),
             DecodeError::NotUtf8 { part: Some(p) } => {

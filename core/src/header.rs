@@ -31,6 +31,12 @@ pub struct Header {
     pub key_params: Vec<&'static str>,
 }
 
+impl AsRef<Header> for Header {
+    fn as_ref(&self) -> &Header {
+        self
+    }
+}
+
 impl Header {
     pub(crate) fn from_object(mut map: Vec<(String, Value)>) -> Result<Self, DecodeError> {
         let alg = match take(&mut map, "alg") {

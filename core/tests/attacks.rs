@@ -1,12 +1,15 @@
 //! The attack suite against the pure policy, natively: the same attack tokens as
 //! `tests/verify.rs` (browser) and `server/tests/attacks.rs`, run through the steps a verifier
-//! takes before and after the signature arithmetic (decode, `check_header`, `select_key`,
-//! `check_signature_shape`, `check_claims`). Each must stop at its own step with its own code.
-//! The signature arithmetic itself (WebCrypto) is tested in the browser suite.
+//! takes before and after the signature arithmetic, in its order: the compact JWS
+//! (`decode_jws_unverified`, `check_header`, `select_key`, `check_signature_shape`), then the
+//! token (`UnverifiedToken::from_jws`, `check_claims`). Each must stop at its own step with its
+//! own code, and the JWS steps alone (what `compactVerify` runs) must stop at the same one
+//! unless the refusal is about the claims. The signature arithmetic itself (WebCrypto) is
+//! tested in the browser suite.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use token_manager_core::dangerous::decode_unverified;
+use token_manager_core::dangerous::{decode_jws_unverified, DecodeLimits, UnverifiedToken};
 use token_manager_core::verify::{
     check_claims, check_header, check_signature_shape, parse_jwks, select_key, Policy,
 };
@@ -15,11 +18,17 @@ use token_manager_core::{Algorithm, Timestamp};
 const NOW: u64 = 1_800_000_000;
 const HEADER: &str = r#"{"alg":"ES256","kid":"issuer-es256","typ":"at+jwt"}"#;
 const CLAIMS: &str = r#"{"iss":"https://issuer.test","aud":"api","sub":"u1","iat":1799999990,"nbf":1799999990,"exp":1800000900,"name":"Ada Lovelace","roles":["user"]}"#;
-/// The issuer's key set: the policy needs types, curves and kids, not real key material.
-const JWKS: &str = r#"{"keys":[
-    {"kty":"EC","crv":"P-256","kid":"issuer-es256","x":"AA","y":"AA","alg":"ES256","use":"sig"},
-    {"kty":"RSA","kid":"issuer-rs256","n":"AQAB","e":"AQAB","alg":"RS256","use":"sig"}
-]}"#;
+/// The issuer's key set: the fixture keys the browser suite trusts (the policy checks their
+/// types, curves, kids and sizes; the arithmetic is WebCrypto's).
+fn jwks() -> String {
+    let fixtures: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/keys.json")).unwrap();
+    let keys: Vec<_> = ["issuer-es256", "issuer-rs256"]
+        .iter()
+        .map(|name| fixtures[name]["public_jwk"].clone())
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string()
+}
 
 /// Order of the P-256 group, big-endian.
 const P256_N: [u8; 32] = [
@@ -49,25 +58,63 @@ fn token(header: &str, claims: &str, signature: &[u8]) -> String {
     format!("{}.{}.{}", b64(header), b64(claims), b64(signature))
 }
 
-/// Runs the policy's steps in a verifier's order; the code of the first refusal.
-fn refusal(token: &str) -> Option<&'static str> {
+/// Codes a token can get only after its JWS passed: the payload as claims, the claims checks.
+const CLAIMS_CODES: [&str; 12] = [
+    "malformed_token",
+    "not_utf8",
+    "bad_json",
+    "too_deep",
+    "not_object",
+    "duplicate_claim",
+    "claim_type",
+    "missing_claim",
+    "token_expired",
+    "token_not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+];
+
+/// Runs the policy's steps in a verifier's order: the code of the first refusal of the JWS
+/// steps, and of the whole token.
+fn refusals(token: &str) -> (Option<&'static str>, Option<&'static str>) {
+    use token_manager_core::verify::VerifyError;
     let policy = policy();
-    let keys = parse_jwks(JWKS.as_bytes()).unwrap();
-    let run = || {
-        let t = decode_unverified(token)?;
+    let keys = parse_jwks(jwks().as_bytes()).unwrap();
+    let limits = DecodeLimits::default();
+    let jws = || {
+        let t = decode_jws_unverified(token.as_bytes(), &limits)?;
         check_header(&t, &policy)?;
         select_key(&keys, t.header.kid.as_deref(), t.header.alg)?;
         check_signature_shape(t.header.alg, &t.signature)?;
+        Ok::<_, VerifyError>(t)
+    };
+    let whole = || {
+        let t = UnverifiedToken::from_jws(jws()?, limits.max_depth)?;
         check_claims(&t.claims, &policy, Timestamp::from_secs(NOW))
     };
-    run()
-        .err()
-        .map(|e: token_manager_core::verify::VerifyError| e.code())
+    (
+        jws().err().map(|e| e.code()),
+        whole().err().map(|e| e.code()),
+    )
 }
 
+fn refusal(token: &str) -> Option<&'static str> {
+    refusals(token).1
+}
+
+/// The token is refused with `code`; its JWS steps alone refuse it with the same code, or
+/// pass it when the refusal is the claims'.
 #[track_caller]
 fn refused(token: &str, code: &str, what: &str) {
-    assert_eq!(refusal(token), Some(code), "{what}");
+    let (jws, whole) = refusals(token);
+    assert_eq!(whole, Some(code), "{what}");
+    match jws {
+        Some(c) => assert_eq!(c, code, "{what}: the JWS steps refuse it alike"),
+        None => assert!(
+            CLAIMS_CODES.contains(&code),
+            "{what}: the JWS steps pass it, so {code} must be about the claims"
+        ),
+    }
 }
 
 fn with_member(object: &str, member: &str) -> String {

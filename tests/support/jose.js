@@ -27,6 +27,16 @@ export async function generateKey(alg, kid) {
   return { alg, privateKey: pair.privateKey, jwk: { ...jwk, kid, alg, use: "sig" } };
 }
 
+/** An RSA key pair for `alg` (RS256 or PS256) with a modulus of `bits` bits, as generateKey. */
+export async function generateRsaKey(alg, kid, bits) {
+  const gen = { ...PARAMS[alg].gen, modulusLength: bits };
+  const pair = await crypto.subtle.generateKey(gen, true, ["sign", "verify"]);
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  delete jwk.key_ops;
+  delete jwk.ext;
+  return { alg, privateKey: pair.privateKey, jwk: { ...jwk, kid, alg, use: "sig" } };
+}
+
 /** Signs header and claims (objects, or strings used verbatim) with the key's algorithm. */
 export async function sign(key, header, claims) {
   const h = typeof header === "string" ? header : JSON.stringify(header);

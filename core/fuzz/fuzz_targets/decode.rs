@@ -1,14 +1,36 @@
-//! Decoding must never panic, and whatever decodes must re-serialize its claims.
+//! Decoding must never panic, whatever decodes must re-serialize its claims, and a JWT decodes
+//! exactly when its compact JWS does and its payload is a claims set.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use token_manager_core::dangerous::{decode_unverified_with, DecodeLimits};
+use token_manager_core::dangerous::{
+    decode_jws_unverified, decode_unverified_with, DecodeLimits, UnverifiedToken,
+};
 
 fuzz_target!(|data: &[u8]| {
     let limits = DecodeLimits::default();
-    if let Ok(token) = decode_unverified_with(data, &limits) {
+    let token = decode_unverified_with(data, &limits);
+    if let Ok(token) = &token {
         let json = token.claims.to_json();
         assert!(json.starts_with('{'));
         assert!(token.signing_input_len < data.len());
+    }
+    // The same compact decoder: a JWT is its JWS with the payload read as claims.
+    match decode_jws_unverified(data, &limits) {
+        Ok(jws) => {
+            assert_eq!(
+                jws.signing_input_len,
+                data.iter().rposition(|b| *b == b'.').unwrap()
+            );
+            assert_eq!(UnverifiedToken::from_jws(jws, limits.max_depth), token);
+        }
+        // The JWT decoder may stop earlier, at an empty claims segment.
+        Err(e) => {
+            let t = token.unwrap_err();
+            assert!(
+                t.code() == e.code() || t.code() == "malformed_token",
+                "{t:?} {e:?}"
+            );
+        }
     }
 });

@@ -113,11 +113,18 @@ fuzz_target!(|data: &[u8]| {
                 Some(kid) => {
                     assert!(!kid.is_empty());
                     assert_eq!(key.kid.as_deref(), Some(kid));
+                    let same_kid = |k: &&token_manager_core::verify::Jwk| {
+                        k.kid.as_deref() == Some(kid) && key_fits(k, header.alg)
+                    };
+                    assert_eq!(keys.iter().filter(same_kid).count(), 1);
                 }
                 None => assert_eq!(keys.iter().filter(|k| key_fits(k, header.alg)).count(), 1),
             }
         }
-        Err(e) => assert!(matches!(e.code(), "unknown_kid" | "key_mismatch")),
+        Err(e) => assert!(matches!(
+            e.code(),
+            "unknown_kid" | "key_mismatch" | "ambiguous_kid" | "weak_key" | "invalid_key"
+        )),
     }
 
     match check_signature_shape(header.alg, &decoded.signature) {
