@@ -197,7 +197,7 @@ export type VerifyErrorCode =
 export type ErrorCode =
   | DecodeErrorCode | VerifyErrorCode
   | "invalid_option" | "unknown_option" | "insecure_endpoint" | "invalid_argument"
-  | "invalid_credentials" | "rate_limited" | "login_failed" | "network_error" | "server_error"
+  | "invalid_credentials" | "forbidden" | "rate_limited" | "login_failed" | "network_error" | "server_error"
   | "timeout" | "invalid_response" | "invalid_grant" | "refresh_budget_exhausted"
   | "not_authenticated" | "token_not_exposed" | "logout_failed" | "no_fetch"
   | "verify_unavailable" | "no_expiry";
