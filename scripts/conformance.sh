@@ -3,9 +3,10 @@
 #   1. packs the kit and installs the tarball, as `npx wasm-token-manager-conformance` would;
 #   2. runs it against the reference server (debug build, in-memory database, a 1 s grace
 #      window, the test switches): every check must pass, none may be skipped;
-#   3. runs it against a fresh reference server behind conformance/test/broken-proxy.mjs, which
-#      adds the CSRF header to every request and strips HttpOnly from Set-Cookie: the run must
-#      fail, with exactly the checks those two faults break failing;
+#   3. runs it against fresh reference servers behind conformance/test/broken-proxy.mjs, which
+#      adds faults: the CSRF header added to every request and HttpOnly stripped from Set-Cookie;
+#      then every Origin granted by CORS, Retry-After and WWW-Authenticate dropped: each run
+#      must fail, with exactly the checks those faults break failing;
 #   4. checks the output of both runs holds neither the password nor a token, and that a
 #      password on the command line is refused (exit 2) without being echoed.
 # Every process is stopped by its PID. Takes a few seconds once the server is built.
@@ -115,17 +116,28 @@ warned=$(ids "$tmp/reference.json" warn)
 [ -z "$skipped$warned" ] || die "against the reference server, skipped: [$skipped], warned: [$warned]"
 say "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).summary.passed' "$tmp/reference.json") checks passed"
 
-say "against a broken deployment (a proxy that adds the CSRF header and strips HttpOnly)"
-server broken-upstream
+# A fresh reference server behind the proxy with the given faults; the kit must exit 1 with
+# exactly the expected checks failing.
+broken() {
+  local name=$1 faults=$2 want=$3
+  say "against a broken deployment: $faults"
+  server "$name-upstream"
+  kids_url="$url/.well-known/jwks.json"
+  start "$name-proxy" node conformance/test/broken-proxy.mjs "$url" "$faults"
+  kit "$name" "$url"
+  [ "$status" -eq 1 ] || { cat "$tmp/$name.err" >&2; die "against $faults the kit exited $status, expected 1"; }
+  failed=$(ids "$tmp/$name.json" fail)
+  [ "$failed" = "$want" ] || die "against $faults, failed: [$failed]; expected: [$want]"
+  no_secrets "$tmp/$name.json" "$tmp/$name.err"
+  say "failed as it should: $failed"
+}
+
 no_secrets "$tmp/reference.json" "$tmp/reference.err"
-kids_url="$url/.well-known/jwks.json"
-start broken-proxy node conformance/test/broken-proxy.mjs "$url"
-kit broken "$url"
-[ "$status" -eq 1 ] || { cat "$tmp/broken.err" >&2; die "against the broken deployment the kit exited $status, expected 1"; }
-failed=$(ids "$tmp/broken.json" fail)
-want="csrf.logout-refusals csrf.refresh-requires-header login.refresh-cookie refresh.rotates-cookie"
-[ "$failed" = "$want" ] || die "against the broken deployment, failed: [$failed]; expected: [$want]"
-say "failed as it should: $failed"
+broken broken-cors reflect-origin,no-retry-after,no-www-authenticate \
+  "cors.preflight-foreign-origin logout.revokes-session resource.rejects-forged-signature resource.requires-token retry-after.429 retry-after.503"
+# Last, so $url and $kids_url stay this deployment's for the text run below.
+broken broken-csrf csrf-header,no-httponly \
+  "csrf.logout-refusals csrf.refresh-requires-header login.refresh-cookie refresh.rotates-cookie"
 
 say "text output, and the password refused on the command line"
 CONFORMANCE_USERNAME=conformance CONFORMANCE_PASSWORD="$password" "$KIT" "$url" --origin "$SPA_ORIGIN" \
@@ -137,5 +149,5 @@ set +e
 status=$?
 set -e
 [ "$status" -eq 2 ] || die "a --password flag exited $status, expected 2"
-no_secrets "$tmp/broken.json" "$tmp/broken.err" "$tmp/broken.txt" "$tmp/usage.txt"
+no_secrets "$tmp/broken.txt" "$tmp/usage.txt"
 say "ok"

@@ -1,25 +1,59 @@
-// A deliberately broken deployment for the kit's own test: a reverse proxy in front of the
-// reference server that (1) adds `X-Requested-With: wasm-token-manager` to every request, which
-// disables the backend's CSRF header check, and (2) strips `HttpOnly` from every `Set-Cookie`,
-// which lets page scripts read the refresh cookie. The reference server stays unweakened; the
-// kit must name exactly these faults. Not part of the published package.
+// Deliberately broken deployments for the kit's own test: a reverse proxy in front of the
+// reference server that adds the faults named on its command line. The reference server itself
+// stays unweakened; the kit must name exactly the checks these faults break. Not part of the
+// published package.
 //
-// Usage: node broken-proxy.mjs TARGET_URL   prints "listening on http://127.0.0.1:PORT".
+//   csrf-header          adds `X-Requested-With: wasm-token-manager` to every request, which
+//                        disables the backend's CSRF header check
+//   no-httponly          strips `HttpOnly` from every `Set-Cookie`: scripts can read the cookie
+//   reflect-origin       the classic CORS mistake: grants every preflight and every answer to
+//                        whatever `Origin` asked, with credentials
+//   no-retry-after       drops `Retry-After`
+//   no-www-authenticate  drops `WWW-Authenticate`
+//
+// Usage: node broken-proxy.mjs TARGET_URL FAULT[,FAULT…]   prints "listening on http://127.0.0.1:PORT".
 
 import { createServer, request } from "node:http";
 
+const FAULTS = ["csrf-header", "no-httponly", "reflect-origin", "no-retry-after", "no-www-authenticate"];
 const target = new URL(process.argv[2]);
+const faults = new Set((process.argv[3] ?? "").split(",").filter(Boolean));
+for (const f of faults) {
+  if (!FAULTS.includes(f)) {
+    process.stderr.write(`broken-proxy: unknown fault ${f}; known: ${FAULTS.join(", ")}\n`);
+    process.exit(2);
+  }
+}
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"];
 
+function reflect(headers, origin) {
+  if (!origin) return;
+  headers["access-control-allow-origin"] = origin;
+  headers["access-control-allow-credentials"] = "true";
+}
+
 const server = createServer((incoming, outgoing) => {
-  const headers = { ...incoming.headers, host: target.host, "x-requested-with": "wasm-token-manager" };
+  const origin = incoming.headers.origin;
+  if (faults.has("reflect-origin") && incoming.method === "OPTIONS" && incoming.headers["access-control-request-method"]) {
+    const headers = { "access-control-allow-methods": "GET, POST, OPTIONS" };
+    if (incoming.headers["access-control-request-headers"]) headers["access-control-allow-headers"] = incoming.headers["access-control-request-headers"];
+    reflect(headers, origin);
+    outgoing.writeHead(204, headers).end();
+    incoming.resume();
+    return;
+  }
+  const headers = { ...incoming.headers, host: target.host };
+  if (faults.has("csrf-header")) headers["x-requested-with"] = "wasm-token-manager";
   for (const h of HOP_BY_HOP) delete headers[h];
   const upstream = request(
     { host: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers },
     (answer) => {
       const out = { ...answer.headers };
       for (const h of HOP_BY_HOP) delete out[h];
-      if (out["set-cookie"]) out["set-cookie"] = out["set-cookie"].map((c) => c.replace(/;\s*HttpOnly/gi, ""));
+      if (faults.has("no-httponly") && out["set-cookie"]) out["set-cookie"] = out["set-cookie"].map((c) => c.replace(/;\s*HttpOnly/gi, ""));
+      if (faults.has("reflect-origin")) reflect(out, origin);
+      if (faults.has("no-retry-after")) delete out["retry-after"];
+      if (faults.has("no-www-authenticate")) delete out["www-authenticate"];
       outgoing.writeHead(answer.statusCode, out);
       answer.pipe(outgoing);
     },
