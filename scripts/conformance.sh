@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The conformance kit (conformance/) tested on real servers over loopback:
 #   1. packs the kit and installs the tarball, as `npx wasm-token-manager-conformance` would;
-#   2. runs it against the reference server (debug build, in-memory database, a 1 s grace
+#   2. runs it against the reference server (debug build, in-memory database, a 2 s grace
 #      window, the test switches): every check must pass, none may be skipped;
 #   3. runs it against fresh reference servers behind conformance/test/broken-proxy.mjs, which
 #      adds faults: the CSRF header added to every request and HttpOnly stripped from Set-Cookie;
@@ -45,6 +45,9 @@ KIT="$tmp/install/node_modules/.bin/wasm-token-manager-conformance"
 # A fresh random password per run: the output must never contain it.
 password="conf-$(node -e 'process.stdout.write(require("crypto").randomBytes(18).toString("base64url"))')"
 SPA_ORIGIN=http://localhost:5173
+# The grace window: short, so the reuse checks wait only GRACE + 1 s, yet 2 rather than 1, so
+# a replay inside the window still lands inside it on a loaded machine.
+GRACE=2
 
 # Starts a server (or the proxy) in the background; sets $url to what it printed.
 start() {
@@ -62,7 +65,7 @@ start() {
 }
 
 server() {
-  start "$1" "$SERVER" --listen 127.0.0.1:0 --database :memory: --grace 1 --test-switches \
+  start "$1" "$SERVER" --listen 127.0.0.1:0 --database :memory: --grace "$GRACE" --test-switches \
     --demo-user "conformance:$password" --allowed-origin "$SPA_ORIGIN" --www www --pkg pkg
 }
 
@@ -71,7 +74,7 @@ kit() {
   local name=$1 target=$2
   set +e
   CONFORMANCE_USERNAME=conformance CONFORMANCE_PASSWORD="$password" "$KIT" "$target" \
-    --origin "$SPA_ORIGIN" --grace-seconds 1 --test-switches --json > "$tmp/$name.json" 2> "$tmp/$name.err"
+    --origin "$SPA_ORIGIN" --grace-seconds "$GRACE" --test-switches --json > "$tmp/$name.json" 2> "$tmp/$name.err"
   status=$?
   set -e
 }
@@ -141,7 +144,7 @@ broken broken-csrf csrf-header,no-httponly \
 
 say "text output, and the password refused on the command line"
 CONFORMANCE_USERNAME=conformance CONFORMANCE_PASSWORD="$password" "$KIT" "$url" --origin "$SPA_ORIGIN" \
-  --grace-seconds 1 --only login,csrf.refresh-requires-header > "$tmp/broken.txt" 2>&1 && die "the text run against the broken deployment passed"
+  --grace-seconds "$GRACE" --only login,csrf.refresh-requires-header > "$tmp/broken.txt" 2>&1 && die "the text run against the broken deployment passed"
 grep -q '^FAIL  login.refresh-cookie' "$tmp/broken.txt" || die "the text report does not name login.refresh-cookie"
 grep -q 'saw: .*(no HttpOnly)' "$tmp/broken.txt" || die "the text report does not say what it saw"
 set +e

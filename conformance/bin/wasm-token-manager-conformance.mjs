@@ -8,14 +8,15 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatResult, formatSummary, runConformance } from "../lib/run.mjs";
 import { CHECKS } from "../lib/checks.mjs";
+import { networkReason } from "../lib/http.mjs";
 
 const USAGE = `Usage: wasm-token-manager-conformance BASE_URL [options]
 
 Checks over HTTP that the backend at BASE_URL implements the server contract of
 wasm-token-manager: login answer, refresh cookie attributes, rotation, concurrent refresh,
 grace window, reuse revocation, logout and denylist, CSRF and CORS refusals, error bodies,
-JWKS, WWW-Authenticate and Retry-After. It signs in about 15 times with one account and
-sends two wrong passwords (one for the account, one for an unknown user).
+JWKS, WWW-Authenticate and Retry-After. It signs in about 15 times with one account and,
+last, sends two wrong passwords (one for the account, one for an unknown user).
 
 Credentials (never on the command line, never printed):
   CONFORMANCE_USERNAME, CONFORMANCE_PASSWORD   environment variables, or
@@ -194,7 +195,7 @@ async function main() {
   try {
     await fetch(new URL(config.paths.jwks, baseUrl), { redirect: "manual", signal: AbortSignal.timeout(config.timeoutMs) });
   } catch (e) {
-    process.stderr.write(`wasm-token-manager-conformance: cannot reach ${baseUrl.origin}: ${e?.cause?.code ?? e?.name ?? e}\n`);
+    process.stderr.write(`wasm-token-manager-conformance: cannot reach ${baseUrl.origin}: ${networkReason(e, config.timeoutMs)}\n`);
     return 3;
   }
 

@@ -1,6 +1,8 @@
 // The checks, in the order they run. Each one is self-contained: it signs in with its own
 // session when it needs one, so a failure in one check does not cascade into the next, and a
 // rotated cookie is replayed at most twice in any family (backends may cap grace replays).
+// Refused logins (two wrong passwords, form bodies, a foreign Origin) run last: backends may
+// throttle logins after failures.
 
 import { createPublicKey, randomBytes, verify as verifySignature, constants } from "node:crypto";
 import {
@@ -113,17 +115,19 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, Math.max(0, ms)));
 /** Signs in, rotates once and notes when: the reuse checks replay the first cookie after the grace window. */
 async function rotatedFamily(ctx) {
   const first = await ctx.login();
-  const sentAt = Date.now();
   const rotated = await ctx.refresh(first.cookie);
+  // Taken after the answer, so the backend's rotation time is no later than this.
+  const rotatedBy = Date.now();
   const second = ctx.cookieOf(rotated);
   if (rotated.status !== 200 || !second) throw new Skip(`the first refresh failed (${describe(rotated)}): see refresh.rotates-cookie`);
-  return { first, second, secondToken: rotated.json?.access_token, sentAt };
+  return { first, second, secondToken: rotated.json?.access_token, rotatedBy };
 }
 
 async function replayAfterGrace(ctx, prepared) {
   if (prepared instanceof Error) throw prepared;
-  // Whole seconds past the window: a backend storing seconds sees `now - rotated_at > grace`.
-  await sleep(prepared.sentAt + (ctx.config.graceSeconds + 1) * 1000 - Date.now());
+  // A whole second past the window from when the rotation was answered: a backend counting
+  // whole seconds then sees `now - rotated_at > grace` however slowly it worked.
+  await sleep(prepared.rotatedBy + (ctx.config.graceSeconds + 1) * 1000 - Date.now());
   return ctx.refresh(prepared.first.cookie);
 }
 
@@ -269,49 +273,6 @@ export const CHECKS = [
       verified = `error: ${e.message}`;
     }
     t.expect("signature", "verifies", verified === true ? "verifies" : verified === false ? "does not verify" : verified, verified === true);
-  }),
-
-  check("login.wrong-password", "a wrong password is refused with invalid_credentials and no cookie", async (t, ctx) => {
-    const answer = await ctx.backend.request("POST", ctx.paths.login, {
-      json: { username: ctx.credentials.username, password: `not-the-password-${randomBytes(6).toString("hex")}` },
-      headers: CSRF,
-    });
-    expectError(t, answer, 401, "invalid_credentials");
-    const set = answer.cookies(ctx.backend.cookieName).filter((c) => c.value);
-    t.expect("Set-Cookie", "no refresh cookie", set.length ? "a refresh cookie" : "none", set.length === 0);
-  }),
-
-  check("login.unknown-user", "an unknown user gets the same answer as a wrong password", async (t, ctx) => {
-    const answer = await ctx.backend.request("POST", ctx.paths.login, {
-      json: { username: `conformance-no-such-user-${randomBytes(6).toString("hex")}`, password: "not-a-password" },
-      headers: CSRF,
-    });
-    expectError(t, answer, 401, "invalid_credentials");
-  }),
-
-  check("login.requires-json", "login refuses the content types an HTML form can send", async (t, ctx) => {
-    const { username, password } = ctx.credentials;
-    const plain = await ctx.backend.request("POST", ctx.paths.login, {
-      body: JSON.stringify({ username, password }),
-      headers: { ...CSRF, "content-type": "text/plain" },
-    });
-    expectError(t, plain, 415, "invalid_request", "Content-Type: text/plain");
-    const form = await ctx.backend.request("POST", ctx.paths.login, {
-      body: new URLSearchParams({ username, password }).toString(),
-      headers: { ...CSRF, "content-type": "application/x-www-form-urlencoded" },
-    });
-    expectError(t, form, 415, "invalid_request", "Content-Type: application/x-www-form-urlencoded");
-  }),
-
-  check("login.foreign-origin", "login refuses a foreign Origin", async (t, ctx) => {
-    const { username, password } = ctx.credentials;
-    const answer = await ctx.backend.request("POST", ctx.paths.login, {
-      origin: ctx.config.foreignOrigin,
-      json: { username, password },
-      headers: CSRF,
-    });
-    expectError(t, answer, 403, "forbidden_origin", `Origin: ${ctx.config.foreignOrigin}`);
-    t.expect("Set-Cookie", "no refresh cookie", ctx.cookieOf(answer) ? "a refresh cookie" : "none", !ctx.cookieOf(answer));
   }),
 
   check("resource.accepts-token", "the resource endpoint answers a valid access token", async (t, ctx) => {
@@ -606,7 +567,7 @@ export const CHECKS = [
     "a rotated cookie replayed after the grace window is refused and revokes the family",
     async (t, ctx, prepared) => {
       const replay = await replayAfterGrace(ctx, prepared);
-      expectError(t, replay, 401, "invalid_grant", `replay of the rotated cookie ${((Date.now() - prepared.sentAt) / 1000).toFixed(1)} s after the rotation (grace ${ctx.config.graceSeconds} s)`);
+      expectError(t, replay, 401, "invalid_grant", `replay of the rotated cookie ${((Date.now() - prepared.rotatedBy) / 1000).toFixed(1)} s after the rotation was answered (grace ${ctx.config.graceSeconds} s)`);
       expectError(t, await ctx.refresh(prepared.second), 401, "invalid_grant", "the family's current cookie afterwards");
     },
     { prepare: rotatedFamily },
@@ -623,6 +584,50 @@ export const CHECKS = [
     },
     { level: "recommended", prepare: rotatedFamily },
   ),
+
+  // Refused logins last: a login throttle they may set off cannot slow the checks that sign in.
+  check("login.requires-json", "login refuses the content types an HTML form can send", async (t, ctx) => {
+    const { username, password } = ctx.credentials;
+    const plain = await ctx.backend.request("POST", ctx.paths.login, {
+      body: JSON.stringify({ username, password }),
+      headers: { ...CSRF, "content-type": "text/plain" },
+    });
+    expectError(t, plain, 415, "invalid_request", "Content-Type: text/plain");
+    const form = await ctx.backend.request("POST", ctx.paths.login, {
+      body: new URLSearchParams({ username, password }).toString(),
+      headers: { ...CSRF, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expectError(t, form, 415, "invalid_request", "Content-Type: application/x-www-form-urlencoded");
+  }),
+
+  check("login.foreign-origin", "login refuses a foreign Origin", async (t, ctx) => {
+    const { username, password } = ctx.credentials;
+    const answer = await ctx.backend.request("POST", ctx.paths.login, {
+      origin: ctx.config.foreignOrigin,
+      json: { username, password },
+      headers: CSRF,
+    });
+    expectError(t, answer, 403, "forbidden_origin", `Origin: ${ctx.config.foreignOrigin}`);
+    t.expect("Set-Cookie", "no refresh cookie", ctx.cookieOf(answer) ? "a refresh cookie" : "none", !ctx.cookieOf(answer));
+  }),
+
+  check("login.wrong-password", "a wrong password is refused with invalid_credentials and no cookie", async (t, ctx) => {
+    const answer = await ctx.backend.request("POST", ctx.paths.login, {
+      json: { username: ctx.credentials.username, password: `not-the-password-${randomBytes(6).toString("hex")}` },
+      headers: CSRF,
+    });
+    expectError(t, answer, 401, "invalid_credentials");
+    const set = answer.cookies(ctx.backend.cookieName).filter((c) => c.value);
+    t.expect("Set-Cookie", "no refresh cookie", set.length ? "a refresh cookie" : "none", set.length === 0);
+  }),
+
+  check("login.unknown-user", "an unknown user gets the same answer as a wrong password", async (t, ctx) => {
+    const answer = await ctx.backend.request("POST", ctx.paths.login, {
+      json: { username: `conformance-no-such-user-${randomBytes(6).toString("hex")}`, password: "not-a-password" },
+      headers: CSRF,
+    });
+    expectError(t, answer, 401, "invalid_credentials");
+  }),
 
   check("errors.body-shape", 'every error answer of the run was {"error","error_description"} with a documented code', async (t, ctx) => {
     const errors = ctx.backend.errors.filter((a) => !a.path.endsWith(`/${ctx.config.paths.failRefresh}`));

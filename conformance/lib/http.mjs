@@ -61,6 +61,13 @@ export class NetworkError extends Error {
   name = "NetworkError";
 }
 
+/** Why `fetch` rejected: a timeout, the system error code (ECONNREFUSED…) or undici's message. */
+export function networkReason(e, timeoutMs) {
+  if (e?.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
+  const cause = e?.cause;
+  return cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? e?.message ?? String(e);
+}
+
 /** One answer, read in full. */
 export class Answer {
   constructor({ method, path, status, headers, text, json, setCookies }) {
@@ -131,8 +138,7 @@ export class Backend {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
-      const why = e?.name === "TimeoutError" ? `no answer within ${this.timeoutMs} ms` : (e?.cause?.code ?? e?.cause?.message ?? e?.message);
-      throw new NetworkError(`${method} ${url.pathname}: ${why}`);
+      throw new NetworkError(`${method} ${url.pathname}: ${networkReason(e, this.timeoutMs)}`);
     }
     const text = await response.text();
     let parsed;
