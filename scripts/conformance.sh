@@ -5,8 +5,9 @@
 #      window, the test switches): every check must pass, none may be skipped;
 #   3. runs it against fresh reference servers behind conformance/test/broken-proxy.mjs, which
 #      adds faults: the CSRF header added to every request and HttpOnly stripped from Set-Cookie;
-#      then every Origin granted by CORS, Retry-After and WWW-Authenticate dropped: each run
-#      must fail, with exactly the checks those faults break failing;
+#      then every Origin granted by CORS, Retry-After and WWW-Authenticate dropped, and the
+#      password echoed in refused logins' error_description: each run must fail, with exactly
+#      the checks those faults break failing;
 #   4. checks the output of both runs holds neither the password nor a token, and that a
 #      password on the command line is refused (exit 2) without being echoed.
 # Every process is stopped by its PID. Takes a few seconds once the server is built.
@@ -136,7 +137,7 @@ broken() {
 }
 
 no_secrets "$tmp/reference.json" "$tmp/reference.err"
-broken broken-cors reflect-origin,no-retry-after,no-www-authenticate \
+broken broken-cors reflect-origin,no-retry-after,no-www-authenticate,echo-credentials \
   "cors.preflight-foreign-origin logout.revokes-session resource.rejects-forged-signature resource.requires-token retry-after.429 retry-after.503"
 # Last, so $url and $kids_url stay this deployment's for the text run below.
 broken broken-csrf csrf-header,no-httponly \

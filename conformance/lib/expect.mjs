@@ -49,7 +49,7 @@ export function describe(answer) {
     return `${answer.status} {"error":${JSON.stringify(body.error)}${text}}`;
   }
   const type = answer.header("content-type");
-  return `${answer.status}${answer.text ? ` (${answer.text.length} bytes of ${type ?? "no content type"})` : ""}`;
+  return `${answer.status}${answer.bytes ? ` (${answer.bytes} bytes of ${type ?? "no content type"})` : ""}`;
 }
 
 function shorten(s, n) {

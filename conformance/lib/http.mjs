@@ -9,9 +9,15 @@ import { createHash } from "node:crypto";
  * about to be printed; tokens and cookies by their length and a hash prefix (they are 256-bit
  * random or signed, so a hash prefix reveals nothing), passwords by a fixed word (a hash of a
  * short password could be brute-forced).
+ *
+ * The kit never prints what it sends, so a password could only reach the output through a
+ * backend echoing it: `unechoed` removes it from every answer as it arrives, whatever its
+ * length. `scrub` replaces it again only when it has 8 characters or more; a shorter one
+ * ("b") would otherwise mangle every word containing it.
  */
 export class Secrets {
   #values = new Map();
+  #password = "";
 
   /** Records `value` (a token or cookie); returns it. */
   token(value) {
@@ -19,10 +25,17 @@ export class Secrets {
     return value;
   }
 
-  /** Records a password; returns it. */
+  /** Records the password; returns it. */
   password(value) {
-    if (typeof value === "string" && value.length > 0) this.#values.set(value, "[password]");
+    if (typeof value !== "string" || !value) return value;
+    this.#password = value;
+    if (value.length >= 8) this.#values.set(value, "[password]");
     return value;
+  }
+
+  /** `text` from the backend with the password, if it echoed it, replaced. */
+  unechoed(text) {
+    return this.#password && text.includes(this.#password) ? text.split(this.#password).join("[password]") : text;
   }
 
   scrub(text) {
@@ -70,8 +83,8 @@ export function networkReason(e, timeoutMs) {
 
 /** One answer, read in full. */
 export class Answer {
-  constructor({ method, path, status, headers, text, json, setCookies }) {
-    Object.assign(this, { method, path, status, headers, text, json, setCookies });
+  constructor({ method, path, status, headers, text, bytes, json, setCookies }) {
+    Object.assign(this, { method, path, status, headers, text, bytes, json, setCookies });
   }
 
   header(name) {
@@ -140,7 +153,10 @@ export class Backend {
     } catch (e) {
       throw new NetworkError(`${method} ${url.pathname}: ${networkReason(e, this.timeoutMs)}`);
     }
-    const text = await response.text();
+    const raw = await response.text();
+    const text = this.secrets.unechoed(raw);
+    const received = new Headers();
+    for (const [k, v] of response.headers) if (k !== "set-cookie") received.set(k, this.secrets.unechoed(v));
     let parsed;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -148,9 +164,9 @@ export class Backend {
       parsed = undefined;
     }
     if (parsed && typeof parsed.access_token === "string") this.secrets.token(parsed.access_token);
-    const setCookies = response.headers.getSetCookie().map(parseSetCookie);
+    const setCookies = response.headers.getSetCookie().map((line) => parseSetCookie(this.secrets.unechoed(line)));
     for (const c of setCookies) this.secrets.token(c.value);
-    const answer = new Answer({ method, path: url.pathname, status: response.status, headers: response.headers, text, json: parsed, setCookies });
+    const answer = new Answer({ method, path: url.pathname, status: response.status, headers: received, text, bytes: Buffer.byteLength(raw), json: parsed, setCookies });
     if (answer.status >= 400) this.errors.push(answer);
     return answer;
   }

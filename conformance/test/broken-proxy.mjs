@@ -10,12 +10,14 @@
 //                        whatever `Origin` asked, with credentials
 //   no-retry-after       drops `Retry-After`
 //   no-www-authenticate  drops `WWW-Authenticate`
+//   echo-credentials     a refused login's error_description repeats the request body, password
+//                        and all (the kit must not print it)
 //
 // Usage: node broken-proxy.mjs TARGET_URL FAULT[,FAULT…]   prints "listening on http://127.0.0.1:PORT".
 
 import { createServer, request } from "node:http";
 
-const FAULTS = ["csrf-header", "no-httponly", "reflect-origin", "no-retry-after", "no-www-authenticate"];
+const FAULTS = ["csrf-header", "no-httponly", "reflect-origin", "no-retry-after", "no-www-authenticate", "echo-credentials"];
 const target = new URL(process.argv[2]);
 const faults = new Set((process.argv[3] ?? "").split(",").filter(Boolean));
 for (const f of faults) {
@@ -45,24 +47,41 @@ const server = createServer((incoming, outgoing) => {
   const headers = { ...incoming.headers, host: target.host };
   if (faults.has("csrf-header")) headers["x-requested-with"] = "wasm-token-manager";
   for (const h of HOP_BY_HOP) delete headers[h];
-  const upstream = request(
-    { host: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers },
-    (answer) => {
-      const out = { ...answer.headers };
-      for (const h of HOP_BY_HOP) delete out[h];
-      if (faults.has("no-httponly") && out["set-cookie"]) out["set-cookie"] = out["set-cookie"].map((c) => c.replace(/;\s*HttpOnly/gi, ""));
-      if (faults.has("reflect-origin")) reflect(out, origin);
-      if (faults.has("no-retry-after")) delete out["retry-after"];
-      if (faults.has("no-www-authenticate")) delete out["www-authenticate"];
-      outgoing.writeHead(answer.statusCode, out);
-      answer.pipe(outgoing);
-    },
-  );
-  upstream.on("error", () => {
-    outgoing.writeHead(502, { "content-type": "application/json" });
-    outgoing.end('{"error":"server_error","error_description":"proxy: upstream failed"}');
+  const chunks = [];
+  incoming.on("data", (c) => chunks.push(c));
+  incoming.on("end", () => {
+    const body = Buffer.concat(chunks);
+    if (body.length || "content-length" in headers) headers["content-length"] = String(body.length);
+    const upstream = request(
+      { host: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers },
+      (answer) => {
+        const out = { ...answer.headers };
+        for (const h of HOP_BY_HOP) delete out[h];
+        if (faults.has("no-httponly") && out["set-cookie"]) out["set-cookie"] = out["set-cookie"].map((c) => c.replace(/;\s*HttpOnly/gi, ""));
+        if (faults.has("reflect-origin")) reflect(out, origin);
+        if (faults.has("no-retry-after")) delete out["retry-after"];
+        if (faults.has("no-www-authenticate")) delete out["www-authenticate"];
+        const parts = [];
+        answer.on("data", (c) => parts.push(c));
+        answer.on("end", () => {
+          let payload = Buffer.concat(parts);
+          if (faults.has("echo-credentials") && incoming.url.endsWith("/auth/login") && answer.statusCode >= 400) {
+            const error = JSON.parse(payload.toString("utf8"));
+            error.error_description = `refused ${body.toString("utf8")}`;
+            payload = Buffer.from(JSON.stringify(error));
+          }
+          out["content-length"] = String(payload.length);
+          outgoing.writeHead(answer.statusCode, out);
+          outgoing.end(payload);
+        });
+      },
+    );
+    upstream.on("error", () => {
+      outgoing.writeHead(502, { "content-type": "application/json" });
+      outgoing.end('{"error":"server_error","error_description":"proxy: upstream failed"}');
+    });
+    upstream.end(body);
   });
-  incoming.pipe(upstream);
 });
 
 server.listen(0, "127.0.0.1", () => {
