@@ -17,7 +17,8 @@ import {
   hasNoStore,
 } from "./expect.mjs";
 
-const CSRF = { "x-requested-with": "wasm-token-manager" };
+// What the browser package sends with every login, refresh and logout (src/http.rs).
+const AUTH_HEADERS = { "x-requested-with": "wasm-token-manager", accept: "application/json" };
 const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
@@ -41,7 +42,7 @@ export class Context {
     const { username, password } = this.credentials;
     const answer = await this.backend.request("POST", this.paths.login, {
       json: { username, password },
-      headers: CSRF,
+      headers: AUTH_HEADERS,
       ...extra,
     });
     const cookie = answer.cookies(this.backend.cookieName)[0]?.value;
@@ -60,13 +61,13 @@ export class Context {
     return result;
   }
 
-  /** A refresh as the browser package sends it: the cookie, the CSRF header, no body. */
+  /** A refresh as the browser package sends it: the cookie, the CSRF and Accept headers, no body. */
   refresh(cookie, { headers = {}, ...rest } = {}) {
-    return this.backend.request("POST", this.paths.refresh, { cookie, headers: { ...CSRF, ...headers }, ...rest });
+    return this.backend.request("POST", this.paths.refresh, { cookie, headers: { ...AUTH_HEADERS, ...headers }, ...rest });
   }
 
   logout(cookie, { headers = {}, ...rest } = {}) {
-    return this.backend.request("POST", this.paths.logout, { cookie, headers: { ...CSRF, ...headers }, ...rest });
+    return this.backend.request("POST", this.paths.logout, { cookie, headers: { ...AUTH_HEADERS, ...headers }, ...rest });
   }
 
   resource(bearer, options = {}) {
@@ -98,9 +99,9 @@ export class Context {
     }
   }
 
-  /** Sets the reference server's fail-refresh switch (with its own CSRF checks satisfied). */
+  /** Sets the reference server's fail-refresh switch (with its own AUTH_HEADERS checks satisfied). */
   async failNextRefresh(body) {
-    const answer = await this.backend.request("POST", this.config.paths.failRefresh, { json: body, headers: CSRF });
+    const answer = await this.backend.request("POST", this.config.paths.failRefresh, { json: body, headers: AUTH_HEADERS });
     if (answer.status !== 200) throw new Skip(`POST ${this.config.paths.failRefresh} answered ${describe(answer)}: the switch is not available`);
   }
 }
@@ -205,7 +206,7 @@ export const CHECKS = [
     if (!answer) {
       // sharedLogin only says "skip"; here the failure is the finding, so show the answer.
       const { username, password } = ctx.credentials;
-      const again = await ctx.backend.request("POST", ctx.paths.login, { json: { username, password }, headers: CSRF });
+      const again = await ctx.backend.request("POST", ctx.paths.login, { json: { username, password }, headers: AUTH_HEADERS });
       expectTokenResponse(t, again, ctx);
       return;
     }
@@ -409,7 +410,7 @@ export const CHECKS = [
     await ctx.refreshOk(t, session.cookie, "a proper refresh with the same cookie afterwards");
   }),
 
-  check("csrf.logout-refusals", "logout refuses a missing CSRF header, cross-site and foreign-origin requests, and the session survives", async (t, ctx) => {
+  check("csrf.logout-refusals", "logout refuses a missing AUTH_HEADERS header, cross-site and foreign-origin requests, and the session survives", async (t, ctx) => {
     const session = await ctx.login();
     expectError(t, await ctx.logout(session.cookie, { headers: { "x-requested-with": undefined } }), 400, "invalid_request", "no X-Requested-With");
     expectError(t, await ctx.logout(session.cookie, { headers: { "sec-fetch-site": "cross-site" } }), 403, "forbidden_origin", "Sec-Fetch-Site: cross-site");
@@ -590,12 +591,12 @@ export const CHECKS = [
     const { username, password } = ctx.credentials;
     const plain = await ctx.backend.request("POST", ctx.paths.login, {
       body: JSON.stringify({ username, password }),
-      headers: { ...CSRF, "content-type": "text/plain" },
+      headers: { ...AUTH_HEADERS, "content-type": "text/plain" },
     });
     expectError(t, plain, 415, "invalid_request", "Content-Type: text/plain");
     const form = await ctx.backend.request("POST", ctx.paths.login, {
       body: new URLSearchParams({ username, password }).toString(),
-      headers: { ...CSRF, "content-type": "application/x-www-form-urlencoded" },
+      headers: { ...AUTH_HEADERS, "content-type": "application/x-www-form-urlencoded" },
     });
     expectError(t, form, 415, "invalid_request", "Content-Type: application/x-www-form-urlencoded");
   }),
@@ -605,7 +606,7 @@ export const CHECKS = [
     const answer = await ctx.backend.request("POST", ctx.paths.login, {
       origin: ctx.config.foreignOrigin,
       json: { username, password },
-      headers: CSRF,
+      headers: AUTH_HEADERS,
     });
     expectError(t, answer, 403, "forbidden_origin", `Origin: ${ctx.config.foreignOrigin}`);
     t.expect("Set-Cookie", "no refresh cookie", ctx.cookieOf(answer) ? "a refresh cookie" : "none", !ctx.cookieOf(answer));
@@ -614,7 +615,7 @@ export const CHECKS = [
   check("login.wrong-password", "a wrong password is refused with invalid_credentials and no cookie", async (t, ctx) => {
     const answer = await ctx.backend.request("POST", ctx.paths.login, {
       json: { username: ctx.credentials.username, password: `not-the-password-${randomBytes(6).toString("hex")}` },
-      headers: CSRF,
+      headers: AUTH_HEADERS,
     });
     expectError(t, answer, 401, "invalid_credentials");
     const set = answer.cookies(ctx.backend.cookieName).filter((c) => c.value);
@@ -624,7 +625,7 @@ export const CHECKS = [
   check("login.unknown-user", "an unknown user gets the same answer as a wrong password", async (t, ctx) => {
     const answer = await ctx.backend.request("POST", ctx.paths.login, {
       json: { username: `conformance-no-such-user-${randomBytes(6).toString("hex")}`, password: "not-a-password" },
-      headers: CSRF,
+      headers: AUTH_HEADERS,
     });
     expectError(t, answer, 401, "invalid_credentials");
   }),
