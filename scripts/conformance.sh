@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The conformance kit (conformance/) tested on real servers over loopback:
-#   1. packs the kit and installs the tarball, as `npx wasm-token-manager-conformance` would;
+#   1. packs the kit, checks the tarball's files and `publint --strict`, and installs it, as
+#      `npx wasm-token-manager-conformance` would;
 #   2. runs it against the reference server (debug build, in-memory database, a 2 s grace
 #      window, the test switches): every check must pass, none may be skipped;
 #   3. runs it against fresh reference servers behind conformance/test/broken-proxy.mjs, which
@@ -39,6 +40,13 @@ expected="package/README.md package/bin/wasm-token-manager-conformance.mjs packa
 workspace_version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 kit_version=$(node -p 'require("./conformance/package.json").version')
 [ "$kit_version" = "$workspace_version" ] || die "conformance/package.json is version $kit_version, the workspace $workspace_version"
+# publint from scripts/pack-check (pinned there; pack-check.sh installs it the same way).
+tools=scripts/pack-check
+if [ ! -f "$tools/node_modules/.package-lock.json" ] ||
+  [ "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]; then
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+"$tools/node_modules/.bin/publint" run --strict "$tarball" > "$tmp/publint.txt" || { cat "$tmp/publint.txt" >&2; die "publint --strict refused the kit's package"; }
 npm install --prefix "$tmp/install" --no-audit --no-fund --offline --loglevel=error "$tarball" > /dev/null
 KIT="$tmp/install/node_modules/.bin/wasm-token-manager-conformance"
 [ -x "$KIT" ] || die "installing the tarball linked no wasm-token-manager-conformance bin"
