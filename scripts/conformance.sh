@@ -7,8 +7,9 @@
 #   3. runs it against fresh reference servers behind conformance/test/broken-proxy.mjs, which
 #      adds faults: the CSRF header added to every request and HttpOnly stripped from Set-Cookie;
 #      then every Origin granted by CORS, Retry-After and WWW-Authenticate dropped, and the
-#      password echoed in refused logins' error_description: each run must fail, with exactly
-#      the checks those faults break failing;
+#      password echoed in refused logins' error_description; then replays of a rotated cookie
+#      answered with yet another cookie and never detected: each run must fail, with exactly
+#      the checks those faults break failing (and warning);
 #   4. checks the output of both runs holds neither the password nor a token, and that a
 #      password on the command line is refused (exit 2) without being echoed.
 # Every process is stopped by its PID. Takes a few seconds once the server is built.
@@ -131,7 +132,7 @@ say "$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).
 # A fresh reference server behind the proxy with the given faults; the kit must exit 1 with
 # exactly the expected checks failing.
 broken() {
-  local name=$1 faults=$2 want=$3
+  local name=$1 faults=$2 want=$3 want_warned=${4:-}
   say "against a broken deployment: $faults"
   server "$name-upstream"
   kids_url="$url/.well-known/jwks.json"
@@ -140,6 +141,8 @@ broken() {
   [ "$status" -eq 1 ] || { cat "$tmp/$name.err" >&2; die "against $faults the kit exited $status, expected 1"; }
   failed=$(ids "$tmp/$name.json" fail)
   [ "$failed" = "$want" ] || die "against $faults, failed: [$failed]; expected: [$want]"
+  warned=$(ids "$tmp/$name.json" warn)
+  [ "$warned" = "$want_warned" ] || die "against $faults, warned: [$warned]; expected: [$want_warned]"
   no_secrets "$tmp/$name.json" "$tmp/$name.err"
   say "failed as it should: $failed"
 }
@@ -147,6 +150,9 @@ broken() {
 no_secrets "$tmp/reference.json" "$tmp/reference.err"
 broken broken-cors reflect-origin,no-retry-after,no-www-authenticate,echo-credentials \
   "cors.preflight-foreign-origin logout.revokes-session resource.rejects-forged-signature resource.requires-token retry-after.429 retry-after.503"
+broken broken-rotation mint-on-replay \
+  "refresh.concurrent-one-cookie refresh.grace-replay refresh.reuse-revokes-family" \
+  "refresh.reuse-ends-access-tokens"
 # Last, so $url and $kids_url stay this deployment's for the text run below.
 broken broken-csrf csrf-header,no-httponly \
   "csrf.logout-refusals csrf.refresh-requires-header login.refresh-cookie refresh.rotates-cookie"

@@ -12,12 +12,17 @@
 //   no-www-authenticate  drops `WWW-Authenticate`
 //   echo-credentials     a refused login's error_description repeats the request body, password
 //                        and all (the kit must not print it)
+//   mint-on-replay       the naive rotation README warns about: a rotated cookie presented again
+//                        is exchanged for the head of its chain, which is rotated once more, so
+//                        every replay mints another cookie and none is ever detected as reuse
+//                        (refreshes go through one at a time, so concurrent ones race the same way
+//                        every run)
 //
 // Usage: node broken-proxy.mjs TARGET_URL FAULT[,FAULT…]   prints "listening on http://127.0.0.1:PORT".
 
 import { createServer, request } from "node:http";
 
-const FAULTS = ["csrf-header", "no-httponly", "reflect-origin", "no-retry-after", "no-www-authenticate", "echo-credentials"];
+const FAULTS = ["csrf-header", "no-httponly", "reflect-origin", "no-retry-after", "no-www-authenticate", "echo-credentials", "mint-on-replay"];
 const target = new URL(process.argv[2]);
 const faults = new Set((process.argv[3] ?? "").split(",").filter(Boolean));
 for (const f of faults) {
@@ -27,6 +32,11 @@ for (const f of faults) {
   }
 }
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"];
+const COOKIE = "__Host-refresh";
+
+/** mint-on-replay: each refresh cookie the backend rotated → the cookie it answered. */
+const successor = new Map();
+let refreshQueue = Promise.resolve();
 
 function reflect(headers, origin) {
   if (!origin) return;
@@ -34,53 +44,85 @@ function reflect(headers, origin) {
   headers["access-control-allow-credentials"] = "true";
 }
 
-const server = createServer((incoming, outgoing) => {
+function cookieValue(header) {
+  const m = new RegExp(`(?:^|;\\s*)${COOKIE}=([^;]*)`).exec(header ?? "");
+  return m?.[1];
+}
+
+/** Sends one request upstream; resolves with its status, headers and whole body. */
+function forward(method, path, headers, body) {
+  return new Promise((done, fail) => {
+    const upstream = request({ host: target.hostname, port: target.port, method, path, headers }, (answer) => {
+      const parts = [];
+      answer.on("data", (c) => parts.push(c));
+      answer.on("end", () => done({ status: answer.statusCode, headers: { ...answer.headers }, body: Buffer.concat(parts) }));
+      answer.on("error", fail);
+    });
+    upstream.on("error", fail);
+    upstream.end(body);
+  });
+}
+
+async function mintOnReplay(method, path, headers, body) {
+  const presented = cookieValue(headers.cookie);
+  let head = presented;
+  while (successor.has(head)) head = successor.get(head);
+  if (head !== presented) headers = { ...headers, cookie: `${COOKIE}=${head}` };
+  const answer = await forward(method, path, headers, body);
+  const issued = cookieValue((answer.headers["set-cookie"] ?? []).find((c) => c.startsWith(`${COOKIE}=`)));
+  if (answer.status === 200 && head && issued && issued !== head) successor.set(head, issued);
+  return answer;
+}
+
+async function handle(incoming, body) {
   const origin = incoming.headers.origin;
   if (faults.has("reflect-origin") && incoming.method === "OPTIONS" && incoming.headers["access-control-request-method"]) {
     const headers = { "access-control-allow-methods": "GET, POST, OPTIONS" };
     if (incoming.headers["access-control-request-headers"]) headers["access-control-allow-headers"] = incoming.headers["access-control-request-headers"];
     reflect(headers, origin);
-    outgoing.writeHead(204, headers).end();
-    incoming.resume();
-    return;
+    return { status: 204, headers, body: Buffer.alloc(0) };
   }
   const headers = { ...incoming.headers, host: target.host };
   if (faults.has("csrf-header")) headers["x-requested-with"] = "wasm-token-manager";
   for (const h of HOP_BY_HOP) delete headers[h];
+  if (body.length || "content-length" in headers) headers["content-length"] = String(body.length);
+
+  let answer;
+  if (faults.has("mint-on-replay") && incoming.method === "POST" && incoming.url.endsWith("/auth/refresh")) {
+    const turn = refreshQueue.then(() => mintOnReplay(incoming.method, incoming.url, headers, body));
+    refreshQueue = turn.catch(() => {});
+    answer = await turn;
+  } else {
+    answer = await forward(incoming.method, incoming.url, headers, body);
+  }
+
+  const out = answer.headers;
+  for (const h of HOP_BY_HOP) delete out[h];
+  if (faults.has("no-httponly") && out["set-cookie"]) out["set-cookie"] = out["set-cookie"].map((c) => c.replace(/;\s*HttpOnly/gi, ""));
+  if (faults.has("reflect-origin")) reflect(out, origin);
+  if (faults.has("no-retry-after")) delete out["retry-after"];
+  if (faults.has("no-www-authenticate")) delete out["www-authenticate"];
+  let payload = answer.body;
+  if (faults.has("echo-credentials") && incoming.url.endsWith("/auth/login") && answer.status >= 400) {
+    const error = JSON.parse(payload.toString("utf8"));
+    error.error_description = `refused ${body.toString("utf8")}`;
+    payload = Buffer.from(JSON.stringify(error));
+  }
+  if (answer.status !== 204 && answer.status !== 304) out["content-length"] = String(payload.length);
+  return { status: answer.status, headers: out, body: payload };
+}
+
+const server = createServer((incoming, outgoing) => {
   const chunks = [];
   incoming.on("data", (c) => chunks.push(c));
   incoming.on("end", () => {
-    const body = Buffer.concat(chunks);
-    if (body.length || "content-length" in headers) headers["content-length"] = String(body.length);
-    const upstream = request(
-      { host: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers },
-      (answer) => {
-        const out = { ...answer.headers };
-        for (const h of HOP_BY_HOP) delete out[h];
-        if (faults.has("no-httponly") && out["set-cookie"]) out["set-cookie"] = out["set-cookie"].map((c) => c.replace(/;\s*HttpOnly/gi, ""));
-        if (faults.has("reflect-origin")) reflect(out, origin);
-        if (faults.has("no-retry-after")) delete out["retry-after"];
-        if (faults.has("no-www-authenticate")) delete out["www-authenticate"];
-        const parts = [];
-        answer.on("data", (c) => parts.push(c));
-        answer.on("end", () => {
-          let payload = Buffer.concat(parts);
-          if (faults.has("echo-credentials") && incoming.url.endsWith("/auth/login") && answer.statusCode >= 400) {
-            const error = JSON.parse(payload.toString("utf8"));
-            error.error_description = `refused ${body.toString("utf8")}`;
-            payload = Buffer.from(JSON.stringify(error));
-          }
-          out["content-length"] = String(payload.length);
-          outgoing.writeHead(answer.statusCode, out);
-          outgoing.end(payload);
-        });
+    handle(incoming, Buffer.concat(chunks)).then(
+      ({ status, headers, body }) => outgoing.writeHead(status, headers).end(body),
+      () => {
+        outgoing.writeHead(502, { "content-type": "application/json" });
+        outgoing.end('{"error":"server_error","error_description":"proxy: upstream failed"}');
       },
     );
-    upstream.on("error", () => {
-      outgoing.writeHead(502, { "content-type": "application/json" });
-      outgoing.end('{"error":"server_error","error_description":"proxy: upstream failed"}');
-    });
-    upstream.end(body);
   });
 });
 
