@@ -10,9 +10,9 @@
 #      password echoed in refused logins' error_description; then replays of a rotated cookie
 #      answered with yet another cookie and never detected: each run must fail, with exactly
 #      the checks those faults break failing (and warning);
-#   4. checks the output of both runs holds neither the password nor a token, and that a
-#      password on the command line is refused (exit 2) without being echoed.
-# Every process is stopped by its PID. Takes a few seconds once the server is built.
+#   4. checks no output holds the password, a token or a cookie, that a password on the command
+#      line and other usage errors exit 2 and an unreachable backend 3.
+# Every process is stopped by its PID. About 20 s once the server is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -157,15 +157,34 @@ broken broken-rotation mint-on-replay \
 broken broken-csrf csrf-header,no-httponly \
   "csrf.logout-refusals csrf.refresh-requires-header login.refresh-cookie refresh.rotates-cookie"
 
-say "text output, and the password refused on the command line"
-CONFORMANCE_USERNAME=conformance CONFORMANCE_PASSWORD="$password" "$KIT" "$url" --origin "$SPA_ORIGIN" \
+say "text output, a credentials file, and usage errors"
+(umask 077 && printf 'conformance:%s\n' "$password" > "$tmp/credentials")
+"$KIT" "$url" --credentials-file "$tmp/credentials" --origin "$SPA_ORIGIN" \
   --grace-seconds "$GRACE" --only login,csrf.refresh-requires-header > "$tmp/broken.txt" 2>&1 && die "the text run against the broken deployment passed"
 grep -q '^FAIL  login.refresh-cookie' "$tmp/broken.txt" || die "the text report does not name login.refresh-cookie"
 grep -q 'saw: .*(no HttpOnly)' "$tmp/broken.txt" || die "the text report does not say what it saw"
+usage() {
+  local what=$1
+  shift
+  set +e
+  CONFORMANCE_USERNAME=conformance CONFORMANCE_PASSWORD="$password" "$KIT" "$@" >> "$tmp/usage.txt" 2>&1
+  status=$?
+  set -e
+  [ "$status" -eq 2 ] || die "$what exited $status, expected 2"
+}
+usage "a --password flag" "$url" --password "$password"
+usage "a --password= flag" "$url" "--password=$password"
+usage "no BASE_URL"
+usage "an unknown check in --only" "$url" --only no-such-check
+usage "a non-integer --grace-seconds" "$url" --grace-seconds soon
 set +e
-"$KIT" "$url" --password "$password" > "$tmp/usage.txt" 2>&1
+env -u CONFORMANCE_PASSWORD CONFORMANCE_USERNAME=conformance "$KIT" "$url" >> "$tmp/usage.txt" 2>&1
 status=$?
+"$KIT" http://127.0.0.1:1/ --credentials-file "$tmp/credentials" >> "$tmp/usage.txt" 2>&1
+unreachable=$?
 set -e
-[ "$status" -eq 2 ] || die "a --password flag exited $status, expected 2"
+[ "$status" -eq 2 ] || die "no password exited $status, expected 2"
+# Port 1 is one fetch refuses outright: unreachable, whatever listens there.
+[ "$unreachable" -eq 3 ] || die "an unreachable backend exited $unreachable, expected 3"
 no_secrets "$tmp/broken.txt" "$tmp/usage.txt"
 say "ok"
