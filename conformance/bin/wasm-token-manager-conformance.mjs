@@ -55,7 +55,7 @@ function usageError(message) {
 function parse(argv) {
   // A password given as a flag would show in `ps` and the shell's history: refuse it before
   // parseArgs could echo it back in an "unknown option" message.
-  if (argv.some((a) => /^--?pass(word)?(=|$)/i.test(a))) {
+  if (argv.some((a) => /^--?pass(word|wd)?(=|$)/i.test(a))) {
     usageError("a password is never taken from the command line (it would show in ps and shell history): set CONFORMANCE_PASSWORD or use --credentials-file");
   }
   let parsed;
