@@ -2,7 +2,8 @@
 # `npm test`: every suite, on a fresh machine. Bootstraps first (idempotent), then:
 # formatting, clippy on the host and on wasm32, Rust unit/scenario/property/integration tests,
 # the core built for wasm32, wasm-bindgen tests in headless Chromium, the npm package build and
-# its packaging checks, a benchmark smoke run (nothing asserted), and the end-to-end tests.
+# its packaging checks, a benchmark smoke run (nothing asserted), the conformance kit against the
+# reference server (and against a deliberately broken deployment), and the end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -39,6 +40,9 @@ bash scripts/pack-check.sh
 
 step "benchmark smoke run (npm run bench -- --quick; no number is asserted)"
 bash scripts/bench.sh --quick > /dev/null
+
+step "conformance kit against the reference server and a broken deployment"
+bash scripts/conformance.sh
 
 step "end-to-end tests in Chromium"
 bash scripts/e2e.sh
