@@ -355,11 +355,12 @@ async fn logout_inner(
     read_json::<serde_json::Value>(headers, body, false).await?;
 
     let now = state.now();
-    // Only a token that verifies is denied: anything else is not ours, or already dead.
+    // Only a token that verifies is denied, and only its `sid` is trusted to name the
+    // session to end: anything else is not ours, or already dead.
     let deny = match bearer_token(headers) {
         Ok(Some(token)) => access::verify(token, &state.keys, &state.settings.expect, now)
             .ok()
-            .map(|(claims, _)| (claims.jti, claims.exp)),
+            .map(|(claims, _)| (claims.jti, claims.exp, claims.sid)),
         _ => None,
     };
     let cookie = refresh_cookies(headers)
@@ -373,7 +374,8 @@ async fn logout_inner(
                 .store
                 .logout(
                     cookie.as_ref(),
-                    deny.as_ref().map(|(jti, exp)| (jti.as_str(), *exp)),
+                    deny.as_ref()
+                        .map(|(jti, exp, sid)| (jti.as_str(), *exp, sid.as_str())),
                     now,
                 )
                 .map_err(|e| s.internal("logout", e))?;

@@ -453,12 +453,13 @@ impl Store {
         }))
     }
 
-    /// Revokes the family of `cookie` (if known) and denies `jti` until `exp`, atomically.
-    /// Returns the revoked family's id.
+    /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
+    /// token's session `sid`, atomically. `deny` must come from a token that verified.
+    /// Returns the revoked family's id (the cookie's, else the token's).
     pub(crate) fn logout(
         &self,
         cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64)>,
+        deny: Option<(&str, u64, &str)>,
         now: u64,
     ) -> Result<Option<String>> {
         let mut conn = self.conn();
@@ -474,12 +475,22 @@ impl Store {
                 family = Some(row.family_id);
             }
         }
-        if let Some((jti, exp)) = deny {
+        if let Some((jti, exp, sid)) = deny {
             tx.execute(
                 "INSERT INTO denied_jti (jti, expires_at) VALUES (?1, ?2)
                  ON CONFLICT(jti) DO UPDATE SET expires_at = MAX(expires_at, ?2)",
                 params![jti, to_i64(exp)],
             )?;
+            // Without a cookie the bearer is the only handle on the session: end it too,
+            // or a "logged out" client would keep a live refresh family.
+            let changed = tx.execute(
+                "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
+                 WHERE id = ?2 AND revoked_at IS NULL",
+                params![to_i64(now), sid],
+            )?;
+            if family.is_none() && changed > 0 {
+                family = Some(sid.to_owned());
+            }
         }
         tx.commit()?;
         Ok(family)
