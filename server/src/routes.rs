@@ -24,7 +24,7 @@ use crate::refresh::{self, RefreshToken, TokenHash};
 use crate::request::{bearer_token, check_origin, read_json, refresh_cookies, require_csrf_header};
 use crate::state::AppState;
 use crate::static_files;
-use crate::store::{AccessGrant, AccessState, Issued, Refused};
+use crate::store::{AccessGrant, AccessState, GrantRequest, Issued, Refused};
 use crate::switches::{Counters, Delay, FailRefresh};
 
 /// Marks a response the connection must not deliver: the server closes the connection
@@ -93,25 +93,29 @@ fn no_store(response: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// The access token about to be issued: its signing key and expiry, recorded in the same
-/// transaction as the refresh token so the key is published until the token expires.
-fn prepare_grant(state: &AppState, now: u64) -> (Arc<SigningKey>, AccessGrant) {
-    let key = state.keys.current();
-    let grant = AccessGrant {
-        kid: key.kid.clone(),
+/// Runs `f` with the request for the access token about to be issued. The store chooses
+/// the signing key and records its use inside the same transaction as the refresh token,
+/// and `pin` keeps that key published in memory until the token expires.
+fn with_grant<T>(state: &AppState, now: u64, f: impl FnOnce(&GrantRequest<'_>) -> T) -> T {
+    let pin = |kid: &str, exp: u64| state.keys.pin(kid, exp);
+    f(&GrantRequest {
         exp: now + state.settings.access_ttl,
-    };
-    (key, grant)
+        pin: &pin,
+    })
+}
+
+/// The key the store chose for `grant`; pinned, so the ring still holds it.
+fn grant_key(state: &AppState, grant: &AccessGrant) -> Result<Arc<SigningKey>, ApiError> {
+    state
+        .keys
+        .get(&grant.kid)
+        .ok_or_else(|| state.internal("signing key", "the chosen key is not loaded"))
 }
 
 /// Signs the access token for `issued` and builds the 200 answer with the cookie.
-fn token_response(
-    state: &AppState,
-    key: &SigningKey,
-    grant: &AccessGrant,
-    issued: &Issued,
-    now: u64,
-) -> Result<Response, ApiError> {
+fn token_response(state: &AppState, issued: &Issued, now: u64) -> Result<Response, ApiError> {
+    let grant = &issued.grant;
+    let key = grant_key(state, grant)?;
     let claims = AccessClaims {
         iss: state.settings.expect.issuer.clone(),
         sub: issued.user.username.clone(),
@@ -125,7 +129,7 @@ fn token_response(
         roles: issued.user.roles.clone(),
     };
     let access_token =
-        access::sign(key, &claims).map_err(|e| state.internal("sign access token", e))?;
+        access::sign(&key, &claims).map_err(|e| state.internal("sign access token", e))?;
     let body = TokenResponse {
         access_token,
         token_type: TOKEN_TYPE_BEARER.to_owned(),
@@ -195,18 +199,18 @@ async fn login_inner(
                 _ => return Err(ApiError::invalid_credentials()),
             };
             let now = s.now();
-            let (key, grant) = prepare_grant(s, now);
-            let (issued, revoked) = s
-                .store
-                .login(user, &previous, now, s.settings.refresh_ttl, &grant)
-                .map_err(|e| s.internal("login", e))?;
+            let (issued, revoked) = with_grant(s, now, |grant| {
+                s.store
+                    .login(user, &previous, now, s.settings.refresh_ttl, grant)
+            })
+            .map_err(|e| s.internal("login", e))?;
             s.log.line(format_args!(
                 "event=login user={:?} sid={} revoked_sessions={}",
                 issued.user.username,
                 issued.family_id,
                 revoked.len()
             ));
-            token_response(s, &key, &grant, &issued, now)
+            token_response(s, &issued, now)
         })
         .await
 }
@@ -256,17 +260,17 @@ async fn refresh_inner(
     let mut response = state
         .blocking(move |s| {
             let now = s.now();
-            let (key, grant) = prepare_grant(s, now);
-            let outcome = s
-                .store
-                .refresh(
+            s.switches.run_before_refresh_transaction();
+            let outcome = with_grant(s, now, |grant| {
+                s.store.refresh(
                     &presented,
                     now,
                     s.settings.grace,
                     s.settings.refresh_ttl,
-                    &grant,
+                    grant,
                 )
-                .map_err(|e| s.internal("refresh", e))?;
+            })
+            .map_err(|e| s.internal("refresh", e))?;
             match outcome {
                 Ok(issued) => {
                     if issued.grace_replay {
@@ -283,7 +287,7 @@ async fn refresh_inner(
                             "rotated"
                         }
                     ));
-                    token_response(s, &key, &grant, &issued, now)
+                    token_response(s, &issued, now)
                 }
                 Err(refused) => Err(refused_error(s, refused)),
             }

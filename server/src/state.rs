@@ -82,10 +82,14 @@ impl AppState {
         let now = self.now();
         let stored = SigningKey::generate(self.settings.algorithm, now).map_err(|e| e.0)?;
         let key = SigningKey::from_stored(&stored).map_err(|e| e.0)?;
-        self.store
-            .install_key(&stored, now)
-            .map_err(|e| e.to_string())?;
         let kid = key.kid.clone();
+        // Loaded before the store makes it current: a refresh transaction that commits
+        // in between chooses it and must find it in the ring.
+        let key = self.keys.preload(key);
+        if let Err(e) = self.store.install_key(&stored, now) {
+            self.keys.unload(&kid);
+            return Err(e.to_string());
+        }
         self.keys.install(key, now);
         self.log.line(format_args!(
             "event=key_rotated kid={kid} alg={}",
@@ -103,8 +107,8 @@ impl AppState {
                 rotated = Some(self.rotate_keys()?);
             }
         }
-        let cleanup = self.store.cleanup(now).map_err(|e| e.to_string())?;
-        self.keys.purge(now);
+        let (cleanup, purged) = self.store.cleanup(now).map_err(|e| e.to_string())?;
+        self.keys.purge(&purged);
         let total =
             cleanup.families + cleanup.refresh_tokens + cleanup.denied_jtis + cleanup.signing_keys;
         if total > 0 {
@@ -181,6 +185,14 @@ impl AppHandle {
                 .token_status(&t.hash())
                 .map_err(|e| e.to_string()),
         }
+    }
+
+    /// Runs `hook` on the blocking pool just before every refresh's database transaction
+    /// (`None` removes it). For tests that force an interleaving, such as a key rotation
+    /// landing in the middle of a refresh.
+    #[doc(hidden)]
+    pub fn set_before_refresh_transaction(&self, hook: Option<Arc<dyn Fn() + Send + Sync>>) {
+        self.0.switches.set_before_refresh_transaction(hook);
     }
 
     /// Number of rows in each table.

@@ -58,17 +58,24 @@ const MAX_CHAIN: usize = 64;
 
 /// A database failure. Its message never contains a token: every value is a bound parameter.
 #[derive(Debug)]
-pub(crate) struct StoreError(pub(crate) rusqlite::Error);
+pub(crate) enum StoreError {
+    Sqlite(rusqlite::Error),
+    /// The rows contradict what the server holds in memory (a transaction was rolled back).
+    Inconsistent(&'static str),
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self(e)
+        Self::Sqlite(e)
     }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "database error: {}", self.0)
+        match self {
+            Self::Sqlite(e) => write!(f, "database error: {e}"),
+            Self::Inconsistent(what) => write!(f, "inconsistent state: {what}"),
+        }
     }
 }
 
@@ -107,6 +114,19 @@ pub(crate) struct AccessGrant {
     pub(crate) exp: u64,
 }
 
+/// What a login or refresh transaction needs to issue an access token. The signing key is
+/// chosen *inside* the transaction, as the key the database names current, and its use is
+/// recorded there too: a rotation or a purge is another transaction, so it either comes
+/// first (and the new key is chosen) or sees the recorded expiry (and keeps the key).
+pub(crate) struct GrantRequest<'a> {
+    /// `exp` of the access token about to be signed.
+    pub(crate) exp: u64,
+    /// Called inside the transaction with the chosen `kid` and `exp`: keeps that key
+    /// published in memory until `exp`. `false` if the key is not loaded (the transaction
+    /// then rolls back).
+    pub(crate) pin: &'a dyn Fn(&str, u64) -> bool,
+}
+
 /// A refresh token handed out by login or refresh, and who it belongs to.
 #[derive(Debug)]
 pub(crate) struct Issued {
@@ -117,6 +137,8 @@ pub(crate) struct Issued {
     /// `true` when an old token within the grace window was answered with the existing
     /// current token instead of rotating.
     pub(crate) grace_replay: bool,
+    /// The access token to sign with it.
+    pub(crate) grant: AccessGrant,
 }
 
 /// Why a refresh token was refused.
@@ -299,7 +321,7 @@ impl Store {
         previous: &[TokenHash],
         now: u64,
         refresh_ttl: u64,
-        grant: &AccessGrant,
+        grant: &GrantRequest<'_>,
     ) -> Result<(Issued, Vec<String>)> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -336,7 +358,7 @@ impl Store {
             "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![&token.hash()[..], family_id, to_i64(now), to_i64(expires_at)],
         )?;
-        record_grant(&tx, grant)?;
+        let grant = record_grant(&tx, grant)?;
         tx.commit()?;
         Ok((
             Issued {
@@ -345,6 +367,7 @@ impl Store {
                 family_id,
                 user,
                 grace_replay: false,
+                grant,
             },
             revoked,
         ))
@@ -358,7 +381,7 @@ impl Store {
         now: u64,
         grace: u64,
         refresh_ttl: u64,
-        grant: &AccessGrant,
+        grant: &GrantRequest<'_>,
     ) -> Result<std::result::Result<Issued, Refused>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -441,7 +464,7 @@ impl Store {
             "UPDATE families SET access_exp_max = MAX(access_exp_max, ?1) WHERE id = ?2",
             params![to_i64(grant.exp), row.family_id],
         )?;
-        record_grant(&tx, grant)?;
+        let grant = record_grant(&tx, grant)?;
         tx.commit()?;
         let (token, expires_at, grace_replay) = issued;
         Ok(Ok(Issued {
@@ -450,6 +473,7 @@ impl Store {
             family_id: row.family_id,
             user,
             grace_replay,
+            grant,
         }))
     }
 
@@ -524,7 +548,9 @@ impl Store {
 
     /// Deletes rows that can no longer matter (data retention). Each kind is deleted only
     /// once nothing that refers to it can still be valid.
-    pub(crate) fn cleanup(&self, now: u64) -> Result<CleanupReport> {
+    /// Also returns the `kid`s of the signing keys it deleted: the in-memory ring drops
+    /// exactly those, so a key leaves memory only once the database agrees it is unused.
+    pub(crate) fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)> {
         let now = to_i64(now);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -538,17 +564,22 @@ impl Store {
             [now],
         )?;
         let denied_jtis = tx.execute("DELETE FROM denied_jti WHERE expires_at <= ?1", [now])?;
-        let signing_keys = tx.execute(
-            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND last_exp <= ?1",
-            [now],
-        )?;
+        let purged: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND last_exp <= ?1
+                 RETURNING kid",
+            )?;
+            let rows = stmt.query_map([now], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
         tx.commit()?;
-        Ok(CleanupReport {
+        let report = CleanupReport {
             families,
             refresh_tokens,
             denied_jtis,
-            signing_keys,
-        })
+            signing_keys: purged.len(),
+        };
+        Ok((report, purged))
     }
 
     pub(crate) fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
@@ -608,12 +639,30 @@ fn token_row(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRow>> {
         .optional()?)
 }
 
-fn record_grant(conn: &Connection, grant: &AccessGrant) -> Result<()> {
+/// Chooses the signing key and records its use, inside the caller's transaction.
+fn record_grant(conn: &Connection, request: &GrantRequest<'_>) -> Result<AccessGrant> {
+    let kid: String = conn
+        .query_row(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL
+             ORDER BY created_at DESC, kid LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::Inconsistent("no current signing key"))?;
     conn.execute(
         "UPDATE signing_keys SET last_exp = MAX(last_exp, ?1) WHERE kid = ?2",
-        params![to_i64(grant.exp), grant.kid],
+        params![to_i64(request.exp), kid],
     )?;
-    Ok(())
+    if !(request.pin)(&kid, request.exp) {
+        return Err(StoreError::Inconsistent(
+            "the current signing key is not loaded",
+        ));
+    }
+    Ok(AccessGrant {
+        kid,
+        exp: request.exp,
+    })
 }
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
