@@ -201,7 +201,7 @@ async fn login_inner(
             let now = s.now();
             let (issued, revoked) = with_grant(s, now, |grant| {
                 s.store
-                    .login(user, &previous, now, s.settings.refresh_ttl, grant)
+                    .login(user, &previous, now, &s.settings.limits.session, grant)
             })
             .map_err(|e| s.internal("login", e))?;
             s.log.line(format_args!(
@@ -262,13 +262,8 @@ async fn refresh_inner(
             let now = s.now();
             s.switches.run_before_refresh_transaction();
             let outcome = with_grant(s, now, |grant| {
-                s.store.refresh(
-                    &presented,
-                    now,
-                    s.settings.grace,
-                    s.settings.refresh_ttl,
-                    grant,
-                )
+                s.store
+                    .refresh(&presented, now, &s.settings.limits.session, grant)
             })
             .map_err(|e| s.internal("refresh", e))?;
             match outcome {
@@ -305,6 +300,9 @@ fn refused_error(state: &AppState, refused: Refused) -> ApiError {
         Refused::Unknown => ApiError::invalid_grant("unknown refresh token"),
         Refused::Expired => ApiError::invalid_grant("the refresh token has expired"),
         Refused::Revoked => ApiError::invalid_grant("the session has been revoked"),
+        Refused::SessionEnded => {
+            ApiError::invalid_grant("the session has reached its maximum age; sign in again")
+        }
         Refused::ReuseDetected { family_id } => {
             Counters::bump(&state.counters.reuse_detected);
             state.log.line(format_args!(

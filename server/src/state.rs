@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use crate::access::Expectations;
 use crate::clock::Clock;
-use crate::config::SigningAlgorithm;
+use crate::config::{Config, SigningAlgorithm};
 use crate::error::ApiError;
 use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
 use crate::password::Passwords;
-use crate::refresh::RefreshToken;
+use crate::refresh::{RefreshToken, SessionRules};
 use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
 use crate::switches::{Counters, Stats, Switches};
 
@@ -22,14 +22,45 @@ use crate::switches::{Counters, Stats, Switches};
 pub(crate) struct Settings {
     pub(crate) expect: Expectations,
     pub(crate) access_ttl: u64,
-    pub(crate) refresh_ttl: u64,
-    pub(crate) grace: u64,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) algorithm: SigningAlgorithm,
     pub(crate) key_rotation: Option<u64>,
     pub(crate) www: PathBuf,
     pub(crate) pkg: PathBuf,
     pub(crate) test_switches: bool,
+    pub(crate) limits: Limits,
+}
+
+/// Session lifetime, replay and login limits, from the flags of the same names.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) session: SessionRules,
+    /// Password hashes at once (at least 1).
+    pub(crate) login_concurrency: usize,
+    /// Logins that may wait for a hash.
+    pub(crate) login_queue: usize,
+    /// Longest login throttle delay in seconds; 0: no throttling.
+    pub(crate) login_max_delay: u64,
+}
+
+impl Limits {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            session: SessionRules {
+                refresh_ttl: config.refresh_ttl.max(1),
+                grace: config.grace,
+                grace_replays: config.grace_replays,
+                max_age: config.session_max_age.max(1),
+            },
+            login_concurrency: match config.login_concurrency {
+                0 => cores,
+                n => n,
+            },
+            login_queue: config.login_queue,
+            login_max_delay: config.login_max_delay,
+        }
+    }
 }
 
 pub(crate) struct AppState {

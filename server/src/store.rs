@@ -9,7 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::refresh::{classify, new_family_key, Presented, RefreshToken, TokenHash};
+use crate::refresh::{
+    classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -35,14 +37,17 @@ CREATE TABLE IF NOT EXISTS families (
     expires_at     INTEGER NOT NULL,          -- expiry of its newest refresh token
     access_exp_max INTEGER NOT NULL,          -- latest exp of an access token issued to it
     revoked_at     INTEGER,
-    revoked_reason TEXT
+    revoked_reason TEXT,
+    session_expires_at INTEGER                -- absolute end (login + max age); NULL: rows
+                                              -- from before it existed, created_at + max age
 );
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash       BLOB PRIMARY KEY,              -- SHA-256 of the token; the token is never stored
     family_id  TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,
     issued_at  INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    rotated_at INTEGER                        -- NULL: the family's current token
+    rotated_at INTEGER,                       -- NULL: the family's current token
+    grace_replays INTEGER NOT NULL DEFAULT 0  -- times it was answered within the grace window
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
@@ -51,6 +56,22 @@ CREATE TABLE IF NOT EXISTS denied_jti (
     expires_at INTEGER NOT NULL               -- the token's exp; the row is useless after it
 ) WITHOUT ROWID;
 ";
+
+/// Schema version in `PRAGMA user_version`. 0: the first schema, without
+/// `families.session_expires_at` and `refresh_tokens.grace_replays`; 1: with them.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Columns added after the first schema, as `(table, column, definition)`. `CREATE TABLE IF
+/// NOT EXISTS` leaves an existing table alone, so a database file from an older server
+/// gets them here.
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("families", "session_expires_at", "INTEGER"),
+    (
+        "refresh_tokens",
+        "grace_replays",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
 
 /// How many links a grace-window replay may follow to reach the current token. A chain
 /// longer than this within one grace window is not a browser; refuse rather than loop.
@@ -147,7 +168,10 @@ pub(crate) enum Refused {
     Unknown,
     Expired,
     Revoked,
-    /// Replay after the grace window; the family has just been revoked.
+    /// The session's absolute lifetime is over.
+    SessionEnded,
+    /// Replay after the grace window, or beyond the grace replay cap; the family has just
+    /// been revoked.
     ReuseDetected {
         family_id: String,
     },
@@ -220,7 +244,7 @@ fn to_u64(v: i64) -> u64 {
 
 impl Store {
     pub(crate) fn open(path: &str) -> Result<Self> {
-        let conn = if path == ":memory:" {
+        let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
         } else {
             let conn = Connection::open(Path::new(path))?;
@@ -236,6 +260,7 @@ impl Store {
              PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -320,7 +345,7 @@ impl Store {
         user: User,
         previous: &[TokenHash],
         now: u64,
-        refresh_ttl: u64,
+        rules: &SessionRules,
         grant: &GrantRequest<'_>,
     ) -> Result<(Issued, Vec<String>)> {
         let mut conn = self.conn();
@@ -348,11 +373,21 @@ impl Store {
         let family_id = crate::refresh::random_id();
         let key = new_family_key();
         let token = RefreshToken::generate();
-        let expires_at = now + refresh_ttl;
+        let session_ends_at = now.saturating_add(rules.max_age);
+        let expires_at = rules.token_expiry(now, session_ends_at);
         tx.execute(
-            "INSERT INTO families (id, user_id, successor_key, created_at, expires_at, access_exp_max)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![family_id, user.id, &key[..], to_i64(now), to_i64(expires_at), to_i64(grant.exp)],
+            "INSERT INTO families (id, user_id, successor_key, created_at, expires_at, access_exp_max,
+                                   session_expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                family_id,
+                user.id,
+                &key[..],
+                to_i64(now),
+                to_i64(expires_at),
+                to_i64(grant.exp),
+                to_i64(session_ends_at)
+            ],
         )?;
         tx.execute(
             "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -379,8 +414,7 @@ impl Store {
         &self,
         presented: &RefreshToken,
         now: u64,
-        grace: u64,
-        refresh_ttl: u64,
+        rules: &SessionRules,
         grant: &GrantRequest<'_>,
     ) -> Result<std::result::Result<Issued, Refused>> {
         let mut conn = self.conn();
@@ -388,25 +422,38 @@ impl Store {
         let Some(row) = token_row(&tx, &presented.hash())? else {
             return Ok(Err(Refused::Unknown));
         };
-        let family: (i64, Vec<u8>, Option<i64>) = tx.query_row(
-            "SELECT user_id, successor_key, revoked_at FROM families WHERE id = ?1",
-            [&row.family_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        let family: (i64, Vec<u8>, Option<i64>, i64) = tx.query_row(
+            "SELECT user_id, successor_key, revoked_at,
+                    COALESCE(session_expires_at, created_at + ?2)
+             FROM families WHERE id = ?1",
+            params![&row.family_id, to_i64(rules.max_age)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
-        let (user_id, family_key, revoked_at) = family;
-        let issued = match classify(
-            row.expires_at,
-            row.rotated_at,
-            revoked_at.is_some(),
-            now,
-            grace,
-        ) {
+        let (user_id, family_key, revoked_at, session_ends_at) = family;
+        let session_ends_at = to_u64(session_ends_at);
+        let facts = TokenFacts {
+            expires_at: row.expires_at,
+            rotated_at: row.rotated_at,
+            grace_replays: row.grace_replays,
+            family_revoked: revoked_at.is_some(),
+            session_ends_at,
+        };
+        let issued = match classify(&facts, now, rules) {
             Presented::FamilyRevoked => return Ok(Err(Refused::Revoked)),
             Presented::Expired => return Ok(Err(Refused::Expired)),
+            Presented::SessionEnded => return Ok(Err(Refused::SessionEnded)),
             Presented::Replayed => {
+                let reason = if row
+                    .rotated_at
+                    .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
+                {
+                    "replay_cap"
+                } else {
+                    "reuse"
+                };
                 tx.execute(
-                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'reuse' WHERE id = ?2",
-                    params![to_i64(now), row.family_id],
+                    "UPDATE families SET revoked_at = ?1, revoked_reason = ?3 WHERE id = ?2",
+                    params![to_i64(now), row.family_id, reason],
                 )?;
                 tx.commit()?;
                 return Ok(Err(Refused::ReuseDetected {
@@ -415,7 +462,7 @@ impl Store {
             }
             Presented::Current => {
                 let next = presented.successor(&family_key);
-                let expires_at = now + refresh_ttl;
+                let expires_at = rules.token_expiry(now, session_ends_at);
                 tx.execute(
                     "UPDATE refresh_tokens SET rotated_at = ?1 WHERE hash = ?2",
                     params![to_i64(now), &presented.hash()[..]],
@@ -448,7 +495,15 @@ impl Store {
                     }
                 }
                 match found {
-                    Some(expires_at) if expires_at > now => (candidate, expires_at, true),
+                    Some(expires_at) if expires_at > now => {
+                        // Counted only when it hands something out.
+                        tx.execute(
+                            "UPDATE refresh_tokens SET grace_replays = grace_replays + 1
+                             WHERE hash = ?1",
+                            [&presented.hash()[..]],
+                        )?;
+                        (candidate, expires_at, true)
+                    }
                     // No current token reachable (deleted or expired): refuse, but a failed
                     // lookup is not evidence of theft, so nothing is revoked.
                     _ => return Ok(Err(Refused::Unknown)),
@@ -621,22 +676,55 @@ struct TokenRow {
     family_id: String,
     expires_at: u64,
     rotated_at: Option<u64>,
+    grace_replays: u32,
 }
 
 fn token_row(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRow>> {
     Ok(conn
         .query_row(
-            "SELECT family_id, expires_at, rotated_at FROM refresh_tokens WHERE hash = ?1",
+            "SELECT family_id, expires_at, rotated_at, grace_replays
+             FROM refresh_tokens WHERE hash = ?1",
             [&hash[..]],
             |r| {
                 Ok(TokenRow {
                     family_id: r.get(0)?,
                     expires_at: to_u64(r.get(1)?),
                     rotated_at: r.get::<_, Option<i64>>(2)?.map(to_u64),
+                    grace_replays: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
                 })
             },
         )
         .optional()?)
+}
+
+/// Brings a database file written by an older server up to [`SCHEMA_VERSION`], in one
+/// transaction. Each added column is checked in `PRAGMA table_info` first, so a half-done
+/// or repeated migration is harmless.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (table, column, definition) in ADDED_COLUMNS {
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            // Names come from the constant above, never from input.
+            tx.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Chooses the signing key and records its use, inside the caller's transaction.
