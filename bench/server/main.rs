@@ -14,6 +14,7 @@ use token_manager_server::{null_sink, Config, DemoUser, Server, SigningAlgorithm
 
 #[path = "../../server/tests/common/http.rs"]
 mod http;
+mod logins;
 
 use http::{Connection, Request};
 
@@ -158,6 +159,9 @@ async fn bench_algorithm(
         demo_users: vec![DemoUser::new("bench", "bench-password")],
         log: null_sink(),
         key_rotation: None,
+        // 64 workers log in to one account at once from one address; this measures
+        // refreshes, not the login throttle.
+        login_max_delay: 0,
         ..Config::default()
     };
     let server = Server::bind(config).await.expect("server starts");
@@ -203,12 +207,26 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     // Cargo passes --bench to harness = false benches; nothing else is accepted.
-    if let Some(bad) = args
-        .iter()
-        .find(|a| !matches!(a.as_str(), "--quick" | "--bench"))
-    {
-        eprintln!("unknown argument {bad:?}; usage: server [--quick]");
+    if let Some(bad) = args.iter().find(|a| {
+        !matches!(
+            a.as_str(),
+            "--quick" | "--bench" | "--aborted-logins" | "--login-throttle"
+        )
+    }) {
+        eprintln!(
+            "unknown argument {bad:?}; usage: server [--quick] [--aborted-logins | --login-throttle]"
+        );
         std::process::exit(2);
+    }
+    if args.iter().any(|a| a == "--aborted-logins") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        // One scenario per process: VmHWM is the process's own peak.
+        let row = runtime.block_on(logins::aborted_logins(150, Duration::from_secs(2)));
+        logins::aborted_logins_table(&[row]);
+        return;
     }
     let (warmup, measure) = if quick {
         (Duration::from_millis(200), Duration::from_millis(800))

@@ -92,6 +92,18 @@ impl ApiError {
         }
     }
 
+    /// 503 `temporarily_unavailable` with `Retry-After: 1`: a bounded resource is full.
+    pub(crate) fn busy(description: &'static str) -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_code::TEMPORARILY_UNAVAILABLE,
+                description,
+            )
+        }
+    }
+
     pub(crate) fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

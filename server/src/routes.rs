@@ -143,8 +143,48 @@ fn token_response(state: &AppState, issued: &Issued, now: u64) -> Result<Respons
     Ok(response)
 }
 
+/// Logs `event=client_gone` if the handler future is dropped before it finished: hyper
+/// drops it when the client closes the connection mid-request. Work already handed to
+/// the blocking pool (a hash, a committed rotation) still runs to its end.
+struct ClientGone<'a> {
+    state: &'a AppState,
+    path: &'static str,
+    start: Instant,
+    done: bool,
+}
+
+impl<'a> ClientGone<'a> {
+    fn watch(state: &'a AppState, path: &'static str) -> Self {
+        Self {
+            state,
+            path,
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    fn finished(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for ClientGone<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.state.log.line(format_args!(
+                "event=client_gone path={:?} ms={}",
+                self.path,
+                self.start.elapsed().as_millis()
+            ));
+        }
+    }
+}
+
 async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    match login_inner(&state, &headers, body).await {
+    let gone = ClientGone::watch(&state, "/auth/login");
+    let result = login_inner(&state, &headers, body).await;
+    gone.finished();
+    match result {
         Ok(response) => {
             Counters::bump(&state.counters.login);
             response
@@ -177,14 +217,15 @@ async fn login_inner(
         .filter_map(RefreshToken::parse)
         .map(|t| t.hash())
         .collect();
-    let _permit = state
-        .passwords
-        .permits
-        .acquire()
-        .await
-        .map_err(|_| ApiError::server_error())?;
+    let Some(permit) = state.passwords.admit().await else {
+        request.password.zeroize();
+        return Err(ApiError::busy("too many logins at once; try again shortly"));
+    };
     state
         .blocking(move |s| {
+            // Owned by the job, not the request: the hash runs to its end even if the
+            // client leaves, and so does the permit.
+            let _permit = permit;
             let user = s
                 .store
                 .find_user(&request.username)
@@ -217,7 +258,10 @@ async fn login_inner(
 
 async fn refresh(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     Counters::bump(&state.counters.refresh_requests);
-    match refresh_inner(&state, &headers, body).await {
+    let gone = ClientGone::watch(&state, "/auth/refresh");
+    let result = refresh_inner(&state, &headers, body).await;
+    gone.finished();
+    match result {
         Ok(response) if response.extensions().get::<AbortConnection>().is_none() => {
             Counters::bump(&state.counters.refresh_ok);
             response
@@ -338,7 +382,10 @@ fn injected_failure(status: u16, retry_after: Option<u64>) -> ApiError {
 }
 
 async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    match logout_inner(&state, &headers, body).await {
+    let gone = ClientGone::watch(&state, "/auth/logout");
+    let result = logout_inner(&state, &headers, body).await;
+    gone.finished();
+    match result {
         Ok(response) => {
             Counters::bump(&state.counters.logout);
             response

@@ -245,7 +245,11 @@ async fn maintenance_loop(state: Arc<AppState>, every: Duration) {
 fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState, StartError> {
     let store = Store::open(&config.database)
         .map_err(|e| StartError(format!("cannot open database {:?}: {e}", config.database)))?;
-    let passwords = Passwords::new().map_err(StartError)?;
+    let passwords = Passwords::new(
+        settings.limits.login_concurrency,
+        settings.limits.login_queue,
+    )
+    .map_err(StartError)?;
     for user in &config.demo_users {
         let hash = passwords.hash(&user.password).map_err(StartError)?;
         store

@@ -12,7 +12,7 @@ use crate::config::{Config, SigningAlgorithm};
 use crate::error::ApiError;
 use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
-use crate::password::Passwords;
+use crate::password::{PasswordHashStats, Passwords};
 use crate::refresh::{RefreshToken, SessionRules};
 use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
 use crate::switches::{Counters, Stats, Switches};
@@ -224,6 +224,19 @@ impl AppHandle {
     #[doc(hidden)]
     pub fn set_before_refresh_transaction(&self, hook: Option<Arc<dyn Fn() + Send + Sync>>) {
         self.0.switches.set_before_refresh_transaction(hook);
+    }
+
+    /// Password verifications running now, their peak, and logins waiting for a permit.
+    #[doc(hidden)]
+    pub fn password_hashes(&self) -> PasswordHashStats {
+        self.0.passwords.stats()
+    }
+
+    /// While `true`, every password verification waits before it hashes, so a test can
+    /// count how many the server lets run at once.
+    #[doc(hidden)]
+    pub fn hold_password_hashes(&self, hold: bool) {
+        self.0.passwords.hold(hold);
     }
 
     /// Number of rows in each table.
