@@ -37,6 +37,7 @@ mod state;
 mod static_files;
 mod store;
 mod switches;
+mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Command, Config, DemoUser, SigningAlgorithm, USAGE};

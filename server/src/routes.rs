@@ -2,11 +2,12 @@
 //! and the test switches. Handlers check the request, hand database and crypto work to
 //! the blocking pool, and shape the answer; the decisions live in `store` and `refresh`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,7 @@ use crate::state::AppState;
 use crate::static_files;
 use crate::store::{AccessGrant, AccessState, GrantRequest, Issued, Refused};
 use crate::switches::{Counters, Delay, FailRefresh};
+use crate::throttle::{Admission, Keys, Outcome, Policy, Write};
 
 /// Marks a response the connection must not deliver: the server closes the connection
 /// instead (the drop-next-refresh switch).
@@ -180,9 +182,14 @@ impl Drop for ClientGone<'_> {
     }
 }
 
-async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let gone = ClientGone::watch(&state, "/auth/login");
-    let result = login_inner(&state, &headers, body).await;
+    let result = login_inner(&state, peer.ip(), &headers, body).await;
     gone.finished();
     match result {
         Ok(response) => {
@@ -196,8 +203,43 @@ async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
     }
 }
 
+/// Applies the pure throttle policy to the stored counters of `keys`, atomically.
+/// `Ok(Some(secs))`: refused for that long.
+async fn throttle_admit(state: &Arc<AppState>, keys: &Keys) -> Result<Option<u64>, ApiError> {
+    let Some(policy) = state.settings.limits.throttle else {
+        return Ok(None);
+    };
+    let keys = keys.clone();
+    state
+        .blocking(move |s| {
+            let now = s.now();
+            s.store
+                .throttle(keys.all(), |counters| match policy.admit(counters, now) {
+                    Admission::Allowed(writes) => (writes, None),
+                    Admission::Wait(secs) => ([Write::Keep; 4], Some(secs)),
+                })
+                .map_err(|e| s.internal("login throttle", e))
+        })
+        .await
+}
+
+/// Settles a charged attempt (blocking; called on the pool). A failure to record it is
+/// logged, never turned into a different answer.
+fn throttle_settle(state: &AppState, keys: &Keys, outcome: Outcome) {
+    let Some(policy) = state.settings.limits.throttle else {
+        return;
+    };
+    let now = state.now();
+    if let Err(e) = state.store.throttle(keys.all(), |counters| {
+        (policy.settle(counters, outcome, now), ())
+    }) {
+        let _ = state.internal("login throttle", e);
+    }
+}
+
 async fn login_inner(
     state: &Arc<AppState>,
+    peer: IpAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -217,8 +259,35 @@ async fn login_inner(
         .filter_map(RefreshToken::parse)
         .map(|t| t.hash())
         .collect();
+    // Throttled before any hashing: a refused guess costs the server one small
+    // transaction, and the attacker a wait.
+    let keys = Policy::keys(&request.username, peer);
+    match throttle_admit(state, &keys).await {
+        Ok(None) => {}
+        Ok(Some(wait)) => {
+            request.password.zeroize();
+            state.log.line(format_args!(
+                "event=login_throttled peer={peer} retry_after={wait}"
+            ));
+            return Err(ApiError::rate_limited(
+                wait,
+                "too many failed logins; try again later",
+            ));
+        }
+        Err(e) => {
+            request.password.zeroize();
+            return Err(e);
+        }
+    }
     let Some(permit) = state.passwords.admit().await else {
         request.password.zeroize();
+        let s = state.clone();
+        let _ = state
+            .blocking(move |_| {
+                throttle_settle(&s, &keys, Outcome::NotChecked);
+                Ok(())
+            })
+            .await;
         return Err(ApiError::busy("too many logins at once; try again shortly"));
     };
     state
@@ -237,8 +306,17 @@ async fn login_inner(
             request.password.zeroize();
             let user = match (ok, user) {
                 (true, Some(user)) => user,
-                _ => return Err(ApiError::invalid_credentials()),
+                (_, user) => {
+                    // The peer, and the account only if it exists: a name that matches no
+                    // account is often a password typed into the wrong field.
+                    s.log.line(format_args!(
+                        "event=login_failed peer={peer} user={:?} reason=invalid_credentials",
+                        user.as_ref().map_or("-", |u| u.username.as_str())
+                    ));
+                    return Err(ApiError::invalid_credentials());
+                }
             };
+            throttle_settle(s, &keys, Outcome::Succeeded);
             let now = s.now();
             let (issued, revoked) = with_grant(s, now, |grant| {
                 s.store
@@ -246,7 +324,7 @@ async fn login_inner(
             })
             .map_err(|e| s.internal("login", e))?;
             s.log.line(format_args!(
-                "event=login user={:?} sid={} revoked_sessions={}",
+                "event=login user={:?} sid={} revoked_sessions={} peer={peer}",
                 issued.user.username,
                 issued.family_id,
                 revoked.len()

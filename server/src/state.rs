@@ -16,6 +16,7 @@ use crate::password::{PasswordHashStats, Passwords};
 use crate::refresh::{RefreshToken, SessionRules};
 use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
 use crate::switches::{Counters, Stats, Switches};
+use crate::throttle::Policy;
 
 /// Configuration after the port is known and defaults are filled in.
 #[derive(Debug, Clone)]
@@ -39,8 +40,8 @@ pub(crate) struct Limits {
     pub(crate) login_concurrency: usize,
     /// Logins that may wait for a hash.
     pub(crate) login_queue: usize,
-    /// Longest login throttle delay in seconds; 0: no throttling.
-    pub(crate) login_max_delay: u64,
+    /// The login throttle; `None` with `--login-max-delay 0`.
+    pub(crate) throttle: Option<Policy>,
 }
 
 impl Limits {
@@ -58,7 +59,7 @@ impl Limits {
                 n => n,
             },
             login_queue: config.login_queue,
-            login_max_delay: config.login_max_delay,
+            throttle: Policy::new(config.login_max_delay),
         }
     }
 }
@@ -140,12 +141,20 @@ impl AppState {
         }
         let (cleanup, purged) = self.store.cleanup(now).map_err(|e| e.to_string())?;
         self.keys.purge(&purged);
-        let total =
-            cleanup.families + cleanup.refresh_tokens + cleanup.denied_jtis + cleanup.signing_keys;
+        let total = cleanup.families
+            + cleanup.refresh_tokens
+            + cleanup.denied_jtis
+            + cleanup.signing_keys
+            + cleanup.login_throttles;
         if total > 0 {
             self.log.line(format_args!(
-                "event=cleanup families={} refresh_tokens={} denied_jtis={} signing_keys={}",
-                cleanup.families, cleanup.refresh_tokens, cleanup.denied_jtis, cleanup.signing_keys
+                "event=cleanup families={} refresh_tokens={} denied_jtis={} signing_keys={} \
+                 login_throttles={}",
+                cleanup.families,
+                cleanup.refresh_tokens,
+                cleanup.denied_jtis,
+                cleanup.signing_keys,
+                cleanup.login_throttles
             ));
         }
         Ok(MaintenanceReport { rotated, cleanup })

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::refresh::{
     classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
 };
+use crate::throttle::{Counter, Write};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -51,6 +52,13 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key          TEXT PRIMARY KEY,            -- kind, account and/or client address (throttle.rs)
+    failures     INTEGER NOT NULL,
+    last_failure INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL             -- forgotten after this; cleanup deletes the row
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS login_throttle_expiry ON login_throttle(expires_at);
 CREATE TABLE IF NOT EXISTS denied_jti (
     jti        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL               -- the token's exp; the row is useless after it
@@ -213,6 +221,8 @@ pub struct CleanupReport {
     pub denied_jtis: usize,
     /// Retired signing keys whose last token expired.
     pub signing_keys: usize,
+    /// Login throttle counters past their expiry.
+    pub login_throttles: usize,
 }
 
 /// Row counts, for tests of data retention.
@@ -228,6 +238,8 @@ pub struct RowCounts {
     pub denied_jtis: usize,
     /// `signing_keys` rows.
     pub signing_keys: usize,
+    /// `login_throttle` rows.
+    pub login_throttles: usize,
 }
 
 pub(crate) struct Store {
@@ -627,14 +639,70 @@ impl Store {
             let rows = stmt.query_map([now], |r| r.get(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        let login_throttles =
+            tx.execute("DELETE FROM login_throttle WHERE expires_at <= ?1", [now])?;
         tx.commit()?;
         let report = CleanupReport {
             families,
             refresh_tokens,
             denied_jtis,
             signing_keys: purged.len(),
+            login_throttles,
         };
         Ok((report, purged))
+    }
+
+    /// Reads the throttle counters of `keys`, lets `decide` (the pure policy) choose the
+    /// writes, and applies them, in one transaction: concurrent logins see each other's
+    /// charges, never a stale count.
+    pub(crate) fn throttle<T>(
+        &self,
+        keys: [&str; 4],
+        decide: impl FnOnce([Option<Counter>; 4]) -> ([Write; 4], T),
+    ) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut counters = [None; 4];
+        for (counter, key) in counters.iter_mut().zip(keys) {
+            *counter = tx
+                .query_row(
+                    "SELECT failures, last_failure, expires_at FROM login_throttle WHERE key = ?1",
+                    [key],
+                    |r| {
+                        Ok(Counter {
+                            failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                            last_failure: to_u64(r.get(1)?),
+                            expires_at: to_u64(r.get(2)?),
+                        })
+                    },
+                )
+                .optional()?;
+        }
+        let (writes, answer) = decide(counters);
+        for (write, key) in writes.into_iter().zip(keys) {
+            match write {
+                Write::Keep => {}
+                Write::Set(c) => {
+                    tx.execute(
+                        "INSERT INTO login_throttle (key, failures, last_failure, expires_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(key) DO UPDATE SET failures = ?2, last_failure = ?3,
+                                                        expires_at = ?4",
+                        params![
+                            key,
+                            i64::from(c.failures),
+                            to_i64(c.last_failure),
+                            to_i64(c.expires_at)
+                        ],
+                    )?;
+                }
+                Write::Delete => {
+                    tx.execute("DELETE FROM login_throttle WHERE key = ?1", [key])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(answer)
     }
 
     pub(crate) fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
@@ -668,6 +736,7 @@ impl Store {
             refresh_tokens: count("refresh_tokens")?,
             denied_jtis: count("denied_jti")?,
             signing_keys: count("signing_keys")?,
+            login_throttles: count("login_throttle")?,
         })
     }
 }
