@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use token_manager_server::{null_sink, Config, DemoUser, ManualClock, Server, SigningAlgorithm};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::http::{Connection, Request};
 
@@ -127,6 +127,186 @@ pub fn aborted_logins_table(rows: &[String]) {
         "| aborted logins | most hashes at once | threads (before → peak) | RSS MiB (before → peak) | VmHWM MiB | until all hashes ended, s |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+}
+
+/// Who the attacker guesses, and from where.
+#[derive(Clone, Copy)]
+enum Attack {
+    OneAccountOneAddress,
+    ManyAccountsOneAddress,
+    OneAccountManyAddresses,
+}
+
+impl Attack {
+    fn name(self) -> &'static str {
+        match self {
+            Attack::OneAccountOneAddress => "one account, one address",
+            Attack::ManyAccountsOneAddress => "many accounts, one address",
+            Attack::OneAccountManyAddresses => "one account, many addresses",
+        }
+    }
+
+    /// Account and client address of guess number `i`.
+    fn target(self, i: u32) -> (String, IpAddr) {
+        let spread =
+            |i: u32| IpAddr::V4(Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8));
+        match self {
+            Attack::OneAccountOneAddress => {
+                ("bench".into(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)))
+            }
+            Attack::ManyAccountsOneAddress => {
+                (format!("user{i}"), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)))
+            }
+            Attack::OneAccountManyAddresses => ("bench".into(), spread(i % 60_000)),
+        }
+    }
+}
+
+async fn guess(addr: SocketAddr, username: &str, from: IpAddr) -> (u16, u64) {
+    let request = Request::post("/auth/login")
+        .json(&json!({ "username": username, "password": "a wrong guess" }));
+    let mut conn = Connection::open_from(addr, from).await.expect("connect");
+    let r = conn.send(&request).await.expect("answered");
+    let retry = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (r.status, retry)
+}
+
+async fn start(config: Config) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let server = Server::bind(config).await.expect("server starts");
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+/// Throttle off: guesses per real second with `clients` parallel attackers.
+async fn unthrottled_rate(attack: Attack, clients: u32, measure: Duration) -> f64 {
+    let mut config = config(None);
+    config.login_max_delay = 0;
+    let (addr, stop) = start(config).await;
+    let deadline = Instant::now() + measure;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        tasks.push(tokio::spawn(async move {
+            let (mut checked, mut i) = (0u32, c);
+            while Instant::now() < deadline {
+                let (user, from) = attack.target(i);
+                if guess(addr, &user, from).await.0 == 401 {
+                    checked += 1;
+                }
+                i += clients;
+            }
+            checked
+        }));
+    }
+    let mut checked = 0;
+    for t in tasks {
+        checked += t.await.unwrap_or(0);
+    }
+    let _ = stop.send(());
+    f64::from(checked) / measure.as_secs_f64()
+}
+
+/// Throttle on, default policy: an attacker who retries the moment `Retry-After` allows,
+/// over one virtual hour. Returns (guesses checked in the first minute, in the hour).
+async fn throttled_guesses(attack: Attack) -> (u32, u32, String) {
+    let clock = ManualClock::new(1_700_000_000);
+    let (addr, stop) = start(config(Some(clock.clone()))).await;
+    // The real user signed in from their usual address before the attack.
+    let victim_home = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    let home = Request::post("/auth/login")
+        .json(&json!({ "username": "bench", "password": "bench-password" }));
+    let sign_in = |from: IpAddr| {
+        let home = home.clone();
+        async move {
+            let mut conn = Connection::open_from(addr, from).await.expect("connect");
+            let r = conn.send(&home).await.expect("answered");
+            (r.status, r.header("retry-after").map(str::to_owned))
+        }
+    };
+    assert_eq!(sign_in(victim_home).await.0, 200);
+    let start_at = 1_700_000_000u64;
+    let (mut first_minute, mut hour, mut i) = (0, 0, 0);
+    let now = || clock_now(&clock);
+    while now() < start_at + 3600 {
+        let (user, from) = attack.target(i);
+        let (status, retry) = guess(addr, &user, from).await;
+        match status {
+            401 => {
+                hour += 1;
+                if now() < start_at + 60 {
+                    first_minute += 1;
+                }
+                i += 1;
+            }
+            429 => clock.advance(retry.max(1)),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // What the attack costs the real user at its end.
+    let home_status = sign_in(victim_home).await;
+    let away = sign_in(IpAddr::V4(Ipv4Addr::new(127, 0, 3, 3))).await;
+    let describe = |(status, retry): (u16, Option<String>)| match status {
+        200 => "signs in".to_owned(),
+        429 => format!("waits {} s", retry.unwrap_or_default()),
+        other => format!("HTTP {other}"),
+    };
+    let victim = format!(
+        "from home: {}; from a new address: {}",
+        describe(home_status),
+        describe(away)
+    );
+    let _ = stop.send(());
+    (first_minute, hour, victim)
+}
+
+fn clock_now(clock: &ManualClock) -> u64 {
+    use token_manager_server::Clock;
+    clock.now()
+}
+
+pub async fn login_throttle(measure: Duration) -> Vec<String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let mut rows = Vec::new();
+    for attack in [
+        Attack::OneAccountOneAddress,
+        Attack::ManyAccountsOneAddress,
+        Attack::OneAccountManyAddresses,
+    ] {
+        let before = unthrottled_rate(attack, cores * 2, measure).await;
+        let (minute, hour, victim) = throttled_guesses(attack).await;
+        rows.push(format!(
+            "| {} | {:.1} | {:.0} | {minute} | {hour} | {:.4} | {victim} |",
+            attack.name(),
+            before,
+            before * 3600.0,
+            f64::from(hour) / 3600.0
+        ));
+        eprintln!("{}", rows.last().map(String::as_str).unwrap_or_default());
+    }
+    rows
+}
+
+pub fn login_throttle_table(rows: &[String], measure: Duration) {
+    println!(
+        "Password guesses an attacker gets checked. Throttle off: real rate with 2 × cores \
+         parallel clients over {:.0} s (the hashing limit is all that slows it). Throttle on \
+         (defaults, --login-max-delay 300): one client retrying the moment Retry-After allows, \
+         over one hour of virtual time; many addresses are 127.1.x.y.\n",
+        measure.as_secs_f64()
+    );
+    println!(
+        "| attack | off: guesses/s | off: guesses/hour | on: first minute | on: hour | on: guesses/s | real user after the hour |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
     for row in rows {
         println!("{row}");
     }

@@ -5,6 +5,9 @@
 //! each worker holds one keep-alive connection and its own session (refresh family), so
 //! every refresh is a real rotation. Prints a Markdown table. `--quick` for a short run.
 //! Run it through `bench/server/run.sh`, which builds with optimisations.
+//!
+//! `--aborted-logins` and `--login-throttle` run the login benchmarks of `logins.rs`
+//! instead (each prints its own table).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -226,6 +229,20 @@ fn main() {
         // One scenario per process: VmHWM is the process's own peak.
         let row = runtime.block_on(logins::aborted_logins(150, Duration::from_secs(2)));
         logins::aborted_logins_table(&[row]);
+        return;
+    }
+    if args.iter().any(|a| a == "--login-throttle") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let measure = if quick {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(3)
+        };
+        let rows = runtime.block_on(logins::login_throttle(measure));
+        logins::login_throttle_table(&rows, measure);
         return;
     }
     let (warmup, measure) = if quick {
