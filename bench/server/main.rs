@@ -5,6 +5,9 @@
 //! each worker holds one keep-alive connection and its own session (refresh family), so
 //! every refresh is a real rotation. Prints a Markdown table. `--quick` for a short run.
 //! Run it through `bench/server/run.sh`, which builds with optimisations.
+//!
+//! `--aborted-logins` and `--login-throttle` run the login benchmarks of `logins.rs`
+//! instead (each prints its own table).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -14,6 +17,7 @@ use token_manager_server::{null_sink, Config, DemoUser, Server, SigningAlgorithm
 
 #[path = "../../server/tests/common/http.rs"]
 mod http;
+mod logins;
 
 use http::{Connection, Request};
 
@@ -158,6 +162,9 @@ async fn bench_algorithm(
         demo_users: vec![DemoUser::new("bench", "bench-password")],
         log: null_sink(),
         key_rotation: None,
+        // 64 workers log in to one account at once from one address; this measures
+        // refreshes, not the login throttle.
+        login_max_delay: 0,
         ..Config::default()
     };
     let server = Server::bind(config).await.expect("server starts");
@@ -203,12 +210,40 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     // Cargo passes --bench to harness = false benches; nothing else is accepted.
-    if let Some(bad) = args
-        .iter()
-        .find(|a| !matches!(a.as_str(), "--quick" | "--bench"))
-    {
-        eprintln!("unknown argument {bad:?}; usage: server [--quick]");
+    if let Some(bad) = args.iter().find(|a| {
+        !matches!(
+            a.as_str(),
+            "--quick" | "--bench" | "--aborted-logins" | "--login-throttle"
+        )
+    }) {
+        eprintln!(
+            "unknown argument {bad:?}; usage: server [--quick] [--aborted-logins | --login-throttle]"
+        );
         std::process::exit(2);
+    }
+    if args.iter().any(|a| a == "--aborted-logins") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        // One scenario per process: VmHWM is the process's own peak.
+        let row = runtime.block_on(logins::aborted_logins(150, Duration::from_secs(2)));
+        logins::aborted_logins_table(&[row]);
+        return;
+    }
+    if args.iter().any(|a| a == "--login-throttle") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let measure = if quick {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(3)
+        };
+        let rows = runtime.block_on(logins::login_throttle(measure));
+        logins::login_throttle_table(&rows, measure);
+        return;
     }
     let (warmup, measure) = if quick {
         (Duration::from_millis(200), Duration::from_millis(800))

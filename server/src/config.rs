@@ -32,6 +32,13 @@ USAGE: token-manager-server [FLAGS]
   --www DIR                served at / (default www)
   --pkg DIR                served at /pkg/ (default pkg)
   --maintenance-interval SECS  how often expired rows are deleted (default 60)
+  --session-max-age SECS   absolute session lifetime from the login, whatever the
+                           refreshes (default 2592000 = 30 days)
+  --grace-replays N        grace-window answers one rotated cookie may get; the next
+                           replay is reuse and revokes the session (default 10)
+  --login-concurrency N    password hashes run at once (default: number of cores)
+  --login-queue N          logins waiting for a hash; beyond, 503 + Retry-After (default 64)
+  --login-max-delay SECS   longest login throttle delay; 0 turns throttling off (default 300)
   --test-switches          enable the /test/* endpoints (off by default: they answer 404)
   --help                   print this text
 ";
@@ -200,6 +207,21 @@ pub struct Config {
     /// Real seconds between two runs of the maintenance task (cleanup, scheduled rotation).
     /// Defaults to 60.
     pub maintenance_interval: u64,
+    /// Absolute session lifetime in seconds, from the login: refreshes never extend a
+    /// session past it. Defaults to 30 days.
+    pub session_max_age: u64,
+    /// Grace-window answers one rotated refresh cookie may get; the next replay counts as
+    /// reuse and revokes the family. Defaults to 10.
+    pub grace_replays: u32,
+    /// Password hashes (19 MiB each) running at once; 0 means the number of cores.
+    /// Defaults to 0.
+    pub login_concurrency: usize,
+    /// Logins that may wait for a hash; beyond, 503 `temporarily_unavailable`.
+    /// Defaults to 64.
+    pub login_queue: usize,
+    /// Longest delay the login throttle imposes, in seconds; 0 turns it off.
+    /// Defaults to 300.
+    pub login_max_delay: u64,
     /// Time source. Defaults to the system clock.
     pub clock: Arc<dyn Clock>,
     /// Where log lines go. Defaults to stderr.
@@ -224,6 +246,11 @@ impl Default for Config {
             pkg: PathBuf::from("pkg"),
             test_switches: false,
             maintenance_interval: 60,
+            session_max_age: 30 * 24 * 3600,
+            grace_replays: 10,
+            login_concurrency: 0,
+            login_queue: 64,
+            login_max_delay: 300,
             clock: Arc::new(SystemClock),
             log: stderr_sink(),
         }
@@ -248,6 +275,11 @@ impl fmt::Debug for Config {
             .field("pkg", &self.pkg)
             .field("test_switches", &self.test_switches)
             .field("maintenance_interval", &self.maintenance_interval)
+            .field("session_max_age", &self.session_max_age)
+            .field("grace_replays", &self.grace_replays)
+            .field("login_concurrency", &self.login_concurrency)
+            .field("login_queue", &self.login_queue)
+            .field("login_max_delay", &self.login_max_delay)
             .finish_non_exhaustive()
     }
 }
@@ -315,6 +347,24 @@ impl Config {
                     config.maintenance_interval =
                         positive("--maintenance-interval", &value("--maintenance-interval")?)?
                 }
+                "--session-max-age" => {
+                    config.session_max_age =
+                        positive("--session-max-age", &value("--session-max-age")?)?
+                }
+                "--grace-replays" => {
+                    config.grace_replays = count("--grace-replays", &value("--grace-replays")?)?
+                }
+                "--login-concurrency" => {
+                    config.login_concurrency =
+                        count("--login-concurrency", &value("--login-concurrency")?)? as usize
+                }
+                "--login-queue" => {
+                    config.login_queue = count("--login-queue", &value("--login-queue")?)? as usize
+                }
+                "--login-max-delay" => {
+                    config.login_max_delay =
+                        seconds("--login-max-delay", &value("--login-max-delay")?)?
+                }
                 "--test-switches" => {
                     if inline.is_some() {
                         return Err("--test-switches takes no value".into());
@@ -334,6 +384,14 @@ fn seconds(flag: &str, v: &str) -> Result<u64, String> {
         // Keeps `now + ttl` far from overflow and every value a valid JSON number for JS.
         .filter(|s| *s <= 10 * 365 * 24 * 3600)
         .ok_or_else(|| format!("{flag}: {v:?} is not a number of seconds"))
+}
+
+/// A small count (replays, threads, queue slots).
+fn count(flag: &str, v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= 100_000)
+        .ok_or_else(|| format!("{flag}: {v:?} is not a count from 0 to 100000"))
 }
 
 fn positive(flag: &str, v: &str) -> Result<u64, String> {
@@ -381,6 +439,39 @@ mod tests {
         assert_eq!(c.grace, 10);
         assert_eq!(c.algorithm, SigningAlgorithm::Rs256);
         assert!(!c.test_switches);
+        assert_eq!(c.session_max_age, 2_592_000);
+        assert_eq!(c.grace_replays, 10);
+        assert_eq!((c.login_concurrency, c.login_queue), (0, 64));
+        assert_eq!(c.login_max_delay, 300);
+    }
+
+    #[test]
+    fn session_and_login_limit_flags_are_parsed_and_checked() {
+        let c = parse(&[
+            "--session-max-age",
+            "3600",
+            "--grace-replays=3",
+            "--login-concurrency",
+            "2",
+            "--login-queue",
+            "5",
+            "--login-max-delay",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(c.session_max_age, 3600);
+        assert_eq!(c.grace_replays, 3);
+        assert_eq!((c.login_concurrency, c.login_queue), (2, 5));
+        assert_eq!(c.login_max_delay, 0);
+        for args in [
+            &["--session-max-age", "0"][..],
+            &["--grace-replays", "-1"],
+            &["--login-queue", "many"],
+            &["--login-concurrency", "1000000"],
+            &["--login-max-delay"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
     }
 
     #[test]

@@ -92,6 +92,30 @@ impl ApiError {
         }
     }
 
+    /// 429 `rate_limited` with `Retry-After`.
+    pub(crate) fn rate_limited(retry_after: u64, description: &'static str) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                error_code::RATE_LIMITED,
+                description,
+            )
+        }
+    }
+
+    /// 503 `temporarily_unavailable` with `Retry-After: 1`: a bounded resource is full.
+    pub(crate) fn busy(description: &'static str) -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_code::TEMPORARILY_UNAVAILABLE,
+                description,
+            )
+        }
+    }
+
     pub(crate) fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

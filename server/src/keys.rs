@@ -226,12 +226,49 @@ impl KeyRing {
             .cloned()
     }
 
-    /// Makes `new` the signing key; the previous current key is retired at `now`.
-    /// The store must already have committed the same change.
-    pub(crate) fn install(&self, new: SigningKey, now: u64) {
+    /// A loaded key by `kid`, published or not (the signer looks up the key its
+    /// transaction chose).
+    pub(crate) fn get(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.read().by_kid.get(kid).cloned()
+    }
+
+    /// Keeps `kid` published until at least `exp`; `false` if no such key is loaded.
+    /// Called inside the transaction that records the same expiry in the store.
+    pub(crate) fn pin(&self, kid: &str, exp: u64) -> bool {
+        match self.read().by_kid.get(kid) {
+            Some(key) => {
+                key.record_exp(exp);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Loads `new` before the store makes it current, so that a transaction which
+    /// chooses it from the database always finds it here. Published from now on (a key
+    /// in the JWKS shortly before its first token is harmless).
+    pub(crate) fn preload(&self, new: SigningKey) -> Arc<SigningKey> {
         let new = Arc::new(new);
+        self.write().by_kid.insert(new.kid.clone(), new.clone());
+        new
+    }
+
+    /// Forgets a preloaded key whose installation failed.
+    pub(crate) fn unload(&self, kid: &str) {
+        let mut ring = self.write();
+        if ring.current.kid != kid {
+            ring.by_kid.remove(kid);
+        }
+    }
+
+    /// Makes the preloaded `new` the signing key; the previous current key is retired at
+    /// `now`. The store must already have committed the same change.
+    pub(crate) fn install(&self, new: Arc<SigningKey>, now: u64) {
         let mut ring = self.write();
         for key in ring.by_kid.values() {
+            if key.kid == new.kid {
+                continue;
+            }
             // compare_exchange: a key retired earlier keeps its original retirement time.
             let _ =
                 key.retired_at
@@ -241,11 +278,14 @@ impl KeyRing {
         ring.current = new;
     }
 
-    /// Forgets retired keys whose last token expired. Returns how many were dropped.
-    pub(crate) fn purge(&self, now: u64) -> usize {
+    /// Forgets the keys the store has just deleted (and only those: the store decides
+    /// from the last expiry it recorded). Returns how many were dropped.
+    pub(crate) fn purge(&self, deleted: &[String]) -> usize {
         let mut ring = self.write();
         let before = ring.by_kid.len();
-        ring.by_kid.retain(|_, k| k.published(now));
+        let current = ring.current.kid.clone();
+        ring.by_kid
+            .retain(|kid, _| *kid == current || !deleted.contains(kid));
         before - ring.by_kid.len()
     }
 

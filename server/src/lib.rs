@@ -37,10 +37,13 @@ mod state;
 mod static_files;
 mod store;
 mod switches;
+mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Command, Config, DemoUser, SigningAlgorithm, USAGE};
 pub use logging::{null_sink, stderr_sink, LogSink};
+#[doc(hidden)]
+pub use password::PasswordHashStats;
 pub use serve::{Server, StartError};
 pub use state::{AppHandle, MaintenanceReport};
 pub use store::{CleanupReport, RefreshTokenStatus, RowCounts};

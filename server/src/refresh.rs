@@ -122,6 +122,38 @@ pub(crate) fn clear_cookie() -> String {
     format!("{REFRESH_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0")
 }
 
+/// The session rules a refresh is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionRules {
+    /// Idle timeout: lifetime of each refresh token, renewed by every rotation.
+    pub(crate) refresh_ttl: u64,
+    /// Window in which a rotated token still yields the current one.
+    pub(crate) grace: u64,
+    /// Grace replays one rotated token may make; the next one is reuse.
+    pub(crate) grace_replays: u32,
+    /// Absolute session lifetime from the login, whatever the refreshes.
+    pub(crate) max_age: u64,
+}
+
+impl SessionRules {
+    /// Expiry of a refresh token issued at `now`: the idle timeout, never past the
+    /// session's absolute end.
+    pub(crate) fn token_expiry(&self, now: u64, session_ends_at: u64) -> u64 {
+        now.saturating_add(self.refresh_ttl).min(session_ends_at)
+    }
+}
+
+/// The row facts a refresh is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenFacts {
+    pub(crate) expires_at: u64,
+    pub(crate) rotated_at: Option<u64>,
+    /// Grace replays this token has already made.
+    pub(crate) grace_replays: u32,
+    pub(crate) family_revoked: bool,
+    pub(crate) session_ends_at: u64,
+}
+
 /// What presenting a refresh token means, given its row and its family's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Presented {
@@ -130,33 +162,42 @@ pub(crate) enum Presented {
     /// Rotated no longer than `grace` ago: answer with the family's current token
     /// (concurrent tabs, or a response that was lost on the way).
     RotatedWithinGrace,
-    /// Rotated longer ago: someone kept an old token. Revoke the family.
+    /// Rotated longer ago, or replayed more often than a browser would: someone kept
+    /// an old token. Revoke the family.
     Replayed,
     /// The token's own lifetime is over.
     Expired,
+    /// The session reached its absolute lifetime: sign in again.
+    SessionEnded,
     /// The family was revoked (logout, a replay, a later login with this cookie).
     FamilyRevoked,
 }
 
 /// The reuse-detection policy, kept free of SQL so it can be read (and tested) alone.
-pub(crate) fn classify(
-    token_expires_at: u64,
-    rotated_at: Option<u64>,
-    family_revoked: bool,
-    now: u64,
-    grace: u64,
-) -> Presented {
-    if family_revoked {
+pub(crate) fn classify(token: &TokenFacts, now: u64, rules: &SessionRules) -> Presented {
+    if token.family_revoked {
         return Presented::FamilyRevoked;
+    }
+    // Past the absolute lifetime nothing is issued, and nothing is revoked either: an old
+    // cookie of an ended session is worthless to a thief too.
+    if now >= token.session_ends_at {
+        return Presented::SessionEnded;
     }
     // A replayed token that is already past its expiry is just expired: it could not be
     // used by a thief either, so it does not revoke anything.
-    if now >= token_expires_at {
+    if now >= token.expires_at {
         return Presented::Expired;
     }
-    match rotated_at {
+    match token.rotated_at {
         None => Presented::Current,
-        Some(at) if now.saturating_sub(at) <= grace => Presented::RotatedWithinGrace,
+        // Each grace replay hands out the current token again; tabs racing one cookie or
+        // a lost response need a few, a thief replaying a stolen cookie wants many.
+        Some(at)
+            if now.saturating_sub(at) <= rules.grace
+                && token.grace_replays < rules.grace_replays =>
+        {
+            Presented::RotatedWithinGrace
+        }
         Some(_) => Presented::Replayed,
     }
 }
@@ -223,26 +264,55 @@ mod tests {
         );
     }
 
+    const RULES: SessionRules = SessionRules {
+        refresh_ttl: 500,
+        grace: 10,
+        grace_replays: 3,
+        max_age: 5000,
+    };
+
+    fn token(expires_at: u64, rotated_at: Option<u64>, family_revoked: bool) -> TokenFacts {
+        TokenFacts {
+            expires_at,
+            rotated_at,
+            grace_replays: 0,
+            family_revoked,
+            session_ends_at: 5000,
+        }
+    }
+
     #[test]
     fn policy_rotates_current_tolerates_grace_and_revokes_later_replays() {
-        let grace = 10;
-        assert_eq!(classify(1000, None, false, 100, grace), Presented::Current);
+        let c = |t: TokenFacts, now| classify(&t, now, &RULES);
+        assert_eq!(c(token(1000, None, false), 100), Presented::Current);
         assert_eq!(
-            classify(1000, Some(100), false, 110, grace),
+            c(token(1000, Some(100), false), 110),
             Presented::RotatedWithinGrace
         );
-        assert_eq!(
-            classify(1000, Some(100), false, 111, grace),
-            Presented::Replayed
-        );
-        assert_eq!(
-            classify(1000, None, true, 100, grace),
-            Presented::FamilyRevoked
-        );
-        assert_eq!(classify(1000, None, false, 1000, grace), Presented::Expired);
-        assert_eq!(
-            classify(1000, Some(10), false, 1000, grace),
-            Presented::Expired
-        );
+        assert_eq!(c(token(1000, Some(100), false), 111), Presented::Replayed);
+        assert_eq!(c(token(1000, None, true), 100), Presented::FamilyRevoked);
+        assert_eq!(c(token(1000, None, false), 1000), Presented::Expired);
+        assert_eq!(c(token(1000, Some(10), false), 1000), Presented::Expired);
+    }
+
+    #[test]
+    fn grace_replays_beyond_the_cap_are_reuse() {
+        let mut t = token(1000, Some(100), false);
+        t.grace_replays = 2;
+        assert_eq!(classify(&t, 105, &RULES), Presented::RotatedWithinGrace);
+        t.grace_replays = 3;
+        assert_eq!(classify(&t, 105, &RULES), Presented::Replayed);
+    }
+
+    #[test]
+    fn nothing_is_issued_past_the_absolute_session_end() {
+        let mut t = token(6000, None, false);
+        assert_eq!(classify(&t, 4999, &RULES), Presented::Current);
+        assert_eq!(classify(&t, 5000, &RULES), Presented::SessionEnded);
+        // Even a late replay of an ended session revokes nothing.
+        t.rotated_at = Some(100);
+        assert_eq!(classify(&t, 5000, &RULES), Presented::SessionEnded);
+        assert_eq!(RULES.token_expiry(4800, 5000), 5000);
+        assert_eq!(RULES.token_expiry(100, 5000), 600);
     }
 }

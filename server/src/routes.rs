@@ -2,11 +2,12 @@
 //! and the test switches. Handlers check the request, hand database and crypto work to
 //! the blocking pool, and shape the answer; the decisions live in `store` and `refresh`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,8 +25,9 @@ use crate::refresh::{self, RefreshToken, TokenHash};
 use crate::request::{bearer_token, check_origin, read_json, refresh_cookies, require_csrf_header};
 use crate::state::AppState;
 use crate::static_files;
-use crate::store::{AccessGrant, AccessState, Issued, Refused};
+use crate::store::{AccessGrant, AccessState, GrantRequest, Issued, Refused};
 use crate::switches::{Counters, Delay, FailRefresh};
+use crate::throttle::{Admission, Keys, Outcome, Policy, Write};
 
 /// Marks a response the connection must not deliver: the server closes the connection
 /// instead (the drop-next-refresh switch).
@@ -93,25 +95,29 @@ fn no_store(response: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// The access token about to be issued: its signing key and expiry, recorded in the same
-/// transaction as the refresh token so the key is published until the token expires.
-fn prepare_grant(state: &AppState, now: u64) -> (Arc<SigningKey>, AccessGrant) {
-    let key = state.keys.current();
-    let grant = AccessGrant {
-        kid: key.kid.clone(),
+/// Runs `f` with the request for the access token about to be issued. The store chooses
+/// the signing key and records its use inside the same transaction as the refresh token,
+/// and `pin` keeps that key published in memory until the token expires.
+fn with_grant<T>(state: &AppState, now: u64, f: impl FnOnce(&GrantRequest<'_>) -> T) -> T {
+    let pin = |kid: &str, exp: u64| state.keys.pin(kid, exp);
+    f(&GrantRequest {
         exp: now + state.settings.access_ttl,
-    };
-    (key, grant)
+        pin: &pin,
+    })
+}
+
+/// The key the store chose for `grant`; pinned, so the ring still holds it.
+fn grant_key(state: &AppState, grant: &AccessGrant) -> Result<Arc<SigningKey>, ApiError> {
+    state
+        .keys
+        .get(&grant.kid)
+        .ok_or_else(|| state.internal("signing key", "the chosen key is not loaded"))
 }
 
 /// Signs the access token for `issued` and builds the 200 answer with the cookie.
-fn token_response(
-    state: &AppState,
-    key: &SigningKey,
-    grant: &AccessGrant,
-    issued: &Issued,
-    now: u64,
-) -> Result<Response, ApiError> {
+fn token_response(state: &AppState, issued: &Issued, now: u64) -> Result<Response, ApiError> {
+    let grant = &issued.grant;
+    let key = grant_key(state, grant)?;
     let claims = AccessClaims {
         iss: state.settings.expect.issuer.clone(),
         sub: issued.user.username.clone(),
@@ -125,7 +131,7 @@ fn token_response(
         roles: issued.user.roles.clone(),
     };
     let access_token =
-        access::sign(key, &claims).map_err(|e| state.internal("sign access token", e))?;
+        access::sign(&key, &claims).map_err(|e| state.internal("sign access token", e))?;
     let body = TokenResponse {
         access_token,
         token_type: TOKEN_TYPE_BEARER.to_owned(),
@@ -139,8 +145,53 @@ fn token_response(
     Ok(response)
 }
 
-async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    match login_inner(&state, &headers, body).await {
+/// Logs `event=client_gone` if the handler future is dropped before it finished: hyper
+/// drops it when the client closes the connection mid-request. Work already handed to
+/// the blocking pool (a hash, a committed rotation) still runs to its end.
+struct ClientGone<'a> {
+    state: &'a AppState,
+    path: &'static str,
+    start: Instant,
+    done: bool,
+}
+
+impl<'a> ClientGone<'a> {
+    fn watch(state: &'a AppState, path: &'static str) -> Self {
+        Self {
+            state,
+            path,
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    fn finished(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for ClientGone<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.state.log.line(format_args!(
+                "event=client_gone path={:?} ms={}",
+                self.path,
+                self.start.elapsed().as_millis()
+            ));
+        }
+    }
+}
+
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let gone = ClientGone::watch(&state, "/auth/login");
+    let result = login_inner(&state, peer.ip(), &headers, body).await;
+    gone.finished();
+    match result {
         Ok(response) => {
             Counters::bump(&state.counters.login);
             response
@@ -152,8 +203,43 @@ async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bod
     }
 }
 
+/// Applies the pure throttle policy to the stored counters of `keys`, atomically.
+/// `Ok(Some(secs))`: refused for that long.
+async fn throttle_admit(state: &Arc<AppState>, keys: &Keys) -> Result<Option<u64>, ApiError> {
+    let Some(policy) = state.settings.limits.throttle else {
+        return Ok(None);
+    };
+    let keys = keys.clone();
+    state
+        .blocking(move |s| {
+            let now = s.now();
+            s.store
+                .throttle(keys.all(), |counters| match policy.admit(counters, now) {
+                    Admission::Allowed(writes) => (writes, None),
+                    Admission::Wait(secs) => ([Write::Keep; 4], Some(secs)),
+                })
+                .map_err(|e| s.internal("login throttle", e))
+        })
+        .await
+}
+
+/// Settles a charged attempt (blocking; called on the pool). A failure to record it is
+/// logged, never turned into a different answer.
+fn throttle_settle(state: &AppState, keys: &Keys, outcome: Outcome) {
+    let Some(policy) = state.settings.limits.throttle else {
+        return;
+    };
+    let now = state.now();
+    if let Err(e) = state.store.throttle(keys.all(), |counters| {
+        (policy.settle(counters, outcome, now), ())
+    }) {
+        let _ = state.internal("login throttle", e);
+    }
+}
+
 async fn login_inner(
     state: &Arc<AppState>,
+    peer: IpAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -173,14 +259,42 @@ async fn login_inner(
         .filter_map(RefreshToken::parse)
         .map(|t| t.hash())
         .collect();
-    let _permit = state
-        .passwords
-        .permits
-        .acquire()
-        .await
-        .map_err(|_| ApiError::server_error())?;
+    // Throttled before any hashing: a refused guess costs the server one small
+    // transaction, and the attacker a wait.
+    let keys = Policy::keys(&request.username, peer);
+    match throttle_admit(state, &keys).await {
+        Ok(None) => {}
+        Ok(Some(wait)) => {
+            request.password.zeroize();
+            state.log.line(format_args!(
+                "event=login_throttled peer={peer} retry_after={wait}"
+            ));
+            return Err(ApiError::rate_limited(
+                wait,
+                "too many failed logins; try again later",
+            ));
+        }
+        Err(e) => {
+            request.password.zeroize();
+            return Err(e);
+        }
+    }
+    let Some(permit) = state.passwords.admit().await else {
+        request.password.zeroize();
+        let s = state.clone();
+        let _ = state
+            .blocking(move |_| {
+                throttle_settle(&s, &keys, Outcome::NotChecked);
+                Ok(())
+            })
+            .await;
+        return Err(ApiError::busy("too many logins at once; try again shortly"));
+    };
     state
         .blocking(move |s| {
+            // Owned by the job, not the request: the hash runs to its end even if the
+            // client leaves, and so does the permit.
+            let _permit = permit;
             let user = s
                 .store
                 .find_user(&request.username)
@@ -192,28 +306,40 @@ async fn login_inner(
             request.password.zeroize();
             let user = match (ok, user) {
                 (true, Some(user)) => user,
-                _ => return Err(ApiError::invalid_credentials()),
+                (_, user) => {
+                    // The peer, and the account only if it exists: a name that matches no
+                    // account is often a password typed into the wrong field.
+                    s.log.line(format_args!(
+                        "event=login_failed peer={peer} user={:?} reason=invalid_credentials",
+                        user.as_ref().map_or("-", |u| u.username.as_str())
+                    ));
+                    return Err(ApiError::invalid_credentials());
+                }
             };
+            throttle_settle(s, &keys, Outcome::Succeeded);
             let now = s.now();
-            let (key, grant) = prepare_grant(s, now);
-            let (issued, revoked) = s
-                .store
-                .login(user, &previous, now, s.settings.refresh_ttl, &grant)
-                .map_err(|e| s.internal("login", e))?;
+            let (issued, revoked) = with_grant(s, now, |grant| {
+                s.store
+                    .login(user, &previous, now, &s.settings.limits.session, grant)
+            })
+            .map_err(|e| s.internal("login", e))?;
             s.log.line(format_args!(
-                "event=login user={:?} sid={} revoked_sessions={}",
+                "event=login user={:?} sid={} revoked_sessions={} peer={peer}",
                 issued.user.username,
                 issued.family_id,
                 revoked.len()
             ));
-            token_response(s, &key, &grant, &issued, now)
+            token_response(s, &issued, now)
         })
         .await
 }
 
 async fn refresh(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     Counters::bump(&state.counters.refresh_requests);
-    match refresh_inner(&state, &headers, body).await {
+    let gone = ClientGone::watch(&state, "/auth/refresh");
+    let result = refresh_inner(&state, &headers, body).await;
+    gone.finished();
+    match result {
         Ok(response) if response.extensions().get::<AbortConnection>().is_none() => {
             Counters::bump(&state.counters.refresh_ok);
             response
@@ -256,17 +382,12 @@ async fn refresh_inner(
     let mut response = state
         .blocking(move |s| {
             let now = s.now();
-            let (key, grant) = prepare_grant(s, now);
-            let outcome = s
-                .store
-                .refresh(
-                    &presented,
-                    now,
-                    s.settings.grace,
-                    s.settings.refresh_ttl,
-                    &grant,
-                )
-                .map_err(|e| s.internal("refresh", e))?;
+            s.switches.run_before_refresh_transaction();
+            let outcome = with_grant(s, now, |grant| {
+                s.store
+                    .refresh(&presented, now, &s.settings.limits.session, grant)
+            })
+            .map_err(|e| s.internal("refresh", e))?;
             match outcome {
                 Ok(issued) => {
                     if issued.grace_replay {
@@ -283,7 +404,7 @@ async fn refresh_inner(
                             "rotated"
                         }
                     ));
-                    token_response(s, &key, &grant, &issued, now)
+                    token_response(s, &issued, now)
                 }
                 Err(refused) => Err(refused_error(s, refused)),
             }
@@ -301,6 +422,9 @@ fn refused_error(state: &AppState, refused: Refused) -> ApiError {
         Refused::Unknown => ApiError::invalid_grant("unknown refresh token"),
         Refused::Expired => ApiError::invalid_grant("the refresh token has expired"),
         Refused::Revoked => ApiError::invalid_grant("the session has been revoked"),
+        Refused::SessionEnded => {
+            ApiError::invalid_grant("the session has reached its maximum age; sign in again")
+        }
         Refused::ReuseDetected { family_id } => {
             Counters::bump(&state.counters.reuse_detected);
             state.log.line(format_args!(
@@ -336,7 +460,10 @@ fn injected_failure(status: u16, retry_after: Option<u64>) -> ApiError {
 }
 
 async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    match logout_inner(&state, &headers, body).await {
+    let gone = ClientGone::watch(&state, "/auth/logout");
+    let result = logout_inner(&state, &headers, body).await;
+    gone.finished();
+    match result {
         Ok(response) => {
             Counters::bump(&state.counters.logout);
             response
@@ -355,11 +482,12 @@ async fn logout_inner(
     read_json::<serde_json::Value>(headers, body, false).await?;
 
     let now = state.now();
-    // Only a token that verifies is denied: anything else is not ours, or already dead.
+    // Only a token that verifies is denied, and only its `sid` is trusted to name the
+    // session to end: anything else is not ours, or already dead.
     let deny = match bearer_token(headers) {
         Ok(Some(token)) => access::verify(token, &state.keys, &state.settings.expect, now)
             .ok()
-            .map(|(claims, _)| (claims.jti, claims.exp)),
+            .map(|(claims, _)| (claims.jti, claims.exp, claims.sid)),
         _ => None,
     };
     let cookie = refresh_cookies(headers)
@@ -373,7 +501,8 @@ async fn logout_inner(
                 .store
                 .logout(
                     cookie.as_ref(),
-                    deny.as_ref().map(|(jti, exp)| (jti.as_str(), *exp)),
+                    deny.as_ref()
+                        .map(|(jti, exp, sid)| (jti.as_str(), *exp, sid.as_str())),
                     now,
                 )
                 .map_err(|e| s.internal("logout", e))?;

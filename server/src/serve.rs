@@ -23,7 +23,7 @@ use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
 use crate::password::Passwords;
 use crate::routes::{router, AbortConnection};
-use crate::state::{AppHandle, AppState, Settings};
+use crate::state::{AppHandle, AppState, Limits, Settings};
 use crate::store::Store;
 use crate::switches::{Counters, Switches};
 
@@ -111,14 +111,13 @@ impl Server {
                 audience: config.audience.clone(),
             },
             access_ttl: config.access_ttl.max(1),
-            refresh_ttl: config.refresh_ttl.max(1),
-            grace: config.grace,
             allowed_origins,
             algorithm: config.algorithm,
             key_rotation: config.key_rotation.filter(|p| *p > 0),
             www: config.www.clone(),
             pkg: config.pkg.clone(),
             test_switches: config.test_switches,
+            limits: Limits::from_config(&config),
         };
         let maintenance_interval = Duration::from_secs(config.maintenance_interval.max(1));
         let log = Log::new(config.log.clone());
@@ -246,7 +245,11 @@ async fn maintenance_loop(state: Arc<AppState>, every: Duration) {
 fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState, StartError> {
     let store = Store::open(&config.database)
         .map_err(|e| StartError(format!("cannot open database {:?}: {e}", config.database)))?;
-    let passwords = Passwords::new().map_err(StartError)?;
+    let passwords = Passwords::new(
+        settings.limits.login_concurrency,
+        settings.limits.login_queue,
+    )
+    .map_err(StartError)?;
     for user in &config.demo_users {
         let hash = passwords.hash(&user.password).map_err(StartError)?;
         store

@@ -8,28 +8,60 @@ use std::sync::Arc;
 
 use crate::access::Expectations;
 use crate::clock::Clock;
-use crate::config::SigningAlgorithm;
+use crate::config::{Config, SigningAlgorithm};
 use crate::error::ApiError;
 use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
-use crate::password::Passwords;
-use crate::refresh::RefreshToken;
+use crate::password::{PasswordHashStats, Passwords};
+use crate::refresh::{RefreshToken, SessionRules};
 use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
 use crate::switches::{Counters, Stats, Switches};
+use crate::throttle::Policy;
 
 /// Configuration after the port is known and defaults are filled in.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) expect: Expectations,
     pub(crate) access_ttl: u64,
-    pub(crate) refresh_ttl: u64,
-    pub(crate) grace: u64,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) algorithm: SigningAlgorithm,
     pub(crate) key_rotation: Option<u64>,
     pub(crate) www: PathBuf,
     pub(crate) pkg: PathBuf,
     pub(crate) test_switches: bool,
+    pub(crate) limits: Limits,
+}
+
+/// Session lifetime, replay and login limits, from the flags of the same names.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) session: SessionRules,
+    /// Password hashes at once (at least 1).
+    pub(crate) login_concurrency: usize,
+    /// Logins that may wait for a hash.
+    pub(crate) login_queue: usize,
+    /// The login throttle; `None` with `--login-max-delay 0`.
+    pub(crate) throttle: Option<Policy>,
+}
+
+impl Limits {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            session: SessionRules {
+                refresh_ttl: config.refresh_ttl.max(1),
+                grace: config.grace,
+                grace_replays: config.grace_replays,
+                max_age: config.session_max_age.max(1),
+            },
+            login_concurrency: match config.login_concurrency {
+                0 => cores,
+                n => n,
+            },
+            login_queue: config.login_queue,
+            throttle: Policy::new(config.login_max_delay),
+        }
+    }
 }
 
 pub(crate) struct AppState {
@@ -82,10 +114,14 @@ impl AppState {
         let now = self.now();
         let stored = SigningKey::generate(self.settings.algorithm, now).map_err(|e| e.0)?;
         let key = SigningKey::from_stored(&stored).map_err(|e| e.0)?;
-        self.store
-            .install_key(&stored, now)
-            .map_err(|e| e.to_string())?;
         let kid = key.kid.clone();
+        // Loaded before the store makes it current: a refresh transaction that commits
+        // in between chooses it and must find it in the ring.
+        let key = self.keys.preload(key);
+        if let Err(e) = self.store.install_key(&stored, now) {
+            self.keys.unload(&kid);
+            return Err(e.to_string());
+        }
         self.keys.install(key, now);
         self.log.line(format_args!(
             "event=key_rotated kid={kid} alg={}",
@@ -103,14 +139,22 @@ impl AppState {
                 rotated = Some(self.rotate_keys()?);
             }
         }
-        let cleanup = self.store.cleanup(now).map_err(|e| e.to_string())?;
-        self.keys.purge(now);
-        let total =
-            cleanup.families + cleanup.refresh_tokens + cleanup.denied_jtis + cleanup.signing_keys;
+        let (cleanup, purged) = self.store.cleanup(now).map_err(|e| e.to_string())?;
+        self.keys.purge(&purged);
+        let total = cleanup.families
+            + cleanup.refresh_tokens
+            + cleanup.denied_jtis
+            + cleanup.signing_keys
+            + cleanup.login_throttles;
         if total > 0 {
             self.log.line(format_args!(
-                "event=cleanup families={} refresh_tokens={} denied_jtis={} signing_keys={}",
-                cleanup.families, cleanup.refresh_tokens, cleanup.denied_jtis, cleanup.signing_keys
+                "event=cleanup families={} refresh_tokens={} denied_jtis={} signing_keys={} \
+                 login_throttles={}",
+                cleanup.families,
+                cleanup.refresh_tokens,
+                cleanup.denied_jtis,
+                cleanup.signing_keys,
+                cleanup.login_throttles
             ));
         }
         Ok(MaintenanceReport { rotated, cleanup })
@@ -181,6 +225,27 @@ impl AppHandle {
                 .token_status(&t.hash())
                 .map_err(|e| e.to_string()),
         }
+    }
+
+    /// Runs `hook` on the blocking pool just before every refresh's database transaction
+    /// (`None` removes it). For tests that force an interleaving, such as a key rotation
+    /// landing in the middle of a refresh.
+    #[doc(hidden)]
+    pub fn set_before_refresh_transaction(&self, hook: Option<Arc<dyn Fn() + Send + Sync>>) {
+        self.0.switches.set_before_refresh_transaction(hook);
+    }
+
+    /// Password verifications running now, their peak, and logins waiting for a permit.
+    #[doc(hidden)]
+    pub fn password_hashes(&self) -> PasswordHashStats {
+        self.0.passwords.stats()
+    }
+
+    /// While `true`, every password verification waits before it hashes, so a test can
+    /// count how many the server lets run at once.
+    #[doc(hidden)]
+    pub fn hold_password_hashes(&self, hold: bool) {
+        self.0.passwords.hold(hold);
     }
 
     /// Number of rows in each table.

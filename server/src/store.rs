@@ -9,7 +9,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::refresh::{classify, new_family_key, Presented, RefreshToken, TokenHash};
+use crate::refresh::{
+    classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
+};
+use crate::throttle::{Counter, Write};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -35,22 +38,48 @@ CREATE TABLE IF NOT EXISTS families (
     expires_at     INTEGER NOT NULL,          -- expiry of its newest refresh token
     access_exp_max INTEGER NOT NULL,          -- latest exp of an access token issued to it
     revoked_at     INTEGER,
-    revoked_reason TEXT
+    revoked_reason TEXT,
+    session_expires_at INTEGER                -- absolute end (login + max age); NULL: rows
+                                              -- from before it existed, created_at + max age
 );
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash       BLOB PRIMARY KEY,              -- SHA-256 of the token; the token is never stored
     family_id  TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,
     issued_at  INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    rotated_at INTEGER                        -- NULL: the family's current token
+    rotated_at INTEGER,                       -- NULL: the family's current token
+    grace_replays INTEGER NOT NULL DEFAULT 0  -- times it was answered within the grace window
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key          TEXT PRIMARY KEY,            -- kind, account and/or client address (throttle.rs)
+    failures     INTEGER NOT NULL,
+    last_failure INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL             -- forgotten after this; cleanup deletes the row
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS login_throttle_expiry ON login_throttle(expires_at);
 CREATE TABLE IF NOT EXISTS denied_jti (
     jti        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL               -- the token's exp; the row is useless after it
 ) WITHOUT ROWID;
 ";
+
+/// Schema version in `PRAGMA user_version`. 0: the first schema, without
+/// `families.session_expires_at` and `refresh_tokens.grace_replays`; 1: with them.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Columns added after the first schema, as `(table, column, definition)`. `CREATE TABLE IF
+/// NOT EXISTS` leaves an existing table alone, so a database file from an older server
+/// gets them here.
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("families", "session_expires_at", "INTEGER"),
+    (
+        "refresh_tokens",
+        "grace_replays",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
 
 /// How many links a grace-window replay may follow to reach the current token. A chain
 /// longer than this within one grace window is not a browser; refuse rather than loop.
@@ -58,17 +87,24 @@ const MAX_CHAIN: usize = 64;
 
 /// A database failure. Its message never contains a token: every value is a bound parameter.
 #[derive(Debug)]
-pub(crate) struct StoreError(pub(crate) rusqlite::Error);
+pub(crate) enum StoreError {
+    Sqlite(rusqlite::Error),
+    /// The rows contradict what the server holds in memory (a transaction was rolled back).
+    Inconsistent(&'static str),
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self(e)
+        Self::Sqlite(e)
     }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "database error: {}", self.0)
+        match self {
+            Self::Sqlite(e) => write!(f, "database error: {e}"),
+            Self::Inconsistent(what) => write!(f, "inconsistent state: {what}"),
+        }
     }
 }
 
@@ -107,6 +143,19 @@ pub(crate) struct AccessGrant {
     pub(crate) exp: u64,
 }
 
+/// What a login or refresh transaction needs to issue an access token. The signing key is
+/// chosen *inside* the transaction, as the key the database names current, and its use is
+/// recorded there too: a rotation or a purge is another transaction, so it either comes
+/// first (and the new key is chosen) or sees the recorded expiry (and keeps the key).
+pub(crate) struct GrantRequest<'a> {
+    /// `exp` of the access token about to be signed.
+    pub(crate) exp: u64,
+    /// Called inside the transaction with the chosen `kid` and `exp`: keeps that key
+    /// published in memory until `exp`. `false` if the key is not loaded (the transaction
+    /// then rolls back).
+    pub(crate) pin: &'a dyn Fn(&str, u64) -> bool,
+}
+
 /// A refresh token handed out by login or refresh, and who it belongs to.
 #[derive(Debug)]
 pub(crate) struct Issued {
@@ -117,6 +166,8 @@ pub(crate) struct Issued {
     /// `true` when an old token within the grace window was answered with the existing
     /// current token instead of rotating.
     pub(crate) grace_replay: bool,
+    /// The access token to sign with it.
+    pub(crate) grant: AccessGrant,
 }
 
 /// Why a refresh token was refused.
@@ -125,7 +176,10 @@ pub(crate) enum Refused {
     Unknown,
     Expired,
     Revoked,
-    /// Replay after the grace window; the family has just been revoked.
+    /// The session's absolute lifetime is over.
+    SessionEnded,
+    /// Replay after the grace window, or beyond the grace replay cap; the family has just
+    /// been revoked.
     ReuseDetected {
         family_id: String,
     },
@@ -167,6 +221,8 @@ pub struct CleanupReport {
     pub denied_jtis: usize,
     /// Retired signing keys whose last token expired.
     pub signing_keys: usize,
+    /// Login throttle counters past their expiry.
+    pub login_throttles: usize,
 }
 
 /// Row counts, for tests of data retention.
@@ -182,6 +238,8 @@ pub struct RowCounts {
     pub denied_jtis: usize,
     /// `signing_keys` rows.
     pub signing_keys: usize,
+    /// `login_throttle` rows.
+    pub login_throttles: usize,
 }
 
 pub(crate) struct Store {
@@ -198,7 +256,7 @@ fn to_u64(v: i64) -> u64 {
 
 impl Store {
     pub(crate) fn open(path: &str) -> Result<Self> {
-        let conn = if path == ":memory:" {
+        let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
         } else {
             let conn = Connection::open(Path::new(path))?;
@@ -214,6 +272,7 @@ impl Store {
              PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -298,8 +357,8 @@ impl Store {
         user: User,
         previous: &[TokenHash],
         now: u64,
-        refresh_ttl: u64,
-        grant: &AccessGrant,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
     ) -> Result<(Issued, Vec<String>)> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -326,17 +385,27 @@ impl Store {
         let family_id = crate::refresh::random_id();
         let key = new_family_key();
         let token = RefreshToken::generate();
-        let expires_at = now + refresh_ttl;
+        let session_ends_at = now.saturating_add(rules.max_age);
+        let expires_at = rules.token_expiry(now, session_ends_at);
         tx.execute(
-            "INSERT INTO families (id, user_id, successor_key, created_at, expires_at, access_exp_max)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![family_id, user.id, &key[..], to_i64(now), to_i64(expires_at), to_i64(grant.exp)],
+            "INSERT INTO families (id, user_id, successor_key, created_at, expires_at, access_exp_max,
+                                   session_expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                family_id,
+                user.id,
+                &key[..],
+                to_i64(now),
+                to_i64(expires_at),
+                to_i64(grant.exp),
+                to_i64(session_ends_at)
+            ],
         )?;
         tx.execute(
             "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![&token.hash()[..], family_id, to_i64(now), to_i64(expires_at)],
         )?;
-        record_grant(&tx, grant)?;
+        let grant = record_grant(&tx, grant)?;
         tx.commit()?;
         Ok((
             Issued {
@@ -345,6 +414,7 @@ impl Store {
                 family_id,
                 user,
                 grace_replay: false,
+                grant,
             },
             revoked,
         ))
@@ -356,34 +426,46 @@ impl Store {
         &self,
         presented: &RefreshToken,
         now: u64,
-        grace: u64,
-        refresh_ttl: u64,
-        grant: &AccessGrant,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
     ) -> Result<std::result::Result<Issued, Refused>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(row) = token_row(&tx, &presented.hash())? else {
             return Ok(Err(Refused::Unknown));
         };
-        let family: (i64, Vec<u8>, Option<i64>) = tx.query_row(
-            "SELECT user_id, successor_key, revoked_at FROM families WHERE id = ?1",
-            [&row.family_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        let family: (i64, Vec<u8>, Option<i64>, i64) = tx.query_row(
+            "SELECT user_id, successor_key, revoked_at,
+                    COALESCE(session_expires_at, created_at + ?2)
+             FROM families WHERE id = ?1",
+            params![&row.family_id, to_i64(rules.max_age)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
-        let (user_id, family_key, revoked_at) = family;
-        let issued = match classify(
-            row.expires_at,
-            row.rotated_at,
-            revoked_at.is_some(),
-            now,
-            grace,
-        ) {
+        let (user_id, family_key, revoked_at, session_ends_at) = family;
+        let session_ends_at = to_u64(session_ends_at);
+        let facts = TokenFacts {
+            expires_at: row.expires_at,
+            rotated_at: row.rotated_at,
+            grace_replays: row.grace_replays,
+            family_revoked: revoked_at.is_some(),
+            session_ends_at,
+        };
+        let issued = match classify(&facts, now, rules) {
             Presented::FamilyRevoked => return Ok(Err(Refused::Revoked)),
             Presented::Expired => return Ok(Err(Refused::Expired)),
+            Presented::SessionEnded => return Ok(Err(Refused::SessionEnded)),
             Presented::Replayed => {
+                let reason = if row
+                    .rotated_at
+                    .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
+                {
+                    "replay_cap"
+                } else {
+                    "reuse"
+                };
                 tx.execute(
-                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'reuse' WHERE id = ?2",
-                    params![to_i64(now), row.family_id],
+                    "UPDATE families SET revoked_at = ?1, revoked_reason = ?3 WHERE id = ?2",
+                    params![to_i64(now), row.family_id, reason],
                 )?;
                 tx.commit()?;
                 return Ok(Err(Refused::ReuseDetected {
@@ -392,7 +474,7 @@ impl Store {
             }
             Presented::Current => {
                 let next = presented.successor(&family_key);
-                let expires_at = now + refresh_ttl;
+                let expires_at = rules.token_expiry(now, session_ends_at);
                 tx.execute(
                     "UPDATE refresh_tokens SET rotated_at = ?1 WHERE hash = ?2",
                     params![to_i64(now), &presented.hash()[..]],
@@ -425,7 +507,15 @@ impl Store {
                     }
                 }
                 match found {
-                    Some(expires_at) if expires_at > now => (candidate, expires_at, true),
+                    Some(expires_at) if expires_at > now => {
+                        // Counted only when it hands something out.
+                        tx.execute(
+                            "UPDATE refresh_tokens SET grace_replays = grace_replays + 1
+                             WHERE hash = ?1",
+                            [&presented.hash()[..]],
+                        )?;
+                        (candidate, expires_at, true)
+                    }
                     // No current token reachable (deleted or expired): refuse, but a failed
                     // lookup is not evidence of theft, so nothing is revoked.
                     _ => return Ok(Err(Refused::Unknown)),
@@ -441,7 +531,7 @@ impl Store {
             "UPDATE families SET access_exp_max = MAX(access_exp_max, ?1) WHERE id = ?2",
             params![to_i64(grant.exp), row.family_id],
         )?;
-        record_grant(&tx, grant)?;
+        let grant = record_grant(&tx, grant)?;
         tx.commit()?;
         let (token, expires_at, grace_replay) = issued;
         Ok(Ok(Issued {
@@ -450,15 +540,17 @@ impl Store {
             family_id: row.family_id,
             user,
             grace_replay,
+            grant,
         }))
     }
 
-    /// Revokes the family of `cookie` (if known) and denies `jti` until `exp`, atomically.
-    /// Returns the revoked family's id.
+    /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
+    /// token's session `sid`, atomically. `deny` must come from a token that verified.
+    /// Returns the revoked family's id (the cookie's, else the token's).
     pub(crate) fn logout(
         &self,
         cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64)>,
+        deny: Option<(&str, u64, &str)>,
         now: u64,
     ) -> Result<Option<String>> {
         let mut conn = self.conn();
@@ -474,12 +566,22 @@ impl Store {
                 family = Some(row.family_id);
             }
         }
-        if let Some((jti, exp)) = deny {
+        if let Some((jti, exp, sid)) = deny {
             tx.execute(
                 "INSERT INTO denied_jti (jti, expires_at) VALUES (?1, ?2)
                  ON CONFLICT(jti) DO UPDATE SET expires_at = MAX(expires_at, ?2)",
                 params![jti, to_i64(exp)],
             )?;
+            // Without a cookie the bearer is the only handle on the session: end it too,
+            // or a "logged out" client would keep a live refresh family.
+            let changed = tx.execute(
+                "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
+                 WHERE id = ?2 AND revoked_at IS NULL",
+                params![to_i64(now), sid],
+            )?;
+            if family.is_none() && changed > 0 {
+                family = Some(sid.to_owned());
+            }
         }
         tx.commit()?;
         Ok(family)
@@ -513,7 +615,9 @@ impl Store {
 
     /// Deletes rows that can no longer matter (data retention). Each kind is deleted only
     /// once nothing that refers to it can still be valid.
-    pub(crate) fn cleanup(&self, now: u64) -> Result<CleanupReport> {
+    /// Also returns the `kid`s of the signing keys it deleted: the in-memory ring drops
+    /// exactly those, so a key leaves memory only once the database agrees it is unused.
+    pub(crate) fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)> {
         let now = to_i64(now);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -527,17 +631,78 @@ impl Store {
             [now],
         )?;
         let denied_jtis = tx.execute("DELETE FROM denied_jti WHERE expires_at <= ?1", [now])?;
-        let signing_keys = tx.execute(
-            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND last_exp <= ?1",
-            [now],
-        )?;
+        let purged: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND last_exp <= ?1
+                 RETURNING kid",
+            )?;
+            let rows = stmt.query_map([now], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let login_throttles =
+            tx.execute("DELETE FROM login_throttle WHERE expires_at <= ?1", [now])?;
         tx.commit()?;
-        Ok(CleanupReport {
+        let report = CleanupReport {
             families,
             refresh_tokens,
             denied_jtis,
-            signing_keys,
-        })
+            signing_keys: purged.len(),
+            login_throttles,
+        };
+        Ok((report, purged))
+    }
+
+    /// Reads the throttle counters of `keys`, lets `decide` (the pure policy) choose the
+    /// writes, and applies them, in one transaction: concurrent logins see each other's
+    /// charges, never a stale count.
+    pub(crate) fn throttle<T>(
+        &self,
+        keys: [&str; 4],
+        decide: impl FnOnce([Option<Counter>; 4]) -> ([Write; 4], T),
+    ) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut counters = [None; 4];
+        for (counter, key) in counters.iter_mut().zip(keys) {
+            *counter = tx
+                .query_row(
+                    "SELECT failures, last_failure, expires_at FROM login_throttle WHERE key = ?1",
+                    [key],
+                    |r| {
+                        Ok(Counter {
+                            failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                            last_failure: to_u64(r.get(1)?),
+                            expires_at: to_u64(r.get(2)?),
+                        })
+                    },
+                )
+                .optional()?;
+        }
+        let (writes, answer) = decide(counters);
+        for (write, key) in writes.into_iter().zip(keys) {
+            match write {
+                Write::Keep => {}
+                Write::Set(c) => {
+                    tx.execute(
+                        "INSERT INTO login_throttle (key, failures, last_failure, expires_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(key) DO UPDATE SET failures = ?2, last_failure = ?3,
+                                                        expires_at = ?4",
+                        params![
+                            key,
+                            i64::from(c.failures),
+                            to_i64(c.last_failure),
+                            to_i64(c.expires_at)
+                        ],
+                    )?;
+                }
+                Write::Delete => {
+                    tx.execute("DELETE FROM login_throttle WHERE key = ?1", [key])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(answer)
     }
 
     pub(crate) fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
@@ -571,6 +736,7 @@ impl Store {
             refresh_tokens: count("refresh_tokens")?,
             denied_jtis: count("denied_jti")?,
             signing_keys: count("signing_keys")?,
+            login_throttles: count("login_throttle")?,
         })
     }
 }
@@ -579,30 +745,81 @@ struct TokenRow {
     family_id: String,
     expires_at: u64,
     rotated_at: Option<u64>,
+    grace_replays: u32,
 }
 
 fn token_row(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRow>> {
     Ok(conn
         .query_row(
-            "SELECT family_id, expires_at, rotated_at FROM refresh_tokens WHERE hash = ?1",
+            "SELECT family_id, expires_at, rotated_at, grace_replays
+             FROM refresh_tokens WHERE hash = ?1",
             [&hash[..]],
             |r| {
                 Ok(TokenRow {
                     family_id: r.get(0)?,
                     expires_at: to_u64(r.get(1)?),
                     rotated_at: r.get::<_, Option<i64>>(2)?.map(to_u64),
+                    grace_replays: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
                 })
             },
         )
         .optional()?)
 }
 
-fn record_grant(conn: &Connection, grant: &AccessGrant) -> Result<()> {
+/// Brings a database file written by an older server up to [`SCHEMA_VERSION`], in one
+/// transaction. Each added column is checked in `PRAGMA table_info` first, so a half-done
+/// or repeated migration is harmless.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (table, column, definition) in ADDED_COLUMNS {
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if !exists {
+            // Names come from the constant above, never from input.
+            tx.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Chooses the signing key and records its use, inside the caller's transaction.
+fn record_grant(conn: &Connection, request: &GrantRequest<'_>) -> Result<AccessGrant> {
+    let kid: String = conn
+        .query_row(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL
+             ORDER BY created_at DESC, kid LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::Inconsistent("no current signing key"))?;
     conn.execute(
         "UPDATE signing_keys SET last_exp = MAX(last_exp, ?1) WHERE kid = ?2",
-        params![to_i64(grant.exp), grant.kid],
+        params![to_i64(request.exp), kid],
     )?;
-    Ok(())
+    if !(request.pin)(&kid, request.exp) {
+        return Err(StoreError::Inconsistent(
+            "the current signing key is not loaded",
+        ));
+    }
+    Ok(AccessGrant {
+        kid,
+        exp: request.exp,
+    })
 }
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
@@ -625,4 +842,68 @@ fn restrict_permissions(path: &str) {
     }
     #[cfg(not(unix))]
     let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SigningAlgorithm;
+    use crate::keys::SigningKey;
+
+    const RULES: SessionRules = SessionRules {
+        refresh_ttl: 600,
+        grace: 10,
+        grace_replays: 10,
+        max_age: 3600,
+    };
+
+    fn store_with_session(now: u64) -> (Store, String) {
+        let store = Store::open(":memory:").unwrap();
+        store.upsert_user("u", "$argon2id$x", "U", &[]).unwrap();
+        let key = SigningKey::generate(SigningAlgorithm::Es256, now).unwrap();
+        store.install_key(&key, now).unwrap();
+        let user = store.find_user("u").unwrap().unwrap();
+        let pin = |_: &str, _: u64| true;
+        let grant = GrantRequest {
+            exp: now + 900,
+            pin: &pin,
+        };
+        let (issued, _) = store.login(user, &[], now, &RULES, &grant).unwrap();
+        (store, issued.family_id)
+    }
+
+    #[test]
+    fn the_denylist_alone_refuses_a_jti_of_a_live_session() {
+        let (store, sid) = store_with_session(1000);
+        // A verified token whose session is already gone: only its jti can be denied.
+        let family = store
+            .logout(None, Some(("jti-1", 1900, "no-such-session")), 1000)
+            .unwrap();
+        assert_eq!(family, None);
+        assert_eq!(
+            store.access_state("jti-1", &sid).unwrap(),
+            AccessState::Denylisted
+        );
+        assert_eq!(
+            store.access_state("jti-2", &sid).unwrap(),
+            AccessState::Allowed
+        );
+    }
+
+    #[test]
+    fn a_grant_is_refused_when_the_chosen_key_is_not_loaded() {
+        let (store, _) = store_with_session(1000);
+        let user = store.find_user("u").unwrap().unwrap();
+        let pin = |_: &str, _: u64| false;
+        let grant = GrantRequest {
+            exp: 1900,
+            pin: &pin,
+        };
+        let before = store.row_counts().unwrap();
+        assert!(matches!(
+            store.login(user, &[], 1000, &RULES, &grant),
+            Err(StoreError::Inconsistent(_))
+        ));
+        assert_eq!(store.row_counts().unwrap(), before, "rolled back");
+    }
 }

@@ -3,7 +3,7 @@
 //! browser layer copes. Without the flag every `/test/*` path answers 404.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,14 +38,46 @@ pub(crate) struct RefreshPlan {
     pub(crate) drop_response: bool,
 }
 
-#[derive(Debug, Default)]
+/// Code a test runs at a fixed point of a request, to force an interleaving.
+pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
 pub(crate) struct Switches {
     state: Mutex<SwitchState>,
+    /// Runs on the blocking pool just before a refresh's database transaction.
+    before_refresh_transaction: Mutex<Option<Hook>>,
+}
+
+impl std::fmt::Debug for Switches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switches")
+            .field("state", &*self.lock())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Switches {
     fn lock(&self) -> std::sync::MutexGuard<'_, SwitchState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_before_refresh_transaction(&self, hook: Option<Hook>) {
+        *self
+            .before_refresh_transaction
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = hook;
+    }
+
+    /// Runs the hook, if a test set one. Cloned out first so the hook may take any lock.
+    pub(crate) fn run_before_refresh_transaction(&self) {
+        let hook = self
+            .before_refresh_transaction
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     pub(crate) fn set_fail(&self, fail: FailRefresh) -> SwitchState {

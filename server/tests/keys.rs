@@ -154,3 +154,36 @@ async fn the_jwks_is_cacheable_briefly_and_cors_readable() {
         Some(server.origin.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_rotation_and_purge_in_the_middle_of_a_refresh_never_sign_with_a_purged_key() {
+    let server = TestServer::start_with(|c| c.key_rotation = Some(3600)).await;
+    let s = server.login().await;
+    let first = server.handle.current_kid();
+    // The first key's last token (login, ttl 900) has expired, and rotation is due: the
+    // scheduled maintenance will retire the key and purge it at once.
+    server.clock.advance(3600);
+    let handle = server.handle.clone();
+    let rotated = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = rotated.clone();
+    // The interleaving of the race: maintenance runs after the refresh has started and
+    // before its transaction records which key signs the new token.
+    server
+        .handle
+        .set_before_refresh_transaction(Some(std::sync::Arc::new(move || {
+            let mut seen = seen.lock().unwrap();
+            if seen.is_none() {
+                *seen = Some(handle.run_maintenance().unwrap());
+            }
+        })));
+    let next = server.refresh_ok(&s.cookie).await;
+    server.handle.set_before_refresh_transaction(None);
+    let report = rotated.lock().unwrap().clone().expect("the hook ran");
+    let new_kid = report.rotated.expect("rotation was due");
+    assert_eq!(report.cleanup.signing_keys, 1, "the first key was purged");
+    assert_ne!(new_kid, first);
+
+    assert_eq!(header(&next.access_token)["kid"], new_kid.as_str());
+    verify_with_jwks(&server.jwks().await, &next.access_token).unwrap();
+    assert_eq!(server.me(&next.access_token).await.status, 200);
+}

@@ -36,10 +36,11 @@ async fn logout_clears_the_cookie_revokes_the_family_and_denies_the_access_token
 }
 
 #[tokio::test]
-async fn the_denylist_alone_refuses_a_logged_out_access_token() {
+async fn logout_with_only_the_access_token_ends_its_session_and_denies_the_token() {
     let server = TestServer::start().await;
     let s = server.login().await;
-    // Only the bearer token: the family is not touched, so this proves the jti denylist.
+    // No cookie (a client that lost it, or an API-only logout): the token's `sid` names
+    // the session, and a token that verifies is enough to end it.
     let r = server
         .send(
             server
@@ -49,8 +50,31 @@ async fn the_denylist_alone_refuses_a_logged_out_access_token() {
         .await;
     assert_eq!(r.status, 204);
     assert_error(&server.me(&s.access_token).await, 401, "invalid_token");
-    let next = server.refresh_ok(&s.cookie).await;
-    assert_eq!(server.me(&next.access_token).await.status, 200);
+    assert_error(&server.refresh(&s.cookie).await, 401, "invalid_grant");
+    assert_eq!(
+        server.handle.refresh_token_status(&s.cookie).unwrap(),
+        RefreshTokenStatus::Revoked
+    );
+    assert_eq!(server.handle.row_counts().unwrap().denied_jtis, 1);
+    assert!(server.log_text().contains("event=logout sid="));
+}
+
+#[tokio::test]
+async fn a_bearer_token_that_does_not_verify_ends_no_session() {
+    let server = TestServer::start().await;
+    let s = server.login().await;
+    // Same claims, broken signature: its `sid` must not be trusted.
+    let forged = format!("{}x", s.access_token);
+    let r = server
+        .send(
+            server
+                .logout_request()
+                .header("Authorization", &format!("Bearer {forged}")),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(server.me(&s.access_token).await.status, 200);
+    server.refresh_ok(&s.cookie).await;
 }
 
 #[tokio::test]

@@ -44,6 +44,58 @@ async fn restart_with_a_file_database_keeps_refresh_cookies_and_access_tokens_va
 }
 
 #[tokio::test]
+async fn a_database_file_from_before_session_limits_is_migrated_and_its_sessions_survive() {
+    let dir = TempDir::new("migrate");
+    let path = dir.path().join("auth.sqlite");
+    let db = path.to_string_lossy().into_owned();
+    let config = |c: &mut token_manager_server::Config| {
+        c.database = db.clone();
+        c.issuer = Some(ISSUER.into());
+        c.session_max_age = 3600;
+        c.grace_replays = 1;
+    };
+    let first = TestServer::start_with(config).await;
+    let login = first.login().await;
+    let s = first.refresh_ok(&login.cookie).await;
+    first.stop().await;
+
+    // Rewrite the file into the first schema: no session end, no replay count, version 0.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE families DROP COLUMN session_expires_at;
+             ALTER TABLE refresh_tokens DROP COLUMN grace_replays;
+             PRAGMA user_version = 0;",
+        )
+        .unwrap();
+    }
+
+    let second = TestServer::start_with(config).await;
+    // The old session keeps working, and the new limits apply to it: its end is counted
+    // from its login, and the rotated cookie gets one grace replay.
+    let next = second.refresh_ok(&s.cookie).await;
+    assert_eq!(second.me(&next.access_token).await.status, 200);
+    assert!(
+        next.set_cookie.ends_with(&format!("Max-Age={}", 3600)),
+        "{}",
+        next.set_cookie
+    );
+    second.refresh_ok(&s.cookie).await;
+    assert_error(&second.refresh(&s.cookie).await, 401, "invalid_grant");
+    second.stop().await;
+
+    // A third start finds the file migrated and changes nothing.
+    let third = TestServer::start_with(config).await;
+    third.login().await;
+    third.stop().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[tokio::test]
 async fn changing_the_algorithm_on_restart_retires_the_old_key_but_keeps_it_verifying() {
     let dir = TempDir::new("realg");
     let db = dir

@@ -122,6 +122,17 @@ pub async fn send(addr: SocketAddr, request: &Request) -> io::Result<Response> {
     conn.send_with(request, false).await
 }
 
+/// One request on a fresh connection from the loopback address `source` (any of
+/// 127.0.0.0/8 on Linux), so tests can play clients at different addresses.
+pub async fn send_from(
+    addr: SocketAddr,
+    source: std::net::IpAddr,
+    request: &Request,
+) -> io::Result<Response> {
+    let mut conn = Connection::open_from(addr, source).await?;
+    conn.send_with(request, false).await
+}
+
 /// A keep-alive connection (the benchmark reuses one per worker).
 pub struct Connection {
     stream: TcpStream,
@@ -131,6 +142,21 @@ pub struct Connection {
 impl Connection {
     pub async fn open(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// A connection whose local end is bound to `source`.
+    pub async fn open_from(addr: SocketAddr, source: std::net::IpAddr) -> io::Result<Self> {
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,

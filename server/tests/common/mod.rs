@@ -124,6 +124,16 @@ impl TestServer {
         .await
     }
 
+    /// A login request from the loopback address `source`.
+    pub async fn login_from(&self, source: &str, username: &str, password: &str) -> Response {
+        let request = Request::post("/auth/login")
+            .header("Origin", &self.origin)
+            .json(&json!({ "username": username, "password": password }));
+        http::send_from(self.addr, source.parse().expect("an IP address"), &request)
+            .await
+            .expect("server answers")
+    }
+
     /// Logs in as the demo user; panics unless it succeeds.
     pub async fn login(&self) -> Session {
         let r = self.login_as(USER, PASSWORD).await;
