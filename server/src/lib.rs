@@ -39,7 +39,7 @@ mod store;
 mod switches;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Command, Config, DemoUser, SigningAlgorithm, USAGE};
+pub use config::{Command, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV, USAGE};
 pub use logging::{null_sink, stderr_sink, LogSink};
 pub use serve::{Server, StartError};
 pub use state::{AppHandle, MaintenanceReport};
