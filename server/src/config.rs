@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
+use crate::connections::ConnectionLimits;
 use crate::logging::{stderr_sink, LogSink};
 
 /// `--help` text.
@@ -36,6 +37,13 @@ USAGE: token-manager-server [FLAGS]
   --pkg DIR                served at /pkg/ (default pkg)
   --maintenance-interval SECS  how often expired rows are deleted (default 60)
   --test-switches          enable the /test/* endpoints (off by default: they answer 404)
+  --header-timeout SECS    time to send the request headers, and to start the next request
+                           on a keep-alive connection (default 30)
+  --body-timeout SECS      time from the headers to the last byte of the body; later: 408,
+                           connection closed (default 10)
+  --idle-timeout SECS      close a keep-alive connection idle this long (default 30)
+  --max-connections N      open connections at most; at the cap a new one evicts the oldest
+                           idle or slow-body connection, or is refused 503 (default 1024)
   --help                   print this text
 
 ENVIRONMENT:
@@ -272,6 +280,9 @@ pub struct Config {
     /// Real seconds between two runs of the maintenance task (cleanup, scheduled rotation).
     /// Defaults to 60.
     pub maintenance_interval: u64,
+    /// Timeouts for slow clients and the cap on open connections (`--header-timeout`,
+    /// `--body-timeout`, `--idle-timeout`, `--max-connections`).
+    pub connection_limits: ConnectionLimits,
     /// Time source. Defaults to the system clock.
     pub clock: Arc<dyn Clock>,
     /// Where log lines go. Defaults to stderr.
@@ -296,6 +307,7 @@ impl Default for Config {
             pkg: PathBuf::from("pkg"),
             test_switches: false,
             maintenance_interval: 60,
+            connection_limits: ConnectionLimits::default(),
             clock: Arc::new(SystemClock),
             log: stderr_sink(),
         }
@@ -320,6 +332,7 @@ impl fmt::Debug for Config {
             .field("pkg", &self.pkg)
             .field("test_switches", &self.test_switches)
             .field("maintenance_interval", &self.maintenance_interval)
+            .field("connection_limits", &self.connection_limits)
             .finish_non_exhaustive()
     }
 }
@@ -390,6 +403,28 @@ impl Config {
                     config.maintenance_interval =
                         positive("--maintenance-interval", &value("--maintenance-interval")?)?
                 }
+                "--header-timeout" => {
+                    config.connection_limits.header_timeout =
+                        duration("--header-timeout", &value("--header-timeout")?)?
+                }
+                "--body-timeout" => {
+                    config.connection_limits.body_timeout =
+                        duration("--body-timeout", &value("--body-timeout")?)?
+                }
+                "--idle-timeout" => {
+                    config.connection_limits.idle_timeout =
+                        duration("--idle-timeout", &value("--idle-timeout")?)?
+                }
+                "--max-connections" => {
+                    let v = value("--max-connections")?;
+                    config.connection_limits.max_connections = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=1_000_000).contains(n))
+                        .ok_or_else(|| {
+                            format!("--max-connections: {v:?} is not a number from 1 to 1000000")
+                        })?;
+                }
                 "--test-switches" => {
                     if inline.is_some() {
                         return Err("--test-switches takes no value".into());
@@ -430,6 +465,14 @@ fn seconds(flag: &str, v: &str) -> Result<u64, String> {
         // Keeps `now + ttl` far from overflow and every value a valid JSON number for JS.
         .filter(|s| *s <= 10 * 365 * 24 * 3600)
         .ok_or_else(|| format!("{flag}: {v:?} is not a number of seconds"))
+}
+
+/// A timeout flag: whole seconds, at least 1, at most a day.
+fn duration(flag: &str, v: &str) -> Result<std::time::Duration, String> {
+    match positive(flag, v)? {
+        s if s <= 24 * 3600 => Ok(std::time::Duration::from_secs(s)),
+        _ => Err(format!("{flag} must be at most 86400 seconds")),
+    }
 }
 
 fn positive(flag: &str, v: &str) -> Result<u64, String> {
@@ -477,6 +520,39 @@ mod tests {
         assert_eq!(c.grace, 10);
         assert_eq!(c.algorithm, SigningAlgorithm::Rs256);
         assert!(!c.test_switches);
+        let limits = c.connection_limits;
+        assert_eq!(limits.header_timeout.as_secs(), 30);
+        assert_eq!(limits.body_timeout.as_secs(), 10);
+        assert_eq!(limits.idle_timeout.as_secs(), 30);
+        assert_eq!(limits.max_connections, 1024);
+    }
+
+    #[test]
+    fn connection_limit_flags_are_parsed_and_checked() {
+        let c = parse(&[
+            "--header-timeout",
+            "5",
+            "--body-timeout=3",
+            "--idle-timeout",
+            "7",
+            "--max-connections",
+            "200",
+        ])
+        .unwrap();
+        let limits = c.connection_limits;
+        assert_eq!(limits.header_timeout.as_secs(), 5);
+        assert_eq!(limits.body_timeout.as_secs(), 3);
+        assert_eq!(limits.idle_timeout.as_secs(), 7);
+        assert_eq!(limits.max_connections, 200);
+        for args in [
+            &["--body-timeout", "0"][..],
+            &["--idle-timeout", "100000"],
+            &["--header-timeout", "x"],
+            &["--max-connections", "0"],
+            &["--max-connections", "-5"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
     }
 
     #[test]
