@@ -51,6 +51,43 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Descriptors kept free of connections: the listener, stdio, the database and its WAL,
+/// files being served, the blocking pool.
+const FD_RESERVE: u64 = 64;
+
+impl ConnectionLimits {
+    /// `max_connections`, lowered if need be below the process's file descriptor limit
+    /// (`ulimit -n`): past it `accept` fails, and the cap could never make room. `None`
+    /// when no lowering was needed.
+    pub(crate) fn cap_for_fd_limit(&self) -> Option<usize> {
+        let limit = fd_soft_limit()?;
+        let usable = if limit > 2 * FD_RESERVE {
+            limit - FD_RESERVE
+        } else {
+            limit / 2
+        };
+        let usable = usize::try_from(usable).unwrap_or(usize::MAX).max(1);
+        (self.max_connections > usable).then_some(usable)
+    }
+}
+
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+fn fd_soft_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn fd_soft_limit() -> Option<u64> {
+    None
+}
+
 /// Evictions under way at once at most: an evicted connection closes on its task's next
 /// poll, so this bounds how far the open count can overshoot the cap meanwhile.
 const MAX_EVICTING: usize = 16;

@@ -124,12 +124,21 @@ impl Server {
             test_switches: config.test_switches,
         };
         let maintenance_interval = Duration::from_secs(config.maintenance_interval.max(1));
-        let limits = config.connection_limits;
+        let mut limits = config.connection_limits;
+        let lowered = limits.cap_for_fd_limit();
+        if let Some(cap) = lowered {
+            limits.max_connections = cap;
+        }
         let log = Log::new(config.log.clone());
         let state = tokio::task::spawn_blocking(move || build_state(config, settings, log))
             .await
             .map_err(|_| StartError("startup panicked".into()))??;
         let state = Arc::new(state);
+        if let Some(cap) = lowered {
+            state.log.line(format_args!(
+                "event=limits max_connections={cap} reason=\"below the file descriptor limit\""
+            ));
+        }
         Ok(Server {
             listener,
             addr,
