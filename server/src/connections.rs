@@ -60,15 +60,18 @@ impl ConnectionLimits {
     /// (`ulimit -n`): past it `accept` fails, and the cap could never make room. `None`
     /// when no lowering was needed.
     pub(crate) fn cap_for_fd_limit(&self) -> Option<usize> {
-        let limit = fd_soft_limit()?;
-        let usable = if limit > 2 * FD_RESERVE {
-            limit - FD_RESERVE
-        } else {
-            limit / 2
-        };
-        let usable = usize::try_from(usable).unwrap_or(usize::MAX).max(1);
-        (self.max_connections > usable).then_some(usable)
+        lowered_cap(self.max_connections, fd_soft_limit()?)
     }
+}
+
+fn lowered_cap(max_connections: usize, fd_limit: u64) -> Option<usize> {
+    let usable = if fd_limit > 2 * FD_RESERVE {
+        fd_limit - FD_RESERVE
+    } else {
+        fd_limit / 2
+    };
+    let usable = usize::try_from(usable).unwrap_or(usize::MAX).max(1);
+    (max_connections > usable).then_some(usable)
 }
 
 #[cfg(unix)]
@@ -487,5 +490,19 @@ impl Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lowered_cap;
+
+    #[test]
+    fn the_cap_is_lowered_below_the_file_descriptor_limit_only_when_above_it() {
+        assert_eq!(lowered_cap(1024, 256), Some(192));
+        assert_eq!(lowered_cap(1024, 1_048_576), None);
+        assert_eq!(lowered_cap(100, 256), None);
+        assert_eq!(lowered_cap(1024, 100), Some(50));
+        assert_eq!(lowered_cap(1024, 1), Some(1));
     }
 }
