@@ -107,6 +107,8 @@ pub(crate) struct ConnState {
     last_active_ms: AtomicU64,
     evicted: AtomicBool,
     evict: Notify,
+    /// Notified whenever a request of this connection is answered.
+    request_done: Notify,
 }
 
 impl ConnState {
@@ -187,6 +189,7 @@ impl Connections {
             last_active_ms: AtomicU64::new(self.now_ms()),
             evicted: AtomicBool::new(false),
             evict: Notify::new(),
+            request_done: Notify::new(),
         });
         live.insert(id, state.clone());
         Admission::Admitted {
@@ -249,14 +252,20 @@ impl ConnGuard {
         let idle = self.connections.limits.idle_timeout;
         let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
         loop {
+            let done = self.state.request_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.state.in_flight.load(Ordering::Acquire) > 0 {
+                // Not idle while a handler works, however long: wait for its answer.
+                done.await;
+                continue;
+            }
             let last = self.state.last_active_ms.load(Ordering::Acquire);
-            let now = self.connections.now_ms();
-            let quiet_for = now.saturating_sub(last);
-            if quiet_for >= idle_ms && self.state.in_flight.load(Ordering::Acquire) == 0 {
+            let quiet_for = self.connections.now_ms().saturating_sub(last);
+            if quiet_for >= idle_ms {
                 return;
             }
-            let wait = idle_ms.saturating_sub(quiet_for).max(1);
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+            tokio::time::sleep(Duration::from_millis(idle_ms - quiet_for)).await;
         }
     }
 
@@ -310,6 +319,7 @@ impl Drop for RequestGuard {
     fn drop(&mut self) {
         touch(&self.connections, &self.state);
         self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.state.request_done.notify_waiters();
     }
 }
 
