@@ -1,8 +1,10 @@
 //! Startup and the accept loop.
 //!
-//! The loop is hyper's, not `axum::serve`, for one reason: the drop-next-refresh switch
-//! must close a connection without writing any response. A hyper service that returns an
-//! error does exactly that, so responses marked [`AbortConnection`] become errors here.
+//! The loop is hyper's, not `axum::serve`: the drop-next-refresh switch must close a
+//! connection without writing any response (a hyper service that returns an error does
+//! exactly that, so responses marked [`AbortConnection`] become errors here), and every
+//! connection runs under the limits of [`crate::connections`]: the cap at accept, the body
+//! deadline on each request, the idle timer and eviction beside the connection.
 
 use std::convert::Infallible;
 use std::future::Future;

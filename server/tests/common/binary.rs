@@ -66,7 +66,18 @@ impl Binary {
     pub async fn send(&mut self, request: &Request, what: &str) -> Response {
         let answer = http::send(self.addr, request).await;
         self.assert_running(what);
-        answer.unwrap_or_else(|e| panic!("no answer to {what}: {e}"))
+        match answer {
+            Ok(response) => response,
+            Err(e) => {
+                // An aborting process closes its sockets before it is reaped: tell that
+                // apart from a connection the server closed on purpose.
+                for _ in 0..100 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    self.assert_running(what);
+                }
+                panic!("no answer to {what}: {e}")
+            }
+        }
     }
 
     /// The JWKS still answers: the server serves normally.
