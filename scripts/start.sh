@@ -28,11 +28,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The server logs to stderr (shown here); its only stdout line says that it listens.
-target/debug/token-manager-server \
+# The demo account comes from the environment, not a flag: `ps` shows every flag to every
+# user of the machine, while a process's environment is readable only by its owner and root.
+TOKEN_SERVER_DEMO_USERS=demo:demo-password target/debug/token-manager-server \
   --listen "127.0.0.1:$port" \
   --database :memory: \
   --access-ttl 30 \
-  --demo-user demo:demo-password \
   --test-switches \
   --www www \
   --pkg pkg >"$ready" &

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: every suite, on a fresh machine. Bootstraps first (idempotent), then:
 # formatting, clippy on the host and on wasm32, Rust unit/scenario/property/integration tests,
+# the release server binary under hostile input,
 # the core built for wasm32, wasm-bindgen tests in headless Chromium, the npm package build and
 # its packaging checks, a benchmark smoke run (nothing asserted), the conformance kit against the
 # reference server (and against a deliberately broken deployment), and the end-to-end tests.
@@ -25,6 +26,13 @@ cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --features ve
 
 step "Rust tests (host)"
 cargo test --workspace
+
+step "release server binary (--profile server-release) under hostile request data"
+# The deployed shape: optimised, panics unwinding into the server's 500 layer. The same test
+# file ran above against the debug binary; here it runs against the release one.
+cargo build --profile server-release -p token-manager-server
+TOKEN_SERVER_BIN="$PWD/target/server-release/token-manager-server" \
+  cargo test -p token-manager-server --test release_binary
 
 step "core builds for wasm32"
 cargo build -p token-manager-core --target wasm32-unknown-unknown

@@ -8,6 +8,9 @@ export function h(tag, attrs = {}, ...children) {
     if (value == null || value === false) continue;
     if (key === "class") el.className = value;
     else if (key === "dataset") Object.assign(el.dataset, value);
+    // Through the CSSOM, never a `style` attribute: the page's Content-Security-Policy has no
+    // 'unsafe-inline' for styles, and it refuses style attributes but not `el.style`.
+    else if (key === "style") el.style.cssText = String(value);
     else if (key.startsWith("on") && typeof value === "function") {
       el.addEventListener(key.slice(2), value);
     } else el.setAttribute(key, value === true ? "" : String(value));

@@ -7,7 +7,13 @@ async function call(path, body) {
   const init =
     body === undefined
       ? { method: "GET" }
-      : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+      : {
+          method: "POST",
+          // The server refuses switch calls without the CSRF header, as it does refresh and
+          // logout, so another site cannot flip them with a form post.
+          headers: { "Content-Type": "application/json", "X-Requested-With": "wasm-token-manager" },
+          body: JSON.stringify(body),
+        };
   const response = await fetch(path, { ...init, cache: "no-store" });
   if (response.status === 404) throw new SwitchesUnavailable();
   const json = await response.json().catch(() => null);

@@ -8,9 +8,7 @@
 #                                          throttle off and on [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# The workspace's release profile is tuned for the smallest wasm (opt-level "z", fat LTO);
-# a server benchmark wants speed, and a build that does not take minutes.
-export CARGO_PROFILE_BENCH_OPT_LEVEL=3
-export CARGO_PROFILE_BENCH_LTO=false
-export CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
-exec cargo bench -p token-manager-server --bench server -- "$@"
+# The workspace's release profile is tuned for the smallest wasm (opt-level "z", fat LTO,
+# panics abort); the server's own profile is what a deployment runs: speed, unwinding panics,
+# and a build that does not take minutes.
+exec cargo bench --profile server-release -p token-manager-server --bench server -- "$@"

@@ -11,7 +11,18 @@ const proxy: Record<string, ProxyOptions> = {
   "/api": { target },
 };
 
+// The policy an app using the package needs, and the one the reference server gives its demo:
+// scripts and styles from files of this origin only (no inline code, no eval), plus
+// 'wasm-unsafe-eval' so the package's .wasm can be compiled. connect-src falls back to 'self',
+// which covers the proxied /auth and /api; with the auth server on another origin, name it in
+// connect-src. The dev server is left without it: Vite's HMR client injects inline styles.
+const headers = {
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  "Referrer-Policy": "no-referrer",
+};
+
 export default defineConfig({
   server: { proxy },
-  preview: { proxy },
+  preview: { proxy, headers },
 });

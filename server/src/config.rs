@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
+use crate::connections::ConnectionLimits;
 use crate::logging::{stderr_sink, LogSink};
 
 /// `--help` text.
@@ -24,7 +25,10 @@ USAGE: token-manager-server [FLAGS]
   --grace SECS             window in which a rotated refresh cookie still works (default 10)
   --allowed-origin URL     origin allowed to call the API with credentials; repeatable
                            (default http://localhost:PORT and http://127.0.0.1:PORT)
-  --demo-user SPEC         seed an account: NAME:PASSWORD[:DISPLAY NAME[:ROLE,ROLE]]; repeatable
+  --demo-user SPEC         seed an account: NAME:PASSWORD[:DISPLAY NAME[:ROLE,ROLE]]; repeatable.
+                           Shows in the process list: prefer the file or the environment
+  --demo-user-file PATH    seed the accounts in PATH: one SPEC a line; blank lines and
+                           lines starting with # are skipped; repeatable
   --alg RS256|ES256|EdDSA  signing algorithm for new keys (default RS256)
   --key-rotation SECS      rotate the signing key this often; 0 = never (default 86400)
   --issuer URL             iss claim (default http://localhost:PORT)
@@ -40,8 +44,23 @@ USAGE: token-manager-server [FLAGS]
   --login-queue N          logins waiting for a hash; beyond, 503 + Retry-After (default 64)
   --login-max-delay SECS   longest login throttle delay; 0 turns throttling off (default 300)
   --test-switches          enable the /test/* endpoints (off by default: they answer 404)
+  --header-timeout SECS    time to send the request headers, and to start the next request
+                           on a keep-alive connection (default 30)
+  --body-timeout SECS      time from the headers to the last byte of the body; later: 408,
+                           connection closed (default 10)
+  --idle-timeout SECS      close a keep-alive connection idle this long (default 30)
+  --max-connections N      open connections at most; at the cap a new one evicts the oldest
+                           idle or slow-body connection, or is refused 503 (default 1024)
   --help                   print this text
+
+ENVIRONMENT:
+  TOKEN_SERVER_DEMO_USERS  accounts to seed, SPECs separated by newlines or commas (a
+                           comma-separated piece without ':' is one more role of the
+                           account before it: demo:pw,alice:pw2:Alice:admin,user)
 ";
+
+/// The environment variable read by [`Config::from_args_and_env`] for accounts to seed.
+pub const DEMO_USERS_ENV: &str = "TOKEN_SERVER_DEMO_USERS";
 
 /// Algorithm of the server's signing keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,6 +171,67 @@ impl FromStr for DemoUser {
     }
 }
 
+impl DemoUser {
+    /// The accounts of [`DEMO_USERS_ENV`]: specs separated by newlines or commas. Roles are
+    /// comma-separated too, so a comma-separated piece without `:` (which no spec lacks) is
+    /// one more role of the spec before it. Errors name the entry's position, never its text.
+    pub fn parse_env_list(text: &str) -> Result<Vec<DemoUser>, String> {
+        let mut specs: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let mut continues = false;
+            for piece in line.split(',') {
+                match specs.last_mut() {
+                    // Only a spec whose roles field has begun (three `:`) takes more roles;
+                    // anything else would quietly become part of a password.
+                    Some(last)
+                        if continues && !piece.contains(':') && last.matches(':').count() == 3 =>
+                    {
+                        last.push(',');
+                        last.push_str(piece);
+                    }
+                    _ if piece.trim().is_empty() => {}
+                    _ => specs.push(piece.trim().to_owned()),
+                }
+                continues = true;
+            }
+        }
+        let users = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                spec.parse()
+                    .map_err(|e| format!("{DEMO_USERS_ENV}, account {}: {e}", i + 1))
+            })
+            .collect();
+        for mut spec in specs {
+            zeroize::Zeroize::zeroize(&mut spec);
+        }
+        users
+    }
+
+    /// The accounts of a `--demo-user-file`: one spec a line; blank lines and lines
+    /// starting with `#` are skipped. Errors name the line number, never its text.
+    pub fn parse_file_list(text: &str) -> Result<Vec<DemoUser>, String> {
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| (i, line.trim()))
+            .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+            .map(|(i, line)| {
+                line.parse()
+                    .map_err(|e| format!("--demo-user-file line {}: {e}", i + 1))
+            })
+            .collect()
+    }
+}
+
+fn read_demo_user_file(path: &str) -> Result<Vec<DemoUser>, String> {
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--demo-user-file {path:?}: cannot read it: {e}"))?;
+    let users = DemoUser::parse_file_list(&text);
+    zeroize::Zeroize::zeroize(&mut text);
+    users
+}
+
 impl fmt::Debug for DemoUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DemoUser")
@@ -222,6 +302,9 @@ pub struct Config {
     /// Longest delay the login throttle imposes, in seconds; 0 turns it off.
     /// Defaults to 300.
     pub login_max_delay: u64,
+    /// Timeouts for slow clients and the cap on open connections (`--header-timeout`,
+    /// `--body-timeout`, `--idle-timeout`, `--max-connections`).
+    pub connection_limits: ConnectionLimits,
     /// Time source. Defaults to the system clock.
     pub clock: Arc<dyn Clock>,
     /// Where log lines go. Defaults to stderr.
@@ -251,6 +334,7 @@ impl Default for Config {
             login_concurrency: 0,
             login_queue: 64,
             login_max_delay: 300,
+            connection_limits: ConnectionLimits::default(),
             clock: Arc::new(SystemClock),
             log: stderr_sink(),
         }
@@ -280,6 +364,7 @@ impl fmt::Debug for Config {
             .field("login_concurrency", &self.login_concurrency)
             .field("login_queue", &self.login_queue)
             .field("login_max_delay", &self.login_max_delay)
+            .field("connection_limits", &self.connection_limits)
             .finish_non_exhaustive()
     }
 }
@@ -334,6 +419,9 @@ impl Config {
                     config.allowed_origins.push(origin);
                 }
                 "--demo-user" => config.demo_users.push(value("--demo-user")?.parse()?),
+                "--demo-user-file" => config
+                    .demo_users
+                    .extend(read_demo_user_file(&value("--demo-user-file")?)?),
                 "--alg" => config.algorithm = value("--alg")?.parse()?,
                 "--key-rotation" => {
                     let secs = seconds("--key-rotation", &value("--key-rotation")?)?;
@@ -365,6 +453,28 @@ impl Config {
                     config.login_max_delay =
                         seconds("--login-max-delay", &value("--login-max-delay")?)?
                 }
+                "--header-timeout" => {
+                    config.connection_limits.header_timeout =
+                        duration("--header-timeout", &value("--header-timeout")?)?
+                }
+                "--body-timeout" => {
+                    config.connection_limits.body_timeout =
+                        duration("--body-timeout", &value("--body-timeout")?)?
+                }
+                "--idle-timeout" => {
+                    config.connection_limits.idle_timeout =
+                        duration("--idle-timeout", &value("--idle-timeout")?)?
+                }
+                "--max-connections" => {
+                    let v = value("--max-connections")?;
+                    config.connection_limits.max_connections = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=1_000_000).contains(n))
+                        .ok_or_else(|| {
+                            format!("--max-connections: {v:?} is not a number from 1 to 1000000")
+                        })?;
+                }
                 "--test-switches" => {
                     if inline.is_some() {
                         return Err("--test-switches takes no value".into());
@@ -375,6 +485,27 @@ impl Config {
             }
         }
         Ok(Command::Run(Box::new(config)))
+    }
+}
+
+impl Config {
+    /// [`Config::from_args`], then the accounts of [`DEMO_USERS_ENV`] (looked up with `env`)
+    /// added to those of the flags. What the binary runs.
+    pub fn from_args_and_env<I>(
+        args: I,
+        env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Command, String>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let mut command = Config::from_args(args)?;
+        if let (Command::Run(config), Some(value)) = (&mut command, env(DEMO_USERS_ENV)) {
+            let text = value
+                .into_string()
+                .map_err(|_| format!("{DEMO_USERS_ENV} is not valid UTF-8"))?;
+            config.demo_users.extend(DemoUser::parse_env_list(&text)?);
+        }
+        Ok(command)
     }
 }
 
@@ -392,6 +523,14 @@ fn count(flag: &str, v: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| *n <= 100_000)
         .ok_or_else(|| format!("{flag}: {v:?} is not a count from 0 to 100000"))
+}
+
+/// A timeout flag: whole seconds, at least 1, at most a day.
+fn duration(flag: &str, v: &str) -> Result<std::time::Duration, String> {
+    match positive(flag, v)? {
+        s if s <= 24 * 3600 => Ok(std::time::Duration::from_secs(s)),
+        _ => Err(format!("{flag} must be at most 86400 seconds")),
+    }
 }
 
 fn positive(flag: &str, v: &str) -> Result<u64, String> {
@@ -443,6 +582,11 @@ mod tests {
         assert_eq!(c.grace_replays, 10);
         assert_eq!((c.login_concurrency, c.login_queue), (0, 64));
         assert_eq!(c.login_max_delay, 300);
+        let limits = c.connection_limits;
+        assert_eq!(limits.header_timeout.as_secs(), 30);
+        assert_eq!(limits.body_timeout.as_secs(), 10);
+        assert_eq!(limits.idle_timeout.as_secs(), 30);
+        assert_eq!(limits.max_connections, 1024);
     }
 
     #[test]
@@ -469,6 +613,34 @@ mod tests {
             &["--login-queue", "many"],
             &["--login-concurrency", "1000000"],
             &["--login-max-delay"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn connection_limit_flags_are_parsed_and_checked() {
+        let c = parse(&[
+            "--header-timeout",
+            "5",
+            "--body-timeout=3",
+            "--idle-timeout",
+            "7",
+            "--max-connections",
+            "200",
+        ])
+        .unwrap();
+        let limits = c.connection_limits;
+        assert_eq!(limits.header_timeout.as_secs(), 5);
+        assert_eq!(limits.body_timeout.as_secs(), 3);
+        assert_eq!(limits.idle_timeout.as_secs(), 7);
+        assert_eq!(limits.max_connections, 200);
+        for args in [
+            &["--body-timeout", "0"][..],
+            &["--idle-timeout", "100000"],
+            &["--header-timeout", "x"],
+            &["--max-connections", "0"],
+            &["--max-connections", "-5"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should be refused");
         }
@@ -545,6 +717,85 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?} should be refused");
         }
+    }
+
+    #[test]
+    fn the_environment_list_takes_newlines_and_commas_and_keeps_roles_together() {
+        let users = DemoUser::parse_env_list(
+            "demo:pw,alice:secret:Alice Liddell:admin,user\nbob:b0b\r\n\n, carol:c:Carol:ops",
+        )
+        .unwrap();
+        let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["demo", "alice", "bob", "carol"]);
+        assert_eq!(users[0], DemoUser::new("demo", "pw"));
+        assert_eq!(users[1].password, "secret");
+        assert_eq!(users[1].roles, ["admin", "user"]);
+        assert_eq!(users[2].password, "b0b");
+        assert_eq!(users[3].roles, ["ops"]);
+        assert_eq!(DemoUser::parse_env_list("").unwrap(), []);
+        // A piece without `:` after a spec without roles is an error, not part of a password.
+        assert!(DemoUser::parse_env_list("demo:pw,user").is_err());
+    }
+
+    #[test]
+    fn a_bad_environment_entry_is_an_error_that_does_not_quote_it() {
+        let e = DemoUser::parse_env_list("demo:pw\nhunter2-no-colon").unwrap_err();
+        assert!(e.contains("account 2"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = DemoUser::parse_env_list("demo:").unwrap_err();
+        assert!(e.contains(DEMO_USERS_ENV), "{e}");
+    }
+
+    #[test]
+    fn the_environment_adds_to_the_flags_and_is_read_only_when_set() {
+        let env = |v: &'static str| {
+            move |name: &str| (name == DEMO_USERS_ENV).then(|| std::ffi::OsString::from(v))
+        };
+        let args = || ["--demo-user".to_owned(), "demo:pw".to_owned()];
+        let Command::Run(c) = Config::from_args_and_env(args(), env("alice:secret")).unwrap()
+        else {
+            panic!("expected run");
+        };
+        let names: Vec<&str> = c.demo_users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["demo", "alice"]);
+        let Command::Run(c) = Config::from_args_and_env(args(), |_| None).unwrap() else {
+            panic!("expected run");
+        };
+        assert_eq!(c.demo_users.len(), 1);
+        assert!(Config::from_args_and_env(args(), env("broken")).is_err());
+    }
+
+    #[test]
+    fn the_file_list_has_one_account_a_line_and_skips_blanks_and_comments() {
+        let users = DemoUser::parse_file_list(
+            "# demo accounts\n\ndemo:pw\r\n  alice:secret:Alice Liddell:admin,user  \n",
+        )
+        .unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0], DemoUser::new("demo", "pw"));
+        assert_eq!(users[1].roles, ["admin", "user"]);
+        let e = DemoUser::parse_file_list("demo:pw\n\nhunter2").unwrap_err();
+        assert!(e.contains("line 3") && !e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn demo_user_file_flag_reads_the_file_and_a_missing_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("tms-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        std::fs::write(&path, "demo:pw\nalice:secret\n").unwrap();
+        let c = parse(&[
+            "--demo-user-file",
+            path.to_str().unwrap(),
+            "--demo-user",
+            "bob:b",
+        ])
+        .unwrap();
+        let names: Vec<&str> = c.demo_users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["demo", "alice", "bob"]);
+        let missing = dir.join("missing");
+        assert!(parse(&["--demo-user-file", missing.to_str().unwrap()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

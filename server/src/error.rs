@@ -57,6 +57,15 @@ impl ApiError {
         )
     }
 
+    /// The body did not arrive within `--body-timeout`; the connection is closed after it.
+    pub(crate) fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            error_code::INVALID_REQUEST,
+            "the request body did not arrive in time",
+        )
+    }
+
     pub(crate) fn forbidden_origin(description: &'static str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -24,6 +24,7 @@
 mod access;
 mod clock;
 mod config;
+mod connections;
 mod cors;
 mod error;
 mod keys;
@@ -40,7 +41,8 @@ mod switches;
 mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Command, Config, DemoUser, SigningAlgorithm, USAGE};
+pub use config::{Command, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV, USAGE};
+pub use connections::ConnectionLimits;
 pub use logging::{null_sink, stderr_sink, LogSink};
 #[doc(hidden)]
 pub use password::PasswordHashStats;

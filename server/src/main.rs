@@ -7,17 +7,19 @@ use token_manager_server::{Command, Config, Server, USAGE};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_args(std::env::args().skip(1)) {
-        Ok(Command::Run(config)) => *config,
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Accounts may also come from TOKEN_SERVER_DEMO_USERS, which the process list does not show.
+    let config =
+        match Config::from_args_and_env(std::env::args().skip(1), |name| std::env::var_os(name)) {
+            Ok(Command::Run(config)) => *config,
+            Ok(Command::Help) => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            Err(message) => {
+                eprintln!("error: {message}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use token_manager_core::protocol::{CSRF_HEADER, CSRF_VALUE, MAX_BODY_BYTES, REFRESH_COOKIE};
 
+use crate::connections::is_body_timeout;
 use crate::error::ApiError;
 
 /// Refuses requests a browser marks as cross-site, and any `Origin` not on the allowlist.
@@ -83,6 +84,7 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(ApiError::payload_too_large())
         }
+        Err(e) if is_body_timeout(e.as_ref()) => return Err(ApiError::request_timeout()),
         Err(_) => return Err(ApiError::invalid_request("the body could not be read")),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -2,6 +2,7 @@
 //! and the test switches. Handlers check the request, hand database and crypto work to
 //! the blocking pool, and shape the answer; the decisions live in `store` and `refresh`.
 
+use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +16,14 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use token_manager_core::protocol::{error_code, LoginRequest, TokenResponse, TOKEN_TYPE_BEARER};
+use tower_http::catch_panic::CatchPanicLayer;
 use zeroize::Zeroize;
 
 use crate::access::{self, AccessClaims, Rejection};
 use crate::cors::cors;
 use crate::error::ApiError;
 use crate::keys::SigningKey;
+use crate::logging::{self, Log};
 use crate::refresh::{self, RefreshToken, TokenHash};
 use crate::request::{bearer_token, check_origin, read_json, refresh_cookies, require_csrf_header};
 use crate::state::AppState;
@@ -40,6 +43,8 @@ const MAX_USERNAME: usize = 256;
 const MAX_PASSWORD: usize = 1024;
 /// Upper bound of the delay switch, so a typo cannot hang a test run.
 const MAX_DELAY_MS: u64 = 60_000;
+/// Bytes of a request path the access log keeps.
+const MAX_LOGGED_PATH: usize = 200;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
@@ -57,6 +62,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             .route("/test/rotate-keys", post(test_rotate_keys))
             .route("/test/stats", get(test_stats))
             .route("/test/reset", post(test_reset))
+            .route("/test/panic", post(test_panic))
             .route("/test/{*rest}", any(not_found))
     } else {
         // Explicit, so a `www/test/` directory can never make them answer.
@@ -64,19 +70,39 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             .route("/test", any(not_found))
             .route("/test/{*rest}", any(not_found))
     };
+    // A panic in a handler answers 500 and is logged; it never ends the connection task,
+    // let alone the process. The inner layer lets the access log record the 500, the outer
+    // one covers the access log itself.
     router
         .fallback(www_file)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .layer(CatchPanicLayer::custom(panic_response(state.log.clone())))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .layer(CatchPanicLayer::custom(panic_response(state.log.clone())))
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked: the usual JSON 500, and a log line.
+/// The panic message is not logged: it may quote request data (the standard panic hook
+/// still prints it to stderr with its location, as for any panic).
+fn panic_response(log: Log) -> impl Fn(Box<dyn Any + Send>) -> Response + Clone {
+    move |_payload| {
+        log.line(format_args!("event=error what=\"handler panicked\""));
+        let mut response = ApiError::server_error().into_response();
+        // The connection's state after a panic is unknown; do not reuse it.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
 }
 
 /// One line per request: method, path without the query, status, duration. Never headers.
 async fn access_log(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let mut path = request.uri().path().to_owned();
-    path.truncate(200);
+    // Cut on a character boundary: a byte offset inside a multibyte character would panic.
+    let path = logging::cut(request.uri().path(), MAX_LOGGED_PATH).to_owned();
     let start = Instant::now();
     let response = next.run(request).await;
     let dropped = response.extensions().get::<AbortConnection>().is_some();
@@ -597,6 +623,7 @@ async fn test_fail_refresh(
     body: Body,
 ) -> Response {
     let result = async {
+        guard_switch(&state, &headers)?;
         let Some(fail) = read_json::<FailRefresh>(&headers, body, true).await? else {
             return Err(ApiError::invalid_request("expected {\"count\",\"status\"}"));
         };
@@ -616,7 +643,11 @@ async fn test_delay(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match read_json::<Delay>(&headers, body, true).await {
+    let delay = match guard_switch(&state, &headers) {
+        Ok(()) => read_json::<Delay>(&headers, body, true).await,
+        Err(e) => Err(e),
+    };
+    match delay {
         Ok(Some(delay)) => {
             Json(state.switches.set_delay(delay.ms.min(MAX_DELAY_MS))).into_response()
         }
@@ -630,13 +661,20 @@ async fn test_drop_next_refresh(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match read_json::<serde_json::Value>(&headers, body, false).await {
-        Ok(_) => Json(state.switches.set_drop_next()).into_response(),
+    match guarded_empty_switch(&state, &headers, body).await {
+        Ok(()) => Json(state.switches.set_drop_next()).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn test_rotate_keys(State(state): State<Arc<AppState>>) -> Response {
+async fn test_rotate_keys(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(e) = guarded_empty_switch(&state, &headers, body).await {
+        return e.into_response();
+    }
     let result = state
         .blocking(|s| s.rotate_keys().map_err(|e| s.internal("rotate keys", e)))
         .await;
@@ -652,7 +690,46 @@ async fn test_stats(State(state): State<Arc<AppState>>) -> Response {
     response
 }
 
-async fn test_reset(State(state): State<Arc<AppState>>) -> Response {
+async fn test_reset(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(e) = guarded_empty_switch(&state, &headers, body).await {
+        return e.into_response();
+    }
     state.counters.reset();
     Json(state.switches.reset()).into_response()
+}
+
+/// Panics on purpose, so a test can prove that a bug in one handler answers 500 and the
+/// server keeps serving.
+async fn test_panic(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(e) = guarded_empty_switch(&state, &headers, body).await {
+        return e.into_response();
+    }
+    panic!("test switch: /test/panic");
+}
+
+/// The switches change server-wide behaviour, so they get the checks of refresh and
+/// logout: no cross-site or foreign `Origin`, the CSRF header (which no HTML form can
+/// send), and JSON only. A refused call has changed nothing.
+fn guard_switch(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    check_origin(headers, &state.settings.allowed_origins)?;
+    require_csrf_header(headers)
+}
+
+/// [`guard_switch`] for a switch without parameters: the body is empty or a JSON object.
+async fn guarded_empty_switch(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(), ApiError> {
+    guard_switch(state, headers)?;
+    read_json::<serde_json::Value>(headers, body, false).await?;
+    Ok(())
 }

@@ -1,24 +1,28 @@
 //! Startup and the accept loop.
 //!
-//! The loop is hyper's, not `axum::serve`, for one reason: the drop-next-refresh switch
-//! must close a connection without writing any response. A hyper service that returns an
-//! error does exactly that, so responses marked [`AbortConnection`] become errors here.
+//! The loop is hyper's, not `axum::serve`: the drop-next-refresh switch must close a
+//! connection without writing any response (a hyper service that returns an error does
+//! exactly that, so responses marked [`AbortConnection`] become errors here), and every
+//! connection runs under the limits of [`crate::connections`]: the cap at accept, the body
+//! deadline on each request, the idle timer and eviction beside the connection.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::access::Expectations;
 use crate::config::{normalize_origin, Config};
+use crate::connections::{Admission, ConnectionLimits, Connections};
 use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
 use crate::password::Passwords;
@@ -47,6 +51,7 @@ pub struct Server {
     state: Arc<AppState>,
     router: Router,
     maintenance_interval: Duration,
+    limits: ConnectionLimits,
 }
 
 impl std::fmt::Debug for Server {
@@ -120,17 +125,28 @@ impl Server {
             limits: Limits::from_config(&config),
         };
         let maintenance_interval = Duration::from_secs(config.maintenance_interval.max(1));
+        let mut limits = config.connection_limits;
+        let lowered = limits.cap_for_fd_limit();
+        if let Some(cap) = lowered {
+            limits.max_connections = cap;
+        }
         let log = Log::new(config.log.clone());
         let state = tokio::task::spawn_blocking(move || build_state(config, settings, log))
             .await
             .map_err(|_| StartError("startup panicked".into()))??;
         let state = Arc::new(state);
+        if let Some(cap) = lowered {
+            state.log.line(format_args!(
+                "event=limits max_connections={cap} reason=\"below the file descriptor limit\""
+            ));
+        }
         Ok(Server {
             listener,
             addr,
             router: router(state.clone()),
             state,
             maintenance_interval,
+            limits,
         })
     }
 
@@ -165,10 +181,12 @@ impl Server {
             state,
             router,
             maintenance_interval,
+            limits,
             ..
         } = self;
         let maintenance = tokio::spawn(maintenance_loop(state.clone(), maintenance_interval));
-        let graceful = GracefulShutdown::new();
+        let connections = Connections::new(limits);
+        let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -183,40 +201,101 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let conn = match connections.admit() {
+                Admission::Admitted { conn, evicted } => {
+                    if evicted {
+                        state.log.line(format_args!(
+                            "event=connection_evicted reason=\"connection cap\" open={}",
+                            connections.open()
+                        ));
+                    }
+                    Arc::new(conn)
+                }
+                Admission::Full => {
+                    // Every connection is busy in a handler: answer at once and close, so
+                    // the client backs off instead of waiting on a socket nobody reads.
+                    let _ = stream.try_write(REFUSED);
+                    state.log.line(format_args!(
+                        "event=connection_refused reason=\"connection cap\" open={}",
+                        connections.open()
+                    ));
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             let router = router.clone();
-            let service =
-                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                    let mut router = router.clone();
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    async move {
-                        let response =
-                            match tower_service::Service::call(&mut router, request).await {
-                                Ok(response) => response,
-                                Err(never) => match never {},
-                            };
-                        if response.extensions().get::<AbortConnection>().is_some() {
-                            return Err(Dropped);
-                        }
-                        Ok::<_, Dropped>(response)
+            let service_conn = conn.clone();
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let mut router = router.clone();
+                let in_flight = service_conn.request();
+                let (parts, body) = request.into_parts();
+                let body = service_conn.deadline_body(body);
+                let body_timed_out = body.timed_out_flag();
+                let mut request = hyper::Request::from_parts(parts, axum::body::Body::new(body));
+                request.extensions_mut().insert(ConnectInfo(peer));
+                async move {
+                    let _in_flight = in_flight;
+                    let mut response =
+                        match tower_service::Service::call(&mut router, request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        };
+                    if response.extensions().get::<AbortConnection>().is_some() {
+                        return Err(Dropped);
                     }
-                });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                // Slow-loris guard: a client gets 30 s to send its headers.
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
+                    if body_timed_out.load(Ordering::Acquire) {
+                        // The rest of the body may still be on its way: do not read it as
+                        // the next request.
+                        response
+                            .headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Dropped>(response)
+                }
+            });
+            let io = TokioIo::new(conn.track(stream));
+            let mut stop_signal = stop_signal.clone();
             tokio::spawn(async move {
-                let _ = connection.await;
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    // Slow-loris guard: a client gets this long to send its headers, and a
+                    // keep-alive connection as long to start its next request.
+                    .header_read_timeout(limits.header_timeout.max(Duration::from_millis(1)))
+                    .serve_connection(io, service);
+                let mut connection = std::pin::pin!(connection);
+                let mut stopping = false;
+                loop {
+                    tokio::select! {
+                        _ = connection.as_mut() => break,
+                        // Closed without an answer: a slow client made room for a new one.
+                        () = conn.evicted() => break,
+                        () = conn.idle(), if !stopping => break,
+                        _ = stop_signal.wait_for(|stop| *stop), if !stopping => {
+                            // Finishes the request in flight, if any, then closes.
+                            connection.as_mut().graceful_shutdown();
+                            stopping = true;
+                        }
+                    }
+                }
             });
         }
         drop(listener);
         maintenance.abort();
-        let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+        let _ = stopping.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), connections.all_closed()).await;
         Ok(())
     }
 }
+
+/// The answer to a connection over the cap when no open one can be evicted.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+cache-control: no-store\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 114\r\n\
+\r\n\
+{\"error\":\"temporarily_unavailable\",\"error_description\":\"the server is at its connection limit; try again shortly\"}";
 
 // Keeps the type checker honest that the router never fails.
 const _: fn() = || {

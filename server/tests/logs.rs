@@ -27,7 +27,11 @@ async fn logs_of_a_full_session_contain_no_secrets() {
     server.me(&forged).await;
     secrets.push(forged);
     server
-        .send(Request::post("/test/drop-next-refresh").json(&json!({})))
+        .send(
+            server
+                .switch_request("/test/drop-next-refresh")
+                .json(&json!({})),
+        )
         .await;
     let _ = server.try_send(server.refresh_request(&next.cookie)).await;
     let third = server.refresh_ok(&next.cookie).await;

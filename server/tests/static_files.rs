@@ -146,3 +146,28 @@ async fn missing_directories_give_404_not_a_crash() {
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn every_file_is_served_with_a_strict_content_security_policy_and_no_referrer() {
+    let site = site().await;
+    let server = &site.server;
+    for path in [
+        "/",
+        "/index.html",
+        "/app.js",
+        "/style.css",
+        "/pkg/wasm_token_manager.js",
+    ] {
+        let r = server.send(Request::get(path)).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(
+            r.header("content-security-policy"),
+            Some(
+                "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; \
+                 base-uri 'none'; frame-ancestors 'none'"
+            ),
+            "{path}"
+        );
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{path}");
+    }
+}

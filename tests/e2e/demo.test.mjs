@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 
 import {
   assertNoTokenExposed,
+  assertStrictHeaders,
   click,
   launchBrowser,
   newContext,
@@ -62,6 +63,12 @@ async function waitForLogLine(page, kind, pattern, timeout = 15_000) {
 test("the demo page's buttons work: sign in, API call, failures, second tab, log out", async () => {
   const context = await newContext(browser, { viewport: { width: 1280, height: 900 } });
   try {
+    // Every page and file of the demo comes with the strict policy; the whole run below must
+    // not trip it once (no inline script or style, no eval; the wasm compiles).
+    const documents = [];
+    context.on("response", (r) => {
+      if (r.request().resourceType() === "document") documents.push(r);
+    });
     const page = await openDemo(context, server.url);
     assert.equal(await page.isVisible("#signin"), true, "signed out: the form shows");
     assert.equal(await page.isDisabled("#call-api"), true);
@@ -141,6 +148,9 @@ test("the demo page's buttons work: sign in, API call, failures, second tab, log
     await assertStoragePanelEmpty(page);
     await assertNoTokenExposed(context, { expectCookie: false });
     assert.deepEqual([...page.pageErrors, ...second.pageErrors], []);
+    assert.ok(documents.length >= 2, "both tabs' documents were seen");
+    for (const response of documents) assertStrictHeaders(response);
+    assert.deepEqual(context.cspViolations, [], "no Content-Security-Policy violation");
   } finally {
     await context.close();
   }
@@ -170,6 +180,7 @@ test("the demo page fits a phone-width screen", async () => {
     assert.deepEqual([...order].sort((a, b) => a - b), order, `cards stacked in order: ${order}`);
     await page.screenshot({ path: join(ARTIFACTS, "demo-phone.png"), fullPage: true });
     assert.deepEqual(page.pageErrors, []);
+    assert.deepEqual(context.cspViolations, [], "no Content-Security-Policy violation");
   } finally {
     await context.close();
   }

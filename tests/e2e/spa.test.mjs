@@ -14,7 +14,7 @@ import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 
-import { assertNoTokenExposed, launchBrowser, newContext } from "./helpers/browser.mjs";
+import { assertNoTokenExposed, assertStrictHeaders, launchBrowser, newContext } from "./helpers/browser.mjs";
 import { ARTIFACTS, DEMO_USER, ROOT, startServer } from "./helpers/server.mjs";
 
 const EXAMPLE = join(ROOT, "examples/vite-spa");
@@ -192,8 +192,10 @@ test("login → the user's name → /api/me → silent refresh → reload restor
   const page = await context.newPage();
   const wasmLoads = [];
   const apiAuthorization = [];
+  const documents = [];
   page.on("response", (r) => {
     if (new URL(r.url()).pathname.endsWith(".wasm")) wasmLoads.push({ url: r.url(), status: r.status(), type: r.headers()["content-type"] });
+    if (r.request().resourceType() === "document") documents.push(r);
   });
   page.on("request", (r) => {
     if (new URL(r.url()).pathname === "/api/me") apiAuthorization.push(r.headers().authorization ?? "");
@@ -259,6 +261,11 @@ test("login → the user's name → /api/me → silent refresh → reload restor
       assert.equal(load.type, "application/wasm");
     }
     assert.deepEqual(page.pageErrors ?? [], [], "no uncaught exception in the page");
+    // `vite preview` serves the app with the policy an app using the package needs (see
+    // vite.config.ts), and the whole run stays within it.
+    assert.ok(documents.length >= 2, "the load and the reload were seen");
+    for (const response of documents) assertStrictHeaders(response);
+    assert.deepEqual(context.cspViolations, [], "no Content-Security-Policy violation");
   } catch (error) {
     await page.screenshot({ path: join(ARTIFACTS, "spa-failure.png"), fullPage: true }).catch(() => {});
     throw error;

@@ -168,6 +168,11 @@ impl Connection {
         self.send_with(request, true).await
     }
 
+    /// The socket, to watch what the server does with it next.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     async fn send_with(&mut self, request: &Request, keep_alive: bool) -> io::Result<Response> {
         self.stream.write_all(&request.encode(keep_alive)).await?;
         let head_end = loop {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod http;
 
 use std::net::SocketAddr;
@@ -159,6 +160,14 @@ impl TestServer {
         let r = self.refresh(cookie).await;
         assert_eq!(r.status, 200, "refresh failed: {}", r.text());
         Session::from_response(&r)
+    }
+
+    /// A call of a `/test/*` switch as the demo page makes it: same origin, with the CSRF
+    /// header (the switches are refused without it).
+    pub fn switch_request(&self, path: &str) -> Request {
+        Request::post(path)
+            .header("Origin", &self.origin)
+            .header("X-Requested-With", "wasm-token-manager")
     }
 
     pub fn logout_request(&self) -> Request {

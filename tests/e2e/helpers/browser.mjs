@@ -79,14 +79,36 @@ const STORAGE_WATCH = () => {
   }, 100);
 };
 
-/** A fresh context (own cookie jar) with the storage watch and a record of every token issued. */
+// Installed before any page script: every Content-Security-Policy violation becomes a console
+// error with a fixed prefix, so the node side sees it even if Chromium's own report changes.
+const CSP_WATCH = () => {
+  document.addEventListener("securitypolicyviolation", (e) => {
+    console.error(`csp-violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+  });
+};
+
+/** True for a console message that reports a Content-Security-Policy violation. */
+function isCspViolation(message) {
+  const text = message.text();
+  return text.startsWith("csp-violation:") || /Content Security Policy/i.test(text);
+}
+
+/**
+ * A fresh context (own cookie jar) with the storage watch, a record of every token issued,
+ * and `context.cspViolations`: every Content-Security-Policy violation of any of its pages.
+ */
 export async function newContext(browser, options = {}) {
   const context = await browser.newContext(options);
   await context.addInitScript(STORAGE_WATCH);
+  await context.addInitScript(CSP_WATCH);
+  context.cspViolations = [];
   // Uncaught exceptions of every tab, including those the page opens itself.
   context.on("page", (page) => {
     page.pageErrors = [];
     page.on("pageerror", (e) => page.pageErrors.push(e.message));
+    page.on("console", (m) => {
+      if (isCspViolation(m)) context.cspViolations.push(`${page.url()}: ${m.text()}`);
+    });
   });
   // The tokens the server hands out, read from the network (never from the page, which cannot
   // read them: exposeToken is off), so the storage checks can search for them.
@@ -243,4 +265,15 @@ export function claims(page) {
 
 export function state(page) {
   return page.evaluate(() => window.demo.auth.state);
+}
+
+/** The policy the reference server sends with the demo, and `vite preview` with the example. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/** Asserts that `response` (a page navigation) carries the strict policy and no-referrer. */
+export function assertStrictHeaders(response) {
+  const headers = response.headers();
+  assert.equal(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+  assert.equal(headers["referrer-policy"], "no-referrer");
 }

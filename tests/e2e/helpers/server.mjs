@@ -64,7 +64,8 @@ export async function startServer({ name, accessTtl = 4, grace = 10, args = [] }
   const call = async (path, body) => {
     const response = await fetch(url + path, {
       method: body === undefined ? "GET" : "POST",
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      // The switches take the CSRF checks of refresh and logout: the header is required.
+      headers: body === undefined ? {} : { "Content-Type": "application/json", "X-Requested-With": "wasm-token-manager" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!response.ok) throw new Error(`${path} answered ${response.status}`);
