@@ -82,7 +82,9 @@ async fn multibyte_header_values_of_every_length_are_answered_and_the_server_kee
 
 #[tokio::test]
 async fn multibyte_credentials_around_the_length_caps_are_answered_and_the_server_keeps_serving() {
-    let mut server = Binary::start(&[], &[]);
+    // Dozens of failed logins from one address: the login throttle would answer 429 long
+    // before the cut points are all tried. This test is about the cuts, so it is off.
+    let mut server = Binary::start(&["--login-max-delay", "0"], &[]);
     let origin = server.origin.clone();
     // The username cap is 256 bytes, the password cap 1024.
     for (field, cut) in [("username", 256), ("password", 1024)] {
