@@ -40,6 +40,8 @@ bash scripts/pack-check.sh
 step "benchmark smoke run (npm run bench -- --quick; no number is asserted)"
 bash scripts/bench.sh --quick > /dev/null
 
+step "Node: every entry imports without window, React server render"; node --test tests/node/
+
 step "end-to-end tests in Chromium"
 bash scripts/e2e.sh
 
