@@ -17,4 +17,7 @@ const headers = {
 export default defineConfig({
   server: { proxy },
   preview: { proxy, headers },
+  // `vite build --ssr src/entry-server.tsx` bundles React and the package into one module, so
+  // the render runs from any directory (the end-to-end test renders ssr.html with it).
+  ssr: { noExternal: true },
 });

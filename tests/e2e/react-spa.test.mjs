@@ -4,16 +4,18 @@
 // reference server. The build is React's development build (NODE_ENV=development), the one in
 // which <StrictMode> mounts every component twice: the page must still create one manager and
 // make one restore request. In Chromium: login → claims → /api/me through useAuthFetch, ky and
-// axios → a silent refresh re-renders the claims → reload restores → logout.
+// axios → a silent refresh re-renders the claims → reload restores → logout. And the same app
+// rendered on the server (Node) is the loading page, which the browser hydrates and restores.
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { createWriteStream, lstatSync, readFileSync } from "node:fs";
+import { createWriteStream, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
+import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 
 import { assertNoTokenExposed, launchBrowser, newContext } from "./helpers/browser.mjs";
@@ -138,10 +140,19 @@ before(
     );
     await run(join(BIN, "tsc"), ["--noEmit", "-p", "tsconfig.json"], { cwd: EXAMPLE });
     await run(join(BIN, "tsc"), ["--noEmit", "-p", "tsconfig.node.json"], { cwd: EXAMPLE });
-    await run(join(BIN, "vite"), ["build", "--outDir", dist, "--emptyOutDir", "--logLevel", "error"], {
+    const development = { ...process.env, NODE_ENV: "development" };
+    await run(join(BIN, "vite"), ["build", "--outDir", dist, "--emptyOutDir", "--logLevel", "error"], { cwd: EXAMPLE, env: development });
+    // Server-side rendering: the same tree rendered in Node into dist/ssr.html, which the
+    // browser entry hydrates.
+    const ssr = join(work, "ssr");
+    await run(join(BIN, "vite"), ["build", "--ssr", "src/entry-server.tsx", "--outDir", ssr, "--emptyOutDir", "--logLevel", "error"], {
       cwd: EXAMPLE,
-      env: { ...process.env, NODE_ENV: "development" },
+      env: development,
     });
+    const { render } = await import(pathToFileURL(join(ssr, "entry-server.js")).href);
+    const page = readFileSync(join(dist, "index.html"), "utf8");
+    assert.ok(page.includes('<div id="root"></div>'), "index.html has an empty #root");
+    writeFileSync(join(dist, "ssr.html"), page.replace('<div id="root"></div>', `<div id="root">${render()}</div>`));
 
     for (let attempt = 1; ; attempt += 1) {
       const port = await freePort();
@@ -277,6 +288,45 @@ test("under StrictMode and the CSP: one manager and one restore per load; login 
     assert.deepEqual(page.pageErrors ?? [], [], "no uncaught exception in the page");
   } catch (error) {
     await page.screenshot({ path: join(ARTIFACTS, "react-spa-failure.png"), fullPage: true }).catch(() => {});
+    throw error;
+  }
+});
+
+test("the server-rendered page is the loading session; the browser hydrates it without a mismatch, then restores", { timeout: 60_000 }, async (t) => {
+  const served = await (await fetch(`${base}/ssr.html`)).text();
+  assert.match(served, /<div id="root"><p>Session: loading…<\/p><\/div>/, "the server rendered isLoading");
+
+  const context = await newContext(browser);
+  t.after(() => context.close());
+  await context.addInitScript(WATCH);
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  const ready = () => page.waitForSelector("body[data-ready=true]", { timeout: 15_000 });
+  try {
+    // Sign in on the client-rendered page, then open the server-rendered one: hydration, then
+    // the provider's effect restores the session through the refresh cookie.
+    await page.goto(base);
+    await ready();
+    await page.fill("input[name=password]", DEMO_USER.password);
+    await page.click("#login-form button[type=submit]");
+    await page.waitForSelector(`#user-name:has-text('${DISPLAY_NAME}')`, { timeout: 10_000 });
+
+    consoleErrors.length = 0; // the first load's 401 (no session yet) is logged as a failed resource
+    await page.goto(`${base}/ssr.html`);
+    await ready();
+    assert.equal(await page.getAttribute("body", "data-state"), "signedIn", "restored after hydration");
+    assert.equal(await page.locator("#user-name").innerText(), DISPLAY_NAME);
+    const seen = await page.evaluate(() => ({ ...window.__reactWatch, mounts: Number(document.body.dataset.mounts) }));
+    assert.equal(seen.mounts, 2, "hydrated under StrictMode");
+    assert.equal(seen.channels, 1, "one TokenManager");
+    assert.deepEqual(seen.csp, [], "no Content-Security-Policy violation");
+    assert.deepEqual(consoleErrors, [], "no hydration mismatch (React reports one as a console error)");
+    assert.deepEqual(page.pageErrors ?? [], [], "no uncaught exception in the page");
+  } catch (error) {
+    await page.screenshot({ path: join(ARTIFACTS, "react-spa-ssr-failure.png"), fullPage: true }).catch(() => {});
     throw error;
   }
 });
