@@ -4,7 +4,8 @@
 // reference server. The build is React's development build (NODE_ENV=development), the one in
 // which <StrictMode> mounts every component twice: the page must still create one manager and
 // make one restore request. In Chromium: login → claims → /api/me through useAuthFetch, ky and
-// axios → a silent refresh re-renders the claims → reload restores → logout. And the same app
+// axios → a silent refresh re-renders the claims → reload restores, and a request made on mount
+// waits for it → logout. And the same app
 // rendered on the server (Node) is the loading page, which the browser hydrates and restores.
 
 import assert from "node:assert/strict";
@@ -238,6 +239,8 @@ test("under StrictMode and the CSP: one manager and one restore per load; login 
     assert.equal(await refreshRequests(), 1, "one restore request at the server");
     assert.equal(await page.getAttribute("body", "data-state"), "signedOut");
     assert.ok(await page.isVisible("#login-form"));
+    // A request made on mount waited for restore() and found no session.
+    await page.waitForSelector("#on-load:has-text('not_authenticated')", { timeout: 10_000 });
 
     // Login: the name and roles come from the token's claims through useSession().
     await page.fill("input[name=password]", DEMO_USER.password);
@@ -270,6 +273,8 @@ test("under StrictMode and the CSP: one manager and one restore per load; login 
     assert.equal(seen.mounts, 2);
     assert.equal(seen.channels, 1, "one TokenManager after the reload");
     assert.equal(pageRefreshes.length, 1, "one restore request after the reload");
+    // The request made on mount, before restore() settled, went out with the restored token.
+    await page.waitForSelector(`#on-load:has-text('welcome back, ${DISPLAY_NAME}')`, { timeout: 10_000 });
 
     // Logout, then a reload finds no session: one more request at the server, and only one.
     await page.click("#logout");
@@ -319,6 +324,7 @@ test("the server-rendered page is the loading session; the browser hydrates it w
     await ready();
     assert.equal(await page.getAttribute("body", "data-state"), "signedIn", "restored after hydration");
     assert.equal(await page.locator("#user-name").innerText(), DISPLAY_NAME);
+    await page.waitForSelector(`#on-load:has-text('welcome back, ${DISPLAY_NAME}')`, { timeout: 10_000 });
     const seen = await page.evaluate(() => ({ ...window.__reactWatch, mounts: Number(document.body.dataset.mounts) }));
     assert.equal(seen.mounts, 2, "hydrated under StrictMode");
     assert.equal(seen.channels, 1, "one TokenManager");

@@ -87,6 +87,28 @@ function Profile({ onError }: { onError: (error: unknown) => void }) {
   );
 }
 
+// Data loaded on mount, as apps do: useAuthFetch() waits for restore() to settle, so on a reload
+// this request carries the restored token instead of failing with not_authenticated.
+function OnLoad() {
+  const authFetch = useAuthFetch();
+  const [text, setText] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    authFetch("/api/me", { headers: { Accept: "application/json" } }).then(
+      async (response) => {
+        const body: unknown = response.ok ? await response.json() : null;
+        const name = typeof body === "object" && body !== null && "name" in body ? String(body.name) : `status ${response.status}`;
+        if (live) setText(`welcome back, ${name}`);
+      },
+      (error: unknown) => live && setText(describe(error)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [authFetch]);
+  return text === null ? null : <p id="on-load">On load: {text}</p>;
+}
+
 function App() {
   const session = useSession();
   const [error, setError] = useState<unknown>(null);
@@ -102,17 +124,23 @@ function App() {
     document.body.dataset.ready = String(!session.isLoading);
   }, [session]);
 
-  if (session.isLoading) return <p>Session: loading…</p>;
   return (
     <>
-      <h1>wasm-token-manager · React</h1>
-      <p>
-        Session: <strong id="state">{session.state}</strong>
-      </p>
-      {session.claims === null ? <LoginForm onError={setError} /> : <Profile onError={setError} />}
-      <p id="error" className="error" role="alert">
-        {shown === null ? "" : describe(shown)}
-      </p>
+      {session.isLoading ? (
+        <p>Session: loading…</p>
+      ) : (
+        <>
+          <h1>wasm-token-manager · React</h1>
+          <p>
+            Session: <strong id="state">{session.state}</strong>
+          </p>
+          {session.claims === null ? <LoginForm onError={setError} /> : <Profile onError={setError} />}
+          <p id="error" className="error" role="alert">
+            {shown === null ? "" : describe(shown)}
+          </p>
+        </>
+      )}
+      <OnLoad />
     </>
   );
 }
