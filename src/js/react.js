@@ -15,16 +15,6 @@ const EVENTS = ["login", "refresh", "logout", "expired", "statechange"];
 const LOADING = Object.freeze({ isLoading: true, state: "signedOut", claims: null, error: null });
 const NONE = () => null;
 
-// One init() per page, whatever mounts: the glue instantiates the wasm again when a second call
-// comes before the first finished, and managers of the first instance would then call into the
-// second. A failure is forgotten, so a later mount tries again.
-let initializing = null;
-const initOnce = () =>
-  (initializing ??= init().catch((failure) => {
-    initializing = null;
-    throw failure;
-  }));
-
 function createStore(options) {
   let manager = null;
   let snapshot = LOADING;
@@ -52,7 +42,7 @@ function createStore(options) {
     start() {
       if (disposing) return void (disposing = false); // StrictMode's second mount: keep it
       const mine = ++generation;
-      initOnce()
+      init() // shared: the glue makes one instance of concurrent calls (and retries a failure)
         .then(() => {
           if (mine !== generation) return;
           manager = new TokenManager(options);
