@@ -3,6 +3,7 @@
 # wasm-opt -Oz, a minified glue, and the package's own package.json. Two entries:
 #   pkg/            `wasm-token-manager`         (no signature verification)
 #   pkg/verify/     `wasm-token-manager/verify`  (with the `verify` feature)
+#   pkg/react/      `wasm-token-manager/react`   (src/js/react.js over the default entry)
 # Assumes the bootstrap has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,9 +36,17 @@ build_entry() {
 rm -rf pkg
 build_entry pkg
 build_entry pkg/verify verify
+# The React bindings are hand-written JS (no JSX, no bundling: `react` and the default entry
+# stay imports, so the app shares its React and the wasm); only minified.
+mkdir -p pkg/react
+node_modules/.bin/esbuild src/js/react.js --minify --format=esm --target=es2020 \
+  --log-level=warning --outfile=pkg/react/index.js
+cp src/js/react.d.ts pkg/react/index.d.ts
 node scripts/package-json.mjs
 cp README.md LICENSE-MIT LICENSE-APACHE pkg/
 echo "wasm-token-manager:"
 node scripts/size.mjs pkg
 echo "wasm-token-manager/verify:"
 node scripts/size.mjs pkg/verify
+echo "wasm-token-manager/react (on top of the default entry):"
+node scripts/size.mjs pkg/react index.js

@@ -30,12 +30,14 @@ tarball="$tmp/$(cd pkg && npm pack --pack-destination "$tmp" --loglevel=error | 
 say "packed $(basename "$tarball") ($(wc -c < "$tarball") bytes)"
 
 # Every entry: the glue, its declarations, the wasm and the wasm's declarations; the verifying
-# build has the same four files under verify/.
+# build has the same four files under verify/; the React bindings are one module and its
+# declarations under react/.
 entry_files='wasm_token_manager\.js|wasm_token_manager\.d\.ts|wasm_token_manager_bg\.wasm|wasm_token_manager_bg\.wasm\.d\.ts'
-allowed="^package/((verify/)?($entry_files)|package\.json|README\.md|LICEN[CS]E[^/]*)$"
+allowed="^package/((verify/)?($entry_files)|react/index\.(js|d\.ts)|package\.json|README\.md|LICEN[CS]E[^/]*)$"
 required=(package.json README.md LICENSE-MIT LICENSE-APACHE
   wasm_token_manager.js wasm_token_manager.d.ts wasm_token_manager_bg.wasm
-  verify/wasm_token_manager.js verify/wasm_token_manager.d.ts verify/wasm_token_manager_bg.wasm)
+  verify/wasm_token_manager.js verify/wasm_token_manager.d.ts verify/wasm_token_manager_bg.wasm
+  react/index.js react/index.d.ts)
 
 contents=$(tar -tzf "$tarball" | sort)
 unexpected=$(grep -Ev "$allowed" <<<"$contents" || true)

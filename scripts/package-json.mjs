@@ -1,5 +1,6 @@
 // Writes pkg/package.json: the published package's metadata (ESM only, types first, no
-// runtime dependencies, no side effects on import).
+// runtime dependencies, no side effects on import). React is an optional peer dependency: only
+// the `./react` entry imports it.
 import { readFileSync, writeFileSync } from "node:fs";
 
 const cargo = readFileSync(new URL("../Cargo.toml", import.meta.url), "utf8");
@@ -23,6 +24,10 @@ const pkg = {
       types: "./verify/wasm_token_manager.d.ts",
       default: "./verify/wasm_token_manager.js",
     },
+    "./react": {
+      types: "./react/index.d.ts",
+      default: "./react/index.js",
+    },
     "./wasm_token_manager_bg.wasm": "./wasm_token_manager_bg.wasm",
     "./verify/wasm_token_manager_bg.wasm": "./verify/wasm_token_manager_bg.wasm",
     "./package.json": "./package.json",
@@ -36,10 +41,14 @@ const pkg = {
     "verify/wasm_token_manager.d.ts",
     "verify/wasm_token_manager_bg.wasm",
     "verify/wasm_token_manager_bg.wasm.d.ts",
+    "react/index.js",
+    "react/index.d.ts",
     "README.md",
     "LICENSE-MIT",
     "LICENSE-APACHE",
   ],
+  peerDependencies: { react: ">=18" },
+  peerDependenciesMeta: { react: { optional: true } },
   sideEffects: false,
   keywords: ["jwt", "access-token", "refresh-token", "spa", "oauth", "wasm", "session"],
 };

@@ -1,9 +1,10 @@
 // Prints the size of the package's wasm and JS glue: raw, gzip -9 and brotli (max quality).
+// `node scripts/size.mjs DIR [FILE…]`: the files of DIR (default: the wasm and the glue).
 import { readFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
 
 const dir = process.argv[2] ?? "pkg";
-const files = ["wasm_token_manager_bg.wasm", "wasm_token_manager.js"];
+const files = process.argv.length > 3 ? process.argv.slice(3) : ["wasm_token_manager_bg.wasm", "wasm_token_manager.js"];
 const rows = files.map((f) => {
   const buf = readFileSync(`${dir}/${f}`);
   return {

@@ -52,6 +52,9 @@ bash scripts/bench.sh --quick > /dev/null
 step "conformance kit against the reference server and a broken deployment"
 bash scripts/conformance.sh
 
+step "Node: every entry imports without window, React server render"
+node --test tests/node/
+
 step "end-to-end tests in Chromium"
 bash scripts/e2e.sh
 

@@ -1,0 +1,2 @@
+// Vite bundles imported stylesheets (src/app.css becomes a hashed asset, linked, not inline).
+declare module "*.css";
