@@ -20,6 +20,7 @@
 //! `server/README.md` documents the endpoints, flags, test switches and data model.
 
 #![deny(missing_docs, missing_debug_implementations)]
+#![forbid(unsafe_code)]
 
 mod access;
 mod clock;

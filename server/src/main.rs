@@ -1,5 +1,7 @@
 //! `token-manager-server`: see `--help` and `server/README.md`.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 
