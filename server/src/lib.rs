@@ -34,6 +34,7 @@ mod password;
 mod refresh;
 mod request;
 mod routes;
+mod schema;
 mod serve;
 mod state;
 mod static_files;
