@@ -379,7 +379,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 }
 
 /// The error a request body gives once its deadline has passed. Handlers that read the body
-/// answer 408 (see `request::read_json`) and the connection is closed.
+/// answer 408 (see `extract::read_json`) and the connection is closed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyTimedOut;
 

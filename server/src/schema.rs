@@ -142,13 +142,11 @@ pub(crate) fn upgrade(conn: &mut Connection) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// `(table, column, type, not null, default)` of every column, and the index names.
-    fn shape(
-        conn: &Connection,
-    ) -> (
-        Vec<(String, String, String, bool, Option<String>)>,
-        Vec<String>,
-    ) {
+    /// `(table, column, type, not null, default)`.
+    type Column = (String, String, String, bool, Option<String>);
+
+    /// Every column, and the index names.
+    fn shape(conn: &Connection) -> (Vec<Column>, Vec<String>) {
         let mut columns = conn
             .prepare(
                 "SELECT m.name, c.name, c.type, c.\"notnull\", c.dflt_value
