@@ -1,6 +1,5 @@
-//! Server settings and the command line that fills them.
-//!
-//! The flags are few and flat, so they are parsed by hand; [`USAGE`] is the reference.
+//! Server settings: [`Config`], what an embedder fills in and what the command line
+//! (`cli.rs`) produces, and the demo accounts it seeds.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,53 +10,6 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::connections::ConnectionLimits;
 use crate::logging::{stderr_sink, LogSink};
-
-/// `--help` text.
-pub const USAGE: &str = "\
-token-manager-server: reference auth server for wasm-token-manager
-
-USAGE: token-manager-server [FLAGS]
-
-  --listen ADDR            address to listen on (default 127.0.0.1:8080)
-  --database PATH          SQLite file, or :memory: (default :memory:)
-  --access-ttl SECS        access token lifetime (default 900)
-  --refresh-ttl SECS       refresh cookie lifetime, renewed on every refresh (default 604800)
-  --grace SECS             window in which a rotated refresh cookie still works (default 10)
-  --allowed-origin URL     origin allowed to call the API with credentials; repeatable
-                           (default http://localhost:PORT and http://127.0.0.1:PORT)
-  --demo-user SPEC         seed an account: NAME:PASSWORD[:DISPLAY NAME[:ROLE,ROLE]]; repeatable.
-                           Shows in the process list: prefer the file or the environment
-  --demo-user-file PATH    seed the accounts in PATH: one SPEC a line; blank lines and
-                           lines starting with # are skipped; repeatable
-  --alg RS256|ES256|EdDSA  signing algorithm for new keys (default RS256)
-  --key-rotation SECS      rotate the signing key this often; 0 = never (default 86400)
-  --issuer URL             iss claim (default http://localhost:PORT)
-  --audience NAME          aud claim (default wasm-token-manager-demo)
-  --www DIR                served at / (default www)
-  --pkg DIR                served at /pkg/ (default pkg)
-  --maintenance-interval SECS  how often expired rows are deleted (default 60)
-  --session-max-age SECS   absolute session lifetime from the login, whatever the
-                           refreshes (default 2592000 = 30 days)
-  --grace-replays N        grace-window answers one rotated cookie may get; the next
-                           replay is reuse and revokes the session (default 10)
-  --login-concurrency N    password hashes run at once (default: number of cores)
-  --login-queue N          logins waiting for a hash; beyond, 503 + Retry-After (default 64)
-  --login-max-delay SECS   longest login throttle delay; 0 turns throttling off (default 300)
-  --test-switches          enable the /test/* endpoints (off by default: they answer 404)
-  --header-timeout SECS    time to send the request headers, and to start the next request
-                           on a keep-alive connection (default 30)
-  --body-timeout SECS      time from the headers to the last byte of the body; later: 408,
-                           connection closed (default 10)
-  --idle-timeout SECS      close a keep-alive connection idle this long (default 30)
-  --max-connections N      open connections at most; at the cap a new one evicts the oldest
-                           idle or slow-body connection, or is refused 503 (default 1024)
-  --help                   print this text
-
-ENVIRONMENT:
-  TOKEN_SERVER_DEMO_USERS  accounts to seed, SPECs separated by newlines or commas (a
-                           comma-separated piece without ':' is one more role of the
-                           account before it: demo:pw,alice:pw2:Alice:admin,user)
-";
 
 /// The environment variable read by [`Config::from_args_and_env`] for accounts to seed.
 pub const DEMO_USERS_ENV: &str = "TOKEN_SERVER_DEMO_USERS";
@@ -224,14 +176,6 @@ impl DemoUser {
     }
 }
 
-fn read_demo_user_file(path: &str) -> Result<Vec<DemoUser>, String> {
-    let mut text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--demo-user-file {path:?}: cannot read it: {e}"))?;
-    let users = DemoUser::parse_file_list(&text);
-    zeroize::Zeroize::zeroize(&mut text);
-    users
-}
-
 impl fmt::Debug for DemoUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DemoUser")
@@ -369,177 +313,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// What the command line asks for.
-#[derive(Debug)]
-pub enum Command {
-    /// Start the server.
-    Run(Box<Config>),
-    /// Print [`USAGE`] and exit.
-    Help,
-}
-
-impl Config {
-    /// Parses the flags in [`USAGE`] (without the program name).
-    pub fn from_args<I>(args: I) -> Result<Command, String>
-    where
-        I: IntoIterator<Item = String>,
-    {
-        let mut config = Config::default();
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            // `--flag=value` and `--flag value` are both accepted.
-            let (flag, inline) = match flag.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-                _ => (flag, None),
-            };
-            let mut value = |name: &str| -> Result<String, String> {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or_else(|| format!("{name} needs a value"))
-            };
-            match flag.as_str() {
-                "--help" | "-h" => return Ok(Command::Help),
-                "--listen" => {
-                    let v = value("--listen")?;
-                    config.listen = v.parse().map_err(|_| {
-                        format!("--listen: {v:?} is not an address like 127.0.0.1:8080")
-                    })?;
-                }
-                "--database" => config.database = value("--database")?,
-                "--access-ttl" => {
-                    config.access_ttl = positive("--access-ttl", &value("--access-ttl")?)?
-                }
-                "--refresh-ttl" => {
-                    config.refresh_ttl = positive("--refresh-ttl", &value("--refresh-ttl")?)?
-                }
-                "--grace" => config.grace = seconds("--grace", &value("--grace")?)?,
-                "--allowed-origin" => {
-                    let origin = normalize_origin(&value("--allowed-origin")?)?;
-                    config.allowed_origins.push(origin);
-                }
-                "--demo-user" => config.demo_users.push(value("--demo-user")?.parse()?),
-                "--demo-user-file" => config
-                    .demo_users
-                    .extend(read_demo_user_file(&value("--demo-user-file")?)?),
-                "--alg" => config.algorithm = value("--alg")?.parse()?,
-                "--key-rotation" => {
-                    let secs = seconds("--key-rotation", &value("--key-rotation")?)?;
-                    config.key_rotation = (secs > 0).then_some(secs);
-                }
-                "--issuer" => config.issuer = Some(value("--issuer")?),
-                "--audience" => config.audience = value("--audience")?,
-                "--www" => config.www = PathBuf::from(value("--www")?),
-                "--pkg" => config.pkg = PathBuf::from(value("--pkg")?),
-                "--maintenance-interval" => {
-                    config.maintenance_interval =
-                        positive("--maintenance-interval", &value("--maintenance-interval")?)?
-                }
-                "--session-max-age" => {
-                    config.session_max_age =
-                        positive("--session-max-age", &value("--session-max-age")?)?
-                }
-                "--grace-replays" => {
-                    config.grace_replays = count("--grace-replays", &value("--grace-replays")?)?
-                }
-                "--login-concurrency" => {
-                    config.login_concurrency =
-                        count("--login-concurrency", &value("--login-concurrency")?)? as usize
-                }
-                "--login-queue" => {
-                    config.login_queue = count("--login-queue", &value("--login-queue")?)? as usize
-                }
-                "--login-max-delay" => {
-                    config.login_max_delay =
-                        seconds("--login-max-delay", &value("--login-max-delay")?)?
-                }
-                "--header-timeout" => {
-                    config.connection_limits.header_timeout =
-                        duration("--header-timeout", &value("--header-timeout")?)?
-                }
-                "--body-timeout" => {
-                    config.connection_limits.body_timeout =
-                        duration("--body-timeout", &value("--body-timeout")?)?
-                }
-                "--idle-timeout" => {
-                    config.connection_limits.idle_timeout =
-                        duration("--idle-timeout", &value("--idle-timeout")?)?
-                }
-                "--max-connections" => {
-                    let v = value("--max-connections")?;
-                    config.connection_limits.max_connections = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=1_000_000).contains(n))
-                        .ok_or_else(|| {
-                            format!("--max-connections: {v:?} is not a number from 1 to 1000000")
-                        })?;
-                }
-                "--test-switches" => {
-                    if inline.is_some() {
-                        return Err("--test-switches takes no value".into());
-                    }
-                    config.test_switches = true;
-                }
-                other => return Err(format!("unknown flag {other:?} (see --help)")),
-            }
-        }
-        Ok(Command::Run(Box::new(config)))
-    }
-}
-
-impl Config {
-    /// [`Config::from_args`], then the accounts of [`DEMO_USERS_ENV`] (looked up with `env`)
-    /// added to those of the flags. What the binary runs.
-    pub fn from_args_and_env<I>(
-        args: I,
-        env: impl Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> Result<Command, String>
-    where
-        I: IntoIterator<Item = String>,
-    {
-        let mut command = Config::from_args(args)?;
-        if let (Command::Run(config), Some(value)) = (&mut command, env(DEMO_USERS_ENV)) {
-            let text = value
-                .into_string()
-                .map_err(|_| format!("{DEMO_USERS_ENV} is not valid UTF-8"))?;
-            config.demo_users.extend(DemoUser::parse_env_list(&text)?);
-        }
-        Ok(command)
-    }
-}
-
-fn seconds(flag: &str, v: &str) -> Result<u64, String> {
-    v.parse::<u64>()
-        .ok()
-        // Keeps `now + ttl` far from overflow and every value a valid JSON number for JS.
-        .filter(|s| *s <= 10 * 365 * 24 * 3600)
-        .ok_or_else(|| format!("{flag}: {v:?} is not a number of seconds"))
-}
-
-/// A small count (replays, threads, queue slots).
-fn count(flag: &str, v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| *n <= 100_000)
-        .ok_or_else(|| format!("{flag}: {v:?} is not a count from 0 to 100000"))
-}
-
-/// A timeout flag: whole seconds, at least 1, at most a day.
-fn duration(flag: &str, v: &str) -> Result<std::time::Duration, String> {
-    match positive(flag, v)? {
-        s if s <= 24 * 3600 => Ok(std::time::Duration::from_secs(s)),
-        _ => Err(format!("{flag} must be at most 86400 seconds")),
-    }
-}
-
-fn positive(flag: &str, v: &str) -> Result<u64, String> {
-    match seconds(flag, v)? {
-        0 => Err(format!("{flag} must be at least 1")),
-        s => Ok(s),
-    }
-}
-
 /// Checks that `origin` is `scheme://host[:port]` and drops a trailing `/`, so that it
 /// compares equal to the `Origin` header browsers send.
 pub(crate) fn normalize_origin(origin: &str) -> Result<String, String> {
@@ -561,163 +334,6 @@ pub(crate) fn normalize_origin(origin: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(args: &[&str]) -> Result<Config, String> {
-        match Config::from_args(args.iter().map(|s| s.to_string()))? {
-            Command::Run(c) => Ok(*c),
-            Command::Help => Err("help".into()),
-        }
-    }
-
-    #[test]
-    fn no_flags_give_the_documented_defaults() {
-        let c = parse(&[]).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.access_ttl, 900);
-        assert_eq!(c.refresh_ttl, 604_800);
-        assert_eq!(c.grace, 10);
-        assert_eq!(c.algorithm, SigningAlgorithm::Rs256);
-        assert!(!c.test_switches);
-        assert_eq!(c.session_max_age, 2_592_000);
-        assert_eq!(c.grace_replays, 10);
-        assert_eq!((c.login_concurrency, c.login_queue), (0, 64));
-        assert_eq!(c.login_max_delay, 300);
-        let limits = c.connection_limits;
-        assert_eq!(limits.header_timeout.as_secs(), 30);
-        assert_eq!(limits.body_timeout.as_secs(), 10);
-        assert_eq!(limits.idle_timeout.as_secs(), 30);
-        assert_eq!(limits.max_connections, 1024);
-    }
-
-    #[test]
-    fn session_and_login_limit_flags_are_parsed_and_checked() {
-        let c = parse(&[
-            "--session-max-age",
-            "3600",
-            "--grace-replays=3",
-            "--login-concurrency",
-            "2",
-            "--login-queue",
-            "5",
-            "--login-max-delay",
-            "0",
-        ])
-        .unwrap();
-        assert_eq!(c.session_max_age, 3600);
-        assert_eq!(c.grace_replays, 3);
-        assert_eq!((c.login_concurrency, c.login_queue), (2, 5));
-        assert_eq!(c.login_max_delay, 0);
-        for args in [
-            &["--session-max-age", "0"][..],
-            &["--grace-replays", "-1"],
-            &["--login-queue", "many"],
-            &["--login-concurrency", "1000000"],
-            &["--login-max-delay"],
-        ] {
-            assert!(parse(args).is_err(), "{args:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn connection_limit_flags_are_parsed_and_checked() {
-        let c = parse(&[
-            "--header-timeout",
-            "5",
-            "--body-timeout=3",
-            "--idle-timeout",
-            "7",
-            "--max-connections",
-            "200",
-        ])
-        .unwrap();
-        let limits = c.connection_limits;
-        assert_eq!(limits.header_timeout.as_secs(), 5);
-        assert_eq!(limits.body_timeout.as_secs(), 3);
-        assert_eq!(limits.idle_timeout.as_secs(), 7);
-        assert_eq!(limits.max_connections, 200);
-        for args in [
-            &["--body-timeout", "0"][..],
-            &["--idle-timeout", "100000"],
-            &["--header-timeout", "x"],
-            &["--max-connections", "0"],
-            &["--max-connections", "-5"],
-        ] {
-            assert!(parse(args).is_err(), "{args:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn every_flag_is_parsed() {
-        let c = parse(&[
-            "--listen",
-            "0.0.0.0:9000",
-            "--database",
-            "x.db",
-            "--access-ttl",
-            "5",
-            "--refresh-ttl=60",
-            "--grace",
-            "2",
-            "--allowed-origin",
-            "https://app.example/",
-            "--allowed-origin",
-            "http://localhost:3000",
-            "--demo-user",
-            "demo:pw",
-            "--demo-user",
-            "alice:secret:Alice Liddell:admin, user",
-            "--alg",
-            "EdDSA",
-            "--key-rotation",
-            "0",
-            "--issuer",
-            "https://id.example",
-            "--audience",
-            "api",
-            "--www",
-            "w",
-            "--pkg",
-            "p",
-            "--maintenance-interval",
-            "7",
-            "--test-switches",
-        ])
-        .unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.database, "x.db");
-        assert_eq!((c.access_ttl, c.refresh_ttl, c.grace), (5, 60, 2));
-        assert_eq!(
-            c.allowed_origins,
-            ["https://app.example", "http://localhost:3000"]
-        );
-        assert_eq!(c.demo_users[0], DemoUser::new("demo", "pw"));
-        assert_eq!(c.demo_users[1].name, "Alice Liddell");
-        assert_eq!(c.demo_users[1].roles, ["admin", "user"]);
-        assert_eq!(c.algorithm, SigningAlgorithm::EdDsa);
-        assert_eq!(c.key_rotation, None);
-        assert_eq!(c.issuer.as_deref(), Some("https://id.example"));
-        assert_eq!(c.audience, "api");
-        assert_eq!(c.maintenance_interval, 7);
-        assert!(c.test_switches);
-    }
-
-    #[test]
-    fn bad_flags_are_errors_not_panics() {
-        for args in [
-            &["--listen", "nowhere"][..],
-            &["--access-ttl", "0"],
-            &["--grace", "-1"],
-            &["--alg", "HS256"],
-            &["--alg", "none"],
-            &["--demo-user", "nopassword"],
-            &["--allowed-origin", "app.example"],
-            &["--allowed-origin", "https://app.example/path"],
-            &["--database"],
-            &["--frobnicate"],
-        ] {
-            assert!(parse(args).is_err(), "{args:?} should be refused");
-        }
-    }
 
     #[test]
     fn the_environment_list_takes_newlines_and_commas_and_keeps_roles_together() {
@@ -747,25 +363,6 @@ mod tests {
     }
 
     #[test]
-    fn the_environment_adds_to_the_flags_and_is_read_only_when_set() {
-        let env = |v: &'static str| {
-            move |name: &str| (name == DEMO_USERS_ENV).then(|| std::ffi::OsString::from(v))
-        };
-        let args = || ["--demo-user".to_owned(), "demo:pw".to_owned()];
-        let Command::Run(c) = Config::from_args_and_env(args(), env("alice:secret")).unwrap()
-        else {
-            panic!("expected run");
-        };
-        let names: Vec<&str> = c.demo_users.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(names, ["demo", "alice"]);
-        let Command::Run(c) = Config::from_args_and_env(args(), |_| None).unwrap() else {
-            panic!("expected run");
-        };
-        assert_eq!(c.demo_users.len(), 1);
-        assert!(Config::from_args_and_env(args(), env("broken")).is_err());
-    }
-
-    #[test]
     fn the_file_list_has_one_account_a_line_and_skips_blanks_and_comments() {
         let users = DemoUser::parse_file_list(
             "# demo accounts\n\ndemo:pw\r\n  alice:secret:Alice Liddell:admin,user  \n",
@@ -776,26 +373,6 @@ mod tests {
         assert_eq!(users[1].roles, ["admin", "user"]);
         let e = DemoUser::parse_file_list("demo:pw\n\nhunter2").unwrap_err();
         assert!(e.contains("line 3") && !e.contains("hunter2"), "{e}");
-    }
-
-    #[test]
-    fn demo_user_file_flag_reads_the_file_and_a_missing_file_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("tms-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("users");
-        std::fs::write(&path, "demo:pw\nalice:secret\n").unwrap();
-        let c = parse(&[
-            "--demo-user-file",
-            path.to_str().unwrap(),
-            "--demo-user",
-            "bob:b",
-        ])
-        .unwrap();
-        let names: Vec<&str> = c.demo_users.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(names, ["demo", "alice", "bob"]);
-        let missing = dir.join("missing");
-        assert!(parse(&["--demo-user-file", missing.to_str().unwrap()]).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

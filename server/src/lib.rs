@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod cli;
 mod clock;
 mod config;
 mod connections;
@@ -42,8 +43,9 @@ mod store;
 mod switches;
 mod throttle;
 
+pub use cli::{Cli, Command};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Command, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV, USAGE};
+pub use config::{Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV};
 pub use connections::ConnectionLimits;
 pub use logging::{null_sink, stderr_sink, LogSink};
 #[doc(hidden)]
