@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, Uri};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, MethodRouter};
@@ -111,13 +111,15 @@ pub(super) fn no_store(response: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-async fn pkg_file(State(state): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
-    let path = uri.path().strip_prefix("/pkg").unwrap_or("");
-    static_files::serve(&state.settings.pkg, path, &method).await
+async fn pkg_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let path = path.strip_prefix("/pkg").unwrap_or("");
+    static_files::serve(&state.settings.pkg, path, request).await
 }
 
-async fn www_file(State(state): State<Arc<AppState>>, method: Method, uri: Uri) -> Response {
-    static_files::serve(&state.settings.www, uri.path(), &method).await
+async fn www_file(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    static_files::serve(&state.settings.www, &path, request).await
 }
 
 async fn not_found() -> ApiError {
