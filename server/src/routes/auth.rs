@@ -137,9 +137,7 @@ pub(super) async fn login(
         Ok(None) => {}
         Ok(Some(wait)) => {
             request.password.zeroize();
-            state.log.line(format_args!(
-                "event=login_throttled peer={peer} retry_after={wait}"
-            ));
+            tracing::warn!(peer = %peer, retry_after = wait, "login_throttled");
             return Err(ApiError::rate_limited(
                 wait,
                 "too many failed logins; try again later",
@@ -180,10 +178,12 @@ pub(super) async fn login(
                 (_, user) => {
                     // The peer, and the account only if it exists: a name that matches no
                     // account is often a password typed into the wrong field.
-                    s.log.line(format_args!(
-                        "event=login_failed peer={peer} user={:?} reason=invalid_credentials",
-                        user.as_ref().map_or("-", |u| u.username.as_str())
-                    ));
+                    tracing::warn!(
+                        peer = %peer,
+                        user = user.as_ref().map_or("-", |u| u.username.as_str()),
+                        reason = %"invalid_credentials",
+                        "login_failed"
+                    );
                     return Err(ApiError::invalid_credentials());
                 }
             };
@@ -194,12 +194,13 @@ pub(super) async fn login(
                     .login(user, &previous, now, &s.settings.limits.session, grant)
             })
             .map_err(|e| s.internal("login", e))?;
-            s.log.line(format_args!(
-                "event=login user={:?} sid={} revoked_sessions={} peer={peer}",
-                issued.user.username,
-                issued.family_id,
-                revoked.len()
-            ));
+            tracing::info!(
+                user = issued.user.username,
+                sid = %issued.family_id,
+                revoked_sessions = revoked.len(),
+                peer = %peer,
+                "login"
+            );
             token_response(s, &issued, now)
         })
         .await
@@ -238,15 +239,12 @@ pub(super) async fn refresh(
                     } else {
                         Counters::bump(&s.counters.rotations);
                     }
-                    s.log.line(format_args!(
-                        "event=refresh sid={} outcome={}",
-                        issued.family_id,
-                        if issued.grace_replay {
-                            "grace_replay"
-                        } else {
-                            "rotated"
-                        }
-                    ));
+                    let outcome = if issued.grace_replay {
+                        "grace_replay"
+                    } else {
+                        "rotated"
+                    };
+                    tracing::info!(sid = %issued.family_id, outcome = %outcome, "refresh");
                     token_response(s, &issued, now)
                 }
                 Err(refused) => Err(refused_error(s, refused)),
@@ -270,9 +268,7 @@ fn refused_error(state: &AppState, refused: Refused) -> ApiError {
         }
         Refused::ReuseDetected { family_id } => {
             Counters::bump(&state.counters.reuse_detected);
-            state.log.line(format_args!(
-                "event=reuse_detected sid={family_id} action=revoked"
-            ));
+            tracing::warn!(sid = %family_id, action = %"revoked", "reuse_detected");
             ApiError::invalid_grant("refresh token reuse detected; the session has been revoked")
         }
     }
@@ -332,10 +328,11 @@ pub(super) async fn logout(
                     now,
                 )
                 .map_err(|e| s.internal("logout", e))?;
-            s.log.line(format_args!(
-                "event=logout sid={} denied_access_token={denied}",
-                family.as_deref().unwrap_or("-")
-            ));
+            tracing::info!(
+                sid = %family.as_deref().unwrap_or("-"),
+                denied_access_token = denied,
+                "logout"
+            );
             Ok(())
         })
         .await?;

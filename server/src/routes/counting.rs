@@ -100,11 +100,11 @@ impl<'a> ClientGone<'a> {
 impl Drop for ClientGone<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.state.log.line(format_args!(
-                "event=client_gone path={:?} ms={}",
-                self.path,
-                self.start.elapsed().as_millis()
-            ));
+            let ms = self.start.elapsed().as_millis() as u64;
+            // Dropped outside any poll of the connection task: name the subscriber.
+            self.state
+                .log
+                .scope(|| tracing::warn!(path = self.path, ms, "client_gone"));
         }
     }
 }

@@ -68,7 +68,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(CatchPanicLayer::custom(panic_response(state.log.clone())))
-        .layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .layer(middleware::from_fn(access_log))
         .layer(CatchPanicLayer::custom(panic_response(state.log.clone())))
         .with_state(state)
 }
@@ -78,7 +78,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// still prints it to stderr with its location, as for any panic).
 fn panic_response(log: Log) -> impl Fn(Box<dyn Any + Send>) -> Response + Clone {
     move |_payload| {
-        log.line(format_args!("event=error what=\"handler panicked\""));
+        log.scope(|| tracing::error!(what = "handler panicked", "error"));
         let mut response = ApiError::server_error().into_response();
         // The connection's state after a panic is unknown; do not reuse it.
         response
@@ -89,19 +89,20 @@ fn panic_response(log: Log) -> impl Fn(Box<dyn Any + Send>) -> Response + Clone 
 }
 
 /// One line per request: method, path without the query, status, duration. Never headers.
-async fn access_log(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn access_log(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     // Cut on a character boundary: a byte offset inside a multibyte character would panic.
     let path = logging::cut(request.uri().path(), MAX_LOGGED_PATH).to_owned();
     let start = Instant::now();
     let response = next.run(request).await;
     let dropped = response.extensions().get::<AbortConnection>().is_some();
-    state.log.line(format_args!(
-        "event=request method={method} path={path:?} status={}{} ms={}",
-        response.status().as_u16(),
-        if dropped { " dropped=true" } else { "" },
-        start.elapsed().as_millis()
-    ));
+    let status = response.status().as_u16();
+    let ms = start.elapsed().as_millis() as u64;
+    if dropped {
+        tracing::info!(method = %method, path, status, dropped, ms, "request");
+    } else {
+        tracing::info!(method = %method, path, status, ms, "request");
+    }
     response
 }
 
