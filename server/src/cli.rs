@@ -19,7 +19,9 @@ use crate::config::{normalize_origin, Config, DemoUser, SigningAlgorithm, DEMO_U
     name = "token-manager-server",
     about = "token-manager-server: reference auth server for wasm-token-manager",
     after_help = AFTER_HELP,
-    max_term_width = 100
+    // A flag given twice takes its last value, as scripts that append overrides expect;
+    // repeatable flags still collect every value.
+    args_override_self = true
 )]
 pub struct Cli {
     /// Address to listen on
@@ -539,5 +541,24 @@ mod tests {
             Config::from_args(["-h".to_owned()]),
             Ok(Command::Help(_))
         ));
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value_and_repeatable_ones_collect() {
+        let c = parse(&[
+            "--grace",
+            "2",
+            "--grace=3",
+            "--test-switches",
+            "--test-switches",
+            "--allowed-origin",
+            "http://a.example",
+            "--allowed-origin",
+            "http://b.example",
+        ])
+        .unwrap();
+        assert_eq!(c.grace, 3);
+        assert!(c.test_switches);
+        assert_eq!(c.allowed_origins, ["http://a.example", "http://b.example"]);
     }
 }
