@@ -50,8 +50,7 @@ pub struct Cli {
     allowed_origin: Vec<String>,
     /// Seed an account: NAME:PASSWORD[:DISPLAY NAME[:ROLE,ROLE]]; repeatable. Shows in the
     /// process list: prefer the file or TOKEN_SERVER_DEMO_USERS (below)
-    ///
-    /// Parsed after clap, whose errors quote the value: this one holds a password.
+    // Parsed after clap, whose errors quote the value: this one holds a password.
     #[arg(long, value_name = "SPEC", value_parser = spec)]
     demo_user: Vec<Spec>,
     /// Seed the accounts in PATH: one SPEC a line; blank lines and lines starting with # are
@@ -560,5 +559,17 @@ mod tests {
         assert_eq!(c.grace, 3);
         assert!(c.test_switches);
         assert_eq!(c.allowed_origins, ["http://a.example", "http://b.example"]);
+    }
+
+    #[test]
+    fn server_readme_shows_the_current_help_output() {
+        let Ok(Command::Help(text)) = Config::from_args(["--help".to_owned()]) else {
+            panic!("expected help");
+        };
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&format!("```text\n{text}```")),
+            "server/README.md's --help block is stale; paste:\n{text}"
+        );
     }
 }
