@@ -101,11 +101,12 @@ test("activity after the idle warning cancels the logout in both tabs and fires 
   for (const page of [a, b]) await waitForEvents(page, "logout", { detail: { reason: "idle" }, timeout: 10_000 });
 });
 
-// Lock: tokens of 6 s refreshed 3–2.25 s before expiry, a request timeout of 1 s, so a tab that
-// waits for the lock takes it over after 2 s; without the takeover its refreshes time out one
-// after the other until the token runs out.
-const LOCK = { ...FAST, refreshLeadSeconds: 3, requestTimeoutMs: 1000 };
-const LOCK_TTL = 6;
+// Lock: tokens of 10 s refreshed 5–6.25 s before expiry (at most half the lifetime: 5 s), a
+// request timeout of 1 s, so a tab that waits for the lock takes it over after 2 s, well before
+// the token runs out (leeway 1 s); without the takeover its refreshes time out one after the
+// other until it does.
+const LOCK = { ...FAST, refreshLeadSeconds: 5, requestTimeoutMs: 1000 };
+const LOCK_TTL = 10;
 const TAKEOVER_MS = LOCK.requestTimeoutMs + 1000;
 
 test("a lock held forever by a frozen tab delays a refresh by requestTimeoutMs + 1 s at most", async () => {
@@ -143,6 +144,34 @@ test("a lock held forever by a frozen tab delays a refresh by requestTimeoutMs +
   const stats = await server.stats();
   assert.equal(stats.refresh_requests - before.refresh_requests, 1, "one refresh request");
   assert.deepEqual(b.pageErrors, []);
+});
+
+test("a tab whose refresh request never settles holds the lock for requestTimeoutMs, then the other tab refreshes", async () => {
+  await context.close();
+  await server.stop();
+  server = await startServer({ name: "idle-and-lock-hang", accessTtl: LOCK_TTL });
+  context = await newContext(browser);
+  const a = await openDemo(context, server.url, LOCK);
+  await login(a);
+  const b = await openDemo(context, server.url, LOCK);
+  assert.equal(await b.evaluate(() => window.demo.restored), true, "B adopted A's session");
+  const since = Date.now();
+  const before = await server.stats();
+  // A fetched the token, so A refreshes first, and its requests never get an answer: A holds the
+  // lock while each one runs, until its own request timeout aborts it, again and again.
+  await a.route("**/auth/refresh", () => {});
+  const [refresh] = await waitForEvents(b, "refresh", { since, detail: { source: "refresh" }, timeout: 2 * LOCK_TTL * 1000 });
+  const started = (await events(b, "statechange")).filter((e) => e.detail.to === "refreshing" && e.at <= refresh.at).at(-1);
+  const waited = refresh.at - started.at;
+  assert.ok(waited <= LOCK.requestTimeoutMs + CLOCK_SLACK_MS, `B's refresh took ${waited} ms from its start`);
+  await waitForEvents(a, "refresh", { since, detail: { source: "otherTab" } });
+  assert.ok((await events(a, "error")).some((e) => e.detail.code === "timeout"), "A's requests timed out");
+  for (const [name, page] of [["A", a], ["B", b]]) {
+    assert.deepEqual(await events(page, "expired"), [], `tab ${name} never lost its token`);
+    assert.deepEqual(page.pageErrors, []);
+  }
+  const stats = await server.stats();
+  assert.equal(stats.rotations - before.rotations, 1, "one rotation, B's");
 });
 
 async function waitFor(check, what, timeout = 5000) {
