@@ -1,7 +1,7 @@
 //! The session state machine: `SignedOut → SignedIn → Refreshing → SignedIn | Expired | SignedOut`.
 //!
 //! A [`Session`] is fed what happened (a token arrived, a refresh ended, a timer fired, the page
-//! woke up, another tab spoke) and answers with what to do next ([`Session::poll_action`]), what
+//! woke up, another tab spoke, the cross-tab lock was granted, the user did something) and answers with what to do next ([`Session::poll_action`]), what
 //! the application should hear ([`Session::poll_event`]) and when to call it again
 //! ([`Session::poll_timeout`]). It holds the access token and is the only thing that decides
 //! whether it may still be used.
@@ -10,6 +10,10 @@
 //! that is still valid is never dropped because a refresh failed transiently; at most one refresh
 //! is in flight; refresh starts are limited by the budget; a late, early or duplicate timeout
 //! changes nothing beyond what the current time already implies.
+//!
+//! With `idle_timeout`, the session also ends after that long without
+//! [`Session::handle_activity`] in any tab (warning first); with `lock_timeout`, a refresh that
+//! waited that long for the cross-tab lock asks for it to be taken over.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -260,6 +260,47 @@ fn a_frozen_lock_holder_is_taken_over_after_the_lock_timeout_and_the_token_never
 }
 
 #[test]
+fn when_the_leader_freezes_holding_the_lock_the_standing_by_tabs_take_over_with_one_request_per_token(
+) {
+    let mut w = World::new(secs(15 * MIN));
+    for seed in [11, 12, 13] {
+        w.add_tab(lock_config(), seed, 0);
+    }
+    w.login(0);
+    w.restore(1);
+    w.restore(2);
+    // The tab that fetched the token (and refreshes first) freezes inside its refresh.
+    w.run_until(w.tabs[0].session.refresh_due().unwrap());
+    w.tabs[0].closed = true;
+    w.lock_frozen = true;
+    w.run_for(secs(60 * MIN));
+    // Tabs 1 and 2 come due at different (jittered) moments: the first takes the lock over and
+    // refreshes, the second finds the token announced once it gets the lock.
+    let taker = &w.tabs[1].started;
+    assert!(!taker.is_empty(), "tab 1 took over");
+    for pair in taker.windows(2) {
+        let gap = pair[1].saturating_since(pair[0]);
+        assert!(
+            gap >= secs(10 * MIN),
+            "one refresh per 15-minute token, not {gap:?} apart"
+        );
+    }
+    assert_eq!(
+        w.tabs[2].started,
+        [],
+        "tab 2 always found the token announced"
+    );
+    for tab in 1..3 {
+        assert_eq!(
+            w.count_events(tab, |e| matches!(e, Event::Expired { .. })),
+            0,
+            "tab {tab}"
+        );
+        assert!(w.tabs[tab].session.token(w.local(tab)).is_some());
+    }
+}
+
+#[test]
 fn the_request_timeout_counts_from_the_lock_grant() {
     let mut s = Session::new(lock_config(), 3).unwrap();
     let t0 = Timestamp::from_millis(T0);
