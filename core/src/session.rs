@@ -1,8 +1,8 @@
 //! The session state machine: `SignedOut → SignedIn → Refreshing → SignedIn | Expired | SignedOut`.
 //!
 //! A [`Session`] is fed what happened (a token arrived, a refresh ended, a timer fired, the page
-//! woke up, another tab spoke, the cross-tab lock was granted, the user did something) and answers with what to do next ([`Session::poll_action`]), what
-//! the application should hear ([`Session::poll_event`]) and when to call it again
+//! woke up, another tab spoke, the cross-tab lock was granted, the user did something) and
+//! answers with what to do next ([`Session::poll_action`]), what the application should hear ([`Session::poll_event`]) and when to call it again
 //! ([`Session::poll_timeout`]). It holds the access token and is the only thing that decides
 //! whether it may still be used.
 //!
@@ -866,18 +866,18 @@ impl Session {
 
     // ----- internals -----------------------------------------------------------------------
 
+    /// When the idle logout is due, if the idle timeout is on.
+    fn idle_logout_at(&self) -> Option<Timestamp> {
+        self.config.idle_timeout.map(|t| self.last_activity + t)
+    }
+
     /// When the idle timer next needs attention: the warning, then the logout.
     fn idle_deadline(&self) -> Option<Timestamp> {
-        let timeout = self.config.idle_timeout.filter(|_| self.active)?;
-        let logout_at = self.last_activity + timeout;
+        let logout_at = self.idle_logout_at().filter(|_| self.active)?;
         Some(if self.idle_warned {
             logout_at
         } else {
-            Timestamp::from_millis(
-                logout_at
-                    .as_millis()
-                    .saturating_sub(self.config.idle_warning.as_millis() as u64),
-            )
+            logout_at - self.config.idle_warning
         })
     }
 
@@ -892,23 +892,16 @@ impl Session {
             return false;
         }
         self.last_activity = at;
-        let cancels =
-            self.idle_warned && self.idle_deadline_unwarned().is_some_and(|t| t > self.now);
+        let warning = self.config.idle_warning;
+        let cancels = self.idle_warned
+            && self
+                .idle_logout_at()
+                .is_some_and(|t| t - warning > self.now);
         if cancels {
             self.idle_warned = false;
             self.events.push_back(Event::Active);
         }
         cancels
-    }
-
-    fn idle_deadline_unwarned(&self) -> Option<Timestamp> {
-        let timeout = self.config.idle_timeout?;
-        let warn = self.config.idle_warning.as_millis() as u64;
-        Some(Timestamp::from_millis(
-            (self.last_activity + timeout)
-                .as_millis()
-                .saturating_sub(warn),
-        ))
     }
 
     fn share_activity(&mut self) {
@@ -1128,8 +1121,7 @@ impl Session {
     /// Does whatever is due at `self.now`, then reports a state change.
     fn drive(&mut self) {
         let now = self.now;
-        if let Some(timeout) = self.config.idle_timeout.filter(|_| self.active) {
-            let logout_at = self.last_activity + timeout;
+        if let Some(logout_at) = self.idle_logout_at().filter(|_| self.active) {
             if now >= logout_at {
                 self.end_session(LogoutOrigin::Local, LogoutReason::Idle);
             } else if !self.idle_warned && now + self.config.idle_warning >= logout_at {
