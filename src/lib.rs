@@ -80,8 +80,16 @@ export interface TokenManagerOptions {
   refreshLeadSeconds?: number;
   /** The token is not used this close to expiry, seconds. Default 5 (at most 10% of the lifetime). */
   leewaySeconds?: number;
-  /** Refresh request timeout, milliseconds. Default 10000. */
+  /** Refresh request timeout, milliseconds. Default 10000. A tab waiting longer than this plus 1 s
+   * for the cross-tab refresh lock takes it over (`steal`): its holder has stopped. */
   requestTimeoutMs?: number;
+  /** Sign out (in every tab, logout reason `"idle"`) after this long without user activity
+   * (pointer, keys, the page becoming visible) in any tab of the origin. Refreshes and
+   * `auth.fetch` are not activity. Default: off. */
+  idleTimeoutSeconds?: number;
+  /** The `idle` event fires this long before an idle logout. Needs `idleTimeoutSeconds`, and must
+   * be less. Default 60, or half of `idleTimeoutSeconds` if that is less. */
+  idleWarningSeconds?: number;
   /** Share one refresh between the tabs of this origin (Web Locks + BroadcastChannel). Default true. */
   crossTab?: boolean;
   /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. This hides the
@@ -210,7 +218,19 @@ export interface TokenManagerError extends Error {
 
 export interface LoginEventDetail { source: "login" | "restore" | "otherTab"; }
 export interface RefreshEventDetail { source: "refresh" | "otherTab"; }
-export interface LogoutEventDetail { origin: "local" | "otherTab"; }
+export interface LogoutEventDetail {
+  /** Which tab signed out. */
+  origin: "local" | "otherTab";
+  /** `user`: `logout()` was called (here or in the other tab). `idle`: the idle timeout. */
+  reason: "user" | "idle";
+}
+/** The idle warning: the session ends at `logoutAt` unless the user is active in some tab. */
+export interface IdleEventDetail {
+  /** When the idle logout happens, ms since the epoch (like `Date.now()`). */
+  logoutAt: number;
+  /** From now. */
+  inMs: number;
+}
 export interface ExpiredEventDetail {
   /** `rejected`: the server ended the session, sign in again. `lifetime`: the token ran out while refreshes failed; they continue. */
   reason: "rejected" | "lifetime";
@@ -233,6 +253,9 @@ export interface TokenManagerEventMap {
   expired: CustomEvent<ExpiredEventDetail>;
   error: CustomEvent<ErrorEventDetail>;
   statechange: CustomEvent<StateChangeEventDetail>;
+  idle: CustomEvent<IdleEventDetail>;
+  /** Activity after an `idle` warning: the idle logout is cancelled (hide the warning). */
+  active: CustomEvent<Record<string, never>>;
 }
 
 export interface TokenManager {

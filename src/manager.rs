@@ -13,8 +13,8 @@ use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
 use token_manager_core::protocol::idempotent_method;
 use token_manager_core::retry_after::parse_http_date;
 use token_manager_core::session::{
-    classify_login_status, Action, Event, LoginError, LogoutOrigin, RefreshError, RefreshId,
-    RefreshOutcome, Renewal, TokenError, TransientKind, Wake,
+    classify_login_status, Action, Event, LoginError, LogoutOrigin, LogoutReason, RefreshError,
+    RefreshId, RefreshOutcome, Renewal, TokenError, TransientKind, Wake,
 };
 use token_manager_core::verify::VerifyError;
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
@@ -35,14 +35,20 @@ use crate::listener::Listener;
 use crate::lock;
 use crate::options::Options;
 
-const EVENT_TYPES: [&str; 6] = [
+const EVENT_TYPES: [&str; 8] = [
     "login",
     "refresh",
     "logout",
     "expired",
     "error",
     "statechange",
+    "idle",
+    "active",
 ];
+
+/// User activity is forwarded to the session at most this often (a key or pointer storm
+/// costs one clock read per event).
+const ACTIVITY_THROTTLE_MS: u64 = 1000;
 
 pub(crate) struct Inner {
     opts: Options,
@@ -53,6 +59,10 @@ pub(crate) struct Inner {
     channel: RefCell<Option<Channel>>,
     lifecycle: RefCell<Vec<Listener>>,
     aborts: RefCell<Vec<(RefreshId, AbortController)>>,
+    /// Aborts the wait for the cross-tab lock (to take it over, or when the attempt ends).
+    lock_waits: RefCell<Vec<(RefreshId, AbortController)>>,
+    /// When activity was last forwarded to the session (its clock, ms).
+    activity_forwarded: Cell<Option<u64>>,
     waiters: RefCell<Vec<Function>>,
     claims: RefCell<Option<JsValue>>,
     last_error: RefCell<Option<(&'static str, String)>>,
@@ -131,9 +141,22 @@ impl Inner {
     }
 
     fn take_abort(&self, id: RefreshId) -> Option<AbortController> {
-        let mut aborts = self.aborts.borrow_mut();
-        let i = aborts.iter().position(|(a, _)| *a == id)?;
-        Some(aborts.swap_remove(i).1)
+        take(&self.aborts, id)
+    }
+
+    /// The user did something: fed to the session at most once per `ACTIVITY_THROTTLE_MS`.
+    fn activity(&self) {
+        let now = self.now();
+        if self
+            .activity_forwarded
+            .get()
+            .is_some_and(|last| now.as_millis() < last + ACTIVITY_THROTTLE_MS)
+        {
+            return;
+        }
+        self.activity_forwarded.set(Some(now.as_millis()));
+        self.session.borrow_mut().handle_activity(now);
+        self.pump();
     }
 
     fn arm_timer(&self) {
@@ -179,8 +202,36 @@ impl Inner {
                 }
             }
             Action::AbortRefresh(id) => {
+                if let Some(c) = take(&self.lock_waits, id) {
+                    c.abort();
+                }
                 if let Some(c) = self.take_abort(id) {
                     c.abort();
+                }
+            }
+            Action::StealLock(id) => {
+                // `run_refresh` sees its wait aborted while the attempt is not, and steals.
+                if let Some(c) = take(&self.lock_waits, id) {
+                    c.abort();
+                }
+            }
+            Action::AnnounceActivity(at) => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.activity(at);
+                }
+            }
+            Action::RevokeSession(token) => {
+                let mut token = token.map(|t| t.expose_secret().to_owned());
+                let request =
+                    http::auth_request(&self.opts.logout_url, None, token.as_deref(), None);
+                if let Some(t) = token.as_mut() {
+                    t.zeroize();
+                }
+                if let Ok(request) = request {
+                    // Best effort: the session is over locally whatever the server answers.
+                    spawn_local(async move {
+                        let _ = http::fetch(&request).await;
+                    });
                 }
             }
             Action::AskSiblings => {
@@ -193,30 +244,52 @@ impl Inner {
                     c.announce(&a);
                 }
             }
-            Action::AnnounceLogout => {
+            Action::AnnounceLogout(reason) => {
                 if let Some(c) = self.channel.borrow().as_ref() {
-                    c.logout();
+                    c.logout(reason);
                 }
             }
         }
     }
 
     /// One refresh attempt: under the cross-tab lock when enabled, so the tabs queue and all
-    /// but the first find the token already adopted.
+    /// but the first find the token already adopted. A wait longer than `lock_timeout` means
+    /// the holder has stopped: the session asks for the lock to be taken over (`steal`).
     async fn run_refresh(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
         if self.opts.cross_tab {
-            let inner = self.clone();
-            let sig = signal.clone();
-            let work = move || {
-                future_to_promise(async move {
-                    inner.refresh_request(id, sig).await;
-                    Ok(JsValue::UNDEFINED)
-                })
+            // The attempt's work, once started under the lock (granted or stolen).
+            let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
+            let work = || {
+                let (inner, running, sig) = (self.clone(), running.clone(), signal.clone());
+                move || {
+                    let promise = future_to_promise(async move {
+                        inner.input(|s, now| s.handle_lock_granted(now, id));
+                        inner.refresh_request(id, sig).await;
+                        Ok(JsValue::UNDEFINED)
+                    });
+                    *running.borrow_mut() = Some(promise.clone());
+                    promise
+                }
             };
-            let locked = lock::with_lock(&self.lock_name, &signal, work).await;
-            if locked.is_err() && !signal.aborted() {
+            let mut locked = Err(JsValue::UNDEFINED);
+            if let Ok(wait) = AbortController::new() {
+                self.lock_waits.borrow_mut().push((id, wait.clone()));
+                locked = lock::with_lock(&self.lock_name, &wait.signal(), false, work()).await;
+                take(&self.lock_waits, id);
+                let started = running.borrow().is_some();
+                if locked.is_err() && !started && wait.signal().aborted() && !signal.aborted() {
+                    locked = lock::with_lock(&self.lock_name, &signal, true, work()).await;
+                }
+            }
+            let started = running.borrow().is_some();
+            if locked.is_err() && !started && !signal.aborted() {
                 // The Web Locks API refused (an opaque origin, say): refresh without it.
-                self.clone().refresh_request(id, signal).await;
+                let _ = work()();
+            }
+            // The lock may have been taken from this tab while it worked: the work goes on.
+            let promise = running.borrow_mut().take();
+            if let Some(p) = promise {
+                let _ = JsFuture::from(p).await;
             }
         } else {
             self.clone().refresh_request(id, signal).await;
@@ -270,7 +343,7 @@ impl Inner {
                 set(&detail, "source", source.as_str());
                 "refresh"
             }
-            Event::SignedOut { origin } => {
+            Event::SignedOut { origin, reason } => {
                 self.claims.take();
                 set(
                     &detail,
@@ -280,8 +353,20 @@ impl Inner {
                         LogoutOrigin::OtherTab => "otherTab",
                     },
                 );
+                set(&detail, "reason", reason.as_str());
                 "logout"
             }
+            Event::IdleWarning { logout_at } => {
+                let at = to_wall(self, logout_at);
+                set(&detail, "logoutAt", at);
+                set(
+                    &detail,
+                    "inMs",
+                    (at - clock::wall().as_millis() as f64).max(0.0),
+                );
+                "idle"
+            }
+            Event::Active => "active",
             Event::Expired { reason, retrying } => {
                 self.claims.take();
                 set(&detail, "reason", reason.as_str());
@@ -343,7 +428,10 @@ impl Inner {
                 let issuer_now = self.server_now();
                 let _ = self.input(|s, now| s.handle_announcement(now, a, issuer_now));
             }
-            Message::Logout => self.input(|s, now| s.handle_logout(now, LogoutOrigin::OtherTab)),
+            Message::Logout(reason) => {
+                self.input(|s, now| s.handle_logout(now, LogoutOrigin::OtherTab, reason))
+            }
+            Message::Activity(at) => self.input(|s, now| s.handle_sibling_activity(now, at)),
             Message::Ask => {
                 let now = self.now();
                 let answer = self.session.borrow().announcement(now);
@@ -379,6 +467,9 @@ impl Inner {
     fn shutdown(&self) {
         self.timer.borrow_mut().take();
         self.lifecycle.borrow_mut().clear();
+        for (_, c) in self.lock_waits.take() {
+            c.abort();
+        }
         self.channel.borrow_mut().take();
         for (_, c) in self.aborts.take() {
             c.abort();
@@ -392,6 +483,49 @@ impl Inner {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     }
+}
+
+fn take(
+    list: &RefCell<Vec<(RefreshId, AbortController)>>,
+    id: RefreshId,
+) -> Option<AbortController> {
+    let mut list = list.borrow_mut();
+    let i = list.iter().position(|(a, _)| *a == id)?;
+    Some(list.swap_remove(i).1)
+}
+
+fn page_hidden() -> bool {
+    Reflect::get(&js_sys::global(), &"document".into())
+        .and_then(|d| Reflect::get(&d, &"visibilityState".into()))
+        .ok()
+        .and_then(|v| v.as_string())
+        .is_some_and(|v| v != "visible")
+}
+
+/// With `idleTimeoutSeconds` only: pointer and key presses and the page becoming visible are
+/// user activity. Capture phase, so a page handler that stops propagation cannot hide them.
+fn activity_listeners(me: &Weak<Inner>) -> Vec<Listener> {
+    let global = js_sys::global();
+    let mut out = Vec::new();
+    let mut on = |target: &JsValue, kind: &'static str| {
+        let Some(target) = target.dyn_ref::<EventTarget>() else {
+            return;
+        };
+        let me = me.clone();
+        out.extend(Listener::with_capture(target, kind, true, move |_| {
+            if let Some(inner) = me.upgrade() {
+                if kind != "visibilitychange" || !page_hidden() {
+                    inner.activity();
+                }
+            }
+        }));
+    };
+    on(&global, "pointerdown");
+    on(&global, "keydown");
+    if let Ok(document) = Reflect::get(&global, &"document".into()) {
+        on(&document, "visibilitychange");
+    }
+    out
 }
 
 fn random_seed() -> u64 {
@@ -410,12 +544,7 @@ fn lifecycle_listeners(me: &Weak<Inner>) -> Vec<Listener> {
         let me = me.clone();
         let listener = Listener::new(target, kind, move |_| {
             if let Some(inner) = me.upgrade() {
-                let hidden = wake == Wake::Visible
-                    && Reflect::get(&js_sys::global(), &"document".into())
-                        .and_then(|d| Reflect::get(&d, &"visibilityState".into()))
-                        .ok()
-                        .and_then(|v| v.as_string())
-                        .is_some_and(|v| v != "visible");
+                let hidden = wake == Wake::Visible && page_hidden();
                 if !hidden {
                     inner.input(|s, now| s.handle_wake(now, wake));
                 }
@@ -477,6 +606,8 @@ impl TokenManager {
             channel: RefCell::new(None),
             lifecycle: RefCell::new(Vec::new()),
             aborts: RefCell::new(Vec::new()),
+            lock_waits: RefCell::new(Vec::new()),
+            activity_forwarded: Cell::new(None),
             waiters: RefCell::new(Vec::new()),
             claims: RefCell::new(None),
             last_error: RefCell::new(None),
@@ -493,7 +624,11 @@ impl TokenManager {
             });
             *inner.channel.borrow_mut() = channel;
         }
-        *inner.lifecycle.borrow_mut() = lifecycle_listeners(&inner.me);
+        let mut listeners = lifecycle_listeners(&inner.me);
+        if inner.opts.config.idle_timeout.is_some() {
+            listeners.extend(activity_listeners(&inner.me));
+        }
+        *inner.lifecycle.borrow_mut() = listeners;
         Ok(TokenManager { inner })
     }
 
@@ -589,7 +724,7 @@ impl TokenManager {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let mut token = inner.token_string();
-            inner.input(|s, now| s.handle_logout(now, LogoutOrigin::Local));
+            inner.input(|s, now| s.handle_logout(now, LogoutOrigin::Local, LogoutReason::User));
             let request = http::auth_request(&inner.opts.logout_url, None, token.as_deref(), None);
             if let Some(t) = token.as_mut() {
                 t.zeroize();
@@ -660,7 +795,8 @@ impl TokenManager {
         future_to_promise(async move { authorized_fetch(inner, input, init).await.map(Into::into) })
     }
 
-    /// Listens for `login`, `refresh`, `logout`, `expired`, `error` or `statechange`.
+    /// Listens for `login`, `refresh`, `logout`, `expired`, `error`, `statechange`, `idle` or
+    /// `active`.
     #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
     pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
         check_event_type(kind)?;
@@ -703,7 +839,7 @@ fn check_event_type(kind: &str) -> Result<(), JsValue> {
         Ok(())
     } else {
         Err(invalid_argument(
-            "event type must be login, refresh, logout, expired, error or statechange",
+            "event type must be login, refresh, logout, expired, error, statechange, idle or active",
         ))
     }
 }

@@ -15,7 +15,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::error::coded;
 use crate::verify::Verifier;
 
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "verify",
     "loginUrl",
     "refreshUrl",
@@ -28,6 +28,8 @@ const KNOWN: [&str; 12] = [
     "exposeToken",
     "replayNonIdempotent",
     "retry",
+    "idleTimeoutSeconds",
+    "idleWarningSeconds",
 ];
 const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
 
@@ -214,8 +216,38 @@ impl Options {
             }
         }
         let cross_tab = boolean(&obj, "crossTab", true)?;
-        if !cross_tab {
+        if cross_tab {
+            // A live lock holder lets go within its own request timeout; one that waits longer
+            // has stopped (frozen, paused, crashed) and the lock is taken over.
+            config.lock_timeout = Some(config.request_timeout + Duration::from_secs(1));
+        } else {
             config.sibling_wait = None;
+        }
+        let idle = number(&obj, "idleTimeoutSeconds", 1, 31_536_000)?;
+        let warning = number(&obj, "idleWarningSeconds", 0, 86_400)?;
+        match (idle, warning) {
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "idleWarningSeconds",
+                    "given with idleTimeoutSeconds",
+                ))
+            }
+            (None, None) => {}
+            (Some(idle), warning) => {
+                let idle = token_manager_core::schedule::duration_from_secs(idle);
+                let warning = match warning {
+                    Some(s) => token_manager_core::schedule::duration_from_secs(s),
+                    None => Duration::from_secs(60).min(idle / 2),
+                };
+                if warning >= idle {
+                    return Err(invalid(
+                        "idleWarningSeconds",
+                        "less than idleTimeoutSeconds",
+                    ));
+                }
+                config.idle_timeout = Some(idle);
+                config.idle_warning = warning;
+            }
         }
         Ok(Options {
             login_url: endpoint(&obj, "loginUrl", "/auth/login", &href)?,

@@ -881,3 +881,128 @@ async fn a_403_on_restore_rejects_with_forbidden_instead_of_looking_like_a_first
     free(m);
     server.uninstall();
 }
+
+#[wasm_bindgen(inline_js = r#"
+const KINDS = ["pointerdown", "keydown", "visibilitychange"];
+export function watchPageListeners() {
+  const live = Object.fromEntries(KINDS.map((k) => [k, 0]));
+  const proto = EventTarget.prototype;
+  const add = proto.addEventListener;
+  const remove = proto.removeEventListener;
+  const page = (t) => t === globalThis || t === globalThis.document;
+  proto.addEventListener = function (type, l, o) {
+    if (page(this) && type in live) live[type] += 1;
+    return add.call(this, type, l, o);
+  };
+  proto.removeEventListener = function (type, l, o) {
+    if (page(this) && type in live) live[type] -= 1;
+    return remove.call(this, type, l, o);
+  };
+  return {
+    counts: () => ({ ...live }),
+    uninstall() {
+      proto.addEventListener = add;
+      proto.removeEventListener = remove;
+    },
+  };
+}
+export function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+export function pressKey() {
+  globalThis.dispatchEvent(new KeyboardEvent("keydown", { key: "Shift" }));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = watchPageListeners)]
+    fn watch_page_listeners() -> JsValue;
+    #[wasm_bindgen(js_name = pressKey)]
+    fn press_key();
+    fn delay(ms: u32) -> js_sys::Promise;
+}
+
+fn listener_counts(watch: &JsValue) -> String {
+    let counts = call(watch, "counts", &[]).unwrap();
+    JSON::stringify(&counts).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+fn activity_listeners_exist_only_with_an_idle_timeout_and_go_away_on_free() {
+    let watch = watch_page_listeners();
+    let plain = manager("{}");
+    // The wake-up listener on visibilitychange is always there; no activity listener is.
+    assert_eq!(
+        listener_counts(&watch),
+        r#"{"pointerdown":0,"keydown":0,"visibilitychange":1}"#
+    );
+    free(plain);
+    let idle = manager(r#"{"idleTimeoutSeconds": 600}"#);
+    assert_eq!(
+        listener_counts(&watch),
+        r#"{"pointerdown":1,"keydown":1,"visibilitychange":2}"#
+    );
+    free(idle);
+    assert_eq!(
+        listener_counts(&watch),
+        r#"{"pointerdown":0,"keydown":0,"visibilitychange":0}"#
+    );
+    let _ = call(&watch, "uninstall", &[]);
+}
+
+#[wasm_bindgen_test]
+fn bad_idle_options_are_coded_constructor_errors() {
+    for options in [
+        r#"{"idleTimeoutSeconds": 0}"#,
+        r#"{"idleTimeoutSeconds": "600"}"#,
+        r#"{"idleWarningSeconds": 30}"#,
+        r#"{"idleTimeoutSeconds": 60, "idleWarningSeconds": 60}"#,
+    ] {
+        let err = TokenManager::new(Some(json(options))).unwrap_err();
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("invalid_option"),
+            "{options}"
+        );
+    }
+    // The warning defaults to half a short timeout.
+    assert!(TokenManager::new(Some(json(r#"{"idleTimeoutSeconds": 2}"#))).is_ok());
+}
+
+#[wasm_bindgen_test]
+async fn a_key_after_the_idle_warning_fires_active_then_idleness_signs_out_and_revokes() {
+    let server = FakeServer::new(30.0);
+    let m = manager(r#"{"idleTimeoutSeconds": 2, "idleWarningSeconds": 1}"#);
+    login(&m).await;
+    let warning = next_event(&m, "idle", 3000).await;
+    let logout_at = prop(&warning, "logoutAt").as_f64().unwrap();
+    let in_ms = prop(&warning, "inMs").as_f64().unwrap();
+    assert!(in_ms > 0.0 && in_ms <= 1000.0, "inMs {in_ms}");
+    assert!((logout_at - js_sys::Date::now() - in_ms).abs() < 200.0);
+    // Dispatched synchronously, within the key event: listen first.
+    let active = next_event_promise(&m, "active", 500);
+    press_key();
+    JsFuture::from(active).await.expect("active");
+    assert_eq!(prop(&m, "state").as_string().as_deref(), Some("signedIn"));
+    let logout = next_event(&m, "logout", 3000).await;
+    assert_eq!(prop(&logout, "reason").as_string().as_deref(), Some("idle"));
+    assert_eq!(
+        prop(&logout, "origin").as_string().as_deref(),
+        Some("local")
+    );
+    assert_eq!(call(&m, "claims", &[]).unwrap(), JsValue::NULL);
+    // The server is told, so the refresh cookie cannot bring the session back.
+    wait_for_requests(&server, "/auth/logout", 1).await;
+    free(m);
+    server.uninstall();
+}
+
+/// Waits (up to 2 s, in 50 ms steps) until the fake server has seen `n` requests to `path`.
+async fn wait_for_requests(server: &FakeServer, path: &str, n: u32) {
+    for _ in 0..40 {
+        if server.count(path) >= n {
+            return;
+        }
+        JsFuture::from(delay(50)).await.unwrap();
+    }
+    panic!("{} requests to {path}", server.count(path));
+}

@@ -7,8 +7,9 @@ use harness::{secs, token_with_claims, Reply, World, T0};
 use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::schedule::{self, Config};
 use token_manager_core::session::{
-    Action, Announcement, Event, ExpiryReason, LogoutOrigin, ReceivedToken, RefreshError,
-    RefreshOutcome, Renewal, SessionState, TokenError, TokenSource, TransientKind, Wake,
+    Action, Announcement, Event, ExpiryReason, LogoutOrigin, LogoutReason, ReceivedToken,
+    RefreshError, RefreshOutcome, Renewal, SessionState, TokenError, TokenSource, TransientKind,
+    Wake,
 };
 use token_manager_core::{AccessToken, Session, Timestamp};
 
@@ -585,10 +586,12 @@ fn logout_in_one_tab_signs_out_all_and_a_late_refresh_answer_is_ignored() {
         assert!(w.tabs[i].session.token(w.local(i)).is_none());
     }
     assert!(w.events(0).contains(&Event::SignedOut {
-        origin: LogoutOrigin::OtherTab
+        origin: LogoutOrigin::OtherTab,
+        reason: LogoutReason::User,
     }));
     assert!(w.events(2).contains(&Event::SignedOut {
-        origin: LogoutOrigin::Local
+        origin: LogoutOrigin::Local,
+        reason: LogoutReason::User,
     }));
 }
 
