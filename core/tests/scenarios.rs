@@ -180,12 +180,52 @@ fn retries_continue_past_expiry_and_the_session_recovers_without_login() {
     w.server.default_reply = Reply::Ok;
     w.run_for(secs(30));
     assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
-    assert!(matches!(
-        w.events(0).last(),
-        Some(Event::Refreshed {
-            source: TokenSource::Refresh
-        }) | Some(Event::StateChanged { .. })
-    ));
+    // The recovery is one refresh out of the expired state (no login), reported once.
+    let events = w.events(0);
+    let last_failure = events
+        .iter()
+        .rposition(|e| matches!(e, Event::RefreshFailed { .. }))
+        .unwrap();
+    assert_eq!(
+        events[last_failure + 1..],
+        [
+            Event::StateChanged {
+                from: SessionState::Refreshing,
+                to: SessionState::Expired
+            },
+            Event::StateChanged {
+                from: SessionState::Expired,
+                to: SessionState::Refreshing
+            },
+            Event::Refreshed {
+                source: TokenSource::Refresh
+            },
+            Event::StateChanged {
+                from: SessionState::Refreshing,
+                to: SessionState::SignedIn
+            },
+        ],
+        "{events:?}"
+    );
+    assert_eq!(
+        w.count_events(0, |e| matches!(e, Event::SignedIn { .. })),
+        1,
+        "only the first login signs in"
+    );
+}
+
+#[test]
+fn an_announcement_from_a_tab_with_another_test_skew_keeps_its_true_lifetime() {
+    // The harness translates a sibling's `received_at` between the tabs' skews: an
+    // announcement from a tab an hour slow must not arrive in an unskewed tab an hour old.
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    w.add_tab(Config::default(), 2, -(HOUR as i64) * 1000);
+    w.login(1);
+    let local = w.local(0);
+    assert!(w.tabs[0].session.token(local).is_some());
+    let expires = w.tabs[0].session.expires_at().unwrap();
+    assert_eq!(expires.saturating_since(local), secs(15 * MIN));
 }
 
 #[test]
