@@ -571,7 +571,10 @@ pub struct TokenManager {
 impl std::fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenManager")
-            .field("state", &self.inner.session.borrow().state())
+            .field(
+                "state",
+                &self.inner.session.borrow().state(self.inner.now()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -776,7 +779,12 @@ impl TokenManager {
     /// `signedOut`, `signedIn`, `refreshing` or `expired`.
     #[wasm_bindgen(getter, unchecked_return_type = "SessionState")]
     pub fn state(&self) -> String {
-        self.inner.session.borrow().state().as_str().to_owned()
+        self.inner
+            .session
+            .borrow()
+            .state(self.inner.now())
+            .as_str()
+            .to_owned()
     }
 
     /// `fetch` with `Authorization: Bearer` attached for origins in `apiOrigins` (other

@@ -15,7 +15,8 @@
 //! claims, [`schedule`] is the timing policy, [`session`] the state machine, [`protocol`] the
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
 //! [`json`] is the strict JSON reader used for token segments, [`verify`] the signature
-//! verification policy, [`endpoint`] the loopback rule for `http:` endpoints.
+//! verification policy, [`endpoint`] the loopback rule for `http:` endpoints, [`server_clock`] the issuer's clock
+//! estimated from `Date` headers.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod protocol;
 pub mod retry_after;
 pub mod schedule;
 mod secret;
+pub mod server_clock;
 pub mod session;
 mod time;
 pub mod verify;

@@ -814,9 +814,43 @@ impl Session {
         self.in_flight.is_none() && self.siblings_until.is_none()
     }
 
-    /// The state.
-    pub fn state(&self) -> SessionState {
-        self.reported
+    /// The state at `now`. It is the state last reported by [`Event::StateChanged`], except
+    /// that `signedIn` turns `expired` as soon as [`Session::token`] no longer offers the token
+    /// (after a long sleep, before the driver has fed the deadline that reports it).
+    pub fn state(&self, now: Timestamp) -> SessionState {
+        match self.reported {
+            SessionState::SignedIn if self.token(now).is_none() => SessionState::Expired,
+            state => state,
+        }
+    }
+
+    /// What a page-load restore comes to once [`Session::is_settled`]: signed in, no session
+    /// (none was held, or the server refused the cookie: `invalid_grant`), or the failure
+    /// `last_failure` (the latest [`Event::RefreshFailed`] since the restore) when the first
+    /// attempt failed otherwise and retries continue in the background.
+    pub fn restore_result(
+        &self,
+        now: Timestamp,
+        last_failure: Option<RefreshError>,
+    ) -> Result<bool, RefreshError> {
+        if self.token(now).is_some() {
+            return Ok(true);
+        }
+        match last_failure {
+            Some(RefreshError::Rejected(_)) | None => Ok(false),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// The event reporting a token another tab announced that this tab refused to use (it
+    /// failed verification): an error with no retry of its own, telling whether this tab's
+    /// token is still usable. Nothing else changes.
+    pub fn refused_announcement(&self, now: Timestamp, error: TokenError) -> Event {
+        Event::RefreshFailed {
+            error: RefreshError::BadToken(error),
+            retry_in: None,
+            token_valid: self.token(now).is_some(),
+        }
     }
 
     /// The token, if one is held and may still be offered at `now`.
