@@ -3,19 +3,29 @@
 //! The only crate that touches JavaScript. It owns the clock, the one timer, `fetch`, the Web
 //! Locks API, the BroadcastChannel and the page lifecycle events, feeds what happens into the
 //! sans-IO session of `token-manager-core`, and carries out what the session decides.
-//! One module per browser facility; `manager` ties them together.
+//! One module per browser facility or concern: `manager` is the JS API, `driver` feeds the
+//! session and acts, `refresh`, `events`, `tabs`, `lifecycle`, `login` and
+//! `authorized_fetch` are what it does.
 
 #![deny(missing_debug_implementations)]
 
+mod authorized_fetch;
 mod channel;
 mod clock;
 mod decode;
+mod driver;
 mod error;
+mod events;
 mod http;
+mod lifecycle;
 mod listener;
 mod lock;
+mod login;
 mod manager;
 mod options;
+mod pending;
+mod refresh;
+mod tabs;
 #[cfg(feature = "verify")]
 mod verify;
 /// Without the `verify` feature: a verifier that cannot exist, so every verification path is
