@@ -15,6 +15,7 @@ use zeroize::Zeroize;
 use crate::driver::Driver;
 use crate::error::{coded, invalid_argument};
 use crate::http;
+use token_manager_core::ErrorCode;
 
 impl Driver {
     fn allowed_origin(&self, url: &str) -> bool {
@@ -61,9 +62,12 @@ pub(crate) async fn authorized_fetch(
     if driver.input(|s, now| s.renew_on_read(now)) == Renewal::Pending {
         driver.settled().await;
     }
-    let mut token = driver
-        .token_string()
-        .ok_or_else(|| coded("not_authenticated", "no valid access token; sign in first"))?;
+    let mut token = driver.token_string().ok_or_else(|| {
+        coded(
+            ErrorCode::NotAuthenticated,
+            "no valid access token; sign in first",
+        )
+    })?;
     // (Reflect.get on a non-object throws: the guard keeps exceptions off the hot path.)
     let stream_body = init.is_object()
         && Reflect::get(&init, &"body".into())

@@ -23,7 +23,7 @@ use zeroize::Zeroize;
 
 use crate::channel::Channel;
 use crate::clock;
-use crate::error::coded;
+use crate::error::thrown;
 use crate::http;
 use crate::listener::Listener;
 use crate::options::Options;
@@ -249,7 +249,7 @@ impl Driver {
         self.session
             .borrow()
             .restore_result(now, failure)
-            .map_err(|e| coded(e.code(), &e.to_string()))
+            .map_err(|e| thrown(&e))
     }
 
     /// `free()`: stops every timer, listener, request and lock wait, and drops the token.

@@ -7,8 +7,9 @@ use wasm_bindgen::JsValue;
 use zeroize::Zeroize;
 
 use crate::driver::Driver;
-use crate::error::{coded, invalid_argument};
+use crate::error::{coded, invalid_argument, thrown};
 use crate::http;
+use token_manager_core::ErrorCode;
 
 impl Driver {
     /// `login(credentials)`: resolves to the new token's claims.
@@ -24,7 +25,7 @@ impl Driver {
         let request = http::auth_request(&self.opts.login_url, Some(&body), None, None)?;
         let response = http::fetch(&request).await.map_err(|_| {
             coded(
-                "network_error",
+                ErrorCode::NetworkError,
                 "the login request failed to reach the server",
             )
         })?;
@@ -38,9 +39,9 @@ impl Driver {
                 // never used or announced, and a session already held is kept.
                 self.check_token(token.token.expose_secret())
                     .await
-                    .map_err(|e| coded(e.code(), &e.to_string()))?;
+                    .map_err(|e| thrown(&e))?;
                 self.input(|s, now| s.handle_login(now, token))
-                    .map_err(|e| coded(e.code(), &e.to_string()))?;
+                    .map_err(|e| thrown(&e))?;
                 Ok(self.claims_object())
             }
             status => {
@@ -56,7 +57,7 @@ impl Driver {
                         }
                     }
                 };
-                Err(coded(error.code(), &message))
+                Err(coded(error.error_code(), &message))
             }
         }
     }
@@ -71,14 +72,14 @@ impl Driver {
         }
         let response = http::fetch(&request?).await.map_err(|_| {
             coded(
-                "logout_failed",
+                ErrorCode::LogoutFailed,
                 "the logout request failed to reach the server",
             )
         })?;
         match response.status() {
             200..=299 | 401 => Ok(JsValue::UNDEFINED),
             status => Err(coded(
-                "logout_failed",
+                ErrorCode::LogoutFailed,
                 &format!("the logout endpoint answered {status}"),
             )),
         }

@@ -14,6 +14,7 @@ use crate::driver::Driver;
 use crate::error::coded;
 use crate::events::check_event_type;
 use crate::options::Options;
+use token_manager_core::ErrorCode;
 
 fn random_seed() -> u64 {
     let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;
@@ -52,7 +53,7 @@ impl TokenManager {
     ) -> Result<TokenManager, JsValue> {
         let opts = Options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
         let session = Session::new(opts.config.clone(), random_seed())
-            .map_err(|e| coded("invalid_option", &e.to_string()))?;
+            .map_err(|e| coded(ErrorCode::InvalidOption, &e.to_string()))?;
         let driver = Driver::new(opts, session, EventTarget::new()?);
         if driver.opts.cross_tab {
             driver.open_channel();
@@ -173,7 +174,7 @@ impl TokenManager {
     pub fn get_access_token(&self) -> Result<Option<String>, JsValue> {
         if !self.driver.opts.expose_token {
             return Err(coded(
-                "token_not_exposed",
+                ErrorCode::TokenNotExposed,
                 "getAccessToken() needs the option exposeToken: true; use auth.fetch() instead",
             ));
         }

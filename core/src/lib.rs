@@ -11,6 +11,8 @@
 //! [`Session::poll_timeout`] (the one next deadline), [`Session::poll_action`] (what the
 //! driver must do) and [`Session::poll_event`] (what the application should hear).
 //!
+//! Every error code of the package is an [`ErrorCode`] (the registry, `code.rs`).
+//!
 //! Modules: [`dangerous`] decodes tokens without verifying them, [`claims`] types their
 //! claims, [`schedule`] is the timing policy, [`session`] the state machine, [`protocol`] the
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod claims;
+mod code;
 pub mod dangerous;
 pub mod endpoint;
 mod error;
@@ -37,6 +40,7 @@ mod time;
 pub mod verify;
 
 pub use claims::{Audience, Claims};
+pub use code::{CodeGroup, ErrorCode};
 pub use error::{DecodeError, Part};
 pub use header::Header;
 pub use json::Value;
