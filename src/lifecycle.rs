@@ -49,29 +49,47 @@ fn page_hidden() -> bool {
         .is_some_and(|v| v != "visible")
 }
 
-/// Listens for `kind` on `target` (capture phase when asked) with `me`'s driver.
-fn listen(
-    out: &mut Vec<Listener>,
-    me: &Weak<Driver>,
-    target: &JsValue,
-    kind: &'static str,
+/// Collects the listeners that call into one driver.
+struct Attach<'a> {
+    me: &'a Weak<Driver>,
+    /// Capture phase, so a page handler that stops propagation cannot hide the event.
     capture: bool,
-    on: impl Fn(&Driver) + 'static,
-) {
-    let Some(target) = target.dyn_ref::<EventTarget>() else {
-        return;
-    };
-    let me = me.clone();
-    out.extend(Listener::with_capture(target, kind, capture, move |_| {
-        if let Some(driver) = me.upgrade() {
-            on(&driver);
+    out: Vec<Listener>,
+}
+
+impl<'a> Attach<'a> {
+    fn new(me: &'a Weak<Driver>, capture: bool) -> Self {
+        Attach {
+            me,
+            capture,
+            out: Vec::new(),
         }
-    }));
+    }
+
+    /// Listens for `kind` on `target` (when it is an `EventTarget`) with the driver.
+    fn on(&mut self, target: &JsValue, kind: &'static str, f: impl Fn(&Driver) + 'static) {
+        let Some(target) = target.dyn_ref::<EventTarget>() else {
+            return;
+        };
+        let me = self.me.clone();
+        let listener = Listener::with_capture(target, kind, self.capture, move |_| {
+            if let Some(driver) = me.upgrade() {
+                f(&driver);
+            }
+        });
+        self.out.extend(listener);
+    }
+}
+
+/// The global object and its `document` (absent in workers).
+fn global_and_document() -> (JsValue, JsValue) {
+    let global = js_sys::global();
+    let document = Reflect::get(&global, &"document".into()).unwrap_or(JsValue::UNDEFINED);
+    (global.into(), document)
 }
 
 fn lifecycle_listeners(me: &Weak<Driver>) -> Vec<Listener> {
-    let global = js_sys::global();
-    let mut out = Vec::new();
+    let (global, document) = global_and_document();
     let wake = |wake: Wake| {
         move |driver: &Driver| {
             if wake != Wake::Visible || !page_hidden() {
@@ -79,49 +97,25 @@ fn lifecycle_listeners(me: &Weak<Driver>) -> Vec<Listener> {
             }
         }
     };
-    listen(&mut out, me, &global, "online", false, wake(Wake::Online));
-    listen(
-        &mut out,
-        me,
-        &global,
-        "pageshow",
-        false,
-        wake(Wake::PageShow),
-    );
-    listen(&mut out, me, &global, "focus", false, wake(Wake::Focus));
-    if let Ok(document) = Reflect::get(&global, &"document".into()) {
-        listen(
-            &mut out,
-            me,
-            &document,
-            "visibilitychange",
-            false,
-            wake(Wake::Visible),
-        );
-    }
-    out
+    let mut attach = Attach::new(me, false);
+    attach.on(&global, "online", wake(Wake::Online));
+    attach.on(&global, "pageshow", wake(Wake::PageShow));
+    attach.on(&global, "focus", wake(Wake::Focus));
+    attach.on(&document, "visibilitychange", wake(Wake::Visible));
+    attach.out
 }
 
 /// With `idleTimeoutSeconds` only: pointer and key presses and the page becoming visible are
-/// user activity. Capture phase, so a page handler that stops propagation cannot hide them.
+/// user activity, seen in the capture phase.
 fn activity_listeners(me: &Weak<Driver>) -> Vec<Listener> {
-    let global = js_sys::global();
-    let mut out = Vec::new();
-    listen(&mut out, me, &global, "pointerdown", true, Driver::activity);
-    listen(&mut out, me, &global, "keydown", true, Driver::activity);
-    if let Ok(document) = Reflect::get(&global, &"document".into()) {
-        listen(
-            &mut out,
-            me,
-            &document,
-            "visibilitychange",
-            true,
-            |driver| {
-                if !page_hidden() {
-                    driver.activity();
-                }
-            },
-        );
-    }
-    out
+    let (global, document) = global_and_document();
+    let mut attach = Attach::new(me, true);
+    attach.on(&global, "pointerdown", Driver::activity);
+    attach.on(&global, "keydown", Driver::activity);
+    attach.on(&document, "visibilitychange", |driver| {
+        if !page_hidden() {
+            driver.activity();
+        }
+    });
+    attach.out
 }

@@ -120,7 +120,8 @@ impl TokenManager {
         Some(self.driver.to_wall(at))
     }
 
-    /// `signedOut`, `signedIn`, `refreshing` or `expired`.
+    /// `signedOut`, `signedIn`, `refreshing` or `expired` (at once when the token is no longer
+    /// usable, e.g. after the machine slept past its expiry, before any event says so).
     #[wasm_bindgen(getter, unchecked_return_type = "SessionState")]
     pub fn state(&self) -> String {
         self.driver
