@@ -58,14 +58,6 @@ pub(crate) struct Driver {
     pub(crate) me: Weak<Driver>,
 }
 
-impl std::fmt::Debug for Driver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
-            .field("state", &self.session.borrow().state(self.now()))
-            .finish_non_exhaustive()
-    }
-}
-
 impl Driver {
     /// A driver of `session`; the channel and listeners are attached by the caller.
     pub(crate) fn new(opts: Options, session: Session, target: EventTarget) -> Rc<Self> {
@@ -109,7 +101,9 @@ impl Driver {
         result
     }
 
-    fn pump(&self) {
+    /// Carries out the session's actions and dispatches its events until it has none, then
+    /// re-arms the timer.
+    pub(crate) fn pump(&self) {
         loop {
             let (actions, events) = {
                 let mut s = self.session.borrow_mut();

@@ -49,7 +49,8 @@ impl CoreError for LoginError {
     }
 }
 
-/// The `TokenManagerError` of a core error: its code and its message.
-pub(crate) fn thrown(e: &impl CoreError) -> JsValue {
+/// The `TokenManagerError` of a core error: its code and its message. (Dynamic: one copy of
+/// this path in the wasm whatever the error type.)
+pub(crate) fn thrown(e: &dyn CoreError) -> JsValue {
     coded(e.error_code(), &e.to_string())
 }

@@ -37,7 +37,8 @@ impl Driver {
             return;
         }
         self.activity_forwarded.set(Some(now.as_millis()));
-        self.input(|s, now| s.handle_activity(now));
+        self.session.borrow_mut().handle_activity(now);
+        self.pump();
     }
 }
 
@@ -66,15 +67,21 @@ impl<'a> Attach<'a> {
         }
     }
 
-    /// Listens for `kind` on `target` (when it is an `EventTarget`) with the driver.
-    fn on(&mut self, target: &JsValue, kind: &'static str, f: impl Fn(&Driver) + 'static) {
+    /// Listens for `kind` on `target` (when it is an `EventTarget`) with the driver. (`f` is
+    /// told the kind so one closure type serves several: each costs its own wasm shims.)
+    fn on(
+        &mut self,
+        target: &JsValue,
+        kind: &'static str,
+        f: impl Fn(&Driver, &'static str) + 'static,
+    ) {
         let Some(target) = target.dyn_ref::<EventTarget>() else {
             return;
         };
         let me = self.me.clone();
         let listener = Listener::with_capture(target, kind, self.capture, move |_| {
             if let Some(driver) = me.upgrade() {
-                f(&driver);
+                f(&driver, kind);
             }
         });
         self.out.extend(listener);
@@ -91,7 +98,7 @@ fn global_and_document() -> (JsValue, JsValue) {
 fn lifecycle_listeners(me: &Weak<Driver>) -> Vec<Listener> {
     let (global, document) = global_and_document();
     let wake = |wake: Wake| {
-        move |driver: &Driver| {
+        move |driver: &Driver, _: &'static str| {
             if wake != Wake::Visible || !page_hidden() {
                 driver.input(|s, now| s.handle_wake(now, wake));
             }
@@ -110,12 +117,13 @@ fn lifecycle_listeners(me: &Weak<Driver>) -> Vec<Listener> {
 fn activity_listeners(me: &Weak<Driver>) -> Vec<Listener> {
     let (global, document) = global_and_document();
     let mut attach = Attach::new(me, true);
-    attach.on(&global, "pointerdown", Driver::activity);
-    attach.on(&global, "keydown", Driver::activity);
-    attach.on(&document, "visibilitychange", |driver| {
-        if !page_hidden() {
+    let active = |driver: &Driver, kind: &'static str| {
+        if kind != "visibilitychange" || !page_hidden() {
             driver.activity();
         }
-    });
+    };
+    attach.on(&global, "pointerdown", active);
+    attach.on(&global, "keydown", active);
+    attach.on(&document, "visibilitychange", active);
     attach.out
 }

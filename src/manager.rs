@@ -31,7 +31,12 @@ pub struct TokenManager {
 
 impl std::fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("TokenManager").field(&self.driver).finish()
+        f.debug_struct("TokenManager")
+            .field(
+                "state",
+                &self.driver.session.borrow().state(self.driver.now()),
+            )
+            .finish_non_exhaustive()
     }
 }
 

@@ -103,7 +103,7 @@ impl Driver {
             };
         if let RefreshOutcome::Success(received) = &outcome {
             if let Err(e) = self.check_token(received.token.expose_secret()).await {
-                outcome = RefreshOutcome::Refused(TokenError::Unverified(e));
+                outcome = RefreshOutcome::Refused(TokenError::from(e));
             }
         }
         // An aborted attempt was already settled by the session (timeout, login, logout).

@@ -37,7 +37,7 @@ impl Driver {
                             let event = driver
                                 .session
                                 .borrow()
-                                .refused_announcement(now, TokenError::Unverified(e));
+                                .refused_announcement(now, TokenError::from(e));
                             driver.dispatch(event);
                         }
                     }

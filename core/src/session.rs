@@ -353,6 +353,18 @@ impl TokenError {
     }
 }
 
+/// A token that verification refused. A token that does not even decode is
+/// [`TokenError::Decode`] whether the verifier or the session found it: one decode failure, one
+/// representation.
+impl From<VerifyError> for TokenError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Decode(e) => TokenError::Decode(e),
+            e => TokenError::Unverified(e),
+        }
+    }
+}
+
 impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -95,3 +95,16 @@ fn wrapping_errors_name_their_cause() {
     assert!(VerifyError::Decode(decode).source().is_some());
     assert!(RefreshError::Forbidden.source().is_none());
 }
+
+#[test]
+fn a_token_that_does_not_decode_is_a_decode_error_whoever_found_it() {
+    let decode = DecodeError::Malformed { segments: 2 };
+    assert_eq!(
+        TokenError::from(VerifyError::Decode(decode.clone())),
+        TokenError::Decode(decode)
+    );
+    assert_eq!(
+        TokenError::from(VerifyError::BadSignature),
+        TokenError::Unverified(VerifyError::BadSignature)
+    );
+}
