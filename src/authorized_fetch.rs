@@ -7,6 +7,7 @@ use std::rc::Rc;
 use js_sys::Reflect;
 use token_manager_core::protocol::idempotent_method;
 use token_manager_core::session::Renewal;
+use token_manager_core::ErrorCode;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Headers, Request, Response};
@@ -15,7 +16,6 @@ use zeroize::Zeroize;
 use crate::driver::Driver;
 use crate::error::{coded, invalid_argument};
 use crate::http;
-use token_manager_core::ErrorCode;
 
 impl Driver {
     fn allowed_origin(&self, url: &str) -> bool {

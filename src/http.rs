@@ -10,6 +10,7 @@ use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::session::{
     classify_refresh_status, ReceivedToken, RefreshOutcome, TransientKind,
 };
+use token_manager_core::ErrorCode;
 use token_manager_core::{AccessToken, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -17,7 +18,6 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
 
 use crate::error::coded;
-use token_manager_core::ErrorCode;
 
 /// Calls the global `fetch` with a request; `no_fetch` when there is none.
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {

@@ -3,13 +3,13 @@
 
 use js_sys::{Array, JSON};
 use token_manager_core::session::{classify_login_status, LoginError, LogoutOrigin, LogoutReason};
+use token_manager_core::ErrorCode;
 use wasm_bindgen::JsValue;
 use zeroize::Zeroize;
 
 use crate::driver::Driver;
 use crate::error::{coded, invalid_argument, thrown};
 use crate::http;
-use token_manager_core::ErrorCode;
 
 impl Driver {
     /// `login(credentials)`: resolves to the new token's claims.

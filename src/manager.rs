@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
+use token_manager_core::ErrorCode;
 use token_manager_core::Session;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -14,7 +15,6 @@ use crate::driver::Driver;
 use crate::error::coded;
 use crate::events::check_event_type;
 use crate::options::Options;
-use token_manager_core::ErrorCode;
 
 fn random_seed() -> u64 {
     let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;

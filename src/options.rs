@@ -10,11 +10,11 @@ use std::time::Duration;
 use js_sys::{Array, Object, Reflect};
 use token_manager_core::endpoint::loopback_host;
 use token_manager_core::schedule::Config;
+use token_manager_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::coded;
 use crate::verify::Verifier;
-use token_manager_core::ErrorCode;
 
 const KNOWN: [&str; 14] = [
     "verify",

@@ -19,6 +19,7 @@ use token_manager_core::verify::{
     check_claims, check_header, check_signature_shape, parse_jwks, select_key, Jwk, Policy,
     VerifyError,
 };
+use token_manager_core::ErrorCode;
 use token_manager_core::{Algorithm, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -28,7 +29,6 @@ use web_sys::{RequestCredentials, RequestInit};
 use crate::error::{coded, thrown};
 use crate::options::{get, invalid, plain_object, secure_or_loopback};
 use crate::{clock, http};
-use token_manager_core::ErrorCode;
 
 /// Where keys come from.
 #[derive(Clone, Debug)]
