@@ -242,8 +242,8 @@ impl Driver {
         let failure = self.last_error.take();
         self.session
             .borrow()
-            .restore_result(now, failure)
-            .map_err(|e| thrown(&e))
+            .restore_result(now, failure.as_ref())
+            .map_err(|e| thrown(e))
     }
 
     /// `free()`: stops every timer, listener, request and lock wait, and drops the token.

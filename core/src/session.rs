@@ -868,11 +868,11 @@ impl Session {
     /// (none was held, or the server refused the cookie: `invalid_grant`), or the failure
     /// `last_failure` (the latest [`Event::RefreshFailed`] since the restore) when the first
     /// attempt failed otherwise and retries continue in the background.
-    pub fn restore_result(
+    pub fn restore_result<'e>(
         &self,
         now: Timestamp,
-        last_failure: Option<RefreshError>,
-    ) -> Result<bool, RefreshError> {
+        last_failure: Option<&'e RefreshError>,
+    ) -> Result<bool, &'e RefreshError> {
         if self.token(now).is_some() {
             return Ok(true);
         }

@@ -1113,7 +1113,10 @@ fn restore_resolves_true_signed_in_false_without_a_session_and_rejects_with_othe
         }
         assert!(w.tabs[0].session.is_settled());
         let failure = last_failure(&w, 0);
-        w.tabs[0].session.restore_result(w.local(0), failure)
+        w.tabs[0]
+            .session
+            .restore_result(w.local(0), failure.as_ref())
+            .map_err(Clone::clone)
     };
     assert_eq!(restored(Reply::Ok), Ok(true));
     assert_eq!(
