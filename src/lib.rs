@@ -3,19 +3,29 @@
 //! The only crate that touches JavaScript. It owns the clock, the one timer, `fetch`, the Web
 //! Locks API, the BroadcastChannel and the page lifecycle events, feeds what happens into the
 //! sans-IO session of `token-manager-core`, and carries out what the session decides.
-//! One module per browser facility; `manager` ties them together.
+//! One module per browser facility or concern: `manager` is the JS API, `driver` feeds the
+//! session and acts, `refresh`, `events`, `tabs`, `lifecycle`, `login` and
+//! `authorized_fetch` are what it does.
 
-#![deny(missing_debug_implementations)]
+#![deny(missing_docs, missing_debug_implementations)]
 
+mod authorized_fetch;
 mod channel;
 mod clock;
 mod decode;
+mod driver;
 mod error;
+mod events;
 mod http;
+mod lifecycle;
 mod listener;
 mod lock;
+mod login;
 mod manager;
 mod options;
+mod pending;
+mod refresh;
+mod tabs;
 #[cfg(feature = "verify")]
 mod verify;
 /// Without the `verify` feature: a verifier that cannot exist, so every verification path is
@@ -33,7 +43,7 @@ mod verify {
     impl Verifier {
         pub(crate) fn from_options(_: &JsValue, _: bool) -> Result<Self, JsValue> {
             Err(crate::error::coded(
-                "verify_unavailable",
+                token_manager_core::ErrorCode::VerifyUnavailable,
                 "option `verify` needs the verifying build: import from \"wasm-token-manager/verify\"",
             ))
         }
@@ -201,14 +211,15 @@ export type VerifyErrorCode =
   | "missing_claim" | "token_expired" | "token_not_yet_valid" | "wrong_issuer" | "wrong_audience"
   | "bad_jwks" | "jwks_unavailable";
 
-/** Every `code` a `TokenManagerError` can carry. */
+/** Every `code` a `TokenManagerError` can carry. The three unions are checked against the one
+ * registry of codes (`core/src/code.rs`) by `core/tests/codes.rs`. */
 export type ErrorCode =
   | DecodeErrorCode | VerifyErrorCode
   | "invalid_option" | "unknown_option" | "insecure_endpoint" | "invalid_argument"
   | "invalid_credentials" | "forbidden" | "rate_limited" | "login_failed" | "network_error" | "server_error"
   | "timeout" | "invalid_response" | "invalid_grant" | "refresh_budget_exhausted"
   | "not_authenticated" | "token_not_exposed" | "logout_failed" | "no_fetch"
-  | "verify_unavailable" | "no_expiry";
+  | "verify_unavailable" | "no_expiry" | "other_session";
 
 /** Every error thrown or rejected by this package: an `Error` with a stable `code`. */
 export interface TokenManagerError extends Error {

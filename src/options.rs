@@ -10,6 +10,7 @@ use std::time::Duration;
 use js_sys::{Array, Object, Reflect};
 use token_manager_core::endpoint::loopback_host;
 use token_manager_core::schedule::Config;
+use token_manager_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::coded;
@@ -53,7 +54,7 @@ pub(crate) struct Options {
 
 pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
     coded(
-        "invalid_option",
+        ErrorCode::InvalidOption,
         &format!("option `{name}` must be {expected}"),
     )
 }
@@ -68,7 +69,7 @@ fn check_keys(obj: &JsValue, known: &[&str], prefix: &str) -> Result<(), JsValue
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
             return Err(coded(
-                "unknown_option",
+                ErrorCode::UnknownOption,
                 &format!("unknown option `{prefix}{key}`"),
             ));
         }
@@ -132,7 +133,7 @@ fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<Stri
     let url = web_sys::Url::new_with_base(&raw, base).map_err(|_| invalid(name, "a valid URL"))?;
     if !secure_or_loopback(&url) {
         return Err(coded(
-            "insecure_endpoint",
+            ErrorCode::InsecureEndpoint,
             &format!("option `{name}` must be an https: URL or a loopback http: URL"),
         ));
     }
@@ -166,7 +167,7 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
         }
         if !secure_or_loopback(&url) {
             return Err(coded(
-                "insecure_endpoint",
+                ErrorCode::InsecureEndpoint,
                 "option `apiOrigins` may only list https: origins or loopback http: origins",
             ));
         }
@@ -183,7 +184,7 @@ impl Options {
         } else if plain_object(value) {
             value.clone()
         } else {
-            return Err(coded("invalid_option", "options must be an object"));
+            return Err(coded(ErrorCode::InvalidOption, "options must be an object"));
         };
         check_keys(&obj, &KNOWN, "")?;
         let (href, own_origin) = location();

@@ -20,6 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::claims::Claims;
+use crate::code::ErrorCode;
 use crate::dangerous::{decode_unverified_with, DecodeLimits};
 use crate::error::DecodeError;
 use crate::schedule::{self, Budget, Config, ConfigError, Rng};
@@ -261,18 +262,23 @@ pub enum RefreshError {
 impl RefreshError {
     /// `network_error`, `server_error`, `timeout`, `invalid_response`, `rate_limited`,
     /// `invalid_grant`, `forbidden`, `refresh_budget_exhausted`, or the token's own error code.
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            RefreshError::Transient(TransientKind::Network) => "network_error",
-            RefreshError::Transient(TransientKind::Server(_)) => "server_error",
-            RefreshError::Transient(TransientKind::Timeout) => "timeout",
-            RefreshError::Transient(TransientKind::InvalidResponse) => "invalid_response",
-            RefreshError::RateLimited => "rate_limited",
-            RefreshError::Rejected(_) => "invalid_grant",
-            RefreshError::Forbidden => "forbidden",
-            RefreshError::BudgetExhausted => "refresh_budget_exhausted",
-            RefreshError::BadToken(e) => e.code(),
+            RefreshError::Transient(TransientKind::Network) => ErrorCode::NetworkError,
+            RefreshError::Transient(TransientKind::Server(_)) => ErrorCode::ServerError,
+            RefreshError::Transient(TransientKind::Timeout) => ErrorCode::Timeout,
+            RefreshError::Transient(TransientKind::InvalidResponse) => ErrorCode::InvalidResponse,
+            RefreshError::RateLimited => ErrorCode::RateLimited,
+            RefreshError::Rejected(_) => ErrorCode::InvalidGrant,
+            RefreshError::Forbidden => ErrorCode::Forbidden,
+            RefreshError::BudgetExhausted => ErrorCode::RefreshBudgetExhausted,
+            RefreshError::BadToken(e) => e.error_code(),
         }
+    }
+
+    /// The code's string, e.g. `"network_error"`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
@@ -307,6 +313,15 @@ impl fmt::Display for RefreshError {
     }
 }
 
+impl std::error::Error for RefreshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RefreshError::BadToken(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Why a received token cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenError {
@@ -323,12 +338,29 @@ pub enum TokenError {
 
 impl TokenError {
     /// The decode or verification error's code, `no_expiry` or `other_session`.
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            TokenError::Decode(e) => e.code(),
-            TokenError::NoLifetime => "no_expiry",
-            TokenError::Unverified(e) => e.code(),
-            TokenError::OtherSession => "other_session",
+            TokenError::Decode(e) => e.error_code(),
+            TokenError::NoLifetime => ErrorCode::NoExpiry,
+            TokenError::Unverified(e) => e.error_code(),
+            TokenError::OtherSession => ErrorCode::OtherSession,
+        }
+    }
+
+    /// The code's string, e.g. `"no_expiry"`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+}
+
+/// A token that verification refused. A token that does not even decode is
+/// [`TokenError::Decode`] whether the verifier or the session found it: one decode failure, one
+/// representation.
+impl From<VerifyError> for TokenError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Decode(e) => TokenError::Decode(e),
+            e => TokenError::Unverified(e),
         }
     }
 }
@@ -348,7 +380,15 @@ impl fmt::Display for TokenError {
     }
 }
 
-impl std::error::Error for TokenError {}
+impl std::error::Error for TokenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TokenError::Decode(e) => Some(e),
+            TokenError::Unverified(e) => Some(e),
+            TokenError::NoLifetime | TokenError::OtherSession => None,
+        }
+    }
+}
 
 /// Something the application should hear about.
 #[derive(Clone, Debug, PartialEq)]
@@ -814,9 +854,43 @@ impl Session {
         self.in_flight.is_none() && self.siblings_until.is_none()
     }
 
-    /// The state.
-    pub fn state(&self) -> SessionState {
-        self.reported
+    /// The state at `now`. It is the state last reported by [`Event::StateChanged`], except
+    /// that `signedIn` turns `expired` as soon as [`Session::token`] no longer offers the token
+    /// (after a long sleep, before the driver has fed the deadline that reports it).
+    pub fn state(&self, now: Timestamp) -> SessionState {
+        match self.reported {
+            SessionState::SignedIn if self.token(now).is_none() => SessionState::Expired,
+            state => state,
+        }
+    }
+
+    /// What a page-load restore comes to once [`Session::is_settled`]: signed in, no session
+    /// (none was held, or the server refused the cookie: `invalid_grant`), or the failure
+    /// `last_failure` (the latest [`Event::RefreshFailed`] since the restore) when the first
+    /// attempt failed otherwise and retries continue in the background.
+    pub fn restore_result<'e>(
+        &self,
+        now: Timestamp,
+        last_failure: Option<&'e RefreshError>,
+    ) -> Result<bool, &'e RefreshError> {
+        if self.token(now).is_some() {
+            return Ok(true);
+        }
+        match last_failure {
+            Some(RefreshError::Rejected(_)) | None => Ok(false),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// The event reporting a token another tab announced that this tab refused to use (it
+    /// failed verification): an error with no retry of its own, telling whether this tab's
+    /// token is still usable. Nothing else changes.
+    pub fn refused_announcement(&self, now: Timestamp, error: TokenError) -> Event {
+        Event::RefreshFailed {
+            error: RefreshError::BadToken(error),
+            retry_in: None,
+            token_valid: self.token(now).is_some(),
+        }
     }
 
     /// The token, if one is held and may still be offered at `now`.
@@ -1242,13 +1316,18 @@ pub enum LoginError {
 
 impl LoginError {
     /// `invalid_credentials`, `forbidden`, `rate_limited` or `login_failed`.
-    pub fn code(self) -> &'static str {
+    pub fn error_code(self) -> ErrorCode {
         match self {
-            LoginError::InvalidCredentials => "invalid_credentials",
-            LoginError::Forbidden => "forbidden",
-            LoginError::RateLimited => "rate_limited",
-            LoginError::Failed(_) => "login_failed",
+            LoginError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            LoginError::Forbidden => ErrorCode::Forbidden,
+            LoginError::RateLimited => ErrorCode::RateLimited,
+            LoginError::Failed(_) => ErrorCode::LoginFailed,
         }
+    }
+
+    /// The code's string, e.g. `"invalid_credentials"`.
+    pub fn code(self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
@@ -1267,6 +1346,8 @@ impl fmt::Display for LoginError {
         }
     }
 }
+
+impl std::error::Error for LoginError {}
 
 /// Classifies the HTTP answer of a login request that did not succeed; `retry_after` tells
 /// whether it carried a `Retry-After` header. Only a 401 means the credentials were wrong: a

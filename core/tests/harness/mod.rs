@@ -349,13 +349,13 @@ impl World {
                         for other in self.others(t) {
                             let now = self.local(other);
                             if let Some(a) = self.tabs[other].session.announcement(now) {
-                                self.announce_to(t, a);
+                                self.announce_to(other, t, a);
                             }
                         }
                     }
                     Action::Announce(a) => {
                         for other in self.others(t) {
-                            self.announce_to(other, a.clone());
+                            self.announce_to(t, other, a.clone());
                             work.push(other);
                         }
                     }
@@ -406,13 +406,12 @@ impl World {
             .collect()
     }
 
-    fn announce_to(&mut self, tab: usize, a: Announcement) {
+    /// Tab `from` announces `a` to tab `tab`.
+    fn announce_to(&mut self, from: usize, tab: usize, a: Announcement) {
         // Tabs of one browser share a clock; translate between their (test) skews.
-        let shift = self.tabs[tab].skew_ms;
+        let shift = self.tabs[tab].skew_ms - self.tabs[from].skew_ms;
         let a = Announcement {
-            received_at: Timestamp::from_millis(
-                (a.received_at.as_millis() as i64 - self.skew_of_announcer(&a) + shift) as u64,
-            ),
+            received_at: Timestamp::from_millis((a.received_at.as_millis() as i64 + shift) as u64),
             ..a
         };
         let now = self.local(tab);
@@ -423,11 +422,6 @@ impl World {
         while let Some(e) = self.tabs[tab].session.poll_event() {
             self.tabs[tab].events.push((self.now, e));
         }
-    }
-
-    fn skew_of_announcer(&self, _a: &Announcement) -> i64 {
-        // Multi-tab scenarios use one skew for all tabs.
-        self.tabs.first().map_or(0, |t| t.skew_ms)
     }
 
     pub fn check_invariants(&mut self) {
