@@ -55,6 +55,12 @@ pub use verify::{compact_verify, verify_token};
 
 use wasm_bindgen::prelude::*;
 
+/// Talc instead of the standard library's dlmalloc: the same job in a fifth of the bytes.
+/// The wasm build is single-threaded (no `atomics`), which is what `TalcSyncCell` is for.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Runs once when the module is instantiated: panics (which the core is built never to raise)
 /// are reported on the console instead of surfacing as a bare `unreachable` trap.
 #[wasm_bindgen(start)]
