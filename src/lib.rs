@@ -62,11 +62,14 @@ use wasm_bindgen::prelude::*;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// Runs once when the module is instantiated: panics (which the core is built never to raise)
-/// are reported on the console instead of surfacing as a bare `unreachable` trap.
+/// are reported on the console instead of surfacing as a bare `unreachable` trap. The message is
+/// static: formatting the `PanicHookInfo` would link `core::fmt`'s panic paths into every build.
 #[wasm_bindgen(start)]
 fn start() {
-    std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&format!("wasm-token-manager: internal error: {info}").into());
+    std::panic::set_hook(Box::new(|_| {
+        web_sys::console::error_1(
+            &"wasm-token-manager: internal error (a bug: please report it)".into(),
+        );
     }));
 }
 
