@@ -64,6 +64,9 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 /// Runs once when the module is instantiated: panics (which the core is built never to raise)
 /// are reported on the console instead of surfacing as a bare `unreachable` trap. The message is
 /// static: formatting the `PanicHookInfo` would link `core::fmt`'s panic paths into every build.
+/// The package build (`-Cpanic=immediate-abort`, scripts/build.sh) never runs a hook: there a
+/// panic is the `unreachable` trap, a `RuntimeError` thrown to the caller, so it has none.
+#[cfg(not(panic = "immediate-abort"))]
 #[wasm_bindgen(start)]
 fn start() {
     std::panic::set_hook(Box::new(|_| {
