@@ -15,11 +15,13 @@ wasm_opt_features="--enable-bulk-memory --enable-nontrapping-float-to-int --enab
 # so that panics abort on the spot (`-Cpanic=immediate-abort`): no panic message, location or
 # `core::fmt` panic machinery in the wasm, about 3.4 KB gzip. These are unstable flags, enabled on
 # the stable toolchain with RUSTC_BOOTSTRAP=1 for this build only (README "Decisions").
-# `optimize_for_size` picks core's smaller algorithms. Its own target dir keeps these flags from
-# invalidating the ordinary builds and test builds.
+# `optimize_for_size` picks core's smaller algorithms. `-Zfmt-debug=none` empties every `Debug`
+# impl (nothing outside tests formats with `{:?}`) and `-Zlocation-detail=none` drops the source
+# paths `#[track_caller]` would embed. Its own target dir keeps these flags from invalidating the
+# ordinary builds and test builds.
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=target/pkg-build
-export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
+export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
 build_std="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
 
 # build_entry OUT_DIR [CARGO_FEATURES]
