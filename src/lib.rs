@@ -49,6 +49,17 @@ mod verify {
 }
 
 pub use decode::decode_claims;
+
+/// `future_to_promise` over one boxed future type: the promise plumbing (the task, the
+/// resolve/reject closures) is compiled once instead of once per `async` export, about 2 KB of
+/// wasm each. The cost is one allocation and a virtual call per promise.
+pub(crate) fn promise(
+    future: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> js_sys::Promise {
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> =
+        Box::pin(future);
+    wasm_bindgen_futures::future_to_promise(boxed)
+}
 pub use manager::TokenManager;
 #[cfg(feature = "verify")]
 pub use verify::{compact_verify, verify_token};

@@ -20,7 +20,7 @@ use token_manager_core::verify::VerifyError;
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
     AbortController, AbortSignal, CustomEvent, CustomEventInit, EventTarget, Headers, Request,
     Response,
@@ -208,7 +208,7 @@ impl Inner {
             let inner = self.clone();
             let sig = signal.clone();
             let work = move || {
-                future_to_promise(async move {
+                crate::promise(async move {
                     inner.refresh_request(id, sig).await;
                     Ok(JsValue::UNDEFINED)
                 })
@@ -504,7 +504,7 @@ impl TokenManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn restore(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             inner.last_error.take();
             inner.input(|s, now| s.handle_restore(now));
             inner.settled().await;
@@ -526,7 +526,7 @@ impl TokenManager {
         #[wasm_bindgen(unchecked_param_type = "LoginCredentials")] credentials: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             if !credentials.is_object() || Array::is_array(&credentials) {
                 return Err(invalid_argument(
                     "login(credentials) needs an object such as { username, password }",
@@ -587,7 +587,7 @@ impl TokenManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             let mut token = inner.token_string();
             inner.input(|s, now| s.handle_logout(now, LogoutOrigin::Local));
             let request = http::auth_request(&inner.opts.logout_url, None, token.as_deref(), None);
@@ -657,7 +657,7 @@ impl TokenManager {
     ) -> Promise {
         let inner = self.inner.clone();
         let init = init.unwrap_or(JsValue::UNDEFINED);
-        future_to_promise(async move { authorized_fetch(inner, input, init).await.map(Into::into) })
+        crate::promise(async move { authorized_fetch(inner, input, init).await.map(Into::into) })
     }
 
     /// Listens for `login`, `refresh`, `logout`, `expired`, `error` or `statechange`.
