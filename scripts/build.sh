@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run build`: the npm package in pkg/ — release wasm, wasm-bindgen glue (--target web),
-# wasm-opt -Oz, a minified glue, and the package's own package.json. Two entries:
+# wasm-opt -Oz, a minified glue (imports renamed short), and the package's own package.json. Two entries:
 #   pkg/            `wasm-token-manager`         (no signature verification)
 #   pkg/verify/     `wasm-token-manager/verify`  (with the `verify` feature)
 # Assumes the bootstrap has run.
@@ -45,6 +45,8 @@ build_entry() {
   # of its bytes); the readable API and its docs live in the .d.ts.
   node_modules/.bin/esbuild "$out/wasm_token_manager.js" --minify --format=esm --target=es2020 \
     --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
+  # Short names for the imports the glue hands the wasm (README "Size"); checked, not guessed.
+  node scripts/minify-imports.mjs "$out"
   # The declarations use `Symbol.dispose` (wasm-bindgen's `[Symbol.dispose](): void`), which
   # TypeScript only knows with the esnext.disposable lib: without this reference an app with the
   # usual `lib: ["ES2022", "DOM"]` and `skipLibCheck: false` fails to type-check (TS2550).
