@@ -1,5 +1,6 @@
 // Renames the wasm's imports from the glue (`__wbg_<name>_<16 hex digits>` and the like) to
-// short names, in the .wasm's import section and in the glue's import object alike. The hashes
+// short names, and their module (`./wasm_token_manager_bg.js`) to `a`, in the .wasm's import
+// section and in the glue's import object alike. The hashes
 // do not compress; both files carry them. Exports, the API and the .d.ts are untouched.
 // Usage: node scripts/minify-imports.mjs DIR   (DIR holds wasm_token_manager_bg.wasm and .js)
 // Fails, leaving the files as they were, unless every import is found exactly once in the glue.
@@ -22,6 +23,14 @@ function encLeb(n) {
   return Buffer.from(out);
 }
 const encStr = (s) => { const b = Buffer.from(s, "utf8"); return Buffer.concat([encLeb(b.length), b]); };
+
+// The one module every import comes from (the glue), renamed `a` too.
+const GLUE = "./wasm_token_manager_bg.js";
+const glueKey = `${JSON.stringify(GLUE)}:`;
+if (js.split(glueKey).length !== 2 || js.split(GLUE).length !== 2) {
+  throw new Error(`minify-imports: the glue's import object key ${glueKey} is not there exactly once`);
+}
+js = js.replace(glueKey, "a:");
 
 let pos = 8;
 const parts = [wasm.subarray(0, 8)];
@@ -47,11 +56,12 @@ while (pos < wasm.length) {
     else if (kind === 4) { p++; [, p] = leb(wasm, p); }
     else throw new Error(`minify-imports: unknown import kind ${kind}`);
     let newName = name;
+    if (module !== GLUE) throw new Error(`minify-imports: an import from ${module}, not the glue`);
     if (kind === 0) {
       newName = `$${renames.length.toString(36)}`;
       renames.push([name, newName]);
     }
-    entries.push(encStr(module), encStr(newName), wasm.subarray(descStart, p));
+    entries.push(encStr("a"), encStr(newName), wasm.subarray(descStart, p));
   }
   if (p !== end) throw new Error("minify-imports: import section not fully read");
   const body = Buffer.concat(entries);
