@@ -16,12 +16,13 @@ done
 say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Rust: the wasm target and the lint tools.
+# Rust: the wasm target, the lint tools, and the standard library's source (the package build
+# rebuilds std with `-Zbuild-std`, see scripts/build.sh).
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
-for component in clippy rustfmt; do
+for component in clippy rustfmt rust-src; do
   if ! rustup component list --installed | grep -q "^$component"; then
     say "adding $component"
     rustup component add "$component"

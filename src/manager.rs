@@ -7,7 +7,6 @@ use js_sys::{Function, Promise};
 use token_manager_core::ErrorCode;
 use token_manager_core::Session;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::EventTarget;
 
 use crate::authorized_fetch::authorized_fetch;
@@ -74,7 +73,7 @@ impl TokenManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn restore(&self) -> Promise {
         let driver = self.driver.clone();
-        future_to_promise(async move { driver.restore().await.map(Into::into) })
+        crate::promise(async move { driver.restore().await.map(Into::into) })
     }
 
     /// Signs in with the given credentials (the JSON body of the login endpoint; the reference
@@ -85,7 +84,7 @@ impl TokenManager {
         #[wasm_bindgen(unchecked_param_type = "LoginCredentials")] credentials: JsValue,
     ) -> Promise {
         let driver = self.driver.clone();
-        future_to_promise(async move { driver.login(credentials).await })
+        crate::promise(async move { driver.login(credentials).await })
     }
 
     /// Signs out in every tab: clears the token at once, then asks the server to revoke the
@@ -94,7 +93,7 @@ impl TokenManager {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
         let driver = self.driver.clone();
-        future_to_promise(async move { driver.logout().await })
+        crate::promise(async move { driver.logout().await })
     }
 
     /// The current token's claims as a frozen plain object (the same object until the token
@@ -150,7 +149,7 @@ impl TokenManager {
     ) -> Promise {
         let driver = self.driver.clone();
         let init = init.unwrap_or(JsValue::UNDEFINED);
-        future_to_promise(
+        crate::promise(
             async move { authorized_fetch(driver, input, init).await.map(Into::into) },
         )
     }

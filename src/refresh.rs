@@ -9,7 +9,7 @@ use token_manager_core::session::{RefreshId, RefreshOutcome, TokenError, Transie
 use token_manager_core::verify::VerifyError;
 use token_manager_core::Timestamp;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Response};
 
 use crate::clock;
@@ -49,7 +49,7 @@ impl Driver {
             let work = || {
                 let (driver, running, sig) = (self.clone(), running.clone(), signal.clone());
                 move || {
-                    let promise = future_to_promise(async move {
+                    let promise = crate::promise(async move {
                         driver.input(|s, now| s.handle_lock_granted(now, id));
                         driver.refresh_request(id, sig).await;
                         Ok(JsValue::UNDEFINED)

@@ -23,7 +23,7 @@ use token_manager_core::ErrorCode;
 use token_manager_core::{Algorithm, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit};
 
 use crate::error::{coded, thrown};
@@ -499,7 +499,7 @@ pub fn verify_token(
     #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
     #[wasm_bindgen(unchecked_param_type = "VerifyOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
+    crate::promise(async move {
         let token = token.as_string().ok_or_else(|| {
             crate::error::invalid_argument("verifyToken(token, options) needs a string")
         })?;
@@ -534,7 +534,7 @@ pub fn compact_verify(
     #[wasm_bindgen(unchecked_param_type = "string")] jws: JsValue,
     #[wasm_bindgen(unchecked_param_type = "CompactVerifyOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
+    crate::promise(async move {
         let Some(jws) = jws.as_string() else {
             if jws.is_object() && !jws.is_instance_of::<Uint8Array>() {
                 let e = VerifyError::Decode(token_manager_core::DecodeError::NotCompact);
