@@ -28,7 +28,7 @@ use crate::logging::Log;
 use crate::password::Passwords;
 use crate::routes::{router, AbortConnection};
 use crate::state::{AppHandle, AppState, Limits, Settings};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::switches::{Counters, Switches};
 
 /// Why the server could not start.
@@ -322,8 +322,10 @@ async fn maintenance_loop(state: Arc<AppState>, every: Duration) {
 }
 
 fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState, StartError> {
-    let store = Store::open(&config.database)
-        .map_err(|e| StartError(format!("cannot open database {:?}: {e}", config.database)))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.database)
+            .map_err(|e| StartError(format!("cannot open database {:?}: {e}", config.database)))?,
+    );
     let passwords = Passwords::new(
         settings.limits.login_concurrency,
         settings.limits.login_queue,

@@ -68,7 +68,7 @@ pub(crate) struct AppState {
     pub(crate) settings: Settings,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) log: Log,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: KeyRing,
     pub(crate) passwords: Passwords,
     pub(crate) switches: Switches,
