@@ -125,7 +125,10 @@ fn no_store(response: &mut Response) {
 /// the signing key and records its use inside the same transaction as the refresh token,
 /// and `pin` keeps that key published in memory until the token expires.
 fn with_grant<T>(state: &AppState, now: u64, f: impl FnOnce(&GrantRequest<'_>) -> T) -> T {
-    let pin = |kid: &str, exp: u64| state.keys.pin(kid, exp);
+    // A shared store may name a key another instance installed a moment ago.
+    let pin = |kid: &str, exp: u64| {
+        state.keys.pin(kid, exp) || (state.sync_keys_on_miss() && state.keys.pin(kid, exp))
+    };
     f(&GrantRequest {
         exp: now + state.settings.access_ttl,
         pin: &pin,
@@ -567,8 +570,14 @@ async fn me_inner(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Response
     };
     state
         .blocking(move |s| {
-            let (claims, all) = access::verify(&token, &s.keys, &s.settings.expect, s.now())
-                .map_err(|r| ApiError::invalid_token(r.description()))?;
+            let verified = match access::verify(&token, &s.keys, &s.settings.expect, s.now()) {
+                // Signed with a key another instance of a shared store just installed.
+                Err(Rejection::UnknownKey) if s.sync_keys_on_miss() => {
+                    access::verify(&token, &s.keys, &s.settings.expect, s.now())
+                }
+                other => other,
+            };
+            let (claims, all) = verified.map_err(|r| ApiError::invalid_token(r.description()))?;
             match s
                 .store
                 .access_state(&claims.jti, &claims.sid)

@@ -12,12 +12,52 @@
 //! Every method blocks: callers run it on tokio's blocking pool, as they did when SQLite
 //! was the only backend.
 
+mod kek;
+mod redis;
 mod sqlite;
 
+pub use kek::{KeyEncryptionKey, KEK_ENV};
+pub(crate) use redis::RedisStore;
 pub(crate) use sqlite::SqliteStore;
 
 use crate::refresh::{RefreshToken, SessionRules, TokenHash};
 use crate::throttle::{Counter, Write};
+
+/// Environment variable read when `--store` is not given.
+pub const STORE_ENV: &str = "TOKEN_SERVER_STORE";
+
+/// Which backend the server uses (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// `sqlite:PATH` (or `sqlite::memory:`): embedded, one instance.
+    Sqlite(String),
+    /// `redis://…` or `rediss://…`: one Redis (or Valkey) server.
+    Redis(String),
+    /// `redis+cluster://host:port[,host:port…]`: a Redis Cluster, seeded from these nodes.
+    RedisCluster(String),
+}
+
+impl std::str::FromStr for StoreSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("--store sqlite:PATH needs a path (or :memory:)".into());
+            }
+            Ok(Self::Sqlite(path.to_owned()))
+        } else if s.starts_with("redis+cluster://") {
+            Ok(Self::RedisCluster(s.to_owned()))
+        } else if s.starts_with("redis://") || s.starts_with("rediss://") {
+            Ok(Self::Redis(s.to_owned()))
+        } else {
+            // The value may hold a password: never repeat it.
+            Err("--store must be sqlite:PATH, redis://HOST:PORT or \
+                 redis+cluster://HOST:PORT[,HOST:PORT...]"
+                .into())
+        }
+    }
+}
 
 /// How many links a grace-window replay may follow to reach the current token. A chain
 /// longer than this within one grace window is not a browser; refuse rather than loop.
@@ -245,6 +285,12 @@ pub(crate) trait Store: Send + Sync {
 
     /// Stored entries of each kind, for tests of data retention.
     fn row_counts(&self) -> Result<RowCounts>;
+
+    /// `true` when other instances may write to this store too (their key rotations must
+    /// then be picked up: [`crate::keys::KeyRing::sync`]).
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 impl dyn Store {
