@@ -14,7 +14,7 @@ use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
 use crate::password::{PasswordHashStats, Passwords};
 use crate::refresh::{RefreshToken, SessionRules};
-use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
+use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store, StoreError};
 use crate::switches::{Counters, Stats, Switches};
 use crate::throttle::Policy;
 
@@ -107,6 +107,20 @@ impl AppState {
             err.to_string()
         ));
         ApiError::server_error()
+    }
+
+    /// Logs a store failure and answers it: 503 `temporarily_unavailable` with
+    /// `Retry-After` when the store is unreachable (nothing was decided, so the client's
+    /// token and cookie stay as they were: the browser package keeps the token and backs
+    /// off), 500 otherwise.
+    pub(crate) fn store_failed(&self, what: &str, err: StoreError) -> ApiError {
+        let unavailable = matches!(err, StoreError::Unavailable(_));
+        let answer = self.internal(what, err);
+        if unavailable {
+            ApiError::busy("the session store is unreachable; try again shortly")
+        } else {
+            answer
+        }
     }
 
     /// Generates a key of the configured algorithm and makes it current; the previous key

@@ -208,3 +208,24 @@ async fn a_key_rotation_on_one_instance_is_used_and_published_by_the_others() {
         .collect();
     assert_eq!(kids, [new, old]);
 }
+
+#[tokio::test]
+async fn while_redis_is_down_refresh_and_login_answer_503_and_service_resumes_when_it_returns() {
+    let dir = TempDir::new("redis-aof");
+    let mut redis = RedisServer::start_persistent(dir.path());
+    let servers = instances(&redis, 1, |_| {}).await;
+    let server = &servers[0];
+    let s = server.login().await;
+    redis.stop();
+    let r = server.refresh(&s.cookie).await;
+    assert_error(&r, 503, "temporarily_unavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let r = server.login_as(USER, PASSWORD).await;
+    assert_error(&r, 503, "temporarily_unavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // Back, with its append-only file: the same cookie still works, no server restart.
+    redis.restart();
+    let next = server.refresh_ok(&s.cookie).await;
+    assert_eq!(server.me(&next.access_token).await.status, 200);
+    assert_eq!(server.login().await.expires_in, 900);
+}

@@ -461,23 +461,42 @@ impl RedisStore {
     }
 
     /// Runs `f` on the store's runtime with a clone of the connection and waits for it.
+    ///
+    /// A command that failed because the connection was gone (Redis restarted, a
+    /// failover) runs once more on the connection the manager re-establishes, so service
+    /// resumes with the first request after Redis is back. Running a step twice is safe:
+    /// writes are idempotent or compare-and-set, and a second compare-and-set of a step
+    /// that was applied finds the facts changed and starts over on the new ones.
     fn run<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Conn) -> Fut + Clone,
+        Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
+    {
+        match self.run_once(f.clone()) {
+            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error() => {
+                self.run_once(f).map_err(redis_error)
+            }
+            other => other.map_err(redis_error),
+        }
+    }
+
+    fn run_once<T, F, Fut>(&self, f: F) -> redis::RedisResult<T>
     where
         T: Send + 'static,
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
     {
+        let closed = || RedisError::from(std::io::Error::other("the redis store is closed"));
         let Some(rt) = self.runtime.as_ref() else {
-            return Err(StoreError::Unavailable("the redis store is closed".into()));
+            return Err(closed());
         };
         let fut = f(self.conn.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         rt.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        rx.recv()
-            .map_err(|_| StoreError::Unavailable("the redis task ended".into()))?
-            .map_err(redis_error)
+        rx.recv().map_err(|_| closed())?
     }
 
     fn script<T: redis::FromRedisValue + Send + 'static>(
