@@ -6,19 +6,23 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::redis::RedisServer;
+use common::redis::{RedisCluster, RedisServer};
 use common::*;
 use token_manager_server::{Config, KeyEncryptionKey, ManualClock, Server, StoreSpec};
 
 /// `n` instances on one Redis, one virtual clock and one key-encryption key.
 async fn instances(redis: &RedisServer, n: usize, adjust: impl Fn(&mut Config)) -> Vec<TestServer> {
+    instances_on(StoreSpec::Redis(redis.url()), n, adjust).await
+}
+
+async fn instances_on(store: StoreSpec, n: usize, adjust: impl Fn(&mut Config)) -> Vec<TestServer> {
     let clock = ManualClock::new(START);
     let kek = KeyEncryptionKey::generate();
     let mut servers = Vec::new();
     for _ in 0..n {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let mut config = test_config(&clock, &logs);
-        config.store = Some(StoreSpec::Redis(redis.url()));
+        config.store = Some(store.clone());
         config.key_encryption_key = Some(kek.clone());
         // One service behind one origin: one issuer (the default names each port).
         config.issuer = Some("http://auth.test".into());
@@ -228,4 +232,44 @@ async fn while_redis_is_down_refresh_and_login_answer_503_and_service_resumes_wh
     let next = server.refresh_ok(&s.cookie).await;
     assert_eq!(server.me(&next.access_token).await.status, 200);
     assert_eq!(server.login().await.expires_in, 900);
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_same_code_rotates_once_detects_reuse_and_shares_keys() {
+    let dir = TempDir::new("redis-cluster");
+    let cluster = RedisCluster::start(dir.path());
+    let spec: StoreSpec = cluster.url().parse().unwrap();
+    let servers = instances_on(spec, 3, |c| c.grace_replays = 100).await;
+    assert_eq!(servers[0].jwks().await, servers[2].jwks().await);
+    let s = servers[0].login().await;
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let server = &servers[i % 3];
+        let (addr, request) = (server.addr, server.refresh_request(&s.cookie));
+        tasks.push(tokio::spawn(async move {
+            common::http::send(addr, &request).await.expect("answers")
+        }));
+    }
+    let mut cookies = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        cookies.insert(Session::from_response(&r).cookie);
+    }
+    assert_eq!(cookies.len(), 1, "every caller got the same successor");
+    let next = cookies.into_iter().next().unwrap();
+    let after = servers[1].refresh_ok(&next).await;
+    assert_eq!(servers[2].me(&after.access_token).await.status, 200);
+    servers[0].clock.advance(60);
+    assert_error(&servers[2].refresh(&s.cookie).await, 401, "invalid_grant");
+    assert_error(
+        &servers[0].refresh(&after.cookie).await,
+        401,
+        "invalid_grant",
+    );
+    assert_error(
+        &servers[1].me(&after.access_token).await,
+        401,
+        "invalid_token",
+    );
 }

@@ -111,3 +111,100 @@ impl Drop for RedisServer {
         }
     }
 }
+
+/// A Redis Cluster of 3 masters (no replicas) on free loopback ports, each node with its
+/// cluster state in `dir`; stopped by their PIDs when dropped.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    children: Vec<Child>,
+}
+
+impl RedisCluster {
+    pub fn start(dir: &Path) -> Self {
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut children = Vec::new();
+        for port in &ports {
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .arg("--dir")
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            children.push(child);
+        }
+        let cluster = Self { ports, children };
+        for port in &cluster.ports {
+            wait_for(*port, &["PING"], "PONG");
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(created.status.success(), "{:?}", created);
+        for port in &cluster.ports {
+            wait_for_line(*port, &["CLUSTER", "INFO"], "cluster_state:ok");
+        }
+        cluster
+    }
+
+    /// The `--store` value naming every node.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn cli_at(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn wait_for(port: u16, args: &[&str], answer: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cli_at(port, args).as_deref() != Some(answer) {
+        assert!(
+            Instant::now() < deadline,
+            "redis on {port} answers {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for_line(port: u16, args: &[&str], line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cli_at(port, args).is_some_and(|out| out.lines().any(|l| l.trim() == line)) {
+        assert!(Instant::now() < deadline, "redis on {port} reports {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
