@@ -860,4 +860,51 @@ mod tests {
         let u = DemoUser::new("demo", "hunter2");
         assert!(!format!("{u:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn the_store_and_its_key_encryption_key_come_from_flags_or_the_environment() {
+        let kek = KeyEncryptionKey::generate().to_base64();
+        let env = |store: &'static str, kek: String| {
+            move |name: &str| match name {
+                STORE_ENV => Some(store.into()),
+                KEK_ENV => Some(kek.clone().into()),
+                _ => None,
+            }
+        };
+        let run = |args: &[&str], env: &dyn Fn(&str) -> Option<std::ffi::OsString>| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            match Config::from_args_and_env(args, env)? {
+                Command::Run(c) => Ok(*c),
+                Command::Help => Err("help".to_owned()),
+            }
+        };
+        let c = run(&[], &env("redis://127.0.0.1:6379", kek.clone())).unwrap();
+        assert_eq!(
+            c.store,
+            Some(StoreSpec::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert!(c.key_encryption_key.is_some());
+        // The flag wins over the variable.
+        let c = run(
+            &["--store", "sqlite:a.db"],
+            &env("redis://h:1", kek.clone()),
+        )
+        .unwrap();
+        assert_eq!(c.store, Some(StoreSpec::Sqlite("a.db".into())));
+        assert_eq!(parse(&[]).unwrap().store, None);
+        let dir = std::env::temp_dir().join(format!("kek-{}", std::process::id()));
+        std::fs::write(&dir, format!("{kek}\n")).unwrap();
+        let c = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap();
+        assert!(c.key_encryption_key.is_some());
+        std::fs::write(&dir, "dG9vIHNob3J0").unwrap();
+        let err = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("32 bytes") && !err.contains("dG9vIHNob3J0"),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(&dir);
+        let err = run(&[], &env("redis://h:1", "short".into())).unwrap_err();
+        assert!(err.contains(KEK_ENV) && !err.contains("short"), "{err}");
+        assert!(parse(&["--store", "mysql://x"]).is_err());
+    }
 }
