@@ -159,7 +159,7 @@ async fn on_redis_sessions_denylist_and_throttle_counters_expire_by_their_own_tt
     };
     // The family and its token index live as long as the refresh cookie (1 hour); no key
     // of a session is kept forever, so no sweep is needed.
-    let session: Vec<i64> = ["tm:{*}:f", "tm:{*}:t", "tm:t:*"]
+    let session: Vec<i64> = ["tm:{*}:f", "tm:{*}:t:*", "tm:t:*"]
         .iter()
         .flat_map(|p| ttl(p))
         .collect();

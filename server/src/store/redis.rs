@@ -9,15 +9,15 @@
 //! | `tm:u:<username>` | hash | account: `hash`, `name`, `roles` (JSON) |
 //! | `tm:t:<sha256 hex>` | string | family id of a refresh token (immutable index) |
 //! | `tm:{<fid>}:f` | hash | family: `user`, `key`, `created`, `exp`, `amax`, `end`, `rev`, `why` |
-//! | `tm:{<fid>}:t` | hash | its tokens: raw hash → `exp|rotated|grace_replays` |
+//! | `tm:{<fid>}:t:<sha256 hex>` | string | one of its tokens: `exp|rotated|grace_replays` |
 //! | `tm:d:<jti>` | string | denylisted access token |
 //! | `tm:{thr}:<key>` | string | login throttle counter `failures|last|expires` |
 //! | `tm:{keys}:…` | | signing keys: `all` (set), `current`, `k:<kid>` (hash, DER sealed) |
 //!
 //! Expiry is by Redis TTL, computed from the server's clock as "seconds from now", so
-//! nothing needs a sweep: a family lives until its newest token and its access tokens
-//! have expired, a denylist entry until its token's `exp`, a throttle counter until it is
-//! forgotten. Only retired signing keys are purged by the maintenance run (it must tell
+//! nothing needs a sweep: a token entry lives until the token's own expiry (as SQLite's
+//! row does), a family until its newest token and its access tokens have expired, a
+//! denylist entry until its token's `exp`, a throttle counter until it is forgotten. Only retired signing keys are purged by the maintenance run (it must tell
 //! the in-memory ring which keys went).
 //!
 //! # Atomicity
@@ -151,65 +151,53 @@ impl Scripts {
     }
 }
 
-// KEYS: family, tokens. ARGV: user, successor key, created, exp, amax, end, token hash,
-// token value, ttl.
+// KEYS: family, its first token. ARGV: user, successor key, created, exp, amax, end, token
+// value, family ttl, token ttl.
 const CREATE: &str = r"
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'key', ARGV[2], 'created', ARGV[3],
   'exp', ARGV[4], 'amax', ARGV[5], 'end', ARGV[6])
-redis.call('HSET', KEYS[2], ARGV[7], ARGV[8])
-redis.call('EXPIRE', KEYS[1], ARGV[9])
-redis.call('EXPIRE', KEYS[2], ARGV[9])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[9])
 return 1
 ";
 
-// Rotation. KEYS: family, tokens. ARGV: presented hash, its value as classified, its
-// rotated value, successor hash, successor value, new family exp, access exp, ttl.
-// Applies nothing (0) unless the family is unrevoked and the presented token unchanged.
+// Rotation. KEYS: family, presented token, successor. ARGV: the presented token's value as
+// classified, its rotated value, the successor's value, the successor's ttl, new family
+// exp, access exp, family ttl. Applies nothing (0) unless the family is unrevoked and the
+// presented token unchanged. The rotated token keeps its own TTL (its expiry).
 const ROTATE: &str = r"
-local function extend(ttl)
-  ttl = tonumber(ttl)
-  if redis.call('TTL', KEYS[1]) < ttl then
-    redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[2], ttl)
-  end
-end
 local function raise(field, value)
   local old = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if tonumber(value) > old then redis.call('HSET', KEYS[1], field, value) end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rev') == 1
-  or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
+  or redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5])
-raise('exp', ARGV[6])
-raise('amax', ARGV[7])
-extend(ARGV[8])
+redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+raise('exp', ARGV[5])
+raise('amax', ARGV[6])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[7]) then redis.call('EXPIRE', KEYS[1], ARGV[7]) end
 return 1
 ";
 
-// Grace replay. KEYS: family, tokens. ARGV: presented hash, its value as classified, its
-// value with one more replay, current token hash, its value as read, access exp, ttl.
+// Grace replay. KEYS: family, presented token, current token. ARGV: the presented token's
+// value as classified, its value with one more replay, the current token's value as read,
+// access exp, family ttl.
 const GRACE: &str = r"
-local function extend(ttl)
-  ttl = tonumber(ttl)
-  if redis.call('TTL', KEYS[1]) < ttl then
-    redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[2], ttl)
-  end
-end
 local function raise(field, value)
   local old = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if tonumber(value) > old then redis.call('HSET', KEYS[1], field, value) end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rev') == 1
-  or redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2]
-  or redis.call('HGET', KEYS[2], ARGV[4]) ~= ARGV[5] then
+  or redis.call('GET', KEYS[2]) ~= ARGV[1]
+  or redis.call('GET', KEYS[3]) ~= ARGV[3] then
   return 0
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-raise('amax', ARGV[6])
-extend(ARGV[7])
+redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
+raise('amax', ARGV[4])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
 return 1
 ";
 
@@ -315,8 +303,9 @@ fn family_key(fid: &str) -> String {
     format!("tm:{{{fid}}}:f")
 }
 
-fn tokens_key(fid: &str) -> String {
-    format!("tm:{{{fid}}}:t")
+/// A refresh token of family `fid`, in its family's slot, expiring with the token.
+fn token_key(fid: &str, hash: &[u8]) -> Vec<u8> {
+    format!("tm:{{{fid}}}:t:{}", hex(hash)).into_bytes()
 }
 
 fn deny_key(jti: &str) -> Vec<u8> {
@@ -545,12 +534,11 @@ impl RedisStore {
     }
 
     fn token_entries(&self, fid: &str, hashes: Vec<Vec<u8>>) -> Result<Vec<Option<Vec<u8>>>> {
-        let key = tokens_key(fid);
+        let keys: Vec<Vec<u8>> = hashes.iter().map(|h| token_key(fid, h)).collect();
         self.run(move |mut c| async move {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(key);
-            for h in &hashes {
-                cmd.arg(h.as_slice());
+            let mut cmd = redis::cmd("MGET");
+            for k in &keys {
+                cmd.arg(k.as_slice());
             }
             cmd.query_async(&mut c).await
         })
@@ -771,7 +759,7 @@ impl Store for RedisStore {
             &self.scripts.create,
             vec![
                 family_key(&family_id).into_bytes(),
-                tokens_key(&family_id).into_bytes(),
+                token_key(&family_id, &token.hash()),
             ],
             vec![
                 user.username.as_bytes().to_vec(),
@@ -780,9 +768,9 @@ impl Store for RedisStore {
                 expires_at.to_string().into_bytes(),
                 grant.exp.to_string().into_bytes(),
                 session_ends_at.to_string().into_bytes(),
-                token.hash().to_vec(),
                 entry.encode().into_bytes(),
                 ttl(expires_at.max(grant.exp), now).to_string().into_bytes(),
+                ttl(expires_at, now).to_string().into_bytes(),
             ],
         )?;
         Ok((
@@ -861,13 +849,16 @@ impl Store for RedisStore {
                     };
                     let applied: i64 = self.script(
                         &self.scripts.rotate,
-                        vec![family_key(&fid).into_bytes(), tokens_key(&fid).into_bytes()],
                         vec![
-                            hash.to_vec(),
+                            family_key(&fid).into_bytes(),
+                            token_key(&fid, &hash),
+                            token_key(&fid, &next.hash()),
+                        ],
+                        vec![
                             raw.clone(),
                             rotated.encode().into_bytes(),
-                            next.hash().to_vec(),
                             fresh.encode().into_bytes(),
+                            ttl(expires_at, now).to_string().into_bytes(),
                             expires_at.to_string().into_bytes(),
                             granted.exp.to_string().into_bytes(),
                             ttl(expires_at.max(granted.exp), now)
@@ -917,12 +908,14 @@ impl Store for RedisStore {
                     };
                     let applied: i64 = self.script(
                         &self.scripts.grace,
-                        vec![family_key(&fid).into_bytes(), tokens_key(&fid).into_bytes()],
                         vec![
-                            hash.to_vec(),
+                            family_key(&fid).into_bytes(),
+                            token_key(&fid, &hash),
+                            token_key(&fid, &current.hash()),
+                        ],
+                        vec![
                             raw.clone(),
                             replayed.encode().into_bytes(),
-                            current.hash().to_vec(),
                             current_raw,
                             granted.exp.to_string().into_bytes(),
                             ttl(current_entry.expires_at.max(granted.exp), now)

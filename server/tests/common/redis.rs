@@ -96,11 +96,17 @@ impl RedisServer {
     }
 }
 
+/// A free loopback port below 55000: a cluster node also binds its bus on port + 10000.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        if port < 55000 {
+            return port;
+        }
+    }
 }
 
 impl Drop for RedisServer {
