@@ -170,7 +170,11 @@ async fn bench_algorithm(
     };
     let config = Config {
         store: store.cloned(),
-        key_encryption_key: store.map(|_| KeyEncryptionKey::generate()),
+        // One KEK for the whole run: the keys of the previous algorithm stay in the store.
+        key_encryption_key: store.map(|_| {
+            static KEK: std::sync::OnceLock<KeyEncryptionKey> = std::sync::OnceLock::new();
+            KEK.get_or_init(KeyEncryptionKey::generate).clone()
+        }),
         listen: "127.0.0.1:0".parse().expect("addr"),
         algorithm: alg,
         demo_users: vec![DemoUser::new("bench", "bench-password")],
