@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::redis::{RedisCluster, RedisServer};
+use common::redis::{Nginx, RedisCluster, RedisServer};
 use common::*;
 use token_manager_server::{Config, KeyEncryptionKey, ManualClock, Server, StoreSpec};
 
@@ -272,4 +272,76 @@ async fn on_a_redis_cluster_the_same_code_rotates_once_detects_reuse_and_shares_
         401,
         "invalid_token",
     );
+}
+
+#[tokio::test]
+async fn three_instances_behind_nginx_serve_one_origin_and_a_killed_instance_signs_nobody_out() {
+    let redis = RedisServer::start();
+    let dir = TempDir::new("nginx");
+    // nginx's port is known only once it runs; the origin check needs it up front, so the
+    // front port is picked first and the instances allow it.
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_port = front.local_addr().unwrap().port();
+    drop(front);
+    let origin = format!("http://localhost:{front_port}");
+    let allowed = origin.clone();
+    let mut servers = instances(&redis, 3, move |c| {
+        c.allowed_origins = vec![allowed.clone()]
+    })
+    .await;
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let nginx = Nginx::start_on(dir.path(), front_port, &addrs);
+    let front: std::net::SocketAddr = format!("127.0.0.1:{}", nginx.port).parse().unwrap();
+    let send = |r: Request| async move { common::http::send(front, &r).await.expect("answers") };
+    let refresh = |cookie: &str| {
+        Request::post("/auth/refresh")
+            .header("Origin", &origin)
+            .header("X-Requested-With", "wasm-token-manager")
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("Cookie", &format!("__Host-refresh={cookie}"))
+    };
+    let login = send(
+        Request::post("/auth/login")
+            .header("Origin", &origin)
+            .json(&serde_json::json!({ "username": USER, "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let mut s = Session::from_response(&login);
+    for _ in 0..9 {
+        let r = send(refresh(&s.cookie)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        s = Session::from_response(&r);
+        let me = send(
+            Request::get("/api/me").header("Authorization", &format!("Bearer {}", s.access_token)),
+        )
+        .await;
+        assert_eq!(me.status, 200);
+    }
+    // Round robin: every instance rotated some of this one session's cookies.
+    for server in &servers {
+        assert!(server.handle.stats().rotations > 0, "an idle instance");
+    }
+    // An instance dies mid-session: nginx moves on, the session goes on.
+    servers.remove(1).stop().await;
+    for _ in 0..6 {
+        let r = send(refresh(&s.cookie)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        s = Session::from_response(&r);
+    }
+    let r = send(
+        Request::post("/auth/logout")
+            .header("Origin", &origin)
+            .header("X-Requested-With", "wasm-token-manager")
+            .header("Authorization", &format!("Bearer {}", s.access_token)),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    for _ in 0..2 {
+        let me = send(
+            Request::get("/api/me").header("Authorization", &format!("Bearer {}", s.access_token)),
+        )
+        .await;
+        assert_eq!(me.status, 401, "denied on every instance");
+    }
 }

@@ -214,3 +214,66 @@ fn wait_for_line(port: u16, args: &[&str], line: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// nginx (Debian's package) on a free loopback port, round-robin over `upstreams`, run in
+/// the foreground from its own prefix directory and stopped by its PID when dropped.
+pub struct Nginx {
+    pub port: u16,
+    child: Child,
+}
+
+impl Nginx {
+    pub fn start(dir: &Path, upstreams: &[std::net::SocketAddr]) -> Self {
+        Self::start_on(dir, free_port(), upstreams)
+    }
+
+    pub fn start_on(dir: &Path, port: u16, upstreams: &[std::net::SocketAddr]) -> Self {
+        let servers: String = upstreams
+            .iter()
+            .map(|a| format!("    server {a} max_fails=1 fail_timeout=30s;\n"))
+            .collect();
+        let conf = format!(
+            "worker_processes 1;\nerror_log {dir}/error.log;\npid {dir}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
+             proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
+             uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+             upstream auth {{\n{servers}    keepalive 16;\n  }}\n\
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+             proxy_pass http://auth;\n      proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+             proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n",
+            dir = dir.display()
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf written");
+        let nginx = if Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (scripts/bootstrap.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx listens on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
