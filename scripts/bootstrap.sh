@@ -52,6 +52,18 @@ if [ "$want_browser" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/ch
   $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# redis-server (and redis-cli) for the Redis store's tests, nginx for the multi-instance
+# tests, from Debian. Installing them starts no service here: the tests start their own.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
+  || { ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; }; then
+  say "installing redis-server and nginx"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq redis-server nginx >/dev/null
+fi
+
 # npm packages (binaryen for wasm-opt, playwright-core to drive the system Chromium).
 # `npm ci` when the lockfile changed since the last install, nothing otherwise.
 stamp=node_modules/.bootstrap-lock

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::connections::ConnectionLimits;
 use crate::logging::{stderr_sink, LogSink};
+use crate::store::{KeyEncryptionKey, StoreSpec, KEK_ENV, STORE_ENV};
 
 /// `--help` text.
 pub const USAGE: &str = "\
@@ -51,12 +52,22 @@ USAGE: token-manager-server [FLAGS]
   --idle-timeout SECS      close a keep-alive connection idle this long (default 30)
   --max-connections N      open connections at most; at the cap a new one evicts the oldest
                            idle or slow-body connection, or is refused 503 (default 1024)
+  --store SPEC             where sessions, the denylist, login throttle counters and
+                           signing keys live: sqlite:PATH (the default, with --database),
+                           redis://[:PASSWORD@]HOST:PORT[/DB] or
+                           redis+cluster://HOST:PORT[,HOST:PORT...] (several instances
+                           share one; needs a key-encryption key)
+  --key-encryption-key-file PATH  file holding the key-encryption key (base64 of 32 bytes)
+                           that seals the signing keys in a shared store
   --help                   print this text
 
 ENVIRONMENT:
   TOKEN_SERVER_DEMO_USERS  accounts to seed, SPECs separated by newlines or commas (a
                            comma-separated piece without ':' is one more role of the
                            account before it: demo:pw,alice:pw2:Alice:admin,user)
+  TOKEN_SERVER_STORE       the --store SPEC when the flag is not given
+  TOKEN_SERVER_KEY_ENCRYPTION_KEY  the key-encryption key, base64 of 32 bytes, when
+                           --key-encryption-key-file is not given
 ";
 
 /// The environment variable read by [`Config::from_args_and_env`] for accounts to seed.
@@ -309,6 +320,13 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Where log lines go. Defaults to stderr.
     pub log: LogSink,
+
+    // Distributed store (issue 14).
+    /// `--store`: `None` is SQLite at [`Config::database`].
+    pub store: Option<StoreSpec>,
+    /// `--key-encryption-key-file` or `TOKEN_SERVER_KEY_ENCRYPTION_KEY`: seals the private
+    /// signing keys in a shared store. A Redis store refuses to start without one.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Default for Config {
@@ -337,6 +355,8 @@ impl Default for Config {
             connection_limits: ConnectionLimits::default(),
             clock: Arc::new(SystemClock),
             log: stderr_sink(),
+            store: None,
+            key_encryption_key: None,
         }
     }
 }
@@ -365,6 +385,8 @@ impl fmt::Debug for Config {
             .field("login_queue", &self.login_queue)
             .field("login_max_delay", &self.login_max_delay)
             .field("connection_limits", &self.connection_limits)
+            .field("store", &self.store)
+            .field("key_encryption_key", &self.key_encryption_key)
             .finish_non_exhaustive()
     }
 }
@@ -400,6 +422,18 @@ impl Config {
             };
             match flag.as_str() {
                 "--help" | "-h" => return Ok(Command::Help),
+                "--store" => config.store = Some(value("--store")?.parse()?),
+                "--key-encryption-key-file" => {
+                    let path = value("--key-encryption-key-file")?;
+                    let text =
+                        zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+                            format!("--key-encryption-key-file: cannot read {path:?}: {e}")
+                        })?);
+                    config.key_encryption_key = Some(
+                        KeyEncryptionKey::from_base64(&text)
+                            .map_err(|e| format!("--key-encryption-key-file {path:?}: {e}"))?,
+                    );
+                }
                 "--listen" => {
                     let v = value("--listen")?;
                     config.listen = v.parse().map_err(|_| {
@@ -499,6 +533,29 @@ impl Config {
         I: IntoIterator<Item = String>,
     {
         let mut command = Config::from_args(args)?;
+        if let Command::Run(config) = &mut command {
+            if config.store.is_none() {
+                if let Some(value) = env(STORE_ENV) {
+                    let text = value
+                        .into_string()
+                        .map_err(|_| format!("{STORE_ENV} is not valid UTF-8"))?;
+                    config.store = Some(text.parse().map_err(|e| format!("{STORE_ENV}: {e}"))?);
+                }
+            }
+            if config.key_encryption_key.is_none() {
+                if let Some(value) = env(KEK_ENV) {
+                    let text = zeroize::Zeroizing::new(
+                        value
+                            .into_string()
+                            .map_err(|_| format!("{KEK_ENV} is not valid UTF-8"))?,
+                    );
+                    config.key_encryption_key = Some(
+                        KeyEncryptionKey::from_base64(&text)
+                            .map_err(|e| format!("{KEK_ENV}: {e}"))?,
+                    );
+                }
+            }
+        }
         if let (Command::Run(config), Some(value)) = (&mut command, env(DEMO_USERS_ENV)) {
             let text = value
                 .into_string()
@@ -802,5 +859,52 @@ mod tests {
     fn demo_user_debug_hides_the_password() {
         let u = DemoUser::new("demo", "hunter2");
         assert!(!format!("{u:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_store_and_its_key_encryption_key_come_from_flags_or_the_environment() {
+        let kek = KeyEncryptionKey::generate().to_base64();
+        let env = |store: &'static str, kek: String| {
+            move |name: &str| match name {
+                STORE_ENV => Some(store.into()),
+                KEK_ENV => Some(kek.clone().into()),
+                _ => None,
+            }
+        };
+        let run = |args: &[&str], env: &dyn Fn(&str) -> Option<std::ffi::OsString>| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            match Config::from_args_and_env(args, env)? {
+                Command::Run(c) => Ok(*c),
+                Command::Help => Err("help".to_owned()),
+            }
+        };
+        let c = run(&[], &env("redis://127.0.0.1:6379", kek.clone())).unwrap();
+        assert_eq!(
+            c.store,
+            Some(StoreSpec::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert!(c.key_encryption_key.is_some());
+        // The flag wins over the variable.
+        let c = run(
+            &["--store", "sqlite:a.db"],
+            &env("redis://h:1", kek.clone()),
+        )
+        .unwrap();
+        assert_eq!(c.store, Some(StoreSpec::Sqlite("a.db".into())));
+        assert_eq!(parse(&[]).unwrap().store, None);
+        let dir = std::env::temp_dir().join(format!("kek-{}", std::process::id()));
+        std::fs::write(&dir, format!("{kek}\n")).unwrap();
+        let c = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap();
+        assert!(c.key_encryption_key.is_some());
+        std::fs::write(&dir, "dG9vIHNob3J0").unwrap();
+        let err = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("32 bytes") && !err.contains("dG9vIHNob3J0"),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(&dir);
+        let err = run(&[], &env("redis://h:1", "short".into())).unwrap_err();
+        assert!(err.contains(KEK_ENV) && !err.contains("short"), "{err}");
+        assert!(parse(&["--store", "mysql://x"]).is_err());
     }
 }

@@ -125,7 +125,10 @@ fn no_store(response: &mut Response) {
 /// the signing key and records its use inside the same transaction as the refresh token,
 /// and `pin` keeps that key published in memory until the token expires.
 fn with_grant<T>(state: &AppState, now: u64, f: impl FnOnce(&GrantRequest<'_>) -> T) -> T {
-    let pin = |kid: &str, exp: u64| state.keys.pin(kid, exp);
+    // A shared store may name a key another instance installed a moment ago.
+    let pin = |kid: &str, exp: u64| {
+        state.keys.pin(kid, exp) || (state.sync_keys_on_miss() && state.keys.pin(kid, exp))
+    };
     f(&GrantRequest {
         exp: now + state.settings.access_ttl,
         pin: &pin,
@@ -244,7 +247,7 @@ async fn throttle_admit(state: &Arc<AppState>, keys: &Keys) -> Result<Option<u64
                     Admission::Allowed(writes) => (writes, None),
                     Admission::Wait(secs) => ([Write::Keep; 4], Some(secs)),
                 })
-                .map_err(|e| s.internal("login throttle", e))
+                .map_err(|e| s.store_failed("login throttle", e))
         })
         .await
 }
@@ -324,7 +327,7 @@ async fn login_inner(
             let user = s
                 .store
                 .find_user(&request.username)
-                .map_err(|e| s.internal("find user", e))?;
+                .map_err(|e| s.store_failed("find user", e))?;
             let ok = s.passwords.verify(
                 &request.password,
                 user.as_ref().map(|u| u.password_hash.as_str()),
@@ -348,7 +351,7 @@ async fn login_inner(
                 s.store
                     .login(user, &previous, now, &s.settings.limits.session, grant)
             })
-            .map_err(|e| s.internal("login", e))?;
+            .map_err(|e| s.store_failed("login", e))?;
             s.log.line(format_args!(
                 "event=login user={:?} sid={} revoked_sessions={} peer={peer}",
                 issued.user.username,
@@ -413,7 +416,7 @@ async fn refresh_inner(
                 s.store
                     .refresh(&presented, now, &s.settings.limits.session, grant)
             })
-            .map_err(|e| s.internal("refresh", e))?;
+            .map_err(|e| s.store_failed("refresh", e))?;
             match outcome {
                 Ok(issued) => {
                     if issued.grace_replay {
@@ -531,7 +534,7 @@ async fn logout_inner(
                         .map(|(jti, exp, sid)| (jti.as_str(), *exp, sid.as_str())),
                     now,
                 )
-                .map_err(|e| s.internal("logout", e))?;
+                .map_err(|e| s.store_failed("logout", e))?;
             s.log.line(format_args!(
                 "event=logout sid={} denied_access_token={denied}",
                 family.as_deref().unwrap_or("-")
@@ -567,12 +570,18 @@ async fn me_inner(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Response
     };
     state
         .blocking(move |s| {
-            let (claims, all) = access::verify(&token, &s.keys, &s.settings.expect, s.now())
-                .map_err(|r| ApiError::invalid_token(r.description()))?;
+            let verified = match access::verify(&token, &s.keys, &s.settings.expect, s.now()) {
+                // Signed with a key another instance of a shared store just installed.
+                Err(Rejection::UnknownKey) if s.sync_keys_on_miss() => {
+                    access::verify(&token, &s.keys, &s.settings.expect, s.now())
+                }
+                other => other,
+            };
+            let (claims, all) = verified.map_err(|r| ApiError::invalid_token(r.description()))?;
             match s
                 .store
                 .access_state(&claims.jti, &claims.sid)
-                .map_err(|e| s.internal("access state", e))?
+                .map_err(|e| s.store_failed("access state", e))?
             {
                 AccessState::Allowed => {
                     let mut response = Json(all).into_response();
