@@ -149,9 +149,7 @@ impl TokenManager {
     ) -> Promise {
         let driver = self.driver.clone();
         let init = init.unwrap_or(JsValue::UNDEFINED);
-        crate::promise(
-            async move { authorized_fetch(driver, input, init).await.map(Into::into) },
-        )
+        crate::promise(async move { authorized_fetch(driver, input, init).await.map(Into::into) })
     }
 
     /// Listens for `login`, `refresh`, `logout`, `expired`, `error`, `statechange`, `idle` or
