@@ -16,12 +16,13 @@ done
 say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Rust: the wasm target and the lint tools.
+# Rust: the wasm target, the lint tools, and the standard library's source (the package build
+# rebuilds std with `-Zbuild-std`, see scripts/build.sh).
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
-for component in clippy rustfmt; do
+for component in clippy rustfmt rust-src; do
   if ! rustup component list --installed | grep -q "^$component"; then
     say "adding $component"
     rustup component add "$component"
@@ -49,6 +50,18 @@ if [ "$want_browser" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/ch
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# redis-server (and redis-cli) for the Redis store's tests, nginx for the multi-instance
+# tests, from Debian. Installing them starts no service here: the tests start their own.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
+  || { ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; }; then
+  say "installing redis-server and nginx"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq redis-server nginx >/dev/null
 fi
 
 # npm packages (binaryen for wasm-opt, playwright-core to drive the system Chromium).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run build`: the npm package in pkg/ — release wasm, wasm-bindgen glue (--target web),
-# wasm-opt -Oz, a minified glue, and the package's own package.json. Two entries:
+# wasm-opt -Oz, a minified glue (imports renamed short), and the package's own package.json. Two entries:
 #   pkg/            `wasm-token-manager`         (no signature verification)
 #   pkg/verify/     `wasm-token-manager/verify`  (with the `verify` feature)
 #   pkg/react/      `wasm-token-manager/react`   (src/js/react.js over the default entry)
@@ -12,21 +12,42 @@ export PATH="$HOME/.cargo/bin:$PATH"
 wasm_opt_features="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue"
 
+# The standard library is rebuilt with the package (`-Zbuild-std`, needs the rust-src component)
+# so that panics abort on the spot (`-Cpanic=immediate-abort`): no panic message, location or
+# `core::fmt` panic machinery in the wasm, about 3.4 KB gzip. These are unstable flags, enabled on
+# the stable toolchain with RUSTC_BOOTSTRAP=1 for this build only (README "Decisions").
+# `optimize_for_size` picks core's smaller algorithms. `-Zfmt-debug=none` empties every `Debug`
+# impl (nothing outside tests formats with `{:?}`) and `-Zlocation-detail=none` drops the source
+# paths `#[track_caller]` would embed. Its own target dir keeps these flags from invalidating the
+# ordinary builds and test builds.
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR=target/pkg-build
+export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
+build_std="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
+
+# wasm-opt beyond -Oz, each flag measured on its own (README "Size"): a function with one caller
+# is inlined only when small (by default any size is: the larger bodies compress worse, about
+# 1.3 KB gzip per entry), and the producers and target-features sections are not shipped.
+wasm_opt_size="--one-caller-inline-max-function-size=25 --strip-producers --strip-target-features"
+
 # build_entry OUT_DIR [CARGO_FEATURES]
 build_entry() {
   local out=$1 features=${2:-}
   # Only this crate differs between the entries, so they share the dependency build.
-  cargo build --release --target wasm32-unknown-unknown -p wasm-token-manager \
+  # shellcheck disable=SC2086
+  cargo build --release --target wasm32-unknown-unknown -p wasm-token-manager $build_std \
     ${features:+--features "$features"}
   wasm-bindgen --target web --out-dir "$out" \
-    target/wasm32-unknown-unknown/release/wasm_token_manager.wasm
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/wasm_token_manager.wasm"
   # shellcheck disable=SC2086
-  node_modules/.bin/wasm-opt -Oz $wasm_opt_features \
+  node_modules/.bin/wasm-opt -Oz $wasm_opt_size $wasm_opt_features \
     "$out/wasm_token_manager_bg.wasm" -o "$out/wasm_token_manager_bg.wasm"
   # The glue is minified like any published bundle (comments and long helper names are most
   # of its bytes); the readable API and its docs live in the .d.ts.
   node_modules/.bin/esbuild "$out/wasm_token_manager.js" --minify --format=esm --target=es2020 \
     --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
+  # Short names for the imports the glue hands the wasm (README "Size"); checked, not guessed.
+  node scripts/minify-imports.mjs "$out"
   # The declarations use `Symbol.dispose` (wasm-bindgen's `[Symbol.dispose](): void`), which
   # TypeScript only knows with the esnext.disposable lib: without this reference an app with the
   # usual `lib: ["ES2022", "DOM"]` and `skipLibCheck: false` fails to type-check (TS2550).

@@ -30,6 +30,19 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 step "Rust tests (host)"
 cargo test --workspace
 
+step "the server's integration suite once more, on Redis (issue 14)"
+# The same tests, another store: tests/common reads TOKEN_SERVER_TEST_STORE. The
+# redis-server runs on a free loopback port for this step only and is stopped by its PID.
+redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  --daemonize no --databases 4096 >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null || true' EXIT
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
+TOKEN_SERVER_TEST_STORE="redis://127.0.0.1:$redis_port" cargo test -p token-manager-server --tests
+kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
+trap - EXIT
+
 step "release server binary (--profile server-release) under hostile request data"
 # The deployed shape: optimised, panics unwinding into the server's 500 layer. The same test
 # file ran above against the debug binary; here it runs against the release one.

@@ -1,10 +1,10 @@
 //! The cross-tab channel: a same-origin `BroadcastChannel` on which tabs share a new token,
-//! ask for one on page load, and announce a logout.
+//! ask for one on page load, announce a logout (and why), and share user activity (idle timeout).
 //!
 //! Messages are small plain objects with a version; anything else on the channel is ignored.
 
 use js_sys::{Object, Reflect};
-use token_manager_core::session::Announcement;
+use token_manager_core::session::{Announcement, LogoutReason};
 use token_manager_core::{AccessToken, Timestamp};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -16,8 +16,10 @@ const VERSION: f64 = 1.0;
 /// What a sibling tab said.
 pub(crate) enum Message {
     Token(Announcement),
-    Logout,
+    Logout(LogoutReason),
     Ask,
+    /// The user was active at this instant (the sender's clock).
+    Activity(Timestamp),
 }
 
 /// The channel of one manager; closed when dropped.
@@ -71,8 +73,16 @@ impl Channel {
         let _ = self.channel.post_message(&obj);
     }
 
-    pub(crate) fn logout(&self) {
-        let _ = self.channel.post_message(&message("logout"));
+    pub(crate) fn logout(&self, reason: LogoutReason) {
+        let obj = message("logout");
+        set(&obj, "reason", &reason.as_str().into());
+        let _ = self.channel.post_message(&obj);
+    }
+
+    pub(crate) fn activity(&self, at: Timestamp) {
+        let obj = message("activity");
+        set(&obj, "at", &(at.as_millis() as f64).into());
+        let _ = self.channel.post_message(&obj);
     }
 
     pub(crate) fn ask(&self) {
@@ -92,7 +102,18 @@ fn parse(data: &JsValue) -> Option<Message> {
         return None;
     }
     match get("type")?.as_string()?.as_str() {
-        "logout" => Some(Message::Logout),
+        // A logout without a reason (or an unknown one) is the user's: the stricter reading
+        // would keep a session another tab ended.
+        "logout" => Some(Message::Logout(
+            match get("reason").and_then(|r| r.as_string()).as_deref() {
+                Some("idle") => LogoutReason::Idle,
+                _ => LogoutReason::User,
+            },
+        )),
+        "activity" => {
+            let at = get("at")?.as_f64().filter(|v| v.is_finite() && *v >= 0.0)?;
+            Some(Message::Activity(Timestamp::from_millis(at as u64)))
+        }
         "ask" => Some(Message::Ask),
         "token" => {
             let token = get("token")?.as_string()?;

@@ -5,7 +5,7 @@ use token_manager_core::dangerous::decode_unverified;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::error::{coded, invalid_argument};
+use crate::error::{invalid_argument, thrown};
 
 /// Decodes a token's claims **without verifying its signature** — for display only. Throws a
 /// `TokenManagerError` whose `code` names what is wrong (`malformed_token`, `bad_base64`,
@@ -17,7 +17,7 @@ pub fn decode_claims(
     let token = token
         .as_string()
         .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?;
-    let decoded = decode_unverified(&token).map_err(|e| coded(e.code(), &e.to_string()))?;
+    let decoded = decode_unverified(&token).map_err(|e| thrown(&e))?;
     let value = JSON::parse(&decoded.claims.to_json())?;
     if let Some(obj) = value.dyn_ref::<Object>() {
         Object::freeze(obj);

@@ -1,21 +1,56 @@
 //! Errors thrown to JavaScript: a real `Error` named `TokenManagerError` with a stable `code`.
 //!
-//! Applications switch on `code`; `message` is for people. Neither ever contains a token,
-//! a cookie or a password.
+//! Applications switch on `code`, always one of the registry [`ErrorCode`] (the `.d.ts` union
+//! is checked against it); `message` is for people. Neither ever contains a token, a cookie or
+//! a password. Every core error reaches JavaScript the same way: [`thrown`].
+
+use std::fmt::Display;
 
 use js_sys::{Error, Reflect};
+use token_manager_core::session::{LoginError, RefreshError, TokenError};
+use token_manager_core::verify::VerifyError;
+use token_manager_core::{DecodeError, ErrorCode};
 use wasm_bindgen::JsValue;
 
 /// Builds the error object thrown to JavaScript.
-pub(crate) fn coded(code: &str, message: &str) -> JsValue {
+pub(crate) fn coded(code: ErrorCode, message: &str) -> JsValue {
     let error = Error::new(message);
     error.set_name("TokenManagerError");
     // Setting a property on a fresh Error cannot fail.
-    let _ = Reflect::set(&error, &"code".into(), &code.into());
+    let _ = Reflect::set(&error, &"code".into(), &code.as_str().into());
     error.into()
 }
 
 /// A `TypeError`-like misuse of the API.
 pub(crate) fn invalid_argument(message: &str) -> JsValue {
-    coded("invalid_argument", message)
+    coded(ErrorCode::InvalidArgument, message)
+}
+
+/// A core error with its registered code.
+pub(crate) trait CoreError: Display {
+    fn error_code(&self) -> ErrorCode;
+}
+
+macro_rules! core_errors {
+    ($($t:ty),+) => {
+        $(impl CoreError for $t {
+            fn error_code(&self) -> ErrorCode {
+                <$t>::error_code(self)
+            }
+        })+
+    };
+}
+
+core_errors!(DecodeError, VerifyError, TokenError, RefreshError);
+
+impl CoreError for LoginError {
+    fn error_code(&self) -> ErrorCode {
+        LoginError::error_code(*self)
+    }
+}
+
+/// The `TokenManagerError` of a core error: its code and its message. (Dynamic: one copy of
+/// this path in the wasm whatever the error type.)
+pub(crate) fn thrown(e: &dyn CoreError) -> JsValue {
+    coded(e.error_code(), &e.to_string())
 }

@@ -10,6 +10,7 @@ use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::session::{
     classify_refresh_status, ReceivedToken, RefreshOutcome, TransientKind,
 };
+use token_manager_core::ErrorCode;
 use token_manager_core::{AccessToken, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -22,7 +23,7 @@ use crate::error::coded;
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
     let promise = global_fetch(request).map_err(|e| {
         if e.is_instance_of::<js_sys::ReferenceError>() {
-            coded("no_fetch", "this environment has no global fetch")
+            coded(ErrorCode::NoFetch, "this environment has no global fetch")
         } else {
             e
         }
@@ -84,14 +85,16 @@ fn member(body: &JsValue, key: &str) -> JsValue {
 }
 
 /// Reads a 200 answer of the login or refresh endpoint. `Err` carries nothing secret.
-pub(crate) async fn read_token(response: &Response) -> Result<ReceivedToken, &'static str> {
-    let body = json_body(response).await.ok_or("invalid_response")?;
+pub(crate) async fn read_token(response: &Response) -> Result<ReceivedToken, ErrorCode> {
+    let body = json_body(response)
+        .await
+        .ok_or(ErrorCode::InvalidResponse)?;
     let bearer = member(&body, "token_type")
         .as_string()
         .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
     let token = member(&body, "access_token").as_string();
     let (Some(token), true) = (token, bearer) else {
-        return Err("invalid_response");
+        return Err(ErrorCode::InvalidResponse);
     };
     let expires_in = member(&body, "expires_in")
         .as_f64()

@@ -3,19 +3,29 @@
 //! The only crate that touches JavaScript. It owns the clock, the one timer, `fetch`, the Web
 //! Locks API, the BroadcastChannel and the page lifecycle events, feeds what happens into the
 //! sans-IO session of `token-manager-core`, and carries out what the session decides.
-//! One module per browser facility; `manager` ties them together.
+//! One module per browser facility or concern: `manager` is the JS API, `driver` feeds the
+//! session and acts, `refresh`, `events`, `tabs`, `lifecycle`, `login` and
+//! `authorized_fetch` are what it does.
 
-#![deny(missing_debug_implementations)]
+#![deny(missing_docs, missing_debug_implementations)]
 
+mod authorized_fetch;
 mod channel;
 mod clock;
 mod decode;
+mod driver;
 mod error;
+mod events;
 mod http;
+mod lifecycle;
 mod listener;
 mod lock;
+mod login;
 mod manager;
 mod options;
+mod pending;
+mod refresh;
+mod tabs;
 #[cfg(feature = "verify")]
 mod verify;
 /// Without the `verify` feature: a verifier that cannot exist, so every verification path is
@@ -33,7 +43,7 @@ mod verify {
     impl Verifier {
         pub(crate) fn from_options(_: &JsValue, _: bool) -> Result<Self, JsValue> {
             Err(crate::error::coded(
-                "verify_unavailable",
+                token_manager_core::ErrorCode::VerifyUnavailable,
                 "option `verify` needs the verifying build: import from \"wasm-token-manager/verify\"",
             ))
         }
@@ -49,18 +59,41 @@ mod verify {
 }
 
 pub use decode::decode_claims;
+
+/// `future_to_promise` over one boxed future type: the promise plumbing (the task, the
+/// resolve/reject closures) is compiled once instead of once per `async` export, about 2 KB of
+/// wasm each. The cost is one allocation and a virtual call per promise.
+pub(crate) fn promise(
+    future: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> js_sys::Promise {
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> =
+        Box::pin(future);
+    wasm_bindgen_futures::future_to_promise(boxed)
+}
 pub use manager::TokenManager;
 #[cfg(feature = "verify")]
 pub use verify::{compact_verify, verify_token};
 
 use wasm_bindgen::prelude::*;
 
+/// Talc instead of the standard library's dlmalloc: the same job in a fifth of the bytes.
+/// The wasm build is single-threaded (no `atomics`), which is what `TalcSyncCell` is for.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Runs once when the module is instantiated: panics (which the core is built never to raise)
-/// are reported on the console instead of surfacing as a bare `unreachable` trap.
+/// are reported on the console instead of surfacing as a bare `unreachable` trap. The message is
+/// static: formatting the `PanicHookInfo` would link `core::fmt`'s panic paths into every build.
+/// The package build (`-Cpanic=immediate-abort`, scripts/build.sh) never runs a hook: there a
+/// panic is the `unreachable` trap, a `RuntimeError` thrown to the caller, so it has none.
+#[cfg(not(panic = "immediate-abort"))]
 #[wasm_bindgen(start)]
 fn start() {
-    std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&format!("wasm-token-manager: internal error: {info}").into());
+    std::panic::set_hook(Box::new(|_| {
+        web_sys::console::error_1(
+            &"wasm-token-manager: internal error (a bug: please report it)".into(),
+        );
     }));
 }
 
@@ -80,8 +113,16 @@ export interface TokenManagerOptions {
   refreshLeadSeconds?: number;
   /** The token is not used this close to expiry, seconds. Default 5 (at most 10% of the lifetime). */
   leewaySeconds?: number;
-  /** Refresh request timeout, milliseconds. Default 10000. */
+  /** Refresh request timeout, milliseconds. Default 10000. A tab waiting longer than this plus 1 s
+   * for the cross-tab refresh lock takes it over (`steal`): its holder has stopped. */
   requestTimeoutMs?: number;
+  /** Sign out (in every tab, logout reason `"idle"`) after this long without user activity
+   * (pointer, keys, the page becoming visible) in any tab of the origin. Refreshes and
+   * `auth.fetch` are not activity. Default: off. */
+  idleTimeoutSeconds?: number;
+  /** The `idle` event fires this long before an idle logout. Needs `idleTimeoutSeconds`, and must
+   * be less. Default 60, or half of `idleTimeoutSeconds` if that is less. */
+  idleWarningSeconds?: number;
   /** Share one refresh between the tabs of this origin (Web Locks + BroadcastChannel). Default true. */
   crossTab?: boolean;
   /** Enable `getAccessToken()`. Default false: only `auth.fetch` sees the token. This hides the
@@ -193,14 +234,15 @@ export type VerifyErrorCode =
   | "missing_claim" | "token_expired" | "token_not_yet_valid" | "wrong_issuer" | "wrong_audience"
   | "bad_jwks" | "jwks_unavailable";
 
-/** Every `code` a `TokenManagerError` can carry. */
+/** Every `code` a `TokenManagerError` can carry. The three unions are checked against the one
+ * registry of codes (`core/src/code.rs`) by `core/tests/codes.rs`. */
 export type ErrorCode =
   | DecodeErrorCode | VerifyErrorCode
   | "invalid_option" | "unknown_option" | "insecure_endpoint" | "invalid_argument"
   | "invalid_credentials" | "forbidden" | "rate_limited" | "login_failed" | "network_error" | "server_error"
   | "timeout" | "invalid_response" | "invalid_grant" | "refresh_budget_exhausted"
   | "not_authenticated" | "token_not_exposed" | "logout_failed" | "no_fetch"
-  | "verify_unavailable" | "no_expiry";
+  | "verify_unavailable" | "no_expiry" | "other_session";
 
 /** Every error thrown or rejected by this package: an `Error` with a stable `code`. */
 export interface TokenManagerError extends Error {
@@ -210,7 +252,19 @@ export interface TokenManagerError extends Error {
 
 export interface LoginEventDetail { source: "login" | "restore" | "otherTab"; }
 export interface RefreshEventDetail { source: "refresh" | "otherTab"; }
-export interface LogoutEventDetail { origin: "local" | "otherTab"; }
+export interface LogoutEventDetail {
+  /** Which tab signed out. */
+  origin: "local" | "otherTab";
+  /** `user`: `logout()` was called (here or in the other tab). `idle`: the idle timeout. */
+  reason: "user" | "idle";
+}
+/** The idle warning: the session ends at `logoutAt` unless the user is active in some tab. */
+export interface IdleEventDetail {
+  /** When the idle logout happens, ms since the epoch (like `Date.now()`). */
+  logoutAt: number;
+  /** From now. */
+  inMs: number;
+}
 export interface ExpiredEventDetail {
   /** `rejected`: the server ended the session, sign in again. `lifetime`: the token ran out while refreshes failed; they continue. */
   reason: "rejected" | "lifetime";
@@ -233,6 +287,9 @@ export interface TokenManagerEventMap {
   expired: CustomEvent<ExpiredEventDetail>;
   error: CustomEvent<ErrorEventDetail>;
   statechange: CustomEvent<StateChangeEventDetail>;
+  idle: CustomEvent<IdleEventDetail>;
+  /** Activity after an `idle` warning: the idle logout is cancelled (hide the warning). */
+  active: CustomEvent<Record<string, never>>;
 }
 
 export interface TokenManager {

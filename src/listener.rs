@@ -10,6 +10,7 @@ use web_sys::{Event, EventTarget};
 pub(crate) struct Listener {
     target: EventTarget,
     kind: &'static str,
+    capture: bool,
     callback: Closure<dyn FnMut(Event)>,
 }
 
@@ -20,13 +21,29 @@ impl Listener {
         kind: &'static str,
         callback: impl FnMut(Event) + 'static,
     ) -> Option<Self> {
+        Self::with_capture(target, kind, false, callback)
+    }
+
+    /// Registers `callback` in the capture phase when `capture` is set, so a handler of the
+    /// page that stops propagation cannot hide the event.
+    pub(crate) fn with_capture(
+        target: &EventTarget,
+        kind: &'static str,
+        capture: bool,
+        callback: impl FnMut(Event) + 'static,
+    ) -> Option<Self> {
         let callback = Closure::<dyn FnMut(Event)>::new(callback);
         target
-            .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
+            .add_event_listener_with_callback_and_bool(
+                kind,
+                callback.as_ref().unchecked_ref(),
+                capture,
+            )
             .ok()?;
         Some(Self {
             target: target.clone(),
             kind,
+            capture,
             callback,
         })
     }
@@ -34,9 +51,11 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(self.kind, self.callback.as_ref().unchecked_ref());
+        let _ = self.target.remove_event_listener_with_callback_and_bool(
+            self.kind,
+            self.callback.as_ref().unchecked_ref(),
+            self.capture,
+        );
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The lock is held until the promise the callback returns settles, so a tab that refreshes
 //! keeps it until it has announced the new token; tabs queued behind it then find the token
-//! adopted and skip the endpoint.
+//! adopted and skip the endpoint. A tab that waited `lock_timeout` takes the lock over
+//! (`steal: true`): its holder has stopped (frozen, paused in a debugger, crashed).
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
@@ -24,10 +25,13 @@ fn lock_manager() -> Option<(JsValue, Function)> {
 }
 
 /// Runs `work` while holding the exclusive lock `name`; runs it without a lock where the Web
-/// Locks API is missing. Returns `Err` when `signal` aborted the wait for the lock.
+/// Locks API is missing. Returns `Err` when `signal` aborted the wait for the lock. With
+/// `steal`, the lock is granted at once, released by whoever held it (`signal` is then not
+/// used: the API refuses the two together, and there is no wait to abort).
 pub(crate) async fn with_lock(
     name: &str,
     signal: &AbortSignal,
+    steal: bool,
     work: impl FnOnce() -> Promise + 'static,
 ) -> Result<(), JsValue> {
     let Some((locks, request)) = lock_manager() else {
@@ -35,7 +39,11 @@ pub(crate) async fn with_lock(
         return Ok(());
     };
     let options = Object::new();
-    Reflect::set(&options, &"signal".into(), signal)?;
+    if steal {
+        Reflect::set(&options, &"steal".into(), &JsValue::TRUE)?;
+    } else {
+        Reflect::set(&options, &"signal".into(), signal)?;
+    }
     let mut work = Some(work);
     let callback = Closure::once(move |_lock: JsValue| -> JsValue {
         match work.take() {

@@ -10,12 +10,13 @@ use std::time::Duration;
 use js_sys::{Array, Object, Reflect};
 use token_manager_core::endpoint::loopback_host;
 use token_manager_core::schedule::Config;
+use token_manager_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::coded;
 use crate::verify::Verifier;
 
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "verify",
     "loginUrl",
     "refreshUrl",
@@ -28,6 +29,8 @@ const KNOWN: [&str; 12] = [
     "exposeToken",
     "replayNonIdempotent",
     "retry",
+    "idleTimeoutSeconds",
+    "idleWarningSeconds",
 ];
 const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
 
@@ -51,7 +54,7 @@ pub(crate) struct Options {
 
 pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
     coded(
-        "invalid_option",
+        ErrorCode::InvalidOption,
         &format!("option `{name}` must be {expected}"),
     )
 }
@@ -66,7 +69,7 @@ fn check_keys(obj: &JsValue, known: &[&str], prefix: &str) -> Result<(), JsValue
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
             return Err(coded(
-                "unknown_option",
+                ErrorCode::UnknownOption,
                 &format!("unknown option `{prefix}{key}`"),
             ));
         }
@@ -130,7 +133,7 @@ fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<Stri
     let url = web_sys::Url::new_with_base(&raw, base).map_err(|_| invalid(name, "a valid URL"))?;
     if !secure_or_loopback(&url) {
         return Err(coded(
-            "insecure_endpoint",
+            ErrorCode::InsecureEndpoint,
             &format!("option `{name}` must be an https: URL or a loopback http: URL"),
         ));
     }
@@ -164,7 +167,7 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
         }
         if !secure_or_loopback(&url) {
             return Err(coded(
-                "insecure_endpoint",
+                ErrorCode::InsecureEndpoint,
                 "option `apiOrigins` may only list https: origins or loopback http: origins",
             ));
         }
@@ -181,7 +184,7 @@ impl Options {
         } else if plain_object(value) {
             value.clone()
         } else {
-            return Err(coded("invalid_option", "options must be an object"));
+            return Err(coded(ErrorCode::InvalidOption, "options must be an object"));
         };
         check_keys(&obj, &KNOWN, "")?;
         let (href, own_origin) = location();
@@ -214,8 +217,38 @@ impl Options {
             }
         }
         let cross_tab = boolean(&obj, "crossTab", true)?;
-        if !cross_tab {
+        if cross_tab {
+            // A live lock holder lets go within its own request timeout; one that waits longer
+            // has stopped (frozen, paused, crashed) and the lock is taken over.
+            config.lock_timeout = Some(config.request_timeout + Duration::from_secs(1));
+        } else {
             config.sibling_wait = None;
+        }
+        let idle = number(&obj, "idleTimeoutSeconds", 1, 31_536_000)?;
+        let warning = number(&obj, "idleWarningSeconds", 0, 86_400)?;
+        match (idle, warning) {
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "idleWarningSeconds",
+                    "given with idleTimeoutSeconds",
+                ))
+            }
+            (None, None) => {}
+            (Some(idle), warning) => {
+                let idle = token_manager_core::schedule::duration_from_secs(idle);
+                let warning = match warning {
+                    Some(s) => token_manager_core::schedule::duration_from_secs(s),
+                    None => Duration::from_secs(60).min(idle / 2),
+                };
+                if warning >= idle {
+                    return Err(invalid(
+                        "idleWarningSeconds",
+                        "less than idleTimeoutSeconds",
+                    ));
+                }
+                config.idle_timeout = Some(idle);
+                config.idle_warning = warning;
+            }
         }
         Ok(Options {
             login_url: endpoint(&obj, "loginUrl", "/auth/login", &href)?,

@@ -19,13 +19,14 @@ use token_manager_core::verify::{
     check_claims, check_header, check_signature_shape, parse_jwks, select_key, Jwk, Policy,
     VerifyError,
 };
+use token_manager_core::ErrorCode;
 use token_manager_core::{Algorithm, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit};
 
-use crate::error::coded;
+use crate::error::{coded, thrown};
 use crate::options::{get, invalid, plain_object, secure_or_loopback};
 use crate::{clock, http};
 
@@ -139,7 +140,7 @@ impl Verifier {
             let key = key.as_string().unwrap_or_default();
             if caller == Caller::CompactVerify && CLAIMS_OPTIONS.contains(&key.as_str()) {
                 return Err(coded(
-                    "unknown_option",
+                    ErrorCode::UnknownOption,
                     &format!(
                         "option `{p}.{key}` checks claims: compactVerify verifies any JWS and reads no claims (use verifyToken for a JWT)"
                     ),
@@ -149,7 +150,7 @@ impl Verifier {
                 || (key == "currentTime" && caller != Caller::VerifyToken)
             {
                 return Err(coded(
-                    "unknown_option",
+                    ErrorCode::UnknownOption,
                     &format!("unknown option `{p}.{key}`"),
                 ));
             }
@@ -203,7 +204,7 @@ impl Verifier {
                     .map_err(|_| invalid(&name("jwksUrl"), "a valid URL"))?;
                 if !secure_or_loopback(&parsed) {
                     return Err(coded(
-                        "insecure_endpoint",
+                        ErrorCode::InsecureEndpoint,
                         &format!(
                             "option `{p}.jwksUrl` must be an https: URL or a loopback http: URL"
                         ),
@@ -221,11 +222,12 @@ impl Verifier {
                     .ok_or_else(|| invalid(&name("jwks"), "a key set object { keys: [...] }"))?;
                 // Checked now, so a broken inline set is a clear error when the options are
                 // read rather than a refusal of every token later.
-                let keys = parse_jwks(text.as_bytes())
-                    .map_err(|e| coded("invalid_option", &format!("option `{p}.jwks`: {e}")))?;
+                let keys = parse_jwks(text.as_bytes()).map_err(|e| {
+                    coded(ErrorCode::InvalidOption, &format!("option `{p}.jwks`: {e}"))
+                })?;
                 if keys.is_empty() {
                     return Err(coded(
-                        "invalid_option",
+                        ErrorCode::InvalidOption,
                         &format!(
                             "option `{p}.jwks` holds no RSA, EC or OKP key (symmetric and unknown key types are skipped)"
                         ),
@@ -497,7 +499,7 @@ pub fn verify_token(
     #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
     #[wasm_bindgen(unchecked_param_type = "VerifyOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
+    crate::promise(async move {
         let token = token.as_string().ok_or_else(|| {
             crate::error::invalid_argument("verifyToken(token, options) needs a string")
         })?;
@@ -511,10 +513,7 @@ pub fn verify_token(
             None => clock::wall(),
         };
         let verifier = standalone(&options, Caller::VerifyToken)?;
-        let decoded = verifier
-            .verify(&token, now)
-            .await
-            .map_err(|e| coded(e.code(), &e.to_string()))?;
+        let decoded = verifier.verify(&token, now).await.map_err(|e| thrown(&e))?;
         let claims = JSON::parse(&decoded.claims.to_json())?;
         if let Some(obj) = claims.dyn_ref::<Object>() {
             Object::freeze(obj);
@@ -535,11 +534,11 @@ pub fn compact_verify(
     #[wasm_bindgen(unchecked_param_type = "string")] jws: JsValue,
     #[wasm_bindgen(unchecked_param_type = "CompactVerifyOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
+    crate::promise(async move {
         let Some(jws) = jws.as_string() else {
             if jws.is_object() && !jws.is_instance_of::<Uint8Array>() {
                 let e = VerifyError::Decode(token_manager_core::DecodeError::NotCompact);
-                return Err(coded(e.code(), &e.to_string()));
+                return Err(thrown(&e));
             }
             return Err(crate::error::invalid_argument(
                 "compactVerify(jws, options) needs the JWS as a string",
@@ -553,7 +552,7 @@ pub fn compact_verify(
         let decoded = verifier
             .verify_compact(&jws, &limits, clock::wall())
             .await
-            .map_err(|e| coded(e.code(), &e.to_string()))?;
+            .map_err(|e| thrown(&e))?;
         let header = JSON::parse(&decoded.header_json)?;
         if let Some(obj) = header.dyn_ref::<Object>() {
             Object::freeze(obj);

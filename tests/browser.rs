@@ -10,6 +10,9 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use wasm_token_manager::{decode_claims, TokenManager};
 
+mod support;
+use support::{call, call_async, free, json, obj, prop, track, Guard};
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen(module = "/tests/support/fake_server.js")]
@@ -80,35 +83,12 @@ extern "C" {
     fn jwks(this: &SigningServer) -> JsValue;
 }
 
-fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        Reflect::set(&o, &(*k).into(), v).unwrap();
-    }
-    o.into()
-}
-
-fn json(s: &str) -> JsValue {
-    JSON::parse(s).unwrap()
-}
-
 fn manager(options: &str) -> JsValue {
-    TokenManager::new(Some(json(options)))
-        .expect("valid options")
-        .into()
-}
-
-fn call(m: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: js_sys::Function = Reflect::get(m, &method.into()).unwrap().into();
-    f.apply(m, &args.iter().collect::<Array>())
-}
-
-async fn call_async(m: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    JsFuture::from(js_sys::Promise::from(call(m, method, args)?)).await
-}
-
-fn prop(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &key.into()).unwrap()
+    track(
+        TokenManager::new(Some(json(options)))
+            .expect("valid options")
+            .into(),
+    )
 }
 
 async fn next_event(m: &JsValue, kind: &str, ms: u32) -> JsValue {
@@ -132,13 +112,10 @@ async fn get_json(m: &JsValue, url: &str) -> (u16, JsValue) {
     (status, body)
 }
 
-fn free(m: JsValue) {
-    let _ = call(&m, "free", &[]);
-}
-
 #[wasm_bindgen_test]
 async fn login_gives_claims_and_fetch_attaches_the_bearer_token() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     let claims = login(&m).await;
     assert_eq!(prop(&claims, "name"), "Ada Lovelace");
@@ -164,6 +141,7 @@ async fn login_gives_claims_and_fetch_attaches_the_bearer_token() {
 #[wasm_bindgen_test]
 async fn wrong_credentials_are_invalid_credentials_and_leave_the_manager_signed_out() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     let creds = obj(&[("username", "demo".into()), ("password", "nope".into())]);
     let err = call_async(&m, "login", &[creds]).await.unwrap_err();
@@ -178,6 +156,7 @@ async fn wrong_credentials_are_invalid_credentials_and_leave_the_manager_signed_
 #[wasm_bindgen_test]
 async fn restore_uses_the_refresh_cookie_and_reports_no_session_as_false() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     let errors = std::rc::Rc::new(std::cell::Cell::new(0u32));
     let counter = errors.clone();
@@ -211,6 +190,7 @@ async fn restore_uses_the_refresh_cookie_and_reports_no_session_as_false() {
 #[wasm_bindgen_test]
 async fn the_token_is_refreshed_silently_before_it_expires() {
     let server = FakeServer::new(2.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     let first = server.latest_token().unwrap();
@@ -227,6 +207,7 @@ async fn the_token_is_refreshed_silently_before_it_expires() {
 #[wasm_bindgen_test]
 async fn twenty_concurrent_fetches_after_a_401_share_one_refresh_and_retry_once() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     server.reject_token(&server.latest_token().unwrap());
@@ -255,6 +236,7 @@ async fn twenty_concurrent_fetches_after_a_401_share_one_refresh_and_retry_once(
 #[wasm_bindgen_test]
 async fn a_persistent_401_is_retried_once_and_never_loops() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     server.set_api_always_401(true);
@@ -276,6 +258,7 @@ async fn a_persistent_401_is_retried_once_and_never_loops() {
 #[wasm_bindgen_test]
 async fn other_origins_never_see_the_token_and_other_options_pass_through() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     let init = obj(&[("method", "PUT".into()), ("body", "x".into())]);
@@ -316,6 +299,7 @@ async fn a_missing_fetch_or_a_bad_request_is_a_coded_error() {
 #[wasm_bindgen_test]
 async fn an_allowlisted_api_origin_gets_the_token() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false, "apiOrigins": ["https://api.example"]}"#);
     login(&m).await;
     call_async(&m, "fetch", &["https://api.example/v1/me".into()])
@@ -339,6 +323,7 @@ async fn an_allowlisted_api_origin_gets_the_token() {
 #[wasm_bindgen_test]
 async fn the_raw_token_is_hidden_unless_expose_token_is_set() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     let err = call(&m, "getAccessToken", &[]).unwrap_err();
@@ -405,6 +390,7 @@ fn every_bad_option_is_a_coded_constructor_error() {
 #[wasm_bindgen_test]
 async fn a_hanging_refresh_times_out_and_keeps_the_token() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false, "requestTimeoutMs": 300}"#);
     login(&m).await;
     server.reject_token(&server.latest_token().unwrap());
@@ -432,6 +418,7 @@ async fn rate_limits_and_server_errors_keep_the_token() {
         ("network".into(), "network_error"),
     ] {
         let server = FakeServer::new(900.0);
+        let _guard = Guard::new(&server);
         let m = manager(r#"{"crossTab": false}"#);
         login(&m).await;
         server.reject_token(&server.latest_token().unwrap());
@@ -457,6 +444,7 @@ async fn rate_limits_and_server_errors_keep_the_token() {
 #[wasm_bindgen_test]
 async fn a_refused_refresh_emits_expired_and_clears_the_token() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     server.reject_token(&server.latest_token().unwrap());
@@ -479,6 +467,7 @@ async fn a_refused_refresh_emits_expired_and_clears_the_token() {
 #[wasm_bindgen_test]
 async fn two_managers_on_one_channel_share_login_and_one_refresh_and_logout() {
     let server = FakeServer::new(2.0);
+    let _guard = Guard::new(&server);
     let a = manager(r#"{}"#);
     let b = manager(r#"{}"#);
     let b_login = JsFuture::from(next_event_promise(&b, "login", 5_000));
@@ -531,6 +520,7 @@ async fn two_managers_on_one_channel_share_login_and_one_refresh_and_logout() {
 #[wasm_bindgen_test]
 async fn no_token_is_ever_persisted_anywhere() {
     let server = FakeServer::new(2.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{}"#);
     login(&m).await;
     next_event(&m, "refresh", 5_000).await;
@@ -557,6 +547,7 @@ async fn no_token_is_ever_persisted_anywhere() {
 #[wasm_bindgen_test]
 async fn listeners_are_typed_by_event_name_and_removable() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     let err = call(
         &m,
@@ -638,6 +629,7 @@ fn now_secs() -> f64 {
 #[wasm_bindgen_test]
 async fn a_forged_announcement_of_another_account_or_session_never_replaces_the_session() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{}"#);
     login(&m).await;
     let own = prop(&call(&m, "claims", &[]).unwrap(), "jti");
@@ -690,13 +682,16 @@ async fn with_verification_another_accounts_genuine_token_never_replaces_the_ses
         .await
         .unwrap();
     let server = SigningServer::new(&key, 900.0);
+    let _guard = Guard::new(&server);
     let verify = obj(&[
         ("jwks", server.jwks()),
         ("algorithms", json(r#"["ES256"]"#)),
     ]);
-    let m: JsValue = TokenManager::new(Some(obj(&[("verify", verify)])))
-        .expect("valid options")
-        .into();
+    let m: JsValue = track(
+        TokenManager::new(Some(obj(&[("verify", verify)])))
+            .expect("valid options")
+            .into(),
+    );
     login(&m).await;
     let signed = |sub: &'static str, jti: &'static str| {
         let iat = now_secs();
@@ -792,6 +787,7 @@ fn a_loopback_lookalike_host_is_an_insecure_endpoint() {
 #[wasm_bindgen_test]
 async fn a_post_refused_with_401_is_not_replayed_and_the_401_is_returned() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     login(&m).await;
     let refused = server.latest_token().unwrap();
@@ -828,6 +824,7 @@ async fn a_post_refused_with_401_is_not_replayed_and_the_401_is_returned() {
 #[wasm_bindgen_test]
 async fn replay_non_idempotent_opts_in_to_replaying_a_post_after_a_401() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false, "replayNonIdempotent": true}"#);
     login(&m).await;
     server.reject_token(&server.latest_token().unwrap());
@@ -849,6 +846,7 @@ async fn replay_non_idempotent_opts_in_to_replaying_a_post_after_a_401() {
 #[wasm_bindgen_test]
 async fn a_403_on_login_is_forbidden_not_invalid_credentials() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     let m = manager(r#"{"crossTab": false}"#);
     server.set_login_status(403);
     let creds = obj(&[
@@ -868,6 +866,7 @@ async fn a_403_on_login_is_forbidden_not_invalid_credentials() {
 #[wasm_bindgen_test]
 async fn a_403_on_restore_rejects_with_forbidden_instead_of_looking_like_a_first_visit() {
     let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
     server.set_cookie(true);
     server.push_refresh_reply(403.into());
     let m = manager(r#"{"crossTab": false}"#);
@@ -880,4 +879,158 @@ async fn a_403_on_restore_rejects_with_forbidden_instead_of_looking_like_a_first
     assert_eq!(prop(&m, "state"), "signedOut");
     free(m);
     server.uninstall();
+}
+
+#[wasm_bindgen(inline_js = r#"
+const KINDS = ["pointerdown", "keydown", "visibilitychange"];
+export function watchPageListeners() {
+  const live = Object.fromEntries(KINDS.map((k) => [k, 0]));
+  const proto = EventTarget.prototype;
+  const add = proto.addEventListener;
+  const remove = proto.removeEventListener;
+  const page = (t) => t === globalThis || t === globalThis.document;
+  proto.addEventListener = function (type, l, o) {
+    if (page(this) && type in live) live[type] += 1;
+    return add.call(this, type, l, o);
+  };
+  proto.removeEventListener = function (type, l, o) {
+    if (page(this) && type in live) live[type] -= 1;
+    return remove.call(this, type, l, o);
+  };
+  return {
+    counts: () => ({ ...live }),
+    uninstall() {
+      proto.addEventListener = add;
+      proto.removeEventListener = remove;
+    },
+  };
+}
+export function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+export function pressKey() {
+  globalThis.dispatchEvent(new KeyboardEvent("keydown", { key: "Shift" }));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = watchPageListeners)]
+    fn watch_page_listeners() -> JsValue;
+    #[wasm_bindgen(js_name = pressKey)]
+    fn press_key();
+    fn delay(ms: u32) -> js_sys::Promise;
+}
+
+fn listener_counts(watch: &JsValue) -> String {
+    let counts = call(watch, "counts", &[]).unwrap();
+    JSON::stringify(&counts).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+fn activity_listeners_exist_only_with_an_idle_timeout_and_go_away_on_free() {
+    let watch = watch_page_listeners();
+    let plain = manager("{}");
+    // The wake-up listener on visibilitychange is always there; no activity listener is.
+    assert_eq!(
+        listener_counts(&watch),
+        r#"{"pointerdown":0,"keydown":0,"visibilitychange":1}"#
+    );
+    free(plain);
+    let idle = manager(r#"{"idleTimeoutSeconds": 600}"#);
+    assert_eq!(
+        listener_counts(&watch),
+        r#"{"pointerdown":1,"keydown":1,"visibilitychange":2}"#
+    );
+    free(idle);
+    assert_eq!(
+        listener_counts(&watch),
+        r#"{"pointerdown":0,"keydown":0,"visibilitychange":0}"#
+    );
+    let _ = call(&watch, "uninstall", &[]);
+}
+
+#[wasm_bindgen_test]
+fn bad_idle_options_are_coded_constructor_errors() {
+    for options in [
+        r#"{"idleTimeoutSeconds": 0}"#,
+        r#"{"idleTimeoutSeconds": "600"}"#,
+        r#"{"idleWarningSeconds": 30}"#,
+        r#"{"idleTimeoutSeconds": 60, "idleWarningSeconds": 60}"#,
+    ] {
+        let err = TokenManager::new(Some(json(options))).unwrap_err();
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("invalid_option"),
+            "{options}"
+        );
+    }
+    // The warning defaults to half a short timeout.
+    assert!(TokenManager::new(Some(json(r#"{"idleTimeoutSeconds": 2}"#))).is_ok());
+}
+
+#[wasm_bindgen_test]
+async fn a_key_after_the_idle_warning_fires_active_then_idleness_signs_out_and_revokes() {
+    let server = FakeServer::new(30.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"idleTimeoutSeconds": 2, "idleWarningSeconds": 1}"#);
+    login(&m).await;
+    let warning = next_event(&m, "idle", 3000).await;
+    let logout_at = prop(&warning, "logoutAt").as_f64().unwrap();
+    let in_ms = prop(&warning, "inMs").as_f64().unwrap();
+    assert!(in_ms > 0.0 && in_ms <= 1000.0, "inMs {in_ms}");
+    assert!((logout_at - js_sys::Date::now() - in_ms).abs() < 200.0);
+    // Dispatched synchronously, within the key event: listen first.
+    let active = next_event_promise(&m, "active", 500);
+    press_key();
+    JsFuture::from(active).await.expect("active");
+    assert_eq!(prop(&m, "state").as_string().as_deref(), Some("signedIn"));
+    let logout = next_event(&m, "logout", 3000).await;
+    assert_eq!(prop(&logout, "reason").as_string().as_deref(), Some("idle"));
+    assert_eq!(
+        prop(&logout, "origin").as_string().as_deref(),
+        Some("local")
+    );
+    assert_eq!(call(&m, "claims", &[]).unwrap(), JsValue::NULL);
+    // The server is told, so the refresh cookie cannot bring the session back.
+    wait_for_requests(&server, "/auth/logout", 1).await;
+    free(m);
+    server.uninstall();
+}
+
+/// Waits (up to 2 s, in 50 ms steps) until the fake server has seen `n` requests to `path`.
+async fn wait_for_requests(server: &FakeServer, path: &str, n: u32) {
+    for _ in 0..40 {
+        if server.count(path) >= n {
+            return;
+        }
+        JsFuture::from(delay(50)).await.unwrap();
+    }
+    panic!("{} requests to {path}", server.count(path));
+}
+
+#[wasm_bindgen_test]
+async fn the_next_guard_cleans_up_after_a_test_that_aborted_before_its_own_ran() {
+    let global = js_sys::global();
+    let real_fetch = prop(&global, "fetch");
+    // What a failed test leaves (a panic aborts: its guard never drops): a fake server
+    // installed as `fetch` and a live manager.
+    let first = FakeServer::new(900.0);
+    std::mem::forget(Guard::new(&first));
+    let left = manager(r#"{"crossTab": false}"#);
+    assert!(call(&left, "isAuthenticated", &[]).is_ok());
+    // The next test's guard frees the manager and keeps only its own server installed.
+    let second = FakeServer::new(900.0);
+    let guard = Guard::new(&second);
+    assert!(
+        call(&left, "isAuthenticated", &[]).is_err(),
+        "the leftover manager was freed"
+    );
+    let m = manager(r#"{"crossTab": false}"#);
+    let _ = call_async(&m, "restore", &[]).await;
+    assert_eq!(second.count("/auth/refresh"), 1, "the new server answers");
+    assert_eq!(first.count("/auth/refresh"), 0);
+    drop(guard);
+    assert!(
+        Object::is(&prop(&global, "fetch"), &real_fetch),
+        "the real fetch is back"
+    );
 }

@@ -19,6 +19,9 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use wasm_token_manager::{compact_verify, verify_token, TokenManager};
 
+mod support;
+use support::{call, call_async, free, json, prop, set, track, Guard};
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen(module = "/tests/support/jose.js")]
@@ -63,18 +66,6 @@ extern "C" {
     fn set_jwks_fail(this: &SigningServer, v: bool);
     #[wasm_bindgen(method, setter)]
     fn set_api401(this: &SigningServer, v: u32);
-}
-
-fn json(s: &str) -> JsValue {
-    JSON::parse(s).unwrap()
-}
-
-fn set(o: &JsValue, k: &str, v: JsValue) {
-    Reflect::set(o, &k.into(), &v).unwrap();
-}
-
-fn prop(v: &JsValue, k: &str) -> JsValue {
-    Reflect::get(v, &k.into()).unwrap()
 }
 
 async fn key(alg: &str, kid: &str) -> JsValue {
@@ -748,16 +739,7 @@ fn verifying_manager(cross_tab: bool, cooldown_ms: Option<u32>) -> JsValue {
     }
     let o = json(&format!(r#"{{"crossTab":{cross_tab}}}"#));
     set(&o, "verify", verify);
-    TokenManager::new(Some(o)).expect("valid options").into()
-}
-
-fn call(m: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: js_sys::Function = Reflect::get(m, &method.into()).unwrap().into();
-    f.apply(m, &args.iter().collect::<js_sys::Array>())
-}
-
-async fn call_async(m: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    JsFuture::from(js_sys::Promise::from(call(m, method, args)?)).await
+    track(TokenManager::new(Some(o)).expect("valid options").into())
 }
 
 fn credentials() -> JsValue {
@@ -766,10 +748,6 @@ fn credentials() -> JsValue {
 
 fn is_authenticated(m: &JsValue) -> bool {
     call(m, "isAuthenticated", &[]).unwrap().as_bool().unwrap()
-}
-
-fn free(m: JsValue) {
-    let _ = call(&m, "free", &[]);
 }
 
 fn event(m: &JsValue, kind: &str) -> JsFuture {
@@ -801,13 +779,16 @@ struct Stage {
     server: SigningServer,
     issuer: JsValue,
     attacker: JsValue,
+    _guard: Guard,
 }
 
 impl Stage {
     async fn new() -> Self {
         let issuer = fixture_key("issuer-es256").await;
+        let server = SigningServer::new(&issuer, 900.0);
         Stage {
-            server: SigningServer::new(&issuer, 900.0),
+            _guard: Guard::new(&server),
+            server,
             attacker: fixture_key("attacker-es256").await,
             issuer,
         }
@@ -859,7 +840,7 @@ async fn a_manager_with_an_inline_key_set_verifies_without_fetching_one() {
     );
     let o = json(r#"{"crossTab":false}"#);
     set(&o, "verify", verify);
-    let m: JsValue = TokenManager::new(Some(o)).expect("valid options").into();
+    let m: JsValue = track(TokenManager::new(Some(o)).expect("valid options").into());
     stage.server.push(&stage.forged("forged-inline").await);
     let err = call_async(&m, "login", &[credentials()]).await.unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("bad_signature"));

@@ -18,7 +18,7 @@ import {
 import { StoragePanel } from "./storage-panel.js";
 import { Timeline } from "./timeline.js";
 
-const EVENT_TYPES = ["login", "refresh", "logout", "expired", "error", "statechange"];
+const EVENT_TYPES = ["login", "refresh", "logout", "expired", "error", "statechange", "idle", "active"];
 const STATE_TEXT = {
   loading: "loading…",
   signedOut: "signed out",
@@ -37,7 +37,7 @@ function optionsFromQuery(search) {
     return Number.isFinite(value) ? value : undefined;
   };
   const options = {};
-  for (const name of ["refreshLeadSeconds", "leewaySeconds", "requestTimeoutMs"]) {
+  for (const name of ["refreshLeadSeconds", "leewaySeconds", "requestTimeoutMs", "idleTimeoutSeconds", "idleWarningSeconds"]) {
     const value = number(name);
     if (value !== undefined) options[name] = value;
   }

@@ -44,7 +44,22 @@ export class EventLog {
         );
         break;
       case "logout":
-        this.add("logout", detail.origin === "otherTab" ? "Signed out in another tab." : "Signed out.");
+        this.add(
+          "logout",
+          detail.reason === "idle"
+            ? "Signed out after a period without activity in any tab."
+            : detail.origin === "otherTab"
+              ? "Signed out in another tab."
+              : "Signed out.",
+        );
+        break;
+      case "idle":
+        this.add("idle", `No activity: signing out in ${seconds(detail.inMs)} unless you press a key or click.`, {
+          tone: "warn",
+        });
+        break;
+      case "active":
+        this.add("active", "Activity: the idle sign-out is cancelled.", { tone: "good" });
         break;
       case "expired":
         this.add(

@@ -6,6 +6,10 @@
 //! every refresh is a real rotation. Prints a Markdown table. `--quick` for a short run.
 //! Run it through `bench/server/run.sh`, which builds with optimisations.
 //!
+//! `--store SPEC` runs the same cells on another backend (`redis://…`, `redis+cluster://…`;
+//! a key-encryption key is generated for the run); `bench/server/run.sh --stores` starts a
+//! redis-server and a 3-master cluster and prints one table for SQLite, Redis and the cluster.
+//!
 //! `--aborted-logins` and `--login-throttle` run the login benchmarks of `logins.rs`
 //! instead (each prints its own table).
 
@@ -13,7 +17,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use token_manager_server::{null_sink, Config, DemoUser, Server, SigningAlgorithm};
+use token_manager_server::{
+    null_sink, Config, DemoUser, KeyEncryptionKey, Server, SigningAlgorithm, StoreSpec,
+};
 
 #[path = "../../server/tests/common/http.rs"]
 mod http;
@@ -153,10 +159,22 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 
 async fn bench_algorithm(
     alg: SigningAlgorithm,
+    store: Option<&StoreSpec>,
     warmup: Duration,
     measure: Duration,
 ) -> Vec<String> {
+    let store_name = match store {
+        None | Some(StoreSpec::Sqlite(_)) => "SQLite",
+        Some(StoreSpec::Redis(_)) => "Redis",
+        Some(StoreSpec::RedisCluster(_)) => "Redis Cluster",
+    };
     let config = Config {
+        store: store.cloned(),
+        // One KEK for the whole run: the keys of the previous algorithm stay in the store.
+        key_encryption_key: store.map(|_| {
+            static KEK: std::sync::OnceLock<KeyEncryptionKey> = std::sync::OnceLock::new();
+            KEK.get_or_init(KeyEncryptionKey::generate).clone()
+        }),
         listen: "127.0.0.1:0".parse().expect("addr"),
         algorithm: alg,
         demo_users: vec![DemoUser::new("bench", "bench-password")],
@@ -190,7 +208,8 @@ async fn bench_algorithm(
             pool.extend(rest);
             let rps = cell.requests as f64 / cell.elapsed.as_secs_f64();
             rows.push(format!(
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} |",
+                store_name,
                 alg,
                 endpoint.name(),
                 c,
@@ -210,16 +229,26 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     // Cargo passes --bench to harness = false benches; nothing else is accepted.
-    if let Some(bad) = args.iter().find(|a| {
-        !matches!(
-            a.as_str(),
-            "--quick" | "--bench" | "--aborted-logins" | "--login-throttle"
-        )
-    }) {
-        eprintln!(
-            "unknown argument {bad:?}; usage: server [--quick] [--aborted-logins | --login-throttle]"
-        );
-        std::process::exit(2);
+    let mut store: Option<StoreSpec> = None;
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--quick" | "--bench" | "--aborted-logins" | "--login-throttle" | "--no-header" => {}
+            "--store" => match rest.next().map(|v| v.parse::<StoreSpec>()) {
+                Some(Ok(spec)) => store = Some(spec),
+                _ => {
+                    eprintln!("--store needs a SPEC: sqlite:PATH, redis://… or redis+cluster://…");
+                    std::process::exit(2);
+                }
+            },
+            bad => {
+                eprintln!(
+                    "unknown argument {bad:?}; usage: server [--quick] [--store SPEC] \
+                     [--aborted-logins | --login-throttle]"
+                );
+                std::process::exit(2);
+            }
+        }
     }
     if args.iter().any(|a| a == "--aborted-logins") {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -257,16 +286,19 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
     for alg in SigningAlgorithm::ALL {
-        rows.extend(runtime.block_on(bench_algorithm(alg, warmup, measure)));
+        rows.extend(runtime.block_on(bench_algorithm(alg, store.as_ref(), warmup, measure)));
     }
-    println!(
-        "Reference server on loopback, in-process with the load generator ({cores} cores), \
-         {:.1} s per cell after {:.1} s warm-up, keep-alive connections, in-memory SQLite.\n",
-        measure.as_secs_f64(),
-        warmup.as_secs_f64()
-    );
-    println!("| alg | endpoint | concurrency | req/s | p50 ms | p99 ms |");
-    println!("|---|---|---:|---:|---:|---:|");
+    if !args.iter().any(|a| a == "--no-header") {
+        println!(
+            "Reference server on loopback, in-process with the load generator ({cores} cores), \
+             {:.1} s per cell after {:.1} s warm-up, keep-alive connections, one server instance; \
+             SQLite in memory, Redis on loopback.\n",
+            measure.as_secs_f64(),
+            warmup.as_secs_f64()
+        );
+        println!("| store | alg | endpoint | concurrency | req/s | p50 ms | p99 ms |");
+        println!("|---|---|---|---:|---:|---:|---:|");
+    }
     for row in rows {
         println!("{row}");
     }

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::code::ErrorCode;
+
 /// Which part of a compact JWT an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -105,22 +107,27 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// The stable code of this error.
-    pub fn code(&self) -> &'static str {
+    /// The stable code of this error (its string: [`DecodeError::code`]).
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            DecodeError::TooLarge { .. } => "too_large",
-            DecodeError::Malformed { .. } => "malformed_token",
-            DecodeError::NotCompact => "not_compact",
-            DecodeError::NotUtf8 { .. } => "not_utf8",
-            DecodeError::BadBase64 { .. } => "bad_base64",
-            DecodeError::BadJson { .. } => "bad_json",
-            DecodeError::TooDeep { .. } => "too_deep",
-            DecodeError::NotObject { .. } => "not_object",
-            DecodeError::Duplicate { .. } => "duplicate_claim",
-            DecodeError::ClaimType { .. } => "claim_type",
-            DecodeError::BadHeader { .. } => "bad_header",
-            DecodeError::UnsupportedAlgorithm => "unsupported_alg",
+            DecodeError::TooLarge { .. } => ErrorCode::TooLarge,
+            DecodeError::Malformed { .. } => ErrorCode::MalformedToken,
+            DecodeError::NotCompact => ErrorCode::NotCompact,
+            DecodeError::NotUtf8 { .. } => ErrorCode::NotUtf8,
+            DecodeError::BadBase64 { .. } => ErrorCode::BadBase64,
+            DecodeError::BadJson { .. } => ErrorCode::BadJson,
+            DecodeError::TooDeep { .. } => ErrorCode::TooDeep,
+            DecodeError::NotObject { .. } => ErrorCode::NotObject,
+            DecodeError::Duplicate { .. } => ErrorCode::DuplicateClaim,
+            DecodeError::ClaimType { .. } => ErrorCode::ClaimType,
+            DecodeError::BadHeader { .. } => ErrorCode::BadHeader,
+            DecodeError::UnsupportedAlgorithm => ErrorCode::UnsupportedAlg,
         }
+    }
+
+    /// The stable code of this error, e.g. `"malformed_token"`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 

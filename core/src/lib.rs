@@ -11,16 +11,20 @@
 //! [`Session::poll_timeout`] (the one next deadline), [`Session::poll_action`] (what the
 //! driver must do) and [`Session::poll_event`] (what the application should hear).
 //!
+//! Every error code of the package is an [`ErrorCode`] (the registry, `code.rs`).
+//!
 //! Modules: [`dangerous`] decodes tokens without verifying them, [`claims`] types their
 //! claims, [`schedule`] is the timing policy, [`session`] the state machine, [`protocol`] the
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
 //! [`json`] is the strict JSON reader used for token segments, [`verify`] the signature
-//! verification policy, [`endpoint`] the loopback rule for `http:` endpoints.
+//! verification policy, [`endpoint`] the loopback rule for `http:` endpoints, [`server_clock`] the issuer's clock
+//! estimated from `Date` headers.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
 pub mod claims;
+mod code;
 pub mod dangerous;
 pub mod endpoint;
 mod error;
@@ -30,11 +34,13 @@ pub mod protocol;
 pub mod retry_after;
 pub mod schedule;
 mod secret;
+pub mod server_clock;
 pub mod session;
 mod time;
 pub mod verify;
 
 pub use claims::{Audience, Claims};
+pub use code::{CodeGroup, ErrorCode};
 pub use error::{DecodeError, Part};
 pub use header::Header;
 pub use json::Value;

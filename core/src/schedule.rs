@@ -47,6 +47,23 @@ pub struct Config {
     /// On restore, how long to wait for another tab to share its token before calling the
     /// refresh endpoint; `None` skips asking. Defaults to 100 ms.
     pub sibling_wait: Option<Duration>,
+    /// How long a refresh waits for the cross-tab lock before taking it over from its holder
+    /// (the driver asks with [`crate::session::Action::StealLock`]): a tab that holds the lock
+    /// and stopped (frozen, paused in a debugger, crashed mid-refresh) cannot block the others.
+    /// A live holder gives the lock back within its own `request_timeout`, so that plus a margin
+    /// is the right value (the browser layer uses `request_timeout` + 1 s). `None` (the default
+    /// here): no acquire timeout, for drivers without a lock.
+    pub lock_timeout: Option<Duration>,
+    /// Sign out after this long without user activity in any tab; `None` (the default) never.
+    /// Refreshes and API calls are not activity: only [`crate::Session::handle_activity`] is.
+    pub idle_timeout: Option<Duration>,
+    /// How long before an idle logout [`crate::session::Event::IdleWarning`] fires. Must be less
+    /// than `idle_timeout`. Defaults to 60 s.
+    pub idle_warning: Duration,
+    /// Local activity is shared with the other tabs at most this often (and then at the end of
+    /// the interval, so the last activity always reaches them), at most a quarter of
+    /// `idle_timeout`; activity that cancels a warning is shared at once. Defaults to 5 s.
+    pub activity_share_interval: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +81,10 @@ impl Default for Config {
             refresh_budget_window: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             sibling_wait: Some(Duration::from_millis(100)),
+            lock_timeout: None,
+            idle_timeout: None,
+            idle_warning: Duration::from_secs(60),
+            activity_share_interval: Duration::from_secs(5),
         }
     }
 }
@@ -125,6 +146,16 @@ impl Config {
                 expected: "at least retry_base",
             });
         }
+        if let Some(idle) = self.idle_timeout {
+            positive("idle_timeout", idle)?;
+            if self.idle_warning >= idle {
+                return Err(ConfigError {
+                    field: "idle_warning",
+                    expected: "less than idle_timeout",
+                });
+            }
+        }
+        positive("activity_share_interval", self.activity_share_interval)?;
         if self.refresh_budget == 0 {
             return Err(ConfigError {
                 field: "refresh_budget",

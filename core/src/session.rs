@@ -1,8 +1,8 @@
 //! The session state machine: `SignedOut → SignedIn → Refreshing → SignedIn | Expired | SignedOut`.
 //!
 //! A [`Session`] is fed what happened (a token arrived, a refresh ended, a timer fired, the page
-//! woke up, another tab spoke) and answers with what to do next ([`Session::poll_action`]), what
-//! the application should hear ([`Session::poll_event`]) and when to call it again
+//! woke up, another tab spoke, the cross-tab lock was granted, the user did something) and
+//! answers with what to do next ([`Session::poll_action`]), what the application should hear ([`Session::poll_event`]) and when to call it again
 //! ([`Session::poll_timeout`]). It holds the access token and is the only thing that decides
 //! whether it may still be used.
 //!
@@ -10,12 +10,17 @@
 //! that is still valid is never dropped because a refresh failed transiently; at most one refresh
 //! is in flight; refresh starts are limited by the budget; a late, early or duplicate timeout
 //! changes nothing beyond what the current time already implies.
+//!
+//! With `idle_timeout`, the session also ends after that long without
+//! [`Session::handle_activity`] in any tab (warning first); with `lock_timeout`, a refresh that
+//! waited that long for the cross-tab lock asks for it to be taken over.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use crate::claims::Claims;
+use crate::code::ErrorCode;
 use crate::dangerous::{decode_unverified_with, DecodeLimits};
 use crate::error::DecodeError;
 use crate::schedule::{self, Budget, Config, ConfigError, Rng};
@@ -147,6 +152,25 @@ pub enum LogoutOrigin {
     OtherTab,
 }
 
+/// Why the session ended by logout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutReason {
+    /// The application called logout (in this tab or another).
+    User,
+    /// No user activity in any tab for `idle_timeout`.
+    Idle,
+}
+
+impl LogoutReason {
+    /// `user` or `idle`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogoutReason::User => "user",
+            LogoutReason::Idle => "idle",
+        }
+    }
+}
+
 /// Why a held token went away without a logout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpiryReason {
@@ -195,17 +219,27 @@ pub struct Announcement {
 #[must_use]
 pub enum Action {
     /// Call the refresh endpoint (under the cross-tab lock), then report
-    /// [`Session::handle_refresh_outcome`] with this id. Before sending, check
-    /// [`Session::refresh_still_needed`]: another tab may have refreshed meanwhile.
+    /// [`Session::handle_refresh_outcome`] with this id. Once the lock is granted, report
+    /// [`Session::handle_lock_granted`] and check [`Session::refresh_still_needed`]: another
+    /// tab may have refreshed meanwhile.
     StartRefresh(RefreshId),
+    /// The lock has not been granted within `lock_timeout`: its holder has stopped. Stop
+    /// waiting and take it over (Web Locks `steal: true`), then go on as when it is granted.
+    StealLock(RefreshId),
     /// Abort the request of this attempt: it timed out, or a login or logout superseded it.
     AbortRefresh(RefreshId),
     /// Ask the other tabs for their token (a restore is waiting `sibling_wait` for an answer).
     AskSiblings,
     /// Share this new token with the other tabs.
     Announce(Announcement),
-    /// Tell the other tabs this tab signed out.
-    AnnounceLogout,
+    /// Tell the other tabs this tab signed out, and why.
+    AnnounceLogout(LogoutReason),
+    /// Tell the other tabs the user was active at this instant (caller's clock); throttled
+    /// by the session to one per `activity_share_interval`.
+    AnnounceActivity(Timestamp),
+    /// The session ended without the application asking (idle timeout): call the logout
+    /// endpoint so the server revokes the refresh cookie and denies this token, if any.
+    RevokeSession(Option<AccessToken>),
 }
 
 /// Why a refresh did not produce a token, with a stable code.
@@ -228,18 +262,23 @@ pub enum RefreshError {
 impl RefreshError {
     /// `network_error`, `server_error`, `timeout`, `invalid_response`, `rate_limited`,
     /// `invalid_grant`, `forbidden`, `refresh_budget_exhausted`, or the token's own error code.
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            RefreshError::Transient(TransientKind::Network) => "network_error",
-            RefreshError::Transient(TransientKind::Server(_)) => "server_error",
-            RefreshError::Transient(TransientKind::Timeout) => "timeout",
-            RefreshError::Transient(TransientKind::InvalidResponse) => "invalid_response",
-            RefreshError::RateLimited => "rate_limited",
-            RefreshError::Rejected(_) => "invalid_grant",
-            RefreshError::Forbidden => "forbidden",
-            RefreshError::BudgetExhausted => "refresh_budget_exhausted",
-            RefreshError::BadToken(e) => e.code(),
+            RefreshError::Transient(TransientKind::Network) => ErrorCode::NetworkError,
+            RefreshError::Transient(TransientKind::Server(_)) => ErrorCode::ServerError,
+            RefreshError::Transient(TransientKind::Timeout) => ErrorCode::Timeout,
+            RefreshError::Transient(TransientKind::InvalidResponse) => ErrorCode::InvalidResponse,
+            RefreshError::RateLimited => ErrorCode::RateLimited,
+            RefreshError::Rejected(_) => ErrorCode::InvalidGrant,
+            RefreshError::Forbidden => ErrorCode::Forbidden,
+            RefreshError::BudgetExhausted => ErrorCode::RefreshBudgetExhausted,
+            RefreshError::BadToken(e) => e.error_code(),
         }
+    }
+
+    /// The code's string, e.g. `"network_error"`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
@@ -274,6 +313,15 @@ impl fmt::Display for RefreshError {
     }
 }
 
+impl std::error::Error for RefreshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RefreshError::BadToken(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Why a received token cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenError {
@@ -290,12 +338,29 @@ pub enum TokenError {
 
 impl TokenError {
     /// The decode or verification error's code, `no_expiry` or `other_session`.
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            TokenError::Decode(e) => e.code(),
-            TokenError::NoLifetime => "no_expiry",
-            TokenError::Unverified(e) => e.code(),
-            TokenError::OtherSession => "other_session",
+            TokenError::Decode(e) => e.error_code(),
+            TokenError::NoLifetime => ErrorCode::NoExpiry,
+            TokenError::Unverified(e) => e.error_code(),
+            TokenError::OtherSession => ErrorCode::OtherSession,
+        }
+    }
+
+    /// The code's string, e.g. `"no_expiry"`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+}
+
+/// A token that verification refused. A token that does not even decode is
+/// [`TokenError::Decode`] whether the verifier or the session found it: one decode failure, one
+/// representation.
+impl From<VerifyError> for TokenError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Decode(e) => TokenError::Decode(e),
+            e => TokenError::Unverified(e),
         }
     }
 }
@@ -315,7 +380,15 @@ impl fmt::Display for TokenError {
     }
 }
 
-impl std::error::Error for TokenError {}
+impl std::error::Error for TokenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TokenError::Decode(e) => Some(e),
+            TokenError::Unverified(e) => Some(e),
+            TokenError::NoLifetime | TokenError::OtherSession => None,
+        }
+    }
+}
 
 /// Something the application should hear about.
 #[derive(Clone, Debug, PartialEq)]
@@ -341,7 +414,18 @@ pub enum Event {
     SignedOut {
         /// Which tab signed out.
         origin: LogoutOrigin,
+        /// Why.
+        reason: LogoutReason,
     },
+    /// No user activity for `idle_timeout - idle_warning`: the session ends at `logout_at`
+    /// unless the user is active in some tab before.
+    IdleWarning {
+        /// When the idle logout happens, on the caller's clock.
+        logout_at: Timestamp,
+    },
+    /// Activity (in this tab or another) after an [`Event::IdleWarning`]: the idle logout is
+    /// cancelled.
+    Active,
     /// The held token went away without a logout.
     Expired {
         /// Why.
@@ -413,6 +497,8 @@ struct InFlight {
     /// For a forced refresh (the API refused the token): the expiry of the refused token. The
     /// attempt is moot once a token expiring later is held, however fresh the refused one looked.
     refused: Option<Timestamp>,
+    /// Until the cross-tab lock is granted: when to take it over (`lock_timeout`).
+    lock_until: Option<Timestamp>,
 }
 
 /// The session of one tab. See the [module documentation](self).
@@ -444,6 +530,13 @@ pub struct Session {
     budget_reported: bool,
     next_id: u64,
     reported: SessionState,
+    /// The latest user activity known, in this tab or another (idle timeout).
+    last_activity: Timestamp,
+    idle_warned: bool,
+    /// When local activity was last shared with the other tabs.
+    activity_shared: Option<Timestamp>,
+    /// Local activity since then that the other tabs have not heard of.
+    activity_unshared: bool,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
 }
@@ -472,6 +565,10 @@ impl Session {
             budget_reported: false,
             next_id: 0,
             reported: SessionState::SignedOut,
+            last_activity: Timestamp::default(),
+            idle_warned: false,
+            activity_shared: None,
+            activity_unshared: false,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -592,9 +689,66 @@ impl Session {
 
     /// A logout, in this tab or announced by another. Clears the token at once and ignores any
     /// refresh still in flight.
-    pub fn handle_logout(&mut self, now: Timestamp, origin: LogoutOrigin) {
+    pub fn handle_logout(&mut self, now: Timestamp, origin: LogoutOrigin, reason: LogoutReason) {
         self.observe(now);
+        self.end_session(origin, reason);
+        self.drive();
+    }
+
+    /// The user did something in this tab (pointer, key, the page became visible): the idle
+    /// timeout starts again, in every tab. Cheap enough to call on every such event; the
+    /// activity is shared with the other tabs at most once per `activity_share_interval`
+    /// (then once more at its end), except that activity cancelling a warning is shared at once.
+    /// Refreshes and API calls must not be reported here.
+    pub fn handle_activity(&mut self, now: Timestamp) {
+        self.observe(now);
+        // First what is due: activity after the deadline (a machine waking from sleep) does
+        // not revive a session that timed out while nothing could run.
+        self.drive();
+        if self.active && self.config.idle_timeout.is_some() {
+            let was_warned = self.note_activity(self.now);
+            let interval = self.share_interval();
+            let due = self
+                .activity_shared
+                .is_none_or(|t| self.now >= t + interval);
+            if was_warned || due {
+                self.share_activity();
+            } else {
+                self.activity_unshared = true;
+            }
+        }
+        self.drive();
+    }
+
+    /// Another tab reported user activity at `at` (its clock; tabs of one browser share it).
+    pub fn handle_sibling_activity(&mut self, now: Timestamp, at: Timestamp) {
+        self.observe(now);
+        self.drive();
+        if self.active && self.config.idle_timeout.is_some() {
+            let at = self.to_internal(at).min(self.now);
+            self.note_activity(at);
+        }
+        self.drive();
+    }
+
+    /// The cross-tab lock of attempt `id` was granted (or taken over): the request timeout
+    /// counts from now.
+    pub fn handle_lock_granted(&mut self, now: Timestamp, id: RefreshId) {
+        self.observe(now);
+        let timeout = self.config.request_timeout;
+        if let Some(f) = self.in_flight.as_mut().filter(|f| f.id == id) {
+            f.lock_until = None;
+            f.deadline = self.now + timeout;
+        }
+        self.drive();
+    }
+
+    fn end_session(&mut self, origin: LogoutOrigin, reason: LogoutReason) {
         let had_session = self.active || self.held.is_some() || self.restoring;
+        if reason == LogoutReason::Idle && origin == LogoutOrigin::Local {
+            let token = self.held.as_ref().map(|h| h.token.clone());
+            self.actions.push_back(Action::RevokeSession(token));
+        }
         self.held = None;
         self.active = false;
         self.identity = None;
@@ -608,12 +762,13 @@ impl Session {
             self.actions.push_back(Action::AbortRefresh(f.id));
         }
         if origin == LogoutOrigin::Local {
-            self.actions.push_back(Action::AnnounceLogout);
+            self.actions.push_back(Action::AnnounceLogout(reason));
         }
         if had_session || origin == LogoutOrigin::Local {
-            self.events.push_back(Event::SignedOut { origin });
+            self.events.push_back(Event::SignedOut { origin, reason });
         }
-        self.drive();
+        self.idle_warned = false;
+        self.activity_unshared = false;
     }
 
     /// The timer armed at [`Session::poll_timeout`] fired. Early, late and duplicate calls are
@@ -679,6 +834,11 @@ impl Session {
         let next = [
             self.held.as_ref().map(|h| h.usable_until),
             self.in_flight.map(|f| f.deadline),
+            self.in_flight.and_then(|f| f.lock_until),
+            self.idle_deadline(),
+            self.activity_unshared
+                .then(|| self.activity_shared.map(|t| t + self.share_interval()))
+                .flatten(),
             self.siblings_until,
             if waiting { None } else { self.next_refresh },
         ]
@@ -694,9 +854,43 @@ impl Session {
         self.in_flight.is_none() && self.siblings_until.is_none()
     }
 
-    /// The state.
-    pub fn state(&self) -> SessionState {
-        self.reported
+    /// The state at `now`. It is the state last reported by [`Event::StateChanged`], except
+    /// that `signedIn` turns `expired` as soon as [`Session::token`] no longer offers the token
+    /// (after a long sleep, before the driver has fed the deadline that reports it).
+    pub fn state(&self, now: Timestamp) -> SessionState {
+        match self.reported {
+            SessionState::SignedIn if self.token(now).is_none() => SessionState::Expired,
+            state => state,
+        }
+    }
+
+    /// What a page-load restore comes to once [`Session::is_settled`]: signed in, no session
+    /// (none was held, or the server refused the cookie: `invalid_grant`), or the failure
+    /// `last_failure` (the latest [`Event::RefreshFailed`] since the restore) when the first
+    /// attempt failed otherwise and retries continue in the background.
+    pub fn restore_result<'e>(
+        &self,
+        now: Timestamp,
+        last_failure: Option<&'e RefreshError>,
+    ) -> Result<bool, &'e RefreshError> {
+        if self.token(now).is_some() {
+            return Ok(true);
+        }
+        match last_failure {
+            Some(RefreshError::Rejected(_)) | None => Ok(false),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// The event reporting a token another tab announced that this tab refused to use (it
+    /// failed verification): an error with no retry of its own, telling whether this tab's
+    /// token is still usable. Nothing else changes.
+    pub fn refused_announcement(&self, now: Timestamp, error: TokenError) -> Event {
+        Event::RefreshFailed {
+            error: RefreshError::BadToken(error),
+            retry_in: None,
+            token_valid: self.token(now).is_some(),
+        }
     }
 
     /// The token, if one is held and may still be offered at `now`.
@@ -745,6 +939,51 @@ impl Session {
     }
 
     // ----- internals -----------------------------------------------------------------------
+
+    /// When the idle logout is due, if the idle timeout is on.
+    fn idle_logout_at(&self) -> Option<Timestamp> {
+        self.config.idle_timeout.map(|t| self.last_activity + t)
+    }
+
+    /// When the idle timer next needs attention: the warning, then the logout.
+    fn idle_deadline(&self) -> Option<Timestamp> {
+        let logout_at = self.idle_logout_at().filter(|_| self.active)?;
+        Some(if self.idle_warned {
+            logout_at
+        } else {
+            logout_at - self.config.idle_warning
+        })
+    }
+
+    fn share_interval(&self) -> Duration {
+        let quarter = self.config.idle_timeout.map_or(Duration::MAX, |t| t / 4);
+        self.config.activity_share_interval.min(quarter)
+    }
+
+    /// Records activity at `at`; true when it cancelled a warning.
+    fn note_activity(&mut self, at: Timestamp) -> bool {
+        if at <= self.last_activity {
+            return false;
+        }
+        self.last_activity = at;
+        let warning = self.config.idle_warning;
+        let cancels = self.idle_warned
+            && self
+                .idle_logout_at()
+                .is_some_and(|t| t - warning > self.now);
+        if cancels {
+            self.idle_warned = false;
+            self.events.push_back(Event::Active);
+        }
+        cancels
+    }
+
+    fn share_activity(&mut self) {
+        self.activity_shared = Some(self.now);
+        self.activity_unshared = false;
+        let at = self.to_caller(self.last_activity);
+        self.actions.push_back(Action::AnnounceActivity(at));
+    }
 
     /// Maps the caller's clock to internal time, which never runs backwards: when the wall
     /// clock is set back, the offset grows by the jump so deadlines keep their real distance.
@@ -842,6 +1081,11 @@ impl Session {
             schedule::refresh_at(received_at, lifetime, &self.config, &mut self.rng)
         };
         let continuing = self.active && source != TokenSource::Login;
+        if !continuing {
+            // A new session starts its idle time now.
+            self.last_activity = self.now;
+            self.idle_warned = false;
+        }
         self.identity = Some(Identity::of(&claims));
         // The previous token, if any, is dropped here and its bytes zeroized.
         self.held = Some(Held {
@@ -934,10 +1178,13 @@ impl Session {
     fn start_refresh(&mut self) {
         let id = RefreshId(self.next_id);
         self.next_id += 1;
+        let lock_until = self.config.lock_timeout.map(|wait| self.now + wait);
         self.in_flight = Some(InFlight {
             id,
-            deadline: self.now + self.config.request_timeout,
+            // Bounded by the lock wait too until the lock is granted (`handle_lock_granted`).
+            deadline: lock_until.unwrap_or(self.now) + self.config.request_timeout,
             refused: None,
+            lock_until,
         });
         self.next_refresh = None;
         self.budget_reported = false;
@@ -948,6 +1195,31 @@ impl Session {
     /// Does whatever is due at `self.now`, then reports a state change.
     fn drive(&mut self) {
         let now = self.now;
+        if let Some(logout_at) = self.idle_logout_at().filter(|_| self.active) {
+            if now >= logout_at {
+                self.end_session(LogoutOrigin::Local, LogoutReason::Idle);
+            } else if !self.idle_warned && now + self.config.idle_warning >= logout_at {
+                self.idle_warned = true;
+                self.events.push_back(Event::IdleWarning {
+                    logout_at: self.to_caller(logout_at),
+                });
+            }
+        }
+        if self.activity_unshared
+            && self
+                .activity_shared
+                .is_some_and(|t| now >= t + self.share_interval())
+        {
+            self.share_activity();
+        }
+        if let Some(f) = self.in_flight.as_mut() {
+            if f.lock_until.is_some_and(|t| now >= t) {
+                f.lock_until = None;
+                f.deadline = now + self.config.request_timeout;
+                let id = f.id;
+                self.actions.push_back(Action::StealLock(id));
+            }
+        }
         if self.held.as_ref().is_some_and(|h| now >= h.usable_until) {
             self.held = None;
             if self.active {
@@ -1044,13 +1316,18 @@ pub enum LoginError {
 
 impl LoginError {
     /// `invalid_credentials`, `forbidden`, `rate_limited` or `login_failed`.
-    pub fn code(self) -> &'static str {
+    pub fn error_code(self) -> ErrorCode {
         match self {
-            LoginError::InvalidCredentials => "invalid_credentials",
-            LoginError::Forbidden => "forbidden",
-            LoginError::RateLimited => "rate_limited",
-            LoginError::Failed(_) => "login_failed",
+            LoginError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            LoginError::Forbidden => ErrorCode::Forbidden,
+            LoginError::RateLimited => ErrorCode::RateLimited,
+            LoginError::Failed(_) => ErrorCode::LoginFailed,
         }
+    }
+
+    /// The code's string, e.g. `"invalid_credentials"`.
+    pub fn code(self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
@@ -1069,6 +1346,8 @@ impl fmt::Display for LoginError {
         }
     }
 }
+
+impl std::error::Error for LoginError {}
 
 /// Classifies the HTTP answer of a login request that did not succeed; `retry_after` tells
 /// whether it carried a `Retry-After` header. Only a 401 means the credentials were wrong: a

@@ -15,6 +15,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use crate::claims::{take, Claims};
+use crate::code::ErrorCode;
 use crate::error::{DecodeError, Part};
 use crate::header::Header;
 use crate::json::{parse_object, Value};
@@ -74,28 +75,33 @@ pub enum VerifyError {
 
 impl VerifyError {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            VerifyError::Decode(e) => e.code(),
-            VerifyError::InvalidPolicy(_) => "invalid_option",
-            VerifyError::AlgorithmNotAllowed => "alg_not_allowed",
-            VerifyError::UntrustedKeyParameter(_) => "untrusted_key_param",
-            VerifyError::UnsupportedCritical => "crit_unsupported",
-            VerifyError::WrongType => "wrong_typ",
-            VerifyError::UnknownKid => "unknown_kid",
-            VerifyError::KeyMismatch => "key_mismatch",
-            VerifyError::AmbiguousKid => "ambiguous_kid",
-            VerifyError::WeakKey(_) => "weak_key",
-            VerifyError::InvalidKey(_) => "invalid_key",
-            VerifyError::BadSignature => "bad_signature",
-            VerifyError::MissingClaim(_) => "missing_claim",
-            VerifyError::Expired => "token_expired",
-            VerifyError::NotYetValid => "token_not_yet_valid",
-            VerifyError::WrongIssuer => "wrong_issuer",
-            VerifyError::WrongAudience => "wrong_audience",
-            VerifyError::BadJwks { .. } => "bad_jwks",
-            VerifyError::KeysUnavailable => "jwks_unavailable",
+            VerifyError::Decode(e) => e.error_code(),
+            VerifyError::InvalidPolicy(_) => ErrorCode::InvalidOption,
+            VerifyError::AlgorithmNotAllowed => ErrorCode::AlgNotAllowed,
+            VerifyError::UntrustedKeyParameter(_) => ErrorCode::UntrustedKeyParam,
+            VerifyError::UnsupportedCritical => ErrorCode::CritUnsupported,
+            VerifyError::WrongType => ErrorCode::WrongTyp,
+            VerifyError::UnknownKid => ErrorCode::UnknownKid,
+            VerifyError::KeyMismatch => ErrorCode::KeyMismatch,
+            VerifyError::AmbiguousKid => ErrorCode::AmbiguousKid,
+            VerifyError::WeakKey(_) => ErrorCode::WeakKey,
+            VerifyError::InvalidKey(_) => ErrorCode::InvalidKey,
+            VerifyError::BadSignature => ErrorCode::BadSignature,
+            VerifyError::MissingClaim(_) => ErrorCode::MissingClaim,
+            VerifyError::Expired => ErrorCode::TokenExpired,
+            VerifyError::NotYetValid => ErrorCode::TokenNotYetValid,
+            VerifyError::WrongIssuer => ErrorCode::WrongIssuer,
+            VerifyError::WrongAudience => ErrorCode::WrongAudience,
+            VerifyError::BadJwks { .. } => ErrorCode::BadJwks,
+            VerifyError::KeysUnavailable => ErrorCode::JwksUnavailable,
         }
+    }
+
+    /// The code's string, e.g. `"bad_signature"`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
@@ -141,7 +147,14 @@ impl fmt::Display for VerifyError {
     }
 }
 
-impl std::error::Error for VerifyError {}
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VerifyError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<DecodeError> for VerifyError {
     fn from(e: DecodeError) -> Self {

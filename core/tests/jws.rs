@@ -1,6 +1,8 @@
 //! Compact JWS decoding (RFC 7515 §7.1), the base the JWT decoder is built on: the payload is
 //! any bytes, kept exactly; only the segment structure and the header are strict, with the
 //! same codes as for tokens, and the JSON serialization has its own.
+// Host only, like the other property tests: proptest is not a wasm32 dev-dependency.
+#![cfg(not(target_arch = "wasm32"))]
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;

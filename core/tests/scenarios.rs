@@ -7,8 +7,9 @@ use harness::{secs, token_with_claims, Reply, World, T0};
 use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::schedule::{self, Config};
 use token_manager_core::session::{
-    Action, Announcement, Event, ExpiryReason, LogoutOrigin, ReceivedToken, RefreshError,
-    RefreshOutcome, Renewal, SessionState, TokenError, TokenSource, TransientKind, Wake,
+    Action, Announcement, Event, ExpiryReason, LogoutOrigin, LogoutReason, ReceivedToken,
+    RefreshError, RefreshOutcome, Renewal, SessionState, TokenError, TokenSource, TransientKind,
+    Wake,
 };
 use token_manager_core::{AccessToken, Session, Timestamp};
 
@@ -46,7 +47,7 @@ fn fifteen_minute_token_refreshes_inside_the_lead_window_with_jitter_in_bounds()
             "{:?}",
             w.server.requests
         );
-        assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
+        assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::SignedIn);
         first_refreshes.push(first);
     }
     let spread = first_refreshes.iter().cloned().fold(f64::MIN, f64::max)
@@ -106,7 +107,7 @@ fn two_hours_of_sleep_refreshes_at_once_on_wake_and_never_offers_the_expired_tok
     }));
     w.run_for(secs(1));
     assert!(w.tabs[0].session.token(w.local(0)).is_some());
-    assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::SignedIn);
 }
 
 #[test]
@@ -171,20 +172,60 @@ fn retries_continue_past_expiry_and_the_session_recovers_without_login() {
     let mut w = single_tab(2 * MIN, config, 11);
     w.server.default_reply = Reply::Status(500);
     w.run_for(secs(10 * MIN));
-    assert_eq!(w.tabs[0].session.state(), SessionState::Expired);
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::Expired);
     assert!(w.events(0).contains(&Event::Expired {
         reason: ExpiryReason::LifetimeElapsed,
         retrying: true
     }));
     w.server.default_reply = Reply::Ok;
     w.run_for(secs(30));
-    assert_eq!(w.tabs[0].session.state(), SessionState::SignedIn);
-    assert!(matches!(
-        w.events(0).last(),
-        Some(Event::Refreshed {
-            source: TokenSource::Refresh
-        }) | Some(Event::StateChanged { .. })
-    ));
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::SignedIn);
+    // The recovery is one refresh out of the expired state (no login), reported once.
+    let events = w.events(0);
+    let last_failure = events
+        .iter()
+        .rposition(|e| matches!(e, Event::RefreshFailed { .. }))
+        .unwrap();
+    assert_eq!(
+        events[last_failure + 1..],
+        [
+            Event::StateChanged {
+                from: SessionState::Refreshing,
+                to: SessionState::Expired
+            },
+            Event::StateChanged {
+                from: SessionState::Expired,
+                to: SessionState::Refreshing
+            },
+            Event::Refreshed {
+                source: TokenSource::Refresh
+            },
+            Event::StateChanged {
+                from: SessionState::Refreshing,
+                to: SessionState::SignedIn
+            },
+        ],
+        "{events:?}"
+    );
+    assert_eq!(
+        w.count_events(0, |e| matches!(e, Event::SignedIn { .. })),
+        1,
+        "only the first login signs in"
+    );
+}
+
+#[test]
+fn an_announcement_from_a_tab_with_another_test_skew_keeps_its_true_lifetime() {
+    // The harness translates a sibling's `received_at` between the tabs' skews: an
+    // announcement from a tab an hour slow must not arrive in an unskewed tab an hour old.
+    let mut w = World::new(secs(15 * MIN));
+    w.add_tab(Config::default(), 1, 0);
+    w.add_tab(Config::default(), 2, -(HOUR as i64) * 1000);
+    w.login(1);
+    let local = w.local(0);
+    assert!(w.tabs[0].session.token(local).is_some());
+    let expires = w.tabs[0].session.expires_at().unwrap();
+    assert_eq!(expires.saturating_since(local), secs(15 * MIN));
 }
 
 #[test]
@@ -266,7 +307,7 @@ fn invalid_grant_clears_the_token_emits_expired_and_stops() {
     w.run_for(secs(10 * HOUR));
     assert_eq!(w.server.requests.len(), 1, "no further attempts");
     assert!(w.tabs[0].session.token(w.local(0)).is_none());
-    assert_eq!(w.tabs[0].session.state(), SessionState::Expired);
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::Expired);
     assert!(w.events(0).contains(&Event::Expired {
         reason: ExpiryReason::Rejected,
         retrying: false
@@ -522,7 +563,7 @@ fn a_restore_without_a_session_signs_out_quietly() {
     w.restore(0);
     w.run_for(secs(HOUR));
     assert_eq!(w.server.requests.len(), 1);
-    assert_eq!(w.tabs[0].session.state(), SessionState::SignedOut);
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::SignedOut);
     assert_eq!(w.count_events(0, |e| matches!(e, Event::Expired { .. })), 0);
     assert_eq!(
         w.count_events(0, |e| matches!(e, Event::RefreshFailed { .. })),
@@ -539,7 +580,7 @@ fn a_restore_refused_with_403_is_reported_as_forbidden_not_as_a_first_visit() {
     w.restore(0);
     w.run_for(secs(HOUR));
     assert_eq!(w.server.requests.len(), 1);
-    assert_eq!(w.tabs[0].session.state(), SessionState::SignedOut);
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::SignedOut);
     assert_eq!(
         w.count_events(0, |e| matches!(
             e,
@@ -573,22 +614,24 @@ fn logout_in_one_tab_signs_out_all_and_a_late_refresh_answer_is_ignored() {
     assert!(w
         .tabs
         .iter()
-        .any(|t| t.session.state() == SessionState::Refreshing));
+        .any(|t| t.session.state(w.local(0)) == SessionState::Refreshing));
     w.logout(2);
     w.run_for(secs(HOUR));
     for i in 0..3 {
         assert_eq!(
-            w.tabs[i].session.state(),
+            w.tabs[i].session.state(w.local(i)),
             SessionState::SignedOut,
             "tab {i}"
         );
         assert!(w.tabs[i].session.token(w.local(i)).is_none());
     }
     assert!(w.events(0).contains(&Event::SignedOut {
-        origin: LogoutOrigin::OtherTab
+        origin: LogoutOrigin::OtherTab,
+        reason: LogoutReason::User,
     }));
     assert!(w.events(2).contains(&Event::SignedOut {
-        origin: LogoutOrigin::Local
+        origin: LogoutOrigin::Local,
+        reason: LogoutReason::User,
     }));
 }
 
@@ -773,7 +816,7 @@ fn login_supersedes_a_refresh_in_flight() {
     // The late answer of the superseded attempt changes nothing.
     s.handle_refresh_outcome(now + secs(2), id, RefreshOutcome::Rejected { status: 401 });
     assert_eq!(s.claims().unwrap().sub.as_deref(), Some("other"));
-    assert_eq!(s.state(), SessionState::SignedIn);
+    assert_eq!(s.state(now + secs(2)), SessionState::SignedIn);
 }
 
 #[test]
@@ -790,7 +833,7 @@ fn a_token_without_any_lifetime_is_refused_and_changes_nothing() {
         )
         .unwrap_err();
     assert_eq!(err.code(), "no_expiry");
-    assert_eq!(s.state(), SessionState::SignedOut);
+    assert_eq!(s.state(at(0)), SessionState::SignedOut);
     let err = s
         .handle_login(
             at(0),
@@ -962,7 +1005,7 @@ fn a_tab_whose_token_ran_out_still_refuses_another_session() {
     let mut w = single_tab(15 * MIN, Config::default(), 1);
     w.server.default_reply = Reply::Network;
     w.run_for(secs(20 * MIN));
-    assert_eq!(w.tabs[0].session.state(), SessionState::Expired);
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::Expired);
     let token = forged(&mut w, r#""sub":"user-2","sid":"family-9""#, 0, 15 * MIN);
     assert_eq!(
         announce(&mut w, 0, &token, secs(15 * MIN)),
@@ -1027,4 +1070,93 @@ fn a_sibling_token_is_adopted_in_full_when_the_server_clock_is_hours_off() {
             "skew {skew}: still one refresh per lifetime"
         );
     }
+}
+
+#[test]
+fn after_two_hours_of_sleep_the_state_is_expired_before_any_input_like_the_token() {
+    let mut w = single_tab(15 * MIN, Config::default(), 3);
+    w.run_for(secs(5 * MIN));
+    w.sleep(secs(2 * HOUR));
+    let now = w.local(0);
+    assert!(w.tabs[0].session.token(now).is_none());
+    assert_eq!(w.tabs[0].session.state(now), SessionState::Expired);
+    // Waking refreshes; then signed in again, token and state agreeing.
+    w.wake(0, Wake::Visible);
+    w.run_for(secs(10));
+    let now = w.local(0);
+    assert!(w.tabs[0].session.token(now).is_some());
+    assert_eq!(w.tabs[0].session.state(now), SessionState::SignedIn);
+}
+
+/// The error of the latest `RefreshFailed` event of tab `tab`: what the driver keeps for
+/// `restore()`.
+fn last_failure(w: &World, tab: usize) -> Option<RefreshError> {
+    w.events(tab).into_iter().rev().find_map(|e| match e {
+        Event::RefreshFailed { error, .. } => Some(error),
+        _ => None,
+    })
+}
+
+#[test]
+fn restore_resolves_true_signed_in_false_without_a_session_and_rejects_with_other_failures() {
+    let restored = |reply: Reply| {
+        let mut w = World::new(secs(15 * MIN));
+        w.add_tab(Config::default(), 1, 0);
+        w.server.script.push_back(reply);
+        w.restore(0);
+        // Until the first attempt has settled (after the sibling wait and the request).
+        for _ in 0..100 {
+            if w.tabs[0].session.is_settled() {
+                break;
+            }
+            w.run_for(std::time::Duration::from_millis(100));
+        }
+        assert!(w.tabs[0].session.is_settled());
+        let failure = last_failure(&w, 0);
+        w.tabs[0]
+            .session
+            .restore_result(w.local(0), failure.as_ref())
+            .map_err(Clone::clone)
+    };
+    assert_eq!(restored(Reply::Ok), Ok(true));
+    assert_eq!(
+        restored(Reply::Status(401)),
+        Ok(false),
+        "no session: a first visit"
+    );
+    assert_eq!(restored(Reply::Status(403)), Err(RefreshError::Forbidden));
+    assert_eq!(
+        restored(Reply::Status(500)),
+        Err(RefreshError::Transient(TransientKind::Server(500)))
+    );
+    assert_eq!(
+        restored(Reply::Network),
+        Err(RefreshError::Transient(TransientKind::Network))
+    );
+}
+
+#[test]
+fn a_refused_sibling_token_is_reported_without_a_retry_and_says_whether_ours_is_valid() {
+    let mut w = single_tab(15 * MIN, Config::default(), 1);
+    let error = TokenError::NoLifetime;
+    let event = w.tabs[0]
+        .session
+        .refused_announcement(w.local(0), error.clone());
+    assert_eq!(
+        event,
+        Event::RefreshFailed {
+            error: RefreshError::BadToken(error.clone()),
+            retry_in: None,
+            token_valid: true,
+        }
+    );
+    w.logout(0);
+    let event = w.tabs[0].session.refused_announcement(w.local(0), error);
+    assert!(matches!(
+        event,
+        Event::RefreshFailed {
+            token_valid: false,
+            ..
+        }
+    ));
 }

@@ -11,6 +11,7 @@ use clap::error::ErrorKind;
 use clap::{ArgAction, Parser};
 
 use crate::config::{normalize_origin, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV};
+use crate::store::{KeyEncryptionKey, StoreSpec, KEK_ENV, STORE_ENV};
 
 /// The flags of `token-manager-server`; `--help` prints them. Values are checked as they
 /// are parsed, so a bad one is an error that names its flag.
@@ -132,6 +133,22 @@ pub struct Cli {
     /// connection, or is refused 503
     #[arg(long, value_name = "N", env = "TOKEN_SERVER_MAX_CONNECTIONS", default_value = "1024", value_parser = max_connections)]
     max_connections: usize,
+    /// Where sessions, the denylist, login throttle counters and signing keys live:
+    /// sqlite:PATH (the default, with --database), redis://[:PASSWORD@]HOST:PORT[/DB] or
+    /// redis+cluster://HOST:PORT[,HOST:PORT...] (several instances share one; needs a
+    /// key-encryption key)
+    // Parsed after clap, whose errors quote the value: a Redis URL may hold a password
+    // (for the same reason the variable's value is not shown in --help).
+    #[arg(long, value_name = "SPEC", env = STORE_ENV, hide_env_values = true)]
+    store: Option<String>,
+    /// File holding the key-encryption key (base64 of 32 bytes) that seals the signing keys
+    /// in a shared store
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "TOKEN_SERVER_KEY_ENCRYPTION_KEY_FILE"
+    )]
+    key_encryption_key_file: Option<String>,
 }
 
 const AFTER_HELP: &str = "\
@@ -142,7 +159,9 @@ ENVIRONMENT:
   TOKEN_SERVER_DEMO_USERS  accounts to seed, added to --demo-user and --demo-user-file:
                            SPECs separated by newlines or commas (a comma-separated piece
                            without ':' is one more role of the account before it:
-                           demo:pw,alice:pw2:Alice:admin,user)";
+                           demo:pw,alice:pw2:Alice:admin,user)
+  TOKEN_SERVER_KEY_ENCRYPTION_KEY  the key-encryption key, base64 of 32 bytes, when
+                           --key-encryption-key-file is not given";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -180,6 +199,33 @@ impl Config {
         I: IntoIterator<Item = String>,
     {
         let mut command = Config::from_args(args)?;
+        if let Command::Run(config) = &mut command {
+            // clap has read the process environment already; `env` is what an embedder
+            // or a test passes.
+            if config.store.is_none() {
+                if let Some(value) = env(STORE_ENV) {
+                    let text = value
+                        .into_string()
+                        .map_err(|_| format!("{STORE_ENV} is not valid UTF-8"))?;
+                    config.store = Some(text.parse().map_err(|e| format!("{STORE_ENV}: {e}"))?);
+                }
+            }
+            // The key itself is a secret: read here, never by clap (whose errors and
+            // --help would show it).
+            if config.key_encryption_key.is_none() {
+                if let Some(value) = env(KEK_ENV) {
+                    let text = zeroize::Zeroizing::new(
+                        value
+                            .into_string()
+                            .map_err(|_| format!("{KEK_ENV} is not valid UTF-8"))?,
+                    );
+                    config.key_encryption_key = Some(
+                        KeyEncryptionKey::from_base64(&text)
+                            .map_err(|e| format!("{KEK_ENV}: {e}"))?,
+                    );
+                }
+            }
+        }
         if let (Command::Run(config), Some(value)) = (&mut command, env(DEMO_USERS_ENV)) {
             let text = value
                 .into_string()
@@ -200,6 +246,25 @@ impl Cli {
         for spec in std::mem::take(&mut self.demo_user) {
             demo_users.push(spec.0.parse()?);
         }
+        let store = match self.store.take() {
+            Some(spec) => Some(
+                spec.parse::<StoreSpec>()
+                    .map_err(|e| format!("--store: {e}"))?,
+            ),
+            None => None,
+        };
+        let key_encryption_key = match &self.key_encryption_key_file {
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    format!("--key-encryption-key-file: cannot read {path:?}: {e}")
+                })?);
+                Some(
+                    KeyEncryptionKey::from_base64(&text)
+                        .map_err(|e| format!("--key-encryption-key-file {path:?}: {e}"))?,
+                )
+            }
+            None => None,
+        };
         let mut config = Config {
             listen: self.listen,
             database: self.database,
@@ -221,6 +286,8 @@ impl Cli {
             login_concurrency: self.login_concurrency as usize,
             login_queue: self.login_queue as usize,
             login_max_delay: self.login_max_delay,
+            store,
+            key_encryption_key,
             ..Config::default()
         };
         let limits = &mut config.connection_limits;
@@ -571,5 +638,62 @@ mod tests {
             readme.contains(&format!("```text\n{text}```")),
             "server/README.md's --help block is stale; paste:\n{text}"
         );
+    }
+    #[test]
+    fn the_store_and_its_key_encryption_key_come_from_flags_or_the_environment() {
+        let kek = KeyEncryptionKey::generate().to_base64();
+        let env = |store: &'static str, kek: String| {
+            move |name: &str| match name {
+                STORE_ENV => Some(store.into()),
+                KEK_ENV => Some(kek.clone().into()),
+                _ => None,
+            }
+        };
+        let run = |args: &[&str], env: &dyn Fn(&str) -> Option<std::ffi::OsString>| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            match Config::from_args_and_env(args, env)? {
+                Command::Run(c) => Ok(*c),
+                Command::Help(_) => Err("help".to_owned()),
+            }
+        };
+        let c = run(&[], &env("redis://127.0.0.1:6379", kek.clone())).unwrap();
+        assert_eq!(
+            c.store,
+            Some(StoreSpec::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert!(c.key_encryption_key.is_some());
+        // The flag wins over the variable.
+        let c = run(
+            &["--store", "sqlite:a.db"],
+            &env("redis://h:1", kek.clone()),
+        )
+        .unwrap();
+        assert_eq!(c.store, Some(StoreSpec::Sqlite("a.db".into())));
+        assert_eq!(parse(&[]).unwrap().store, None);
+        let dir = std::env::temp_dir().join(format!("kek-{}", std::process::id()));
+        std::fs::write(&dir, format!("{kek}\n")).unwrap();
+        let c = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap();
+        assert!(c.key_encryption_key.is_some());
+        std::fs::write(&dir, "dG9vIHNob3J0").unwrap();
+        let err = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("32 bytes") && !err.contains("dG9vIHNob3J0"),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(&dir);
+        let err = run(&[], &env("redis://h:1", "short".into())).unwrap_err();
+        assert!(err.contains(KEK_ENV) && !err.contains("short"), "{err}");
+        assert!(parse(&["--store", "mysql://x"]).is_err());
+    }
+
+    #[test]
+    fn a_bad_store_flag_is_an_error_that_does_not_quote_a_password() {
+        let e = parse(&["--store", "mysql://:hunter2@h:1"]).unwrap_err();
+        assert!(e.contains("--store") && !e.contains("hunter2"), "{e}");
+        let Ok(Command::Help(text)) = Config::from_args(["--help".to_owned()]) else {
+            panic!("expected help");
+        };
+        assert!(text.contains("--store") && text.contains("--key-encryption-key-file"));
+        assert!(text.contains(STORE_ENV) && text.contains(KEK_ENV));
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::connections::ConnectionLimits;
 use crate::logging::{stderr_sink, LogSink};
+use crate::store::{KeyEncryptionKey, StoreSpec};
 
 /// The environment variable read by [`Config::from_args_and_env`] for accounts to seed.
 pub const DEMO_USERS_ENV: &str = "TOKEN_SERVER_DEMO_USERS";
@@ -253,6 +254,13 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Where log lines go. Defaults to stderr.
     pub log: LogSink,
+
+    // Distributed store (issue 14).
+    /// `--store`: `None` is SQLite at [`Config::database`].
+    pub store: Option<StoreSpec>,
+    /// `--key-encryption-key-file` or `TOKEN_SERVER_KEY_ENCRYPTION_KEY`: seals the private
+    /// signing keys in a shared store. A Redis store refuses to start without one.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Default for Config {
@@ -281,6 +289,8 @@ impl Default for Config {
             connection_limits: ConnectionLimits::default(),
             clock: Arc::new(SystemClock),
             log: stderr_sink(),
+            store: None,
+            key_encryption_key: None,
         }
     }
 }
@@ -309,6 +319,8 @@ impl fmt::Debug for Config {
             .field("login_queue", &self.login_queue)
             .field("login_max_delay", &self.login_max_delay)
             .field("connection_limits", &self.connection_limits)
+            .field("store", &self.store)
+            .field("key_encryption_key", &self.key_encryption_key)
             .finish_non_exhaustive()
     }
 }

@@ -278,6 +278,48 @@ impl KeyRing {
         ring.current = new;
     }
 
+    /// Brings the ring in line with the keys a shared store holds (another instance may
+    /// have rotated): loads keys it lacks, retires what the store retired, raises the
+    /// recorded expiries, and makes the store's current key current. Never drops a key
+    /// (purging is [`Self::purge`]'s, on the store's word).
+    pub(crate) fn sync(&self, stored: &[StoredKey]) -> Result<(), KeyError> {
+        let mut loaded = Vec::new();
+        {
+            let ring = self.read();
+            for s in stored {
+                if !ring.by_kid.contains_key(&s.kid) {
+                    loaded.push(Arc::new(SigningKey::from_stored(s)?));
+                }
+            }
+        }
+        let mut ring = self.write();
+        for key in loaded {
+            ring.by_kid.entry(key.kid.clone()).or_insert(key);
+        }
+        let mut current = None;
+        for s in stored {
+            let Some(key) = ring.by_kid.get(&s.kid) else {
+                continue;
+            };
+            key.record_exp(s.last_exp);
+            match s.retired_at {
+                Some(at) => {
+                    let _ = key.retired_at.compare_exchange(
+                        0,
+                        at.max(1),
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+                None => current = Some(key.clone()),
+            }
+        }
+        if let Some(current) = current {
+            ring.current = current;
+        }
+        Ok(())
+    }
+
     /// Forgets the keys the store has just deleted (and only those: the store decides
     /// from the last expiry it recorded). Returns how many were dropped.
     pub(crate) fn purge(&self, deleted: &[String]) -> usize {

@@ -52,5 +52,7 @@ pub use logging::{null_sink, stderr_sink, LogSink};
 pub use password::PasswordHashStats;
 pub use serve::{Server, StartError};
 pub use state::{AppHandle, MaintenanceReport};
-pub use store::{CleanupReport, RefreshTokenStatus, RowCounts};
+pub use store::{
+    CleanupReport, KeyEncryptionKey, RefreshTokenStatus, RowCounts, StoreSpec, KEK_ENV, STORE_ENV,
+};
 pub use switches::Stats;

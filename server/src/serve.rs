@@ -28,7 +28,7 @@ use crate::logging::Log;
 use crate::password::Passwords;
 use crate::routes::{router, AbortConnection};
 use crate::state::{AppHandle, AppState, Limits, Settings};
-use crate::store::Store;
+use crate::store::{RedisStore, SqliteStore, Store, StoreSpec, KEK_ENV};
 use crate::switches::{Counters, Switches};
 use tracing::instrument::WithSubscriber;
 
@@ -195,6 +195,11 @@ impl Server {
             maintenance_loop(state.clone(), maintenance_interval)
                 .with_subscriber(state.log.dispatch()),
         );
+        // On a shared store another instance may rotate the key: every instance picks it
+        // up within KEY_SYNC_INTERVAL, so all JWKS agree within seconds.
+        let key_sync = state.store.shared().then(|| {
+            tokio::spawn(key_sync_loop(state.clone()).with_subscriber(state.log.dispatch()))
+        });
         let connections = Connections::new(limits);
         let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
@@ -301,6 +306,9 @@ impl Server {
         }
         drop(listener);
         maintenance.abort();
+        if let Some(key_sync) = key_sync {
+            key_sync.abort();
+        }
         let _ = stopping.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), connections.all_closed()).await;
         Ok(())
@@ -323,6 +331,23 @@ const _: fn() = || {
     infallible::<Router>();
 };
 
+/// How often an instance of a shared store reloads the signing keys.
+const KEY_SYNC_INTERVAL: Duration = Duration::from_secs(2);
+
+async fn key_sync_loop(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(KEY_SYNC_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let s = state.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sync_keys()).await {
+            state
+                .log
+                .scope(|| tracing::error!(what = "key sync", detail = e.to_string(), "error"));
+        }
+    }
+}
+
 async fn maintenance_loop(state: Arc<AppState>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -341,9 +366,37 @@ async fn maintenance_loop(state: Arc<AppState>, every: Duration) {
     }
 }
 
+/// The backend `--store` names. A shared store holds the private signing keys of every
+/// instance, so it is refused without a key-encryption key to seal them.
+fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let spec = config
+        .store
+        .clone()
+        .unwrap_or_else(|| StoreSpec::Sqlite(config.database.clone()));
+    match spec {
+        StoreSpec::Sqlite(path) => {
+            Ok(Arc::new(SqliteStore::open(&path).map_err(|e| {
+                StartError(format!("cannot open database {path:?}: {e}"))
+            })?))
+        }
+        StoreSpec::Redis(url) | StoreSpec::RedisCluster(url) => {
+            let Some(kek) = config.key_encryption_key.clone() else {
+                return Err(StartError(format!(
+                    "a Redis store holds the private signing keys of every instance and needs \
+                     a key-encryption key to seal them: set {KEK_ENV} to base64 of 32 random \
+                     bytes (e.g. `openssl rand -base64 32`), or give \
+                     --key-encryption-key-file PATH"
+                )));
+            };
+            Ok(Arc::new(RedisStore::open(&url, kek).map_err(|e| {
+                StartError(format!("cannot use the Redis store: {e}"))
+            })?))
+        }
+    }
+}
+
 fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState, StartError> {
-    let store = Store::open(&config.database)
-        .map_err(|e| StartError(format!("cannot open database {:?}: {e}", config.database)))?;
+    let store = open_store(&config)?;
     let passwords = Passwords::new(
         settings.limits.login_concurrency,
         settings.limits.login_queue,
@@ -389,5 +442,6 @@ fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState,
         passwords,
         switches: Switches::default(),
         counters: Counters::default(),
+        last_key_sync: std::sync::Mutex::new(None),
     })
 }

@@ -14,7 +14,7 @@ use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
 use crate::password::{PasswordHashStats, Passwords};
 use crate::refresh::{RefreshToken, SessionRules};
-use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store};
+use crate::store::{CleanupReport, RefreshTokenStatus, RowCounts, Store, StoreError};
 use crate::switches::{Counters, Stats, Switches};
 use crate::throttle::Policy;
 
@@ -68,11 +68,13 @@ pub(crate) struct AppState {
     pub(crate) settings: Settings,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) log: Log,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: KeyRing,
     pub(crate) passwords: Passwords,
     pub(crate) switches: Switches,
     pub(crate) counters: Counters,
+    /// When the last on-demand key sync ran ([`AppState::sync_keys_on_miss`]).
+    pub(crate) last_key_sync: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl AppState {
@@ -105,6 +107,20 @@ impl AppState {
         ApiError::server_error()
     }
 
+    /// Logs a store failure and answers it: 503 `temporarily_unavailable` with
+    /// `Retry-After` when the store is unreachable (nothing was decided, so the client's
+    /// token and cookie stay as they were: the browser package keeps the token and backs
+    /// off), 500 otherwise.
+    pub(crate) fn store_failed(&self, what: &str, err: StoreError) -> ApiError {
+        let unavailable = matches!(err, StoreError::Unavailable(_));
+        let answer = self.internal(what, err);
+        if unavailable {
+            ApiError::busy("the session store is unreachable; try again shortly")
+        } else {
+            answer
+        }
+    }
+
     /// Generates a key of the configured algorithm and makes it current; the previous key
     /// is retired but stays published until its last token expires. Blocking (RSA
     /// generation takes a moment).
@@ -127,9 +143,42 @@ impl AppState {
         Ok(kid)
     }
 
+    /// Picks up the signing keys other instances of a shared store installed or retired.
+    /// Blocking. Nothing to do on an unshared store.
+    pub(crate) fn sync_keys(&self) -> Result<(), String> {
+        if !self.store.shared() {
+            return Ok(());
+        }
+        let stored = self.store.load_keys().map_err(|e| e.to_string())?;
+        self.keys.sync(&stored).map_err(|e| e.0)
+    }
+
+    /// [`Self::sync_keys`] on demand (a `kid` this instance lacks), at most once per
+    /// second, so tokens with made-up `kid`s cannot turn into store traffic.
+    pub(crate) fn sync_keys_on_miss(&self) -> bool {
+        if !self.store.shared() {
+            return false;
+        }
+        {
+            let mut last = self.last_key_sync.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1)) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match self.sync_keys() {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = self.internal("key sync", e);
+                false
+            }
+        }
+    }
+
     /// Scheduled rotation if due, then cleanup. Blocking.
     pub(crate) fn maintenance(&self) -> Result<MaintenanceReport, String> {
         let now = self.now();
+        self.sync_keys()?;
         let mut rotated = None;
         if let Some(period) = self.settings.key_rotation {
             if now >= self.keys.current().created_at.saturating_add(period) {

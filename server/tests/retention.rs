@@ -12,7 +12,11 @@ fn counts(server: &TestServer) -> RowCounts {
 
 #[tokio::test]
 async fn cleanup_deletes_expired_refresh_tokens_and_families_but_nothing_live() {
-    let server = TestServer::start_with(|c| c.refresh_ttl = 3600).await;
+    let server = TestServer::start_with(|c| {
+        sqlite_only(c);
+        c.refresh_ttl = 3600
+    })
+    .await;
     let s = server.login().await;
     server.clock.advance(60);
     let next = server.refresh_ok(&s.cookie).await;
@@ -40,7 +44,7 @@ async fn cleanup_deletes_expired_refresh_tokens_and_families_but_nothing_live() 
 
 #[tokio::test]
 async fn a_revoked_family_is_kept_until_its_access_tokens_have_expired() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(sqlite_only).await;
     let s = server.login().await;
     let r = server
         .send(
@@ -61,7 +65,7 @@ async fn a_revoked_family_is_kept_until_its_access_tokens_have_expired() {
 
 #[tokio::test]
 async fn denylist_rows_are_deleted_once_their_token_has_expired() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(sqlite_only).await;
     let s = server.login().await;
     let r = server
         .send(
@@ -90,7 +94,11 @@ async fn denylist_rows_are_deleted_once_their_token_has_expired() {
 
 #[tokio::test]
 async fn an_active_session_survives_every_cleanup() {
-    let server = TestServer::start_with(|c| c.refresh_ttl = 1000).await;
+    let server = TestServer::start_with(|c| {
+        sqlite_only(c);
+        c.refresh_ttl = 1000
+    })
+    .await;
     let mut s = server.login().await;
     for _ in 0..10 {
         server.clock.advance(500);

@@ -135,7 +135,7 @@ async fn guesses_from_many_addresses_cannot_lock_the_user_out_where_they_usually
 
 #[tokio::test]
 async fn throttle_counters_live_in_the_store_and_maintenance_deletes_them_when_forgotten() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(sqlite_only).await;
     for _ in 0..6 {
         server.login_as(USER, "guess").await;
     }

@@ -17,6 +17,11 @@ export class FakeServer {
     this.apiRejects = new Set();   // tokens the API answers 401 for
     this.apiAlways401 = false;
     this.tokens = [];
+    this.install();
+  }
+
+  /** Replaces the page's `fetch` (the constructor does; the Rust test guard may do it again). */
+  install() {
     this.realFetch = globalThis.fetch;
     globalThis.fetch = (input, init) => this.handle(new Request(input, init));
   }

@@ -105,6 +105,11 @@ export class SigningServer {
     this.api401 = 0;
     this.apiAuthorizations = [];
     this.minted = 0;
+    this.install();
+  }
+
+  /** Replaces the page's `fetch` (the constructor does; the Rust test guard may do it again). */
+  install() {
     this.realFetch = globalThis.fetch;
     globalThis.fetch = (input, init) => this.handle(new Request(input, init));
   }

@@ -14,8 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use token_manager_core::schedule::Config;
 use token_manager_core::session::{
-    Action, Announcement, Event, LogoutOrigin, ReceivedToken, RefreshId, RefreshOutcome,
-    TransientKind, Wake,
+    Action, Announcement, Event, LogoutOrigin, LogoutReason, ReceivedToken, RefreshId,
+    RefreshOutcome, TransientKind, Wake,
 };
 use token_manager_core::{timer_delay, AccessToken, Session, Timestamp};
 
@@ -105,6 +105,12 @@ pub struct World {
     lock: Option<(usize, RefreshId)>,
     pub max_armed_delay: Duration,
     pub cross_tab: bool,
+    /// Something outside the sessions holds the lock and never gives it back (a frozen tab).
+    pub lock_frozen: bool,
+    /// Logout requests the sessions asked for on their own (idle timeout): (true time, tab).
+    pub revocations: Vec<(Timestamp, usize)>,
+    /// Activity messages on the channel: (true time, from tab).
+    pub activity_messages: Vec<(Timestamp, usize)>,
 }
 
 impl World {
@@ -125,6 +131,9 @@ impl World {
             lock: None,
             max_armed_delay: Duration::ZERO,
             cross_tab: true,
+            lock_frozen: false,
+            revocations: Vec::new(),
+            activity_messages: Vec::new(),
         }
     }
 
@@ -176,7 +185,14 @@ impl World {
         let now = self.local(tab);
         self.tabs[tab]
             .session
-            .handle_logout(now, LogoutOrigin::Local);
+            .handle_logout(now, LogoutOrigin::Local, LogoutReason::User);
+        self.settle(tab);
+    }
+
+    /// The user does something in tab `tab` (a key, a click).
+    pub fn activity(&mut self, tab: usize) {
+        let now = self.local(tab);
+        self.tabs[tab].session.handle_activity(now);
         self.settle(tab);
     }
 
@@ -288,6 +304,7 @@ impl World {
 
     fn acquire(&mut self, tab: usize, id: RefreshId) {
         let now = self.local(tab);
+        self.tabs[tab].session.handle_lock_granted(now, id);
         if !self.tabs[tab].session.refresh_still_needed(now, id) {
             self.tabs[tab]
                 .session
@@ -315,7 +332,7 @@ impl World {
             while let Some(action) = self.tabs[t].session.poll_action() {
                 match action {
                     Action::StartRefresh(id) => {
-                        if self.cross_tab && self.lock.is_some() {
+                        if self.cross_tab && (self.lock.is_some() || self.lock_frozen) {
                             self.tabs[t].queued = Some(id);
                         } else {
                             self.acquire(t, id);
@@ -332,25 +349,45 @@ impl World {
                         for other in self.others(t) {
                             let now = self.local(other);
                             if let Some(a) = self.tabs[other].session.announcement(now) {
-                                self.announce_to(t, a);
+                                self.announce_to(other, t, a);
                             }
                         }
                     }
                     Action::Announce(a) => {
                         for other in self.others(t) {
-                            self.announce_to(other, a.clone());
+                            self.announce_to(t, other, a.clone());
                             work.push(other);
                         }
                     }
-                    Action::AnnounceLogout => {
+                    Action::AnnounceLogout(reason) => {
                         for other in self.others(t) {
                             let now = self.local(other);
-                            self.tabs[other]
-                                .session
-                                .handle_logout(now, LogoutOrigin::OtherTab);
+                            self.tabs[other].session.handle_logout(
+                                now,
+                                LogoutOrigin::OtherTab,
+                                reason,
+                            );
                             work.push(other);
                         }
                     }
+                    Action::StealLock(id) => {
+                        // Web Locks `steal`: granted at once, whoever held it.
+                        if self.tabs[t].queued == Some(id) {
+                            self.tabs[t].queued = None;
+                            self.lock_frozen = false;
+                            self.lock = None;
+                            self.acquire(t, id);
+                        }
+                    }
+                    Action::AnnounceActivity(at) => {
+                        self.activity_messages.push((self.now, t));
+                        for other in self.others(t) {
+                            let now = self.local(other);
+                            self.tabs[other].session.handle_sibling_activity(now, at);
+                            work.push(other);
+                        }
+                    }
+                    Action::RevokeSession(_) => self.revocations.push((self.now, t)),
                 }
             }
             while let Some(e) = self.tabs[t].session.poll_event() {
@@ -369,13 +406,12 @@ impl World {
             .collect()
     }
 
-    fn announce_to(&mut self, tab: usize, a: Announcement) {
+    /// Tab `from` announces `a` to tab `tab`.
+    fn announce_to(&mut self, from: usize, tab: usize, a: Announcement) {
         // Tabs of one browser share a clock; translate between their (test) skews.
-        let shift = self.tabs[tab].skew_ms;
+        let shift = self.tabs[tab].skew_ms - self.tabs[from].skew_ms;
         let a = Announcement {
-            received_at: Timestamp::from_millis(
-                (a.received_at.as_millis() as i64 - self.skew_of_announcer(&a) + shift) as u64,
-            ),
+            received_at: Timestamp::from_millis((a.received_at.as_millis() as i64 + shift) as u64),
             ..a
         };
         let now = self.local(tab);
@@ -386,11 +422,6 @@ impl World {
         while let Some(e) = self.tabs[tab].session.poll_event() {
             self.tabs[tab].events.push((self.now, e));
         }
-    }
-
-    fn skew_of_announcer(&self, _a: &Announcement) -> i64 {
-        // Multi-tab scenarios use one skew for all tabs.
-        self.tabs.first().map_or(0, |t| t.skew_ms)
     }
 
     pub fn check_invariants(&mut self) {

@@ -22,12 +22,18 @@ pub(super) async fn me(
 ) -> Result<Response, ApiError> {
     state
         .blocking(move |s| {
-            let (claims, all) = access::verify(&token, &s.keys, &s.settings.expect, s.now())
-                .map_err(|r| ApiError::invalid_token(r.description()))?;
+            let verified = match access::verify(&token, &s.keys, &s.settings.expect, s.now()) {
+                // Signed with a key another instance of a shared store just installed.
+                Err(Rejection::UnknownKey) if s.sync_keys_on_miss() => {
+                    access::verify(&token, &s.keys, &s.settings.expect, s.now())
+                }
+                other => other,
+            };
+            let (claims, all) = verified.map_err(|r| ApiError::invalid_token(r.description()))?;
             match s
                 .store
                 .access_state(&claims.jti, &claims.sid)
-                .map_err(|e| s.internal("access state", e))?
+                .map_err(|e| s.store_failed("access state", e))?
             {
                 AccessState::Allowed => {
                     let mut response = Json(all).into_response();

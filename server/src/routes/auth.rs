@@ -36,7 +36,10 @@ const MAX_PASSWORD: usize = 1024;
 /// the signing key and records its use inside the same transaction as the refresh token,
 /// and `pin` keeps that key published in memory until the token expires.
 fn with_grant<T>(state: &AppState, now: u64, f: impl FnOnce(&GrantRequest<'_>) -> T) -> T {
-    let pin = |kid: &str, exp: u64| state.keys.pin(kid, exp);
+    // A shared store may name a key another instance installed a moment ago.
+    let pin = |kid: &str, exp: u64| {
+        state.keys.pin(kid, exp) || (state.sync_keys_on_miss() && state.keys.pin(kid, exp))
+    };
     f(&GrantRequest {
         exp: now + state.settings.access_ttl,
         pin: &pin,
@@ -97,7 +100,7 @@ async fn throttle_admit(state: &Arc<AppState>, keys: &Keys) -> Result<Option<u64
                     Admission::Allowed(writes) => (writes, None),
                     Admission::Wait(secs) => ([Write::Keep; 4], Some(secs)),
                 })
-                .map_err(|e| s.internal("login throttle", e))
+                .map_err(|e| s.store_failed("login throttle", e))
         })
         .await
 }
@@ -167,7 +170,7 @@ pub(super) async fn login(
             let user = s
                 .store
                 .find_user(&request.username)
-                .map_err(|e| s.internal("find user", e))?;
+                .map_err(|e| s.store_failed("find user", e))?;
             let ok = s.passwords.verify(
                 &request.password,
                 user.as_ref().map(|u| u.password_hash.as_str()),
@@ -193,7 +196,7 @@ pub(super) async fn login(
                 s.store
                     .login(user, &previous, now, &s.settings.limits.session, grant)
             })
-            .map_err(|e| s.internal("login", e))?;
+            .map_err(|e| s.store_failed("login", e))?;
             tracing::info!(
                 user = issued.user.username,
                 sid = %issued.family_id,
@@ -231,7 +234,7 @@ pub(super) async fn refresh(
                 s.store
                     .refresh(&presented, now, &s.settings.limits.session, grant)
             })
-            .map_err(|e| s.internal("refresh", e))?;
+            .map_err(|e| s.store_failed("refresh", e))?;
             match outcome {
                 Ok(issued) => {
                     if issued.grace_replay {
@@ -327,7 +330,7 @@ pub(super) async fn logout(
                         .map(|(jti, exp, sid)| (jti.as_str(), *exp, sid.as_str())),
                     now,
                 )
-                .map_err(|e| s.internal("logout", e))?;
+                .map_err(|e| s.store_failed("logout", e))?;
             tracing::info!(
                 sid = %family.as_deref().unwrap_or("-"),
                 denied_access_token = denied,

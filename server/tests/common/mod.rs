@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod http;
+pub mod redis;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use token_manager_server::{AppHandle, Config, DemoUser, ManualClock, Server, SigningAlgorithm};
+use token_manager_server::{
+    AppHandle, Config, DemoUser, KeyEncryptionKey, ManualClock, Server, SigningAlgorithm, StoreSpec,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -37,6 +40,7 @@ pub struct TestServer {
 /// the demo user, a manual clock and a log sink that records every line.
 pub fn test_config(clock: &Arc<ManualClock>, logs: &Arc<Mutex<Vec<String>>>) -> Config {
     let sink_logs = logs.clone();
+    let store = test_store();
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         algorithm: SigningAlgorithm::Es256,
@@ -51,8 +55,54 @@ pub fn test_config(clock: &Arc<ManualClock>, logs: &Arc<Mutex<Vec<String>>>) -> 
         // Real-time maintenance must not interfere: tests run it explicitly.
         maintenance_interval: 3600,
         key_rotation: None,
+        key_encryption_key: store.as_ref().map(|_| KeyEncryptionKey::generate()),
+        store,
         ..Config::default()
     }
+}
+
+/// The backend the suite runs against: `TOKEN_SERVER_TEST_STORE` unset is SQLite (each
+/// test its own in-memory database); `redis://HOST:PORT` runs every server of the suite on
+/// that Redis, each test on its own emptied database number (scripts/test.sh starts the
+/// redis-server). Same tests, another store.
+pub fn test_store() -> Option<StoreSpec> {
+    let url = std::env::var(TEST_STORE_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let spec: StoreSpec = url
+        .parse()
+        .expect("TOKEN_SERVER_TEST_STORE is a --store SPEC");
+    match spec {
+        StoreSpec::Sqlite(_) => None,
+        StoreSpec::Redis(url) => {
+            // Test binaries run one after another; the tests of one binary in parallel.
+            static NEXT_DB: AtomicU64 = AtomicU64::new(1);
+            let db = NEXT_DB.fetch_add(1, Ordering::Relaxed);
+            let base = url.trim_end_matches('/');
+            let flushed = std::process::Command::new("redis-cli")
+                .args(["-u", &format!("{base}/{db}"), "FLUSHDB"])
+                .output()
+                .expect("redis-cli runs");
+            assert!(flushed.status.success(), "FLUSHDB on {base}/{db}");
+            Some(StoreSpec::Redis(format!("{base}/{db}")))
+        }
+        StoreSpec::RedisCluster(_) => Some(spec),
+    }
+}
+
+/// For the tests of SQLite's own retention: a shared store expires entries by TTL in
+/// real time, which a virtual clock does not advance (tests/shared_store.rs checks the TTLs).
+pub fn sqlite_only(config: &mut Config) {
+    config.store = None;
+    config.key_encryption_key = None;
+}
+
+/// Names the backend of the suite (see [`test_store`]).
+pub const TEST_STORE_ENV: &str = "TOKEN_SERVER_TEST_STORE";
+
+/// `true` when the suite runs on a shared store, for the few tests about SQLite itself.
+pub fn on_shared_store() -> bool {
+    std::env::var(TEST_STORE_ENV).is_ok_and(|u| !u.is_empty() && !u.starts_with("sqlite:"))
 }
 
 impl TestServer {
@@ -65,6 +115,10 @@ impl TestServer {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let mut config = test_config(&clock, &logs);
         adjust(&mut config);
+        if config.database != ":memory:" {
+            // A test that names a database file is about the SQLite file itself.
+            sqlite_only(&mut config);
+        }
         Self::start_config(config, clock, logs).await
     }
 

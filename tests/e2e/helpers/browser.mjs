@@ -187,6 +187,18 @@ export async function waitForEvents(page, type, { count = 1, detail = {}, since 
   );
 }
 
+/**
+ * The answer to the page's next logout request. Start waiting before the click that sends it:
+ * the page says signedOut at once, and only this answer clears the refresh cookie and tells
+ * that the server ended the session.
+ */
+export function nextLogoutAnswer(page) {
+  return page.waitForResponse(
+    (r) => new URL(r.url()).pathname === "/auth/logout" && r.request().method() === "POST",
+    { timeout: 10_000 },
+  );
+}
+
 /** `auth.fetch(path)` in the page: { status, body } or { error: code }. */
 export function apiCall(page, path = "/api/me") {
   return page.evaluate(async (p) => {

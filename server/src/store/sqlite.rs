@@ -9,174 +9,29 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::{
+    AccessGrant, AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused,
+    Result, RowCounts, Store, StoreError, StoredKey, User, MAX_CHAIN,
+};
 use crate::refresh::{
     classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
 };
 use crate::schema;
 use crate::throttle::{Counter, Write};
 
-/// How many links a grace-window replay may follow to reach the current token. A chain
-/// longer than this within one grace window is not a browser; refuse rather than loop.
-const MAX_CHAIN: usize = 64;
-
-/// A database failure. Its message never contains a token: every value is a bound parameter.
-#[derive(Debug)]
-pub(crate) enum StoreError {
-    Sqlite(rusqlite::Error),
-    /// The rows contradict what the server holds in memory (a transaction was rolled back).
-    Inconsistent(&'static str),
-}
-
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Sqlite(e)
-    }
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(e) => write!(f, "database error: {e}"),
-            Self::Inconsistent(what) => write!(f, "inconsistent state: {what}"),
+        match e.sqlite_error_code() {
+            // Another process holds the file past busy_timeout: try again later.
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Self::Unavailable(format!("sqlite: {e}"))
+            }
+            _ => Self::Backend(format!("sqlite: {e}")),
         }
     }
 }
 
-pub(crate) type Result<T> = std::result::Result<T, StoreError>;
-
-#[derive(Debug, Clone)]
-pub(crate) struct User {
-    pub(crate) id: i64,
-    pub(crate) username: String,
-    pub(crate) password_hash: String,
-    pub(crate) name: String,
-    pub(crate) roles: Vec<String>,
-}
-
-#[derive(Debug)]
-pub(crate) struct StoredKey {
-    pub(crate) kid: String,
-    pub(crate) alg: String,
-    pub(crate) private_der: Vec<u8>,
-    pub(crate) created_at: u64,
-    pub(crate) retired_at: Option<u64>,
-    pub(crate) last_exp: u64,
-}
-
-impl Drop for StoredKey {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.private_der);
-    }
-}
-
-/// The access token a transaction promised to issue, recorded so its signing key stays in
-/// the JWKS and its family row stays until the token has expired.
-#[derive(Debug, Clone)]
-pub(crate) struct AccessGrant {
-    pub(crate) kid: String,
-    pub(crate) exp: u64,
-}
-
-/// What a login or refresh transaction needs to issue an access token. The signing key is
-/// chosen *inside* the transaction, as the key the database names current, and its use is
-/// recorded there too: a rotation or a purge is another transaction, so it either comes
-/// first (and the new key is chosen) or sees the recorded expiry (and keeps the key).
-pub(crate) struct GrantRequest<'a> {
-    /// `exp` of the access token about to be signed.
-    pub(crate) exp: u64,
-    /// Called inside the transaction with the chosen `kid` and `exp`: keeps that key
-    /// published in memory until `exp`. `false` if the key is not loaded (the transaction
-    /// then rolls back).
-    pub(crate) pin: &'a dyn Fn(&str, u64) -> bool,
-}
-
-/// A refresh token handed out by login or refresh, and who it belongs to.
-#[derive(Debug)]
-pub(crate) struct Issued {
-    pub(crate) token: RefreshToken,
-    pub(crate) expires_at: u64,
-    pub(crate) family_id: String,
-    pub(crate) user: User,
-    /// `true` when an old token within the grace window was answered with the existing
-    /// current token instead of rotating.
-    pub(crate) grace_replay: bool,
-    /// The access token to sign with it.
-    pub(crate) grant: AccessGrant,
-}
-
-/// Why a refresh token was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refused {
-    Unknown,
-    Expired,
-    Revoked,
-    /// The session's absolute lifetime is over.
-    SessionEnded,
-    /// Replay after the grace window, or beyond the grace replay cap; the family has just
-    /// been revoked.
-    ReuseDetected {
-        family_id: String,
-    },
-}
-
-/// What `/api/me` must know besides the signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AccessState {
-    Allowed,
-    Denylisted,
-    SessionRevoked,
-    SessionUnknown,
-}
-
-/// State of one refresh token, for tests and diagnostics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshTokenStatus {
-    /// The family's current token.
-    Current,
-    /// Rotated at this time (Unix seconds).
-    Rotated {
-        /// When it was rotated.
-        at: u64,
-    },
-    /// Its family is revoked.
-    Revoked,
-    /// Not in the database (never issued, tampered, or deleted by cleanup).
-    Unknown,
-}
-
-/// Rows deleted by one cleanup run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CleanupReport {
-    /// Families whose last token expired or that were revoked, once their access tokens expired.
-    pub families: usize,
-    /// Refresh token rows past their expiry.
-    pub refresh_tokens: usize,
-    /// Denylist rows past the `exp` of their token.
-    pub denied_jtis: usize,
-    /// Retired signing keys whose last token expired.
-    pub signing_keys: usize,
-    /// Login throttle counters past their expiry.
-    pub login_throttles: usize,
-}
-
-/// Row counts, for tests of data retention.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RowCounts {
-    /// `users` rows.
-    pub users: usize,
-    /// `families` rows.
-    pub families: usize,
-    /// `refresh_tokens` rows.
-    pub refresh_tokens: usize,
-    /// `denied_jti` rows.
-    pub denied_jtis: usize,
-    /// `signing_keys` rows.
-    pub signing_keys: usize,
-    /// `login_throttle` rows.
-    pub login_throttles: usize,
-}
-
-pub(crate) struct Store {
+pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
@@ -188,7 +43,7 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-impl Store {
+impl SqliteStore {
     pub(crate) fn open(path: &str) -> Result<Self> {
         let mut conn = if path == ":memory:" {
             Connection::open_in_memory()?
@@ -219,14 +74,10 @@ impl Store {
             poisoned.into_inner()
         })
     }
+}
 
-    pub(crate) fn upsert_user(
-        &self,
-        username: &str,
-        hash: &str,
-        name: &str,
-        roles: &[String],
-    ) -> Result<()> {
+impl Store for SqliteStore {
+    fn upsert_user(&self, username: &str, hash: &str, name: &str, roles: &[String]) -> Result<()> {
         let roles = serde_json::to_string(roles).unwrap_or_else(|_| "[]".into());
         self.conn().execute(
             "INSERT INTO users (username, password_hash, name, roles) VALUES (?1, ?2, ?3, ?4)
@@ -236,7 +87,7 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn find_user(&self, username: &str) -> Result<Option<User>> {
+    fn find_user(&self, username: &str) -> Result<Option<User>> {
         Ok(self
             .conn()
             .query_row(
@@ -247,7 +98,7 @@ impl Store {
             .optional()?)
     }
 
-    pub(crate) fn load_keys(&self) -> Result<Vec<StoredKey>> {
+    fn load_keys(&self) -> Result<Vec<StoredKey>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT kid, alg, private_der, created_at, retired_at, last_exp
@@ -267,7 +118,7 @@ impl Store {
     }
 
     /// Stores `key` as the signing key and retires every other current key, atomically.
-    pub(crate) fn install_key(&self, key: &StoredKey, now: u64) -> Result<()> {
+    fn install_key(&self, key: &StoredKey, now: u64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
@@ -285,7 +136,7 @@ impl Store {
 
     /// Starts a new family for `user_id` and revokes the families of `previous` cookies
     /// (session fixation: a login never continues a session it was handed).
-    pub(crate) fn login(
+    fn login(
         &self,
         user: User,
         previous: &[TokenHash],
@@ -355,7 +206,7 @@ impl Store {
 
     /// Presents a refresh token: rotates it, answers a grace-window replay with the
     /// current token, or refuses it (revoking the family on a late replay). One transaction.
-    pub(crate) fn refresh(
+    fn refresh(
         &self,
         presented: &RefreshToken,
         now: u64,
@@ -480,7 +331,7 @@ impl Store {
     /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
     /// token's session `sid`, atomically. `deny` must come from a token that verified.
     /// Returns the revoked family's id (the cookie's, else the token's).
-    pub(crate) fn logout(
+    fn logout(
         &self,
         cookie: Option<&TokenHash>,
         deny: Option<(&str, u64, &str)>,
@@ -521,7 +372,7 @@ impl Store {
     }
 
     /// The server-side half of access token validation: denylist and session state.
-    pub(crate) fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState> {
+    fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState> {
         let conn = self.conn();
         let denied: bool = conn
             .query_row("SELECT 1 FROM denied_jti WHERE jti = ?1", [jti], |_| {
@@ -550,7 +401,7 @@ impl Store {
     /// once nothing that refers to it can still be valid.
     /// Also returns the `kid`s of the signing keys it deleted: the in-memory ring drops
     /// exactly those, so a key leaves memory only once the database agrees it is unused.
-    pub(crate) fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)> {
+    fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)> {
         let now = to_i64(now);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -588,11 +439,11 @@ impl Store {
     /// Reads the throttle counters of `keys`, lets `decide` (the pure policy) choose the
     /// writes, and applies them, in one transaction: concurrent logins see each other's
     /// charges, never a stale count.
-    pub(crate) fn throttle<T>(
+    fn throttle_with(
         &self,
         keys: [&str; 4],
-        decide: impl FnOnce([Option<Counter>; 4]) -> ([Write; 4], T),
-    ) -> Result<T> {
+        decide: &mut dyn FnMut([Option<Counter>; 4]) -> [Write; 4],
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut counters = [None; 4];
@@ -611,7 +462,7 @@ impl Store {
                 )
                 .optional()?;
         }
-        let (writes, answer) = decide(counters);
+        let writes = decide(counters);
         for (write, key) in writes.into_iter().zip(keys) {
             match write {
                 Write::Keep => {}
@@ -635,10 +486,10 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(answer)
+        Ok(())
     }
 
-    pub(crate) fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
+    fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
         let conn = self.conn();
         let row: Option<(Option<i64>, Option<i64>)> = conn
             .query_row(
@@ -656,7 +507,7 @@ impl Store {
         })
     }
 
-    pub(crate) fn row_counts(&self) -> Result<RowCounts> {
+    fn row_counts(&self) -> Result<RowCounts> {
         let conn = self.conn();
         let count = |table: &str| -> Result<usize> {
             let n: i64 =
@@ -760,8 +611,8 @@ mod tests {
         max_age: 3600,
     };
 
-    fn store_with_session(now: u64) -> (Store, String) {
-        let store = Store::open(":memory:").unwrap();
+    fn store_with_session(now: u64) -> (SqliteStore, String) {
+        let store = SqliteStore::open(":memory:").unwrap();
         store.upsert_user("u", "$argon2id$x", "U", &[]).unwrap();
         let key = SigningKey::generate(SigningAlgorithm::Es256, now).unwrap();
         store.install_key(&key, now).unwrap();

@@ -1,0 +1,362 @@
+//! Storage of user accounts, refresh families, the `jti` denylist, login-throttling
+//! counters and signing keys, behind one interface ([`Store`]) with two backends:
+//! SQLite (embedded, the default) and Redis (one server or a Redis Cluster, shared by
+//! several server instances).
+//!
+//! The policy stays out of the backends: which presented token is current, within the
+//! grace window or replayed is decided by [`crate::refresh::classify`], the throttle by
+//! [`crate::throttle::Policy`]. A backend reads the facts and applies the decision
+//! atomically (a SQLite transaction; a Redis Lua script that refuses to apply a decision
+//! made on facts that changed meanwhile).
+//!
+//! Every method blocks: callers run it on tokio's blocking pool, as they did when SQLite
+//! was the only backend.
+
+mod kek;
+mod redis;
+mod sqlite;
+
+pub use kek::{KeyEncryptionKey, KEK_ENV};
+pub(crate) use redis::RedisStore;
+pub(crate) use sqlite::SqliteStore;
+
+use crate::refresh::{RefreshToken, SessionRules, TokenHash};
+use crate::throttle::{Counter, Write};
+
+/// Environment variable read when `--store` is not given.
+pub const STORE_ENV: &str = "TOKEN_SERVER_STORE";
+
+/// Which backend the server uses (`--store`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// `sqlite:PATH` (or `sqlite::memory:`): embedded, one instance.
+    Sqlite(String),
+    /// `redis://…` or `rediss://…`: one Redis (or Valkey) server.
+    Redis(String),
+    /// `redis+cluster://host:port[,host:port…]`: a Redis Cluster, seeded from these nodes.
+    RedisCluster(String),
+}
+
+/// Without the URL's user and password, which would otherwise reach a log.
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |url: &str| match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://[redacted]@{}", &url[..scheme], &url[at + 1..])
+            }
+            _ => url.to_owned(),
+        };
+        match self {
+            Self::Sqlite(path) => write!(f, "Sqlite({path:?})"),
+            Self::Redis(url) => write!(f, "Redis({:?})", redact(url)),
+            Self::RedisCluster(url) => write!(f, "RedisCluster({:?})", redact(url)),
+        }
+    }
+}
+
+impl std::str::FromStr for StoreSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("--store sqlite:PATH needs a path (or :memory:)".into());
+            }
+            Ok(Self::Sqlite(path.to_owned()))
+        } else if s.starts_with("redis+cluster://") {
+            Ok(Self::RedisCluster(s.to_owned()))
+        } else if s.starts_with("redis://") || s.starts_with("rediss://") {
+            Ok(Self::Redis(s.to_owned()))
+        } else {
+            // The value may hold a password: never repeat it.
+            Err("--store must be sqlite:PATH, redis://HOST:PORT or \
+                 redis+cluster://HOST:PORT[,HOST:PORT...]"
+                .into())
+        }
+    }
+}
+
+/// How many links a grace-window replay may follow to reach the current token. A chain
+/// longer than this within one grace window is not a browser; refuse rather than loop.
+pub(crate) const MAX_CHAIN: usize = 64;
+
+/// A storage failure, whatever the backend. Its message never contains a token, a
+/// cookie or a key: values travel as bound parameters or script arguments, never in text.
+#[derive(Debug)]
+pub(crate) enum StoreError {
+    /// The store cannot be reached right now (connection refused or lost, timeout). The
+    /// request may be retried later; nothing was decided.
+    Unavailable(String),
+    /// Any other failure of the backend.
+    Backend(String),
+    /// The stored data contradict what the server holds in memory (nothing was applied).
+    Inconsistent(&'static str),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable(e) => write!(f, "store unavailable: {e}"),
+            Self::Backend(e) => write!(f, "store error: {e}"),
+            Self::Inconsistent(what) => write!(f, "inconsistent state: {what}"),
+        }
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) id: i64,
+    pub(crate) username: String,
+    pub(crate) password_hash: String,
+    pub(crate) name: String,
+    pub(crate) roles: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct StoredKey {
+    pub(crate) kid: String,
+    pub(crate) alg: String,
+    pub(crate) private_der: Vec<u8>,
+    pub(crate) created_at: u64,
+    pub(crate) retired_at: Option<u64>,
+    pub(crate) last_exp: u64,
+}
+
+impl Drop for StoredKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private_der);
+    }
+}
+
+/// The access token a transaction promised to issue, recorded so its signing key stays in
+/// the JWKS and its family row stays until the token has expired.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessGrant {
+    pub(crate) kid: String,
+    pub(crate) exp: u64,
+}
+
+/// What a login or refresh transaction needs to issue an access token. The signing key is
+/// chosen *inside* the transaction, as the key the database names current, and its use is
+/// recorded there too: a rotation or a purge is another transaction, so it either comes
+/// first (and the new key is chosen) or sees the recorded expiry (and keeps the key).
+pub(crate) struct GrantRequest<'a> {
+    /// `exp` of the access token about to be signed.
+    pub(crate) exp: u64,
+    /// Called inside the transaction with the chosen `kid` and `exp`: keeps that key
+    /// published in memory until `exp`. `false` if the key is not loaded (the transaction
+    /// then rolls back).
+    pub(crate) pin: &'a dyn Fn(&str, u64) -> bool,
+}
+
+/// A refresh token handed out by login or refresh, and who it belongs to.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) token: RefreshToken,
+    pub(crate) expires_at: u64,
+    pub(crate) family_id: String,
+    pub(crate) user: User,
+    /// `true` when an old token within the grace window was answered with the existing
+    /// current token instead of rotating.
+    pub(crate) grace_replay: bool,
+    /// The access token to sign with it.
+    pub(crate) grant: AccessGrant,
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Unknown,
+    Expired,
+    Revoked,
+    /// The session's absolute lifetime is over.
+    SessionEnded,
+    /// Replay after the grace window, or beyond the grace replay cap; the family has just
+    /// been revoked.
+    ReuseDetected {
+        family_id: String,
+    },
+}
+
+/// What `/api/me` must know besides the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccessState {
+    Allowed,
+    Denylisted,
+    SessionRevoked,
+    SessionUnknown,
+}
+
+/// State of one refresh token, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenStatus {
+    /// The family's current token.
+    Current,
+    /// Rotated at this time (Unix seconds).
+    Rotated {
+        /// When it was rotated.
+        at: u64,
+    },
+    /// Its family is revoked.
+    Revoked,
+    /// Not in the database (never issued, tampered, or deleted by cleanup).
+    Unknown,
+}
+
+/// Rows deleted by one cleanup run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Families whose last token expired or that were revoked, once their access tokens expired.
+    pub families: usize,
+    /// Refresh token rows past their expiry.
+    pub refresh_tokens: usize,
+    /// Denylist rows past the `exp` of their token.
+    pub denied_jtis: usize,
+    /// Retired signing keys whose last token expired.
+    pub signing_keys: usize,
+    /// Login throttle counters past their expiry.
+    pub login_throttles: usize,
+}
+
+/// Row counts, for tests of data retention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    /// `users` rows.
+    pub users: usize,
+    /// `families` rows.
+    pub families: usize,
+    /// `refresh_tokens` rows.
+    pub refresh_tokens: usize,
+    /// `denied_jti` rows.
+    pub denied_jtis: usize,
+    /// `signing_keys` rows.
+    pub signing_keys: usize,
+    /// `login_throttle` rows.
+    pub login_throttles: usize,
+}
+
+/// What the server stores. Held as `Arc<dyn Store>` in the app state; every method is
+/// atomic on its own (the guarantees are the ones documented on the SQLite backend).
+pub(crate) trait Store: Send + Sync {
+    /// Creates or updates an account (demo users from the flags, at start).
+    fn upsert_user(&self, username: &str, hash: &str, name: &str, roles: &[String]) -> Result<()>;
+
+    fn find_user(&self, username: &str) -> Result<Option<User>>;
+
+    /// Every signing key, oldest first.
+    fn load_keys(&self) -> Result<Vec<StoredKey>>;
+
+    /// Stores `key` as the signing key and retires every other current key, atomically.
+    fn install_key(&self, key: &StoredKey, now: u64) -> Result<()>;
+
+    /// Starts a new family for `user` and revokes the families of `previous` cookies
+    /// (session fixation: a login never continues a session it was handed). Returns the
+    /// ids of the families it revoked.
+    fn login(
+        &self,
+        user: User,
+        previous: &[TokenHash],
+        now: u64,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
+    ) -> Result<(Issued, Vec<String>)>;
+
+    /// Presents a refresh token: rotates it, answers a grace-window replay with the
+    /// current token, or refuses it (revoking the family on a late replay).
+    fn refresh(
+        &self,
+        presented: &RefreshToken,
+        now: u64,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
+    ) -> Result<std::result::Result<Issued, Refused>>;
+
+    /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
+    /// token's session `sid`. `deny` must come from a token that verified. Returns the
+    /// revoked family's id (the cookie's, else the token's).
+    fn logout(
+        &self,
+        cookie: Option<&TokenHash>,
+        deny: Option<(&str, u64, &str)>,
+        now: u64,
+    ) -> Result<Option<String>>;
+
+    /// The server-side half of access token validation: denylist and session state.
+    fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState>;
+
+    /// Deletes what can no longer matter (data retention); returns the `kid`s of the
+    /// signing keys it deleted, so the in-memory ring drops exactly those.
+    fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)>;
+
+    /// Reads the throttle counters of `keys`, lets `decide` choose the writes, applies
+    /// them atomically. `decide` may be called again if the counters changed meanwhile.
+    fn throttle_with(
+        &self,
+        keys: [&str; 4],
+        decide: &mut dyn FnMut([Option<Counter>; 4]) -> [Write; 4],
+    ) -> Result<()>;
+
+    fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus>;
+
+    /// Stored entries of each kind, for tests of data retention.
+    fn row_counts(&self) -> Result<RowCounts>;
+
+    /// `true` when other instances may write to this store too (their key rotations must
+    /// then be picked up: [`crate::keys::KeyRing::sync`]).
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+impl dyn Store {
+    /// [`Store::throttle_with`] with an answer: `decide` returns the writes and what the
+    /// caller learns; the answer of the decision that was applied is returned.
+    pub(crate) fn throttle<T>(
+        &self,
+        keys: [&str; 4],
+        decide: impl Fn([Option<Counter>; 4]) -> ([Write; 4], T),
+    ) -> Result<T> {
+        let mut answer = None;
+        self.throttle_with(keys, &mut |counters| {
+            let (writes, a) = decide(counters);
+            answer = Some(a);
+            writes
+        })?;
+        answer.ok_or(StoreError::Inconsistent("the throttle decided nothing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs_parse_and_their_debug_form_hides_the_password() {
+        assert_eq!(
+            "sqlite:/var/lib/auth.db".parse::<StoreSpec>(),
+            Ok(StoreSpec::Sqlite("/var/lib/auth.db".into()))
+        );
+        assert_eq!(
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7000".parse::<StoreSpec>(),
+            Ok(StoreSpec::RedisCluster(
+                "redis+cluster://10.0.0.1:7000,10.0.0.2:7000".into()
+            ))
+        );
+        let spec: StoreSpec = "redis://:s3cret@10.0.0.1:6379/2".parse().unwrap();
+        assert_eq!(
+            spec,
+            StoreSpec::Redis("redis://:s3cret@10.0.0.1:6379/2".into())
+        );
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("10.0.0.1:6379/2"),
+            "{shown}"
+        );
+        for bad in ["sqlite:", "memcached://x", "postgres://u:s3cret@h/db"] {
+            let err = bad.parse::<StoreSpec>().unwrap_err();
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The driver of one core [`Session`] in one tab: the pump and the one timer.
+//!
+//! Every input goes the same way: read the clock, feed the session, then `pump` — carry out
+//! the actions it asks for, dispatch the events it reports, and re-arm the timer at the next
+//! deadline (after quinn's `connection.rs`: the driver only feeds and acts). Borrows of the
+//! session are never held while JavaScript runs (listeners may call back into the manager).
+//! The other concerns of the driver each have their own file: `refresh` (one attempt, with
+//! the lock and verification), `events`, `tabs` (the channel), `lifecycle` (page listeners),
+//! `authorized_fetch` and `login` (the login and logout requests).
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Function, Promise};
+use token_manager_core::server_clock::ServerClock;
+use token_manager_core::session::{Action, Event, RefreshError, RefreshOutcome, TransientKind};
+use token_manager_core::{timer_delay, Clock, Session, Timestamp};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, EventTarget};
+use zeroize::Zeroize;
+
+use crate::channel::Channel;
+use crate::clock;
+use crate::error::thrown;
+use crate::http;
+use crate::listener::Listener;
+use crate::options::Options;
+use crate::pending::Pending;
+
+/// The state of one manager, shared by its callbacks through `Rc`/`Weak`.
+pub(crate) struct Driver {
+    pub(crate) opts: Options,
+    pub(crate) session: RefCell<Session>,
+    clock: RefCell<Clock>,
+    /// Where the manager's events are dispatched.
+    pub(crate) target: EventTarget,
+    timer: RefCell<Option<(Timestamp, Timeout)>>,
+    pub(crate) channel: RefCell<Option<Channel>>,
+    /// Page lifecycle and (with the idle timeout) activity listeners, removed on drop.
+    pub(crate) listeners: RefCell<Vec<Listener>>,
+    /// The request of each refresh attempt under way.
+    pub(crate) requests: Pending,
+    /// The wait for the cross-tab lock (aborted to take it over, or when the attempt ends).
+    pub(crate) lock_waits: Pending,
+    /// When activity was last forwarded to the session (its clock, ms).
+    pub(crate) activity_forwarded: Cell<Option<u64>>,
+    waiters: RefCell<Vec<Function>>,
+    /// The frozen claims object handed to JavaScript, until the token changes.
+    pub(crate) claims: RefCell<Option<JsValue>>,
+    /// The latest refresh failure reported (what `restore()` rejects with).
+    pub(crate) last_error: RefCell<Option<RefreshError>>,
+    /// The issuer's clock, for checking `exp`/`nbf` of verified and announced tokens against
+    /// the issuer's time rather than a possibly wrong local clock.
+    pub(crate) server_clock: Cell<ServerClock>,
+    pub(crate) lock_name: String,
+    pub(crate) me: Weak<Driver>,
+}
+
+impl Driver {
+    /// A driver of `session`; the channel and listeners are attached by the caller.
+    pub(crate) fn new(opts: Options, session: Session, target: EventTarget) -> Rc<Self> {
+        let lock_name = format!("wasm-token-manager:{}", opts.refresh_url);
+        Rc::new_cyclic(|me: &Weak<Driver>| Driver {
+            opts,
+            session: RefCell::new(session),
+            clock: RefCell::new(Clock::new()),
+            target,
+            timer: RefCell::new(None),
+            channel: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            requests: Pending::default(),
+            lock_waits: Pending::default(),
+            activity_forwarded: Cell::new(None),
+            waiters: RefCell::new(Vec::new()),
+            claims: RefCell::new(None),
+            last_error: RefCell::new(None),
+            server_clock: Cell::new(ServerClock::default()),
+            lock_name,
+            me: me.clone(),
+        })
+    }
+
+    /// The session's clock now.
+    pub(crate) fn now(&self) -> Timestamp {
+        clock::read(&mut self.clock.borrow_mut())
+    }
+
+    /// Local wall-clock milliseconds of the session instant `at` (like `Date.now()`).
+    pub(crate) fn to_wall(&self, at: Timestamp) -> f64 {
+        let now = self.now();
+        (clock::wall().as_millis() as f64) + (at.as_millis() as f64 - now.as_millis() as f64)
+    }
+
+    /// Feeds one input to the session, then pumps.
+    pub(crate) fn input<R>(&self, f: impl FnOnce(&mut Session, Timestamp) -> R) -> R {
+        let now = self.now();
+        let result = f(&mut self.session.borrow_mut(), now);
+        self.pump();
+        result
+    }
+
+    /// Carries out the session's actions and dispatches its events until it has none, then
+    /// re-arms the timer.
+    pub(crate) fn pump(&self) {
+        loop {
+            let (actions, events) = {
+                let mut s = self.session.borrow_mut();
+                let actions: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
+                let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+                (actions, events)
+            };
+            if actions.is_empty() && events.is_empty() {
+                break;
+            }
+            for action in actions {
+                self.perform(action);
+            }
+            for event in events {
+                self.dispatch(event);
+            }
+        }
+        self.arm_timer();
+        if self.session.borrow().is_settled() {
+            for resolve in self.waiters.take() {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        }
+    }
+
+    fn arm_timer(&self) {
+        let deadline = self.session.borrow().poll_timeout();
+        let mut timer = self.timer.borrow_mut();
+        match deadline {
+            None => *timer = None,
+            Some(d) if timer.as_ref().is_some_and(|(armed, _)| *armed == d) => {}
+            Some(d) => {
+                let delay = timer_delay(d, self.now());
+                let me = self.me.clone();
+                // Replacing the Timeout drops (and so cancels) the previous one.
+                *timer = Some((
+                    d,
+                    Timeout::new(delay.as_millis() as u32, move || {
+                        if let Some(driver) = me.upgrade() {
+                            driver.timer.borrow_mut().take();
+                            driver.input(|s, now| s.handle_timeout(now));
+                        }
+                    }),
+                ));
+            }
+        }
+    }
+
+    fn perform(&self, action: Action) {
+        match action {
+            Action::StartRefresh(id) => {
+                let Ok(controller) = AbortController::new() else {
+                    self.input(|s, now| {
+                        s.handle_refresh_outcome(
+                            now,
+                            id,
+                            RefreshOutcome::Transient(TransientKind::Network),
+                        )
+                    });
+                    return;
+                };
+                let signal = controller.signal();
+                self.requests.insert(id, controller);
+                if let Some(driver) = self.me.upgrade() {
+                    spawn_local(async move { driver.run_refresh(id, signal).await });
+                }
+            }
+            Action::AbortRefresh(id) => {
+                self.lock_waits.abort(id);
+                self.requests.abort(id);
+            }
+            // `run_refresh` sees its wait aborted while the attempt is not, and steals.
+            Action::StealLock(id) => self.lock_waits.abort(id),
+            Action::AnnounceActivity(at) => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.activity(at);
+                }
+            }
+            Action::RevokeSession(token) => {
+                let mut token = token.map(|t| t.expose_secret().to_owned());
+                let request =
+                    http::auth_request(&self.opts.logout_url, None, token.as_deref(), None);
+                if let Some(t) = token.as_mut() {
+                    t.zeroize();
+                }
+                if let Ok(request) = request {
+                    // Best effort: the session is over locally whatever the server answers.
+                    spawn_local(async move {
+                        let _ = http::fetch(&request).await;
+                    });
+                }
+            }
+            Action::AskSiblings => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.ask();
+                }
+            }
+            Action::Announce(a) => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.announce(&a);
+                }
+            }
+            Action::AnnounceLogout(reason) => {
+                if let Some(c) = self.channel.borrow().as_ref() {
+                    c.logout(reason);
+                }
+            }
+        }
+    }
+
+    /// Resolves once no refresh is in flight (immediately if none is).
+    pub(crate) async fn settled(&self) {
+        if self.session.borrow().is_settled() {
+            return;
+        }
+        let waiters = &self.waiters;
+        let promise = Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve));
+        let _ = JsFuture::from(promise).await;
+    }
+
+    /// A copy of the token the session offers now (the caller zeroizes it).
+    pub(crate) fn token_string(&self) -> Option<String> {
+        let now = self.now();
+        self.session
+            .borrow()
+            .token(now)
+            .map(|t| t.expose_secret().to_owned())
+    }
+
+    /// `restore()`: resumes the session from another tab or through the refresh cookie.
+    pub(crate) async fn restore(&self) -> Result<bool, JsValue> {
+        self.last_error.take();
+        self.input(|s, now| s.handle_restore(now));
+        self.settled().await;
+        let now = self.now();
+        let failure = self.last_error.take();
+        self.session
+            .borrow()
+            .restore_result(now, failure.as_ref())
+            .map_err(|e| thrown(e))
+    }
+
+    /// `free()`: stops every timer, listener, request and lock wait, and drops the token.
+    pub(crate) fn shutdown(&self) {
+        self.timer.borrow_mut().take();
+        self.listeners.borrow_mut().clear();
+        self.lock_waits.abort_all();
+        self.channel.borrow_mut().take();
+        self.requests.abort_all();
+        // Replacing the session drops the token, which zeroizes it.
+        if let Ok(fresh) = Session::new(self.opts.config.clone(), 0) {
+            *self.session.borrow_mut() = fresh;
+        }
+        self.claims.take();
+        for resolve in self.waiters.take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
+}

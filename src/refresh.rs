@@ -1,0 +1,114 @@
+//! One refresh attempt: the cross-tab lock (with its takeover), the request to the refresh
+//! endpoint, verification of the token received, and the outcome fed back to the session.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Promise;
+use token_manager_core::session::{RefreshId, RefreshOutcome, TokenError, TransientKind};
+use token_manager_core::verify::VerifyError;
+use token_manager_core::Timestamp;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, AbortSignal, Response};
+
+use crate::clock;
+use crate::driver::Driver;
+use crate::http;
+use crate::lock;
+
+impl Driver {
+    /// Notes the issuer's clock from a response's `Date` header.
+    pub(crate) fn observe_server_date(&self, response: &Response) {
+        let date = response.headers().get("Date").ok().flatten();
+        let mut server_clock = self.server_clock.get();
+        server_clock.observe(date.as_deref(), clock::wall());
+        self.server_clock.set(server_clock);
+    }
+
+    /// Our best estimate of the issuer's current time.
+    pub(crate) fn server_now(&self) -> Timestamp {
+        self.server_clock.get().now(clock::wall())
+    }
+
+    /// Verifies a received token when verification is on.
+    pub(crate) async fn check_token(&self, token: &str) -> Result<(), VerifyError> {
+        match &self.opts.verifier {
+            None => Ok(()),
+            Some(v) => v.verify(token, self.server_now()).await.map(|_| ()),
+        }
+    }
+
+    /// One refresh attempt: under the cross-tab lock when enabled, so the tabs queue and all
+    /// but the first find the token already adopted. A wait longer than `lock_timeout` means
+    /// the holder has stopped: the session asks for the lock to be taken over (`steal`).
+    pub(crate) async fn run_refresh(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
+        if self.opts.cross_tab {
+            // The attempt's work, once started under the lock (granted or stolen).
+            let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
+            let work = || {
+                let (driver, running, sig) = (self.clone(), running.clone(), signal.clone());
+                move || {
+                    let promise = crate::promise(async move {
+                        driver.input(|s, now| s.handle_lock_granted(now, id));
+                        driver.refresh_request(id, sig).await;
+                        Ok(JsValue::UNDEFINED)
+                    });
+                    *running.borrow_mut() = Some(promise.clone());
+                    promise
+                }
+            };
+            let mut locked = Err(JsValue::UNDEFINED);
+            if let Ok(wait) = AbortController::new() {
+                self.lock_waits.insert(id, wait.clone());
+                locked = lock::with_lock(&self.lock_name, &wait.signal(), false, work()).await;
+                let _ = self.lock_waits.take(id);
+                let started = running.borrow().is_some();
+                if locked.is_err() && !started && wait.signal().aborted() && !signal.aborted() {
+                    locked = lock::with_lock(&self.lock_name, &signal, true, work()).await;
+                }
+            }
+            let started = running.borrow().is_some();
+            if locked.is_err() && !started && !signal.aborted() {
+                // The Web Locks API refused (an opaque origin, say): refresh without it.
+                let _ = work()();
+            }
+            // The lock may have been taken from this tab while it worked: the work goes on.
+            let promise = running.borrow_mut().take();
+            if let Some(p) = promise {
+                let _ = JsFuture::from(p).await;
+            }
+        } else {
+            self.clone().refresh_request(id, signal).await;
+        }
+        let _ = self.requests.take(id);
+    }
+
+    async fn refresh_request(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
+        let now = self.now();
+        if !self.session.borrow().refresh_still_needed(now, id) {
+            self.input(|s, now| s.handle_refresh_outcome(now, id, RefreshOutcome::LostRace));
+            return;
+        }
+        let mut outcome =
+            match http::auth_request(&self.opts.refresh_url, None, None, Some(&signal)) {
+                Err(_) => RefreshOutcome::Transient(TransientKind::Network),
+                Ok(request) => match http::fetch(&request).await {
+                    Ok(response) => {
+                        self.observe_server_date(&response);
+                        http::refresh_outcome(response, clock::wall()).await
+                    }
+                    Err(_) => RefreshOutcome::Transient(TransientKind::Network),
+                },
+            };
+        if let RefreshOutcome::Success(received) = &outcome {
+            if let Err(e) = self.check_token(received.token.expose_secret()).await {
+                outcome = RefreshOutcome::Refused(TokenError::from(e));
+            }
+        }
+        // An aborted attempt was already settled by the session (timeout, login, logout).
+        if !signal.aborted() {
+            self.input(|s, now| s.handle_refresh_outcome(now, id, outcome));
+        }
+    }
+}
