@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: every suite, on a fresh machine. Bootstraps first (idempotent), then:
-# formatting, clippy on the host and on wasm32, Rust unit/scenario/property/integration tests,
+# formatting, clippy on the host and on wasm32, rustdoc with warnings denied, Rust unit/scenario/property/integration tests,
 # the release server binary under hostile input,
 # the core built for wasm32, wasm-bindgen tests in headless Chromium, the npm package build and
 # its packaging checks, a benchmark smoke run (nothing asserted), the conformance kit against the
@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager -p token-manager-core --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --features verify --all-targets -- -D warnings
+
+step "cargo doc (warnings denied: broken or private intra-doc links fail the run)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 
 step "Rust tests (host)"
 cargo test --workspace

@@ -5,7 +5,7 @@
 //! refused with their own error. Size: this is the only JSON the browser package links, and a
 //! general-purpose deserializer with float parsing and formatting would double the `.wasm`.
 //! Numbers keep their source text; the few that matter (time claims) are read exactly by
-//! [`numeric_date`] with integer arithmetic.
+//! `numeric_date` with integer arithmetic.
 
 use crate::error::{DecodeError, Part};
 

@@ -75,15 +75,9 @@ fn lowered_cap(max_connections: usize, fd_limit: u64) -> Option<usize> {
 }
 
 #[cfg(unix)]
-#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
 fn fd_soft_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+    // rustix wraps getrlimit safely; `None` is RLIM_INFINITY.
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
 #[cfg(not(unix))]
@@ -385,7 +379,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 }
 
 /// The error a request body gives once its deadline has passed. Handlers that read the body
-/// answer 408 (see `request::read_json`) and the connection is closed.
+/// answer 408 (see `extract::read_json`) and the connection is closed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyTimedOut;
 

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::request::origin_allowed;
+use crate::extract::origin_allowed;
 use crate::state::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";

@@ -20,19 +20,22 @@
 //! `server/README.md` documents the endpoints, flags, test switches and data model.
 
 #![deny(missing_docs, missing_debug_implementations)]
+#![forbid(unsafe_code)]
 
 mod access;
+mod cli;
 mod clock;
 mod config;
 mod connections;
 mod cors;
 mod error;
+mod extract;
 mod keys;
 mod logging;
 mod password;
 mod refresh;
-mod request;
 mod routes;
+mod schema;
 mod serve;
 mod state;
 mod static_files;
@@ -40,8 +43,9 @@ mod store;
 mod switches;
 mod throttle;
 
+pub use cli::{Cli, Command};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Command, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV, USAGE};
+pub use config::{Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV};
 pub use connections::ConnectionLimits;
 pub use logging::{null_sink, stderr_sink, LogSink};
 #[doc(hidden)]

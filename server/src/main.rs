@@ -1,9 +1,11 @@
 //! `token-manager-server`: see `--help` and `server/README.md`.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 
-use token_manager_server::{Command, Config, Server, USAGE};
+use token_manager_server::{Command, Config, Server};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -11,12 +13,13 @@ async fn main() -> ExitCode {
     let config =
         match Config::from_args_and_env(std::env::args().skip(1), |name| std::env::var_os(name)) {
             Ok(Command::Run(config)) => *config,
-            Ok(Command::Help) => {
-                print!("{USAGE}");
+            Ok(Command::Help(text)) => {
+                print!("{text}");
                 return ExitCode::SUCCESS;
             }
             Err(message) => {
-                eprintln!("error: {message}\n\n{USAGE}");
+                // clap's message: the error, the usage line, a pointer to --help.
+                eprint!("{message}");
                 return ExitCode::from(2);
             }
         };

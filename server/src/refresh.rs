@@ -217,8 +217,6 @@ mod tests {
     #[test]
     fn malformed_cookie_values_are_refused() {
         let good = RefreshToken::generate().encode();
-        let mut flipped = good.clone().into_bytes();
-        flipped[42] = if flipped[42] == b'A' { b'B' } else { b'A' };
         for bad in [
             "",
             "short",
@@ -229,11 +227,37 @@ mod tests {
         ] {
             assert_eq!(RefreshToken::parse(bad), None, "{bad:?}");
         }
-        // The last character carries 2 spare bits; only the canonical spelling parses.
-        let noncanonical = String::from_utf8(flipped).unwrap();
-        if let Some(t) = RefreshToken::parse(&noncanonical) {
-            assert_eq!(t.encode(), noncanonical);
+    }
+
+    #[test]
+    fn a_non_canonical_spelling_of_a_valid_token_is_refused() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let token = RefreshToken::generate();
+        let good = token.encode();
+        // 32 bytes are 256 bits; 43 characters carry 258. The last character's two low bits
+        // are spare and zero in the canonical spelling: setting one spells the same bytes
+        // a second way, which a lenient decoder would accept as the same token.
+        let last = ALPHABET
+            .iter()
+            .position(|&c| c == good.as_bytes()[42])
+            .unwrap();
+        assert_eq!(last & 0b11, 0, "the canonical spelling has no stray bits");
+        for stray in 1..=3 {
+            let mut spelled = good.clone().into_bytes();
+            spelled[42] = ALPHABET[last | stray];
+            let noncanonical = String::from_utf8(spelled).unwrap();
+            let lenient = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::URL_SAFE,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_encode_padding(false)
+                    .with_decode_allow_trailing_bits(true)
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+            );
+            let same = base64::Engine::decode(&lenient, &noncanonical).unwrap();
+            assert_eq!(same, token.0, "the stray bits change no byte");
+            assert_eq!(RefreshToken::parse(&noncanonical), None, "{stray}");
         }
+        assert_eq!(RefreshToken::parse(&good), Some(token));
     }
 
     #[test]

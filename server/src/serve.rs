@@ -30,6 +30,7 @@ use crate::routes::{router, AbortConnection};
 use crate::state::{AppHandle, AppState, Limits, Settings};
 use crate::store::{RedisStore, SqliteStore, Store, StoreSpec, KEK_ENV};
 use crate::switches::{Counters, Switches};
+use tracing::instrument::WithSubscriber;
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -131,14 +132,20 @@ impl Server {
             limits.max_connections = cap;
         }
         let log = Log::new(config.log.clone());
-        let state = tokio::task::spawn_blocking(move || build_state(config, settings, log))
-            .await
-            .map_err(|_| StartError("startup panicked".into()))??;
+        let state = tokio::task::spawn_blocking(move || {
+            log.clone().scope(|| build_state(config, settings, log))
+        })
+        .await
+        .map_err(|_| StartError("startup panicked".into()))??;
         let state = Arc::new(state);
         if let Some(cap) = lowered {
-            state.log.line(format_args!(
-                "event=limits max_connections={cap} reason=\"below the file descriptor limit\""
-            ));
+            state.log.scope(|| {
+                tracing::warn!(
+                    max_connections = cap,
+                    reason = "below the file descriptor limit",
+                    "limits"
+                );
+            });
         }
         Ok(Server {
             listener,
@@ -184,13 +191,15 @@ impl Server {
             limits,
             ..
         } = self;
-        let maintenance = tokio::spawn(maintenance_loop(state.clone(), maintenance_interval));
+        let maintenance = tokio::spawn(
+            maintenance_loop(state.clone(), maintenance_interval)
+                .with_subscriber(state.log.dispatch()),
+        );
         // On a shared store another instance may rotate the key: every instance picks it
         // up within KEY_SYNC_INTERVAL, so all JWKS agree within seconds.
-        let key_sync = state
-            .store
-            .shared()
-            .then(|| tokio::spawn(key_sync_loop(state.clone())));
+        let key_sync = state.store.shared().then(|| {
+            tokio::spawn(key_sync_loop(state.clone()).with_subscriber(state.log.dispatch()))
+        });
         let connections = Connections::new(limits);
         let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
@@ -200,7 +209,7 @@ impl Server {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Running out of file descriptors is transient; back off, don't exit.
-                        state.log.line(format_args!("event=accept_error detail={:?}", e.to_string()));
+                        state.log.scope(|| tracing::error!(detail = e.to_string(), "accept_error"));
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -210,10 +219,13 @@ impl Server {
             let conn = match connections.admit() {
                 Admission::Admitted { conn, evicted } => {
                     if evicted {
-                        state.log.line(format_args!(
-                            "event=connection_evicted reason=\"connection cap\" open={}",
-                            connections.open()
-                        ));
+                        state.log.scope(|| {
+                            tracing::warn!(
+                                reason = "connection cap",
+                                open = connections.open(),
+                                "connection_evicted"
+                            );
+                        });
                     }
                     Arc::new(conn)
                 }
@@ -221,10 +233,13 @@ impl Server {
                     // Every connection is busy in a handler: answer at once and close, so
                     // the client backs off instead of waiting on a socket nobody reads.
                     let _ = stream.try_write(REFUSED);
-                    state.log.line(format_args!(
-                        "event=connection_refused reason=\"connection cap\" open={}",
-                        connections.open()
-                    ));
+                    state.log.scope(|| {
+                        tracing::warn!(
+                            reason = "connection cap",
+                            open = connections.open(),
+                            "connection_refused"
+                        );
+                    });
                     continue;
                 }
             };
@@ -261,29 +276,33 @@ impl Server {
             });
             let io = TokioIo::new(conn.track(stream));
             let mut stop_signal = stop_signal.clone();
-            tokio::spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    // Slow-loris guard: a client gets this long to send its headers, and a
-                    // keep-alive connection as long to start its next request.
-                    .header_read_timeout(limits.header_timeout.max(Duration::from_millis(1)))
-                    .serve_connection(io, service);
-                let mut connection = std::pin::pin!(connection);
-                let mut stopping = false;
-                loop {
-                    tokio::select! {
-                        _ = connection.as_mut() => break,
-                        // Closed without an answer: a slow client made room for a new one.
-                        () = conn.evicted() => break,
-                        () = conn.idle(), if !stopping => break,
-                        _ = stop_signal.wait_for(|stop| *stop), if !stopping => {
-                            // Finishes the request in flight, if any, then closes.
-                            connection.as_mut().graceful_shutdown();
-                            stopping = true;
+            tokio::spawn(
+                async move {
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        // Slow-loris guard: a client gets this long to send its headers, and a
+                        // keep-alive connection as long to start its next request.
+                        .header_read_timeout(limits.header_timeout.max(Duration::from_millis(1)))
+                        .serve_connection(io, service);
+                    let mut connection = std::pin::pin!(connection);
+                    let mut stopping = false;
+                    loop {
+                        tokio::select! {
+                            _ = connection.as_mut() => break,
+                            // Closed without an answer: a slow client made room for a new one.
+                            () = conn.evicted() => break,
+                            () = conn.idle(), if !stopping => break,
+                            _ = stop_signal.wait_for(|stop| *stop), if !stopping => {
+                                // Finishes the request in flight, if any, then closes.
+                                connection.as_mut().graceful_shutdown();
+                                stopping = true;
+                            }
                         }
                     }
                 }
-            });
+                // This server's subscriber for every event of its requests.
+                .with_subscriber(state.log.dispatch()),
+            );
         }
         drop(listener);
         maintenance.abort();
@@ -324,7 +343,7 @@ async fn key_sync_loop(state: Arc<AppState>) {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sync_keys()).await {
             state
                 .log
-                .line(format_args!("event=error what=\"key sync\" detail={e:?}"));
+                .scope(|| tracing::error!(what = "key sync", detail = e.to_string(), "error"));
         }
     }
 }
@@ -337,12 +356,12 @@ async fn maintenance_loop(state: Arc<AppState>, every: Duration) {
         let s = state.clone();
         match tokio::task::spawn_blocking(move || s.maintenance()).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => state.log.line(format_args!(
-                "event=error what=\"maintenance\" detail={e:?}"
-            )),
+            Ok(Err(e)) => state
+                .log
+                .scope(|| tracing::error!(what = "maintenance", detail = e, "error")),
             Err(_) => state
                 .log
-                .line(format_args!("event=error what=\"maintenance panicked\"")),
+                .scope(|| tracing::error!(what = "maintenance panicked", "error")),
         }
     }
 }
@@ -408,12 +427,12 @@ fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState,
                 .ok_or_else(|| StartError("the new signing key was not stored".into()))?
         }
     };
-    log.line(format_args!(
-        "event=start kid={} alg={} users={}",
-        keys.current().kid,
-        settings.algorithm,
-        config.demo_users.len()
-    ));
+    tracing::info!(
+        kid = %keys.current().kid,
+        alg = %settings.algorithm,
+        users = config.demo_users.len(),
+        "start"
+    );
     Ok(AppState {
         settings,
         clock: config.clock,

@@ -90,11 +90,10 @@ impl AppState {
         T: Send + 'static,
     {
         let state = self.clone();
-        match tokio::task::spawn_blocking(move || f(&state)).await {
+        match tokio::task::spawn_blocking(move || state.log.scope(|| f(&state))).await {
             Ok(result) => result,
             Err(_) => {
-                self.log
-                    .line(format_args!("event=error what=\"blocking task panicked\""));
+                tracing::error!(what = "blocking task panicked", "error");
                 Err(ApiError::server_error())
             }
         }
@@ -102,10 +101,9 @@ impl AppState {
 
     /// Logs an internal failure (never containing request secrets) and returns the 500.
     pub(crate) fn internal(&self, what: &str, err: impl fmt::Display) -> ApiError {
-        self.log.line(format_args!(
-            "event=error what={what:?} detail={:?}",
-            err.to_string()
-        ));
+        self.log.scope(|| {
+            tracing::error!(what, detail = err.to_string(), "error");
+        });
         ApiError::server_error()
     }
 
@@ -139,10 +137,9 @@ impl AppState {
             return Err(e.to_string());
         }
         self.keys.install(key, now);
-        self.log.line(format_args!(
-            "event=key_rotated kid={kid} alg={}",
-            self.settings.algorithm
-        ));
+        self.log.scope(|| {
+            tracing::info!(kid = %kid, alg = %self.settings.algorithm, "key_rotated");
+        });
         Ok(kid)
     }
 
@@ -196,15 +193,16 @@ impl AppState {
             + cleanup.signing_keys
             + cleanup.login_throttles;
         if total > 0 {
-            self.log.line(format_args!(
-                "event=cleanup families={} refresh_tokens={} denied_jtis={} signing_keys={} \
-                 login_throttles={}",
-                cleanup.families,
-                cleanup.refresh_tokens,
-                cleanup.denied_jtis,
-                cleanup.signing_keys,
-                cleanup.login_throttles
-            ));
+            self.log.scope(|| {
+                tracing::info!(
+                    families = cleanup.families,
+                    refresh_tokens = cleanup.refresh_tokens,
+                    denied_jtis = cleanup.denied_jtis,
+                    signing_keys = cleanup.signing_keys,
+                    login_throttles = cleanup.login_throttles,
+                    "cleanup"
+                );
+            });
         }
         Ok(MaintenanceReport { rotated, cleanup })
     }

@@ -1,12 +1,16 @@
 //! The demo page (`www/` at `/`) and the built npm package (`pkg/` at `/pkg/`), so the demo
 //! runs from one origin. Paths are decoded, then every segment is checked, then the
 //! resolved file must still lie under the root after symlinks: no traversal either way.
+//! tower-http serves the file; the headers (type, CSP, referrer policy) are set here.
 
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tower_http::services::ServeFile;
+use tower_service::Service;
 
 use crate::error::ApiError;
 
@@ -68,42 +72,34 @@ fn safe_relative(url_path: &str) -> Option<PathBuf> {
     Some(rel)
 }
 
-pub(crate) async fn serve(root: &Path, url_path: &str, method: &Method) -> Response {
+/// Answers a `GET` or `HEAD` for `url_path` under `root`. The path is resolved here (segments
+/// checked, symlinks followed, the result still under the root); tower-http's `ServeFile`
+/// then serves the resolved file: `Content-Length`, `HEAD`, ranges and `Last-Modified` with
+/// conditional requests. `ServeDir` alone would follow a symlink out of the root.
+pub(crate) async fn serve(root: &Path, url_path: &str, request: Request) -> Response {
+    let method = request.method();
     if method != Method::GET && method != Method::HEAD {
         return ApiError::method_not_allowed().into_response();
     }
-    let Some(rel) = safe_relative(url_path) else {
+    let Some(path) = resolve(root, url_path).await else {
         return ApiError::not_found().into_response();
     };
-    let Ok(root) = tokio::fs::canonicalize(root).await else {
-        return ApiError::not_found().into_response();
+    let mut file = ServeFile::new(&path);
+    let response = match file.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     };
-    let mut path = root.join(rel);
-    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
-        path.push("index.html");
-    }
-    let Ok(path) = tokio::fs::canonicalize(&path).await else {
-        return ApiError::not_found().into_response();
-    };
-    if !path.starts_with(&root) {
+    // Gone since it was resolved, or unreadable: the same answer as a missing file.
+    if response.status() == StatusCode::NOT_FOUND || response.status().is_server_error() {
         return ApiError::not_found().into_response();
     }
-    let Ok(bytes) = tokio::fs::read(&path).await else {
-        return ApiError::not_found().into_response();
-    };
-    let len = bytes.len();
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(bytes)
-    };
-    let mut response = (StatusCode::OK, body).into_response();
+    let mut response = response.map(Body::new);
     let h = response.headers_mut();
+    // Our table, not mime_guess's: a `.ts` file is TypeScript here, not an MPEG stream.
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(&path)),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     // The demo is rebuilt often; revalidate rather than run a stale package.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
@@ -119,6 +115,20 @@ pub(crate) async fn serve(root: &Path, url_path: &str, method: &Method) -> Respo
         HeaderValue::from_static("no-referrer"),
     );
     response
+}
+
+/// The file `url_path` names under `root` (a directory's `index.html`), or `None` if a
+/// segment could escape the root or is hidden, or the file resolves outside the root.
+async fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
+    let rel = safe_relative(url_path)?;
+    let root = tokio::fs::canonicalize(root).await.ok()?;
+    let mut path = root.join(rel);
+    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
+        path.push("index.html");
+    }
+    let path = tokio::fs::canonicalize(&path).await.ok()?;
+    let is_file = tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file());
+    (path.starts_with(&root) && is_file).then_some(path)
 }
 
 /// The policy of every page and file served. Scripts and styles only from files of this

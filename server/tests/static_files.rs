@@ -171,3 +171,28 @@ async fn every_file_is_served_with_a_strict_content_security_policy_and_no_refer
         assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_unchanged_file_is_revalidated_with_304_and_a_range_gets_its_bytes() {
+    let site = site().await;
+    let server = &site.server;
+    let first = server.send(Request::get("/pkg/package.json")).await;
+    let modified = first
+        .header("last-modified")
+        .expect("Last-Modified")
+        .to_owned();
+    let again = server
+        .send(Request::get("/pkg/package.json").header("If-Modified-Since", &modified))
+        .await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let part = server
+        .send(Request::get("/app.js").header("Range", "bytes=0-5"))
+        .await;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.text(), "export");
+    assert_eq!(
+        part.header("content-security-policy"),
+        first.header("content-security-policy")
+    );
+}

@@ -16,6 +16,7 @@ use super::{
 use crate::refresh::{
     classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
 };
+use crate::schema;
 use crate::throttle::{Counter, Write};
 
 impl From<rusqlite::Error> for StoreError {
@@ -29,73 +30,6 @@ impl From<rusqlite::Error> for StoreError {
         }
     }
 }
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS users (
-    id            INTEGER PRIMARY KEY,
-    username      TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,              -- argon2id PHC string
-    name          TEXT NOT NULL,
-    roles         TEXT NOT NULL               -- JSON array of strings
-);
-CREATE TABLE IF NOT EXISTS signing_keys (
-    kid         TEXT PRIMARY KEY,             -- RFC 7638 thumbprint
-    alg         TEXT NOT NULL,
-    private_der BLOB NOT NULL,
-    created_at  INTEGER NOT NULL,
-    retired_at  INTEGER,                      -- NULL: the key that signs new tokens
-    last_exp    INTEGER NOT NULL DEFAULT 0    -- latest exp of a token it signed
-);
-CREATE TABLE IF NOT EXISTS families (
-    id             TEXT PRIMARY KEY,          -- also the sid claim of its access tokens
-    user_id        INTEGER NOT NULL REFERENCES users(id),
-    successor_key  BLOB NOT NULL,             -- secret for deriving rotated tokens
-    created_at     INTEGER NOT NULL,
-    expires_at     INTEGER NOT NULL,          -- expiry of its newest refresh token
-    access_exp_max INTEGER NOT NULL,          -- latest exp of an access token issued to it
-    revoked_at     INTEGER,
-    revoked_reason TEXT,
-    session_expires_at INTEGER                -- absolute end (login + max age); NULL: rows
-                                              -- from before it existed, created_at + max age
-);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    hash       BLOB PRIMARY KEY,              -- SHA-256 of the token; the token is never stored
-    family_id  TEXT NOT NULL REFERENCES families(id) ON DELETE CASCADE,
-    issued_at  INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    rotated_at INTEGER,                       -- NULL: the family's current token
-    grace_replays INTEGER NOT NULL DEFAULT 0  -- times it was answered within the grace window
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family_id);
-CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
-CREATE TABLE IF NOT EXISTS login_throttle (
-    key          TEXT PRIMARY KEY,            -- kind, account and/or client address (throttle.rs)
-    failures     INTEGER NOT NULL,
-    last_failure INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL             -- forgotten after this; cleanup deletes the row
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS login_throttle_expiry ON login_throttle(expires_at);
-CREATE TABLE IF NOT EXISTS denied_jti (
-    jti        TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL               -- the token's exp; the row is useless after it
-) WITHOUT ROWID;
-";
-
-/// Schema version in `PRAGMA user_version`. 0: the first schema, without
-/// `families.session_expires_at` and `refresh_tokens.grace_replays`; 1: with them.
-const SCHEMA_VERSION: i64 = 1;
-
-/// Columns added after the first schema, as `(table, column, definition)`. `CREATE TABLE IF
-/// NOT EXISTS` leaves an existing table alone, so a database file from an older server
-/// gets them here.
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
-    ("families", "session_expires_at", "INTEGER"),
-    (
-        "refresh_tokens",
-        "grace_replays",
-        "INTEGER NOT NULL DEFAULT 0",
-    ),
-];
 
 pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
@@ -126,8 +60,7 @@ impl SqliteStore {
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )?;
-        conn.execute_batch(SCHEMA)?;
-        migrate(&mut conn)?;
+        schema::upgrade(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -615,36 +548,6 @@ fn token_row(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRow>> {
             },
         )
         .optional()?)
-}
-
-/// Brings a database file written by an older server up to [`SCHEMA_VERSION`], in one
-/// transaction. Each added column is checked in `PRAGMA table_info` first, so a half-done
-/// or repeated migration is harmless.
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version >= SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (table, column, definition) in ADDED_COLUMNS {
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
-                [table, column],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false);
-        if !exists {
-            // Names come from the constant above, never from input.
-            tx.execute_batch(&format!(
-                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
-            ))?;
-        }
-    }
-    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
-    tx.commit()?;
-    Ok(())
 }
 
 /// Chooses the signing key and records its use, inside the caller's transaction.

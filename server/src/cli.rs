@@ -1,0 +1,699 @@
+//! The command line: every flag of [`Cli`], each with an environment variable
+//! (`TOKEN_SERVER_` and the flag's name, for container deployments; a flag given on the
+//! command line wins), parsed by clap into a [`Config`].
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{ArgAction, Parser};
+
+use crate::config::{normalize_origin, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV};
+use crate::store::{KeyEncryptionKey, StoreSpec, KEK_ENV, STORE_ENV};
+
+/// The flags of `token-manager-server`; `--help` prints them. Values are checked as they
+/// are parsed, so a bad one is an error that names its flag.
+#[derive(Debug, Parser)]
+#[command(
+    name = "token-manager-server",
+    about = "token-manager-server: reference auth server for wasm-token-manager",
+    after_help = AFTER_HELP,
+    // A flag given twice takes its last value, as scripts that append overrides expect;
+    // repeatable flags still collect every value.
+    args_override_self = true
+)]
+pub struct Cli {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", env = "TOKEN_SERVER_LISTEN", default_value = "127.0.0.1:8080", value_parser = address)]
+    listen: SocketAddr,
+    /// SQLite file, or :memory:
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "TOKEN_SERVER_DATABASE",
+        default_value = ":memory:"
+    )]
+    database: String,
+    /// Access token lifetime
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_ACCESS_TTL", default_value = "900", value_parser = positive)]
+    access_ttl: u64,
+    /// Refresh cookie lifetime, renewed on every refresh [default: 604800 = 7 days]
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_REFRESH_TTL", default_value = "604800", hide_default_value = true, value_parser = positive)]
+    refresh_ttl: u64,
+    /// Window in which a rotated refresh cookie still works
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_GRACE", default_value = "10", value_parser = seconds)]
+    grace: u64,
+    /// Origin allowed to call the API with credentials; repeatable, comma-separated in the
+    /// variable [default: http://localhost:PORT and http://127.0.0.1:PORT]
+    #[arg(long, value_name = "URL", env = "TOKEN_SERVER_ALLOWED_ORIGIN", value_delimiter = ',', value_parser = origin)]
+    allowed_origin: Vec<String>,
+    /// Seed an account: NAME:PASSWORD[:DISPLAY NAME[:ROLE,ROLE]]; repeatable. Shows in the
+    /// process list: prefer the file or TOKEN_SERVER_DEMO_USERS (below)
+    // Parsed after clap, whose errors quote the value: this one holds a password.
+    #[arg(long, value_name = "SPEC", value_parser = spec)]
+    demo_user: Vec<Spec>,
+    /// Seed the accounts in PATH: one SPEC a line; blank lines and lines starting with # are
+    /// skipped; repeatable, comma-separated in the variable
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "TOKEN_SERVER_DEMO_USER_FILE",
+        value_delimiter = ','
+    )]
+    demo_user_file: Vec<String>,
+    /// Signing algorithm for new keys: RS256, ES256 or EdDSA
+    #[arg(long, value_name = "ALG", env = "TOKEN_SERVER_ALG", default_value = "RS256", value_parser = algorithm)]
+    alg: SigningAlgorithm,
+    /// Rotate the signing key this often; 0 = never
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_KEY_ROTATION", default_value = "86400", value_parser = seconds)]
+    key_rotation: u64,
+    /// The iss claim [default: http://localhost:PORT]
+    #[arg(long, value_name = "URL", env = "TOKEN_SERVER_ISSUER")]
+    issuer: Option<String>,
+    /// The aud claim
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "TOKEN_SERVER_AUDIENCE",
+        default_value = "wasm-token-manager-demo"
+    )]
+    audience: String,
+    /// Directory served at /
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TOKEN_SERVER_WWW",
+        default_value = "www"
+    )]
+    www: PathBuf,
+    /// Directory served at /pkg/
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TOKEN_SERVER_PKG",
+        default_value = "pkg"
+    )]
+    pkg: PathBuf,
+    /// How often expired rows are deleted
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_MAINTENANCE_INTERVAL", default_value = "60", value_parser = positive)]
+    maintenance_interval: u64,
+    /// Absolute session lifetime from the login, whatever the refreshes
+    /// [default: 2592000 = 30 days]
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_SESSION_MAX_AGE", default_value = "2592000", hide_default_value = true, value_parser = positive)]
+    session_max_age: u64,
+    /// Grace-window answers one rotated cookie may get; the next replay is reuse and
+    /// revokes the session
+    #[arg(long, value_name = "N", env = "TOKEN_SERVER_GRACE_REPLAYS", default_value = "10", value_parser = count)]
+    grace_replays: u32,
+    /// Password hashes run at once; 0 = the number of cores
+    #[arg(long, value_name = "N", env = "TOKEN_SERVER_LOGIN_CONCURRENCY", default_value = "0", value_parser = count)]
+    login_concurrency: u32,
+    /// Logins waiting for a hash; beyond, 503 + Retry-After
+    #[arg(long, value_name = "N", env = "TOKEN_SERVER_LOGIN_QUEUE", default_value = "64", value_parser = count)]
+    login_queue: u32,
+    /// Longest login throttle delay; 0 turns throttling off
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_LOGIN_MAX_DELAY", default_value = "300", value_parser = seconds)]
+    login_max_delay: u64,
+    /// Enable the /test/* endpoints (off by default: they answer 404)
+    #[arg(long, env = "TOKEN_SERVER_TEST_SWITCHES", action = ArgAction::SetTrue)]
+    test_switches: bool,
+    /// Time to send the request headers, and to start the next request on a keep-alive
+    /// connection
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_HEADER_TIMEOUT", default_value = "30", value_parser = timeout)]
+    header_timeout: Duration,
+    /// Time from the headers to the last byte of the body; later: 408, connection closed
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_BODY_TIMEOUT", default_value = "10", value_parser = timeout)]
+    body_timeout: Duration,
+    /// Close a keep-alive connection idle this long
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_IDLE_TIMEOUT", default_value = "30", value_parser = timeout)]
+    idle_timeout: Duration,
+    /// Open connections at most; at the cap a new one evicts the oldest idle or slow-body
+    /// connection, or is refused 503
+    #[arg(long, value_name = "N", env = "TOKEN_SERVER_MAX_CONNECTIONS", default_value = "1024", value_parser = max_connections)]
+    max_connections: usize,
+    /// Where sessions, the denylist, login throttle counters and signing keys live:
+    /// sqlite:PATH (the default, with --database), redis://[:PASSWORD@]HOST:PORT[/DB] or
+    /// redis+cluster://HOST:PORT[,HOST:PORT...] (several instances share one; needs a
+    /// key-encryption key)
+    // Parsed after clap, whose errors quote the value: a Redis URL may hold a password
+    // (for the same reason the variable's value is not shown in --help).
+    #[arg(long, value_name = "SPEC", env = STORE_ENV, hide_env_values = true)]
+    store: Option<String>,
+    /// File holding the key-encryption key (base64 of 32 bytes) that seals the signing keys
+    /// in a shared store
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "TOKEN_SERVER_KEY_ENCRYPTION_KEY_FILE"
+    )]
+    key_encryption_key_file: Option<String>,
+}
+
+const AFTER_HELP: &str = "\
+Every flag but --demo-user can also be set by its environment variable, shown in brackets;
+the flag wins. A boolean variable is off when empty or one of 0, false, no, off.
+
+ENVIRONMENT:
+  TOKEN_SERVER_DEMO_USERS  accounts to seed, added to --demo-user and --demo-user-file:
+                           SPECs separated by newlines or commas (a comma-separated piece
+                           without ':' is one more role of the account before it:
+                           demo:pw,alice:pw2:Alice:admin,user)
+  TOKEN_SERVER_KEY_ENCRYPTION_KEY  the key-encryption key, base64 of 32 bytes, when
+                           --key-encryption-key-file is not given";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Start the server.
+    Run(Box<Config>),
+    /// Print this text (the `--help` output) and exit successfully.
+    Help(String),
+}
+
+impl Config {
+    /// Parses the flags of [`Cli`] (without the program name), with each flag's
+    /// environment variable as a fallback. `Err` is the message to print, with the usage.
+    pub fn from_args<I>(args: I) -> Result<Command, String>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let argv = std::iter::once("token-manager-server".to_owned()).chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli.into_config().map(|c| Command::Run(Box::new(c))),
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                Ok(Command::Help(e.render().to_string()))
+            }
+            Err(e) => Err(e.render().to_string()),
+        }
+    }
+
+    /// [`Config::from_args`], then the accounts of [`DEMO_USERS_ENV`] (looked up with `env`)
+    /// added to those of the flags. What the binary runs.
+    pub fn from_args_and_env<I>(
+        args: I,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Command, String>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let mut command = Config::from_args(args)?;
+        if let Command::Run(config) = &mut command {
+            // clap has read the process environment already; `env` is what an embedder
+            // or a test passes.
+            if config.store.is_none() {
+                if let Some(value) = env(STORE_ENV) {
+                    let text = value
+                        .into_string()
+                        .map_err(|_| format!("{STORE_ENV} is not valid UTF-8"))?;
+                    config.store = Some(text.parse().map_err(|e| format!("{STORE_ENV}: {e}"))?);
+                }
+            }
+            // The key itself is a secret: read here, never by clap (whose errors and
+            // --help would show it).
+            if config.key_encryption_key.is_none() {
+                if let Some(value) = env(KEK_ENV) {
+                    let text = zeroize::Zeroizing::new(
+                        value
+                            .into_string()
+                            .map_err(|_| format!("{KEK_ENV} is not valid UTF-8"))?,
+                    );
+                    config.key_encryption_key = Some(
+                        KeyEncryptionKey::from_base64(&text)
+                            .map_err(|e| format!("{KEK_ENV}: {e}"))?,
+                    );
+                }
+            }
+        }
+        if let (Command::Run(config), Some(value)) = (&mut command, env(DEMO_USERS_ENV)) {
+            let text = value
+                .into_string()
+                .map_err(|_| format!("{DEMO_USERS_ENV} is not valid UTF-8"))?;
+            config.demo_users.extend(DemoUser::parse_env_list(&text)?);
+        }
+        Ok(command)
+    }
+}
+
+impl Cli {
+    /// The [`Config`] of these flags; reads the `--demo-user-file`s.
+    pub fn into_config(mut self) -> Result<Config, String> {
+        let mut demo_users = Vec::new();
+        for path in &self.demo_user_file {
+            demo_users.extend(read_demo_user_file(path)?);
+        }
+        for spec in std::mem::take(&mut self.demo_user) {
+            demo_users.push(spec.0.parse()?);
+        }
+        let store = match self.store.take() {
+            Some(spec) => Some(
+                spec.parse::<StoreSpec>()
+                    .map_err(|e| format!("--store: {e}"))?,
+            ),
+            None => None,
+        };
+        let key_encryption_key = match &self.key_encryption_key_file {
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    format!("--key-encryption-key-file: cannot read {path:?}: {e}")
+                })?);
+                Some(
+                    KeyEncryptionKey::from_base64(&text)
+                        .map_err(|e| format!("--key-encryption-key-file {path:?}: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        let mut config = Config {
+            listen: self.listen,
+            database: self.database,
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            grace: self.grace,
+            allowed_origins: self.allowed_origin,
+            demo_users,
+            algorithm: self.alg,
+            key_rotation: (self.key_rotation > 0).then_some(self.key_rotation),
+            issuer: self.issuer,
+            audience: self.audience,
+            www: self.www,
+            pkg: self.pkg,
+            test_switches: self.test_switches,
+            maintenance_interval: self.maintenance_interval,
+            session_max_age: self.session_max_age,
+            grace_replays: self.grace_replays,
+            login_concurrency: self.login_concurrency as usize,
+            login_queue: self.login_queue as usize,
+            login_max_delay: self.login_max_delay,
+            store,
+            key_encryption_key,
+            ..Config::default()
+        };
+        let limits = &mut config.connection_limits;
+        limits.header_timeout = self.header_timeout;
+        limits.body_timeout = self.body_timeout;
+        limits.idle_timeout = self.idle_timeout;
+        limits.max_connections = self.max_connections;
+        Ok(config)
+    }
+}
+
+/// A `--demo-user` value as given: it holds a password, so `Debug` is redacted and the
+/// text is zeroized on drop.
+#[derive(Clone)]
+struct Spec(String);
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spec([redacted])")
+    }
+}
+
+impl Drop for Spec {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+fn spec(v: &str) -> Result<Spec, String> {
+    Ok(Spec(v.to_owned()))
+}
+
+fn read_demo_user_file(path: &str) -> Result<Vec<DemoUser>, String> {
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--demo-user-file {path:?}: cannot read it: {e}"))?;
+    let users = DemoUser::parse_file_list(&text);
+    zeroize::Zeroize::zeroize(&mut text);
+    users
+}
+
+// Value parsers: clap's error names the flag and quotes the value, then this message.
+
+fn address(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| "not an address like 127.0.0.1:8080".to_owned())
+}
+
+/// Whole seconds, at most ten years: keeps `now + ttl` far from overflow and every value
+/// a valid JSON number for JavaScript.
+fn seconds(v: &str) -> Result<u64, String> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|s| *s <= 10 * 365 * 24 * 3600)
+        .ok_or_else(|| "not a number of seconds".to_owned())
+}
+
+fn positive(v: &str) -> Result<u64, String> {
+    match seconds(v)? {
+        0 => Err("must be at least 1".to_owned()),
+        s => Ok(s),
+    }
+}
+
+/// A timeout: whole seconds, at least 1, at most a day.
+fn timeout(v: &str) -> Result<Duration, String> {
+    match positive(v)? {
+        s if s <= 24 * 3600 => Ok(Duration::from_secs(s)),
+        _ => Err("must be at most 86400 seconds".to_owned()),
+    }
+}
+
+/// A small count (replays, threads, queue slots).
+fn count(v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= 100_000)
+        .ok_or_else(|| "not a count from 0 to 100000".to_owned())
+}
+
+fn max_connections(v: &str) -> Result<usize, String> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .ok_or_else(|| "not a number from 1 to 1000000".to_owned())
+}
+
+fn origin(v: &str) -> Result<String, String> {
+    normalize_origin(v)
+}
+
+fn algorithm(v: &str) -> Result<SigningAlgorithm, String> {
+    v.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        match Config::from_args(args.iter().map(|s| s.to_string()))? {
+            Command::Run(c) => Ok(*c),
+            Command::Help(_) => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn no_flags_give_the_documented_defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.access_ttl, 900);
+        assert_eq!(c.refresh_ttl, 604_800);
+        assert_eq!(c.grace, 10);
+        assert_eq!(c.algorithm, SigningAlgorithm::Rs256);
+        assert!(!c.test_switches);
+        assert_eq!(c.session_max_age, 2_592_000);
+        assert_eq!(c.grace_replays, 10);
+        assert_eq!((c.login_concurrency, c.login_queue), (0, 64));
+        assert_eq!(c.login_max_delay, 300);
+        let limits = c.connection_limits;
+        assert_eq!(limits.header_timeout.as_secs(), 30);
+        assert_eq!(limits.body_timeout.as_secs(), 10);
+        assert_eq!(limits.idle_timeout.as_secs(), 30);
+        assert_eq!(limits.max_connections, 1024);
+    }
+
+    #[test]
+    fn session_and_login_limit_flags_are_parsed_and_checked() {
+        let c = parse(&[
+            "--session-max-age",
+            "3600",
+            "--grace-replays=3",
+            "--login-concurrency",
+            "2",
+            "--login-queue",
+            "5",
+            "--login-max-delay",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(c.session_max_age, 3600);
+        assert_eq!(c.grace_replays, 3);
+        assert_eq!((c.login_concurrency, c.login_queue), (2, 5));
+        assert_eq!(c.login_max_delay, 0);
+        for args in [
+            &["--session-max-age", "0"][..],
+            &["--grace-replays", "-1"],
+            &["--login-queue", "many"],
+            &["--login-concurrency", "1000000"],
+            &["--login-max-delay"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn connection_limit_flags_are_parsed_and_checked() {
+        let c = parse(&[
+            "--header-timeout",
+            "5",
+            "--body-timeout=3",
+            "--idle-timeout",
+            "7",
+            "--max-connections",
+            "200",
+        ])
+        .unwrap();
+        let limits = c.connection_limits;
+        assert_eq!(limits.header_timeout.as_secs(), 5);
+        assert_eq!(limits.body_timeout.as_secs(), 3);
+        assert_eq!(limits.idle_timeout.as_secs(), 7);
+        assert_eq!(limits.max_connections, 200);
+        for args in [
+            &["--body-timeout", "0"][..],
+            &["--idle-timeout", "100000"],
+            &["--header-timeout", "x"],
+            &["--max-connections", "0"],
+            &["--max-connections", "-5"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn every_flag_is_parsed() {
+        let c = parse(&[
+            "--listen",
+            "0.0.0.0:9000",
+            "--database",
+            "x.db",
+            "--access-ttl",
+            "5",
+            "--refresh-ttl=60",
+            "--grace",
+            "2",
+            "--allowed-origin",
+            "https://app.example/",
+            "--allowed-origin",
+            "http://localhost:3000",
+            "--demo-user",
+            "demo:pw",
+            "--demo-user",
+            "alice:secret:Alice Liddell:admin, user",
+            "--alg",
+            "EdDSA",
+            "--key-rotation",
+            "0",
+            "--issuer",
+            "https://id.example",
+            "--audience",
+            "api",
+            "--www",
+            "w",
+            "--pkg",
+            "p",
+            "--maintenance-interval",
+            "7",
+            "--test-switches",
+        ])
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.database, "x.db");
+        assert_eq!((c.access_ttl, c.refresh_ttl, c.grace), (5, 60, 2));
+        assert_eq!(
+            c.allowed_origins,
+            ["https://app.example", "http://localhost:3000"]
+        );
+        assert_eq!(c.demo_users[0], DemoUser::new("demo", "pw"));
+        assert_eq!(c.demo_users[1].name, "Alice Liddell");
+        assert_eq!(c.demo_users[1].roles, ["admin", "user"]);
+        assert_eq!(c.algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(c.key_rotation, None);
+        assert_eq!(c.issuer.as_deref(), Some("https://id.example"));
+        assert_eq!(c.audience, "api");
+        assert_eq!(c.maintenance_interval, 7);
+        assert!(c.test_switches);
+    }
+
+    #[test]
+    fn bad_flags_are_errors_not_panics() {
+        for args in [
+            &["--listen", "nowhere"][..],
+            &["--access-ttl", "0"],
+            &["--grace", "-1"],
+            &["--alg", "HS256"],
+            &["--alg", "none"],
+            &["--demo-user", "nopassword"],
+            &["--allowed-origin", "app.example"],
+            &["--allowed-origin", "https://app.example/path"],
+            &["--database"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn the_environment_adds_to_the_flags_and_is_read_only_when_set() {
+        let env = |v: &'static str| {
+            move |name: &str| (name == DEMO_USERS_ENV).then(|| std::ffi::OsString::from(v))
+        };
+        let args = || ["--demo-user".to_owned(), "demo:pw".to_owned()];
+        let Command::Run(c) = Config::from_args_and_env(args(), env("alice:secret")).unwrap()
+        else {
+            panic!("expected run");
+        };
+        let names: Vec<&str> = c.demo_users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["demo", "alice"]);
+        let Command::Run(c) = Config::from_args_and_env(args(), |_| None).unwrap() else {
+            panic!("expected run");
+        };
+        assert_eq!(c.demo_users.len(), 1);
+        assert!(Config::from_args_and_env(args(), env("broken")).is_err());
+    }
+
+    #[test]
+    fn demo_user_file_flag_reads_the_file_and_a_missing_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("tms-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        std::fs::write(&path, "demo:pw\nalice:secret\n").unwrap();
+        let c = parse(&[
+            "--demo-user-file",
+            path.to_str().unwrap(),
+            "--demo-user",
+            "bob:b",
+        ])
+        .unwrap();
+        let names: Vec<&str> = c.demo_users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["demo", "alice", "bob"]);
+        let missing = dir.join("missing");
+        assert!(parse(&["--demo-user-file", missing.to_str().unwrap()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_bad_demo_user_flag_is_an_error_that_does_not_quote_it() {
+        let e = parse(&["--demo-user", "hunter2-no-colon"]).unwrap_err();
+        assert!(e.contains("--demo-user"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn help_is_a_command_that_lists_every_flag_with_its_environment_variable() {
+        let Ok(Command::Help(text)) = Config::from_args(["--help".to_owned()]) else {
+            panic!("expected help");
+        };
+        for flag in [
+            "--listen",
+            "--max-connections",
+            "--test-switches",
+            "--demo-user-file",
+        ] {
+            assert!(text.contains(flag), "{flag}");
+        }
+        assert!(text.contains("TOKEN_SERVER_LISTEN") && text.contains("TOKEN_SERVER_DEMO_USERS"));
+        assert!(matches!(
+            Config::from_args(["-h".to_owned()]),
+            Ok(Command::Help(_))
+        ));
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value_and_repeatable_ones_collect() {
+        let c = parse(&[
+            "--grace",
+            "2",
+            "--grace=3",
+            "--test-switches",
+            "--test-switches",
+            "--allowed-origin",
+            "http://a.example",
+            "--allowed-origin",
+            "http://b.example",
+        ])
+        .unwrap();
+        assert_eq!(c.grace, 3);
+        assert!(c.test_switches);
+        assert_eq!(c.allowed_origins, ["http://a.example", "http://b.example"]);
+    }
+
+    #[test]
+    fn server_readme_shows_the_current_help_output() {
+        let Ok(Command::Help(text)) = Config::from_args(["--help".to_owned()]) else {
+            panic!("expected help");
+        };
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&format!("```text\n{text}```")),
+            "server/README.md's --help block is stale; paste:\n{text}"
+        );
+    }
+    #[test]
+    fn the_store_and_its_key_encryption_key_come_from_flags_or_the_environment() {
+        let kek = KeyEncryptionKey::generate().to_base64();
+        let env = |store: &'static str, kek: String| {
+            move |name: &str| match name {
+                STORE_ENV => Some(store.into()),
+                KEK_ENV => Some(kek.clone().into()),
+                _ => None,
+            }
+        };
+        let run = |args: &[&str], env: &dyn Fn(&str) -> Option<std::ffi::OsString>| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            match Config::from_args_and_env(args, env)? {
+                Command::Run(c) => Ok(*c),
+                Command::Help(_) => Err("help".to_owned()),
+            }
+        };
+        let c = run(&[], &env("redis://127.0.0.1:6379", kek.clone())).unwrap();
+        assert_eq!(
+            c.store,
+            Some(StoreSpec::Redis("redis://127.0.0.1:6379".into()))
+        );
+        assert!(c.key_encryption_key.is_some());
+        // The flag wins over the variable.
+        let c = run(
+            &["--store", "sqlite:a.db"],
+            &env("redis://h:1", kek.clone()),
+        )
+        .unwrap();
+        assert_eq!(c.store, Some(StoreSpec::Sqlite("a.db".into())));
+        assert_eq!(parse(&[]).unwrap().store, None);
+        let dir = std::env::temp_dir().join(format!("kek-{}", std::process::id()));
+        std::fs::write(&dir, format!("{kek}\n")).unwrap();
+        let c = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap();
+        assert!(c.key_encryption_key.is_some());
+        std::fs::write(&dir, "dG9vIHNob3J0").unwrap();
+        let err = parse(&["--key-encryption-key-file", dir.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains("32 bytes") && !err.contains("dG9vIHNob3J0"),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(&dir);
+        let err = run(&[], &env("redis://h:1", "short".into())).unwrap_err();
+        assert!(err.contains(KEK_ENV) && !err.contains("short"), "{err}");
+        assert!(parse(&["--store", "mysql://x"]).is_err());
+    }
+
+    #[test]
+    fn a_bad_store_flag_is_an_error_that_does_not_quote_a_password() {
+        let e = parse(&["--store", "mysql://:hunter2@h:1"]).unwrap_err();
+        assert!(e.contains("--store") && !e.contains("hunter2"), "{e}");
+        let Ok(Command::Help(text)) = Config::from_args(["--help".to_owned()]) else {
+            panic!("expected help");
+        };
+        assert!(text.contains("--store") && text.contains("--key-encryption-key-file"));
+        assert!(text.contains(STORE_ENV) && text.contains(KEK_ENV));
+    }
+}
