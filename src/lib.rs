@@ -13,6 +13,9 @@ mod authorized_fetch;
 mod channel;
 mod clock;
 mod decode;
+/// DPoP proofs; without the `dpop` feature, a stub that refuses the option.
+#[cfg_attr(not(feature = "dpop"), path = "dpop_stub.rs")]
+mod dpop;
 mod driver;
 mod error;
 mod events;
