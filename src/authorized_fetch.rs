@@ -56,7 +56,7 @@ async fn send(
     };
     // The body may be needed twice (a nonce retry): each attempt sends a copy.
     let (method, url) = (request.method(), request.url());
-    d.send(driver, &key, &method, &url, Some(token), |proof| {
+    d.send(driver, &key, &method, &url, Some(token), &|proof| {
         with_token(&request.clone()?, token, Some(proof))
     })
     .await

@@ -129,7 +129,7 @@ fn parse(data: &JsValue) -> Option<Message> {
             let lifetime = get("lifetimeMs")?
                 .as_f64()
                 .filter(|v| v.is_finite() && *v > 0.0)?;
-            let key = get("dpop").filter(|k| k.is_object());
+            let key = get("dpop").filter(|k| crate::dpop::ENABLED && k.is_object());
             Some(Message::Token(
                 Announcement {
                     token: if key.is_some() {

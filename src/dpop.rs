@@ -184,6 +184,9 @@ impl KeyPair {
     }
 }
 
+/// Whether this build makes proofs.
+pub(crate) const ENABLED: bool = true;
+
 /// The option `dpop` is available in this build.
 pub(crate) fn check_option(enabled: bool) -> Result<bool, JsValue> {
     Ok(enabled)
@@ -237,7 +240,7 @@ impl Dpop {
         method: &str,
         url: &str,
         token: Option<&str>,
-        build: impl Fn(&str) -> Result<Request, JsValue>,
+        build: &dyn Fn(&str) -> Result<Request, JsValue>,
     ) -> Result<Response, SendError> {
         let origin = origin(url);
         let mut retried = false;

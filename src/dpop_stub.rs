@@ -22,6 +22,9 @@ pub(crate) enum SendError {
     Fetch(JsValue),
 }
 
+/// Whether this build makes proofs: the paths only DPoP tokens take are compiled out.
+pub(crate) const ENABLED: bool = false;
+
 /// `dpop: true` needs the build with the feature.
 pub(crate) fn check_option(enabled: bool) -> Result<bool, JsValue> {
     if enabled {
@@ -62,7 +65,7 @@ impl Dpop {
         _: &str,
         _: &str,
         _: Option<&str>,
-        _: impl Fn(&str) -> Result<Request, JsValue>,
+        _: &dyn Fn(&str) -> Result<Request, JsValue>,
     ) -> Result<Response, SendError> {
         match *self {}
     }

@@ -100,7 +100,7 @@ pub(crate) async fn read_token(
         .await
         .ok_or(ErrorCode::InvalidResponse)?;
     let kind = member(&body, "token_type").as_string().unwrap_or_default();
-    let bound = dpop && kind.eq_ignore_ascii_case("dpop");
+    let bound = crate::dpop::ENABLED && dpop && kind.eq_ignore_ascii_case("dpop");
     let token = member(&body, "access_token").as_string();
     let (Some(token), true) = (token, bound || kind.eq_ignore_ascii_case("bearer")) else {
         return Err(ErrorCode::InvalidResponse);
@@ -136,7 +136,10 @@ pub(crate) async fn refresh_outcome(
         };
     }
     // The proof was refused, not the cookie (RFC 9449 §5): the session is not over.
-    if dpop && status == 400 && error_code(&response).await.as_deref() == Some("invalid_dpop_proof")
+    if crate::dpop::ENABLED
+        && dpop
+        && status == 400
+        && error_code(&response).await.as_deref() == Some("invalid_dpop_proof")
     {
         return RefreshOutcome::Transient(TransientKind::DpopProof);
     }

@@ -94,7 +94,7 @@ impl Driver {
         let secret = token.as_ref().map(|t| t.expose_secret());
         match (&self.dpop, key, &token) {
             (Some(d), Some(key), Some(t)) if t.is_dpop() => d
-                .send(self, &key, "POST", url, secret, |proof| {
+                .send(self, &key, "POST", url, secret, &|proof| {
                     http::auth_request(url, None, secret, None, Some(proof))
                 })
                 .await

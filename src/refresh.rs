@@ -51,7 +51,7 @@ impl Driver {
         };
         let key = d.key(fresh_key).await?;
         let response = d
-            .send(self, &key, "POST", url, None, |proof| {
+            .send(self, &key, "POST", url, None, &|proof| {
                 http::auth_request(url, body, None, signal, Some(proof))
             })
             .await?;
