@@ -1,0 +1,455 @@
+//! Redis backend (one server, or a Redis Cluster with the same code; Valkey-compatible).
+//!
+//! # Keys
+//! Every key starts with `tm:`. Keys that one atomic step touches together share a hash
+//! tag, so on a cluster each script runs on one slot:
+//!
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `tm:u:<username>` | hash | account: `hash`, `name`, `roles` (JSON) |
+//! | `tm:t:<sha256 hex>` | string | family id of a refresh token (immutable index) |
+//! | `tm:{<fid>}:f` | hash | family: `user`, `key`, `created`, `exp`, `amax`, `end`, `rev`, `why` |
+//! | `tm:{<fid>}:t:<sha256 hex>` | string | one of its tokens: `exp|rotated|grace_replays` |
+//! | `tm:d:<jti>` | string | denylisted access token |
+//! | `tm:{thr}:<key>` | string | login throttle counter `failures|last|expires` |
+//! | `tm:{keys}:…` | | signing keys: `all` (set), `current`, `k:<kid>` (hash, DER sealed) |
+//!
+//! Expiry is by Redis TTL, computed from the server's clock as "seconds from now", so
+//! nothing needs a sweep: a token entry lives until the token's own expiry (as SQLite's
+//! row does), a family until its newest token and its access tokens have expired, a
+//! denylist entry until its token's `exp`, a throttle counter until it is forgotten. Only retired signing keys are purged by the maintenance run (it must tell
+//! the in-memory ring which keys went).
+//!
+//! # Atomicity
+//! The policy is Rust ([`classify`], the throttle policy); scripts only read and apply.
+//! A refresh reads the facts, classifies them, and applies the decision with a script
+//! that first checks the facts are still the ones classified (compare-and-set); if
+//! another instance changed them meanwhile the script applies nothing and the refresh
+//! starts over on the new facts. So of 50 racing refreshes of one cookie exactly one
+//! rotates and the others are grace replays that receive the same successor.
+//!
+//! The connection lives in [`conn`], key names and value encodings in [`keys`], the Lua
+//! scripts in [`scripts`], and the refresh rotation in [`rotate`].
+
+mod conn;
+mod keys;
+mod rotate;
+mod scripts;
+
+use conn::*;
+use keys::*;
+use scripts::*;
+
+use std::collections::HashMap;
+
+use super::kek::KeyEncryptionKey;
+use super::{
+    AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused, Result,
+    RowCounts, Store, StoreError, StoredKey, User,
+};
+use crate::refresh::{new_family_key, RefreshToken, SessionRules, TokenHash};
+use crate::throttle::{Counter, Write};
+
+/// How often one operation starts over after losing a compare-and-set to a concurrent
+/// one. Every lost round means another request made progress, so this bounds the number
+/// of requests racing on one family (or one throttle counter) at the same moment.
+const MAX_ATTEMPTS: usize = 200;
+
+pub(crate) struct RedisStore {
+    /// The connection's own runtime: the store's methods block (they run on tokio's
+    /// blocking pool, or in a test's thread), so they hand their futures to it and wait.
+    runtime: Option<tokio::runtime::Runtime>,
+    conn: Conn,
+    cluster: bool,
+    kek: KeyEncryptionKey,
+    scripts: Scripts,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Store for RedisStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn upsert_user(&self, username: &str, hash: &str, name: &str, roles: &[String]) -> Result<()> {
+        let key = user_key(username);
+        let roles = serde_json::to_string(roles).unwrap_or_else(|_| "[]".into());
+        let (hash, name) = (hash.to_owned(), name.to_owned());
+        self.run(move |mut c| async move {
+            redis::cmd("HSET")
+                .arg(key)
+                .arg("hash")
+                .arg(hash)
+                .arg("name")
+                .arg(name)
+                .arg("roles")
+                .arg(roles)
+                .query_async::<()>(&mut c)
+                .await
+        })
+    }
+
+    fn find_user(&self, username: &str) -> Result<Option<User>> {
+        let key = user_key(username);
+        let map: HashMap<String, String> = self.run(move |mut c| async move {
+            redis::cmd("HGETALL").arg(key).query_async(&mut c).await
+        })?;
+        let (Some(hash), Some(name)) = (map.get("hash"), map.get("name")) else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            // Accounts are keyed by name here; the id only links SQLite rows.
+            id: 0,
+            username: username.to_owned(),
+            password_hash: hash.clone(),
+            name: name.clone(),
+            roles: map
+                .get("roles")
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default(),
+        }))
+    }
+
+    fn load_keys(&self) -> Result<Vec<StoredKey>> {
+        let flat: Vec<Vec<u8>> = self.script(
+            &self.scripts.load_keys,
+            vec![KEYS_ALL.as_bytes().to_vec()],
+            vec![KEY_PREFIX.as_bytes().to_vec()],
+        )?;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let num = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+        };
+        let mut keys = Vec::new();
+        for row in flat.chunks(6) {
+            let [kid, alg, der, created, retired, last] = row else {
+                return Err(StoreError::Inconsistent(
+                    "a signing key entry is incomplete",
+                ));
+            };
+            let kid = text(kid);
+            let private_der = self.kek.open(&kid, der)?;
+            keys.push(StoredKey {
+                alg: text(alg),
+                private_der,
+                created_at: num(created).unwrap_or(0),
+                retired_at: num(retired),
+                last_exp: num(last).unwrap_or(0),
+                kid,
+            });
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(keys)
+    }
+
+    fn install_key(&self, key: &StoredKey, now: u64) -> Result<()> {
+        let sealed = self.kek.seal(&key.kid, &key.private_der)?;
+        let _: i64 = self.script(
+            &self.scripts.install_key,
+            vec![
+                KEYS_ALL.as_bytes().to_vec(),
+                KEYS_CURRENT.as_bytes().to_vec(),
+                format!("{KEY_PREFIX}{}", key.kid).into_bytes(),
+            ],
+            vec![
+                key.kid.as_bytes().to_vec(),
+                key.alg.as_bytes().to_vec(),
+                sealed,
+                key.created_at.to_string().into_bytes(),
+                now.to_string().into_bytes(),
+                KEY_PREFIX.as_bytes().to_vec(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn login(
+        &self,
+        user: User,
+        previous: &[TokenHash],
+        now: u64,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
+    ) -> Result<(Issued, Vec<String>)> {
+        let mut revoked = Vec::new();
+        for hash in previous {
+            if let Some(fid) = self.family_of(hash)? {
+                if self.revoke(&fid, now, "login", false)? {
+                    revoked.push(fid);
+                }
+            }
+        }
+        let grant = self.grant(grant)?;
+        let family_id = crate::refresh::random_id();
+        let key = zeroize::Zeroizing::new(new_family_key());
+        let token = RefreshToken::generate();
+        let session_ends_at = now.saturating_add(rules.max_age);
+        let expires_at = rules.token_expiry(now, session_ends_at);
+        // The index first: a family is never reachable by a cookie whose index is missing.
+        self.set_index(&token.hash(), &family_id, expires_at, now)?;
+        let entry = TokenEntry {
+            expires_at,
+            rotated_at: None,
+            grace_replays: 0,
+        };
+        let _: i64 = self.script(
+            &self.scripts.create,
+            vec![
+                family_key(&family_id).into_bytes(),
+                token_key(&family_id, &token.hash()),
+            ],
+            vec![
+                user.username.as_bytes().to_vec(),
+                key.to_vec(),
+                now.to_string().into_bytes(),
+                expires_at.to_string().into_bytes(),
+                grant.exp.to_string().into_bytes(),
+                session_ends_at.to_string().into_bytes(),
+                entry.encode().into_bytes(),
+                ttl(expires_at.max(grant.exp), now).to_string().into_bytes(),
+                ttl(expires_at, now).to_string().into_bytes(),
+            ],
+        )?;
+        Ok((
+            Issued {
+                token,
+                expires_at,
+                family_id,
+                user,
+                grace_replay: false,
+                grant,
+            },
+            revoked,
+        ))
+    }
+
+    fn refresh(
+        &self,
+        presented: &RefreshToken,
+        now: u64,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
+    ) -> Result<std::result::Result<Issued, Refused>> {
+        self.rotate(presented, now, rules, grant)
+    }
+    fn logout(
+        &self,
+        cookie: Option<&TokenHash>,
+        deny: Option<(&str, u64, &str)>,
+        now: u64,
+    ) -> Result<Option<String>> {
+        let mut family = None;
+        if let Some(hash) = cookie {
+            if let Some(fid) = self.family_of(hash)? {
+                let exists = self.read_family(&fid)?.is_some();
+                self.revoke(&fid, now, "logout", false)?;
+                if exists {
+                    family = Some(fid);
+                }
+            }
+        }
+        if let Some((jti, exp, sid)) = deny {
+            let key = deny_key(jti);
+            let secs = ttl(exp, now);
+            self.run(move |mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("EX")
+                    .arg(secs)
+                    .query_async::<()>(&mut c)
+                    .await
+            })?;
+            let changed = self.revoke(sid, now, "logout", false)?;
+            if family.is_none() && changed {
+                family = Some(sid.to_owned());
+            }
+        }
+        Ok(family)
+    }
+
+    fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState> {
+        let deny = deny_key(jti);
+        let denied: bool = self.run(move |mut c| async move {
+            redis::cmd("EXISTS").arg(deny).query_async(&mut c).await
+        })?;
+        if denied {
+            return Ok(AccessState::Denylisted);
+        }
+        let fam = family_key(sid);
+        let (exists, revoked): (bool, bool) = self.run(move |mut c| async move {
+            let exists: bool = redis::cmd("EXISTS").arg(&fam).query_async(&mut c).await?;
+            let revoked: bool = redis::cmd("HEXISTS")
+                .arg(&fam)
+                .arg("rev")
+                .query_async(&mut c)
+                .await?;
+            Ok((exists, revoked))
+        })?;
+        Ok(match (exists, revoked) {
+            (false, _) => AccessState::SessionUnknown,
+            (true, true) => AccessState::SessionRevoked,
+            (true, false) => AccessState::Allowed,
+        })
+    }
+
+    fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)> {
+        // Everything else expires by its TTL.
+        let purged: Vec<String> = self.script(
+            &self.scripts.purge_keys,
+            vec![KEYS_ALL.as_bytes().to_vec()],
+            vec![KEY_PREFIX.as_bytes().to_vec(), now.to_string().into_bytes()],
+        )?;
+        Ok((
+            CleanupReport {
+                signing_keys: purged.len(),
+                ..CleanupReport::default()
+            },
+            purged,
+        ))
+    }
+
+    fn throttle_with(
+        &self,
+        keys: [&str; 4],
+        decide: &mut dyn FnMut([Option<Counter>; 4]) -> [Write; 4],
+    ) -> Result<()> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| throttle_key(k)).collect();
+        for _ in 0..MAX_ATTEMPTS {
+            let read = keys.clone();
+            let values: Vec<Option<Vec<u8>>> = self.run(move |mut c| async move {
+                let mut cmd = redis::cmd("MGET");
+                for k in &read {
+                    cmd.arg(k.as_slice());
+                }
+                cmd.query_async(&mut c).await
+            })?;
+            let mut counters = [None; 4];
+            for (counter, v) in counters.iter_mut().zip(&values) {
+                *counter = v.as_deref().and_then(decode_counter);
+            }
+            let writes = decide(counters);
+            let now_hint = counters
+                .iter()
+                .flatten()
+                .map(|c| c.last_failure)
+                .max()
+                .unwrap_or(0);
+            let mut args: Vec<Vec<u8>> = values
+                .iter()
+                .map(|v| v.clone().unwrap_or_default())
+                .collect();
+            for write in writes {
+                match write {
+                    Write::Keep => args.extend([b"k".to_vec(), Vec::new(), Vec::new()]),
+                    Write::Delete => args.extend([b"d".to_vec(), Vec::new(), Vec::new()]),
+                    Write::Set(c) => {
+                        // Its lifetime relative to its own latest charge, which is "now"
+                        // for the policy that just wrote it.
+                        let from = c.last_failure.max(now_hint);
+                        args.extend([
+                            b"s".to_vec(),
+                            encode_counter(&c).into_bytes(),
+                            ttl(c.expires_at, from).to_string().into_bytes(),
+                        ]);
+                    }
+                }
+            }
+            let applied: i64 = self.script(&self.scripts.throttle, keys.clone(), args)?;
+            if applied == 1 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "too many concurrent logins for one account".into(),
+        ))
+    }
+
+    fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
+        let Some(fid) = self.family_of(hash)? else {
+            return Ok(RefreshTokenStatus::Unknown);
+        };
+        let Some(family) = self.read_family(&fid)? else {
+            return Ok(RefreshTokenStatus::Unknown);
+        };
+        let Some(raw) = self
+            .token_entries(&fid, vec![hash.to_vec()])?
+            .pop()
+            .flatten()
+        else {
+            return Ok(RefreshTokenStatus::Unknown);
+        };
+        let entry = TokenEntry::decode(&raw)
+            .ok_or(StoreError::Inconsistent("a token entry is malformed"))?;
+        Ok(match (family.revoked, entry.rotated_at) {
+            (true, _) => RefreshTokenStatus::Revoked,
+            (false, None) => RefreshTokenStatus::Current,
+            (false, Some(at)) => RefreshTokenStatus::Rotated { at },
+        })
+    }
+
+    fn row_counts(&self) -> Result<RowCounts> {
+        Ok(RowCounts {
+            users: self.count("tm:u:*")?,
+            families: self.count("tm:{*}:f")?,
+            refresh_tokens: self.count("tm:t:*")?,
+            denied_jtis: self.count("tm:d:*")?,
+            signing_keys: self.count("tm:{keys}:k:*")?,
+            login_throttles: self.count("tm:{thr}:*")?,
+        })
+    }
+
+    fn remember_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<bool> {
+        // One key, so one slot of a cluster: SET NX is the whole decision.
+        let key = format!("tm:p:{key}");
+        let secs = ttl(expires_at, now);
+        let set: Option<String> = self.run(move |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(secs)
+                .query_async(&mut c)
+                .await
+        })?;
+        Ok(set.is_some())
+    }
+
+    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
+        // Never creates a family hash that expired meanwhile.
+        let script = redis::Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'dpop', '1') end",
+        );
+        self.script::<()>(&script, vec![family_key(family_id).into_bytes()], vec![])
+    }
+
+    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
+        let Some(fid) = self.family_of(presented)? else {
+            return Ok(false);
+        };
+        let key = family_key(&fid);
+        self.run(move |mut c| async move {
+            redis::cmd("HEXISTS")
+                .arg(key)
+                .arg("dpop")
+                .query_async(&mut c)
+                .await
+        })
+    }
+
+    fn dpop_nonce_secret(&self, _fresh: &[u8]) -> Result<Vec<u8>> {
+        // Every instance holds the same key-encryption key: nothing to store.
+        Ok(self.kek.derive(b"token-manager dpop nonce secret"))
+    }
+}

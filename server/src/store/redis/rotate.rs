@@ -1,0 +1,307 @@
+//! Reading and changing one refresh family: the reads a refresh classifies, and the
+//! compare-and-set loop that applies the rotation policy's decision.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::refresh::{classify, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash};
+use crate::store::{
+    AccessGrant, GrantRequest, Issued, Refused, Result, Store, StoreError, MAX_CHAIN,
+};
+
+impl RedisStore {
+    pub(super) fn family_of(&self, hash: &TokenHash) -> Result<Option<String>> {
+        let key = index_key(hash);
+        self.run(move |mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+    }
+
+    pub(super) fn read_family(&self, fid: &str) -> Result<Option<FamilyFacts>> {
+        let key = family_key(fid);
+        let map: HashMap<String, Vec<u8>> = self.run(move |mut c| async move {
+            redis::cmd("HGETALL").arg(key).query_async(&mut c).await
+        })?;
+        if map.is_empty() {
+            return Ok(None);
+        }
+        let user = map
+            .get("user")
+            .and_then(|u| String::from_utf8(u.clone()).ok())
+            .ok_or(StoreError::Inconsistent("a family without a user"))?;
+        Ok(Some(FamilyFacts {
+            user,
+            key: map.get("key").cloned().unwrap_or_default(),
+            revoked: map.contains_key("rev"),
+            session_ends_at: field_u64(&map, "end")
+                .ok_or(StoreError::Inconsistent("a family without an end"))?,
+        }))
+    }
+
+    pub(super) fn token_entries(
+        &self,
+        fid: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<Vec<u8>> = hashes.iter().map(|h| token_key(fid, h)).collect();
+        self.run(move |mut c| async move {
+            let mut cmd = redis::cmd("MGET");
+            for k in &keys {
+                cmd.arg(k.as_slice());
+            }
+            cmd.query_async(&mut c).await
+        })
+    }
+
+    pub(super) fn revoke(
+        &self,
+        fid: &str,
+        now: u64,
+        reason: &str,
+        overwrite: bool,
+    ) -> Result<bool> {
+        let changed: i64 = self.script(
+            &self.scripts.revoke,
+            vec![family_key(fid).into_bytes()],
+            vec![
+                now.to_string().into_bytes(),
+                reason.as_bytes().to_vec(),
+                if overwrite {
+                    b"1".to_vec()
+                } else {
+                    b"0".to_vec()
+                },
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Chooses the current signing key and records `exp` on it (one script on the keys'
+    /// slot, so a rotation or a purge is ordered before or after it), then pins it.
+    pub(super) fn grant(&self, request: &GrantRequest<'_>) -> Result<AccessGrant> {
+        let kid: Option<String> = self.script(
+            &self.scripts.grant,
+            vec![KEYS_CURRENT.as_bytes().to_vec()],
+            vec![
+                KEY_PREFIX.as_bytes().to_vec(),
+                request.exp.to_string().into_bytes(),
+            ],
+        )?;
+        let kid = kid.ok_or(StoreError::Inconsistent("no current signing key"))?;
+        if !(request.pin)(&kid, request.exp) {
+            return Err(StoreError::Inconsistent(
+                "the current signing key is not loaded",
+            ));
+        }
+        Ok(AccessGrant {
+            kid,
+            exp: request.exp,
+        })
+    }
+
+    pub(super) fn set_index(
+        &self,
+        hash: &TokenHash,
+        fid: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<()> {
+        let key = index_key(hash);
+        let fid = fid.to_owned();
+        let secs = ttl(expires_at, now);
+        self.run(move |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(fid)
+                .arg("EX")
+                .arg(secs)
+                .query_async::<()>(&mut c)
+                .await
+        })
+    }
+
+    pub(super) fn count(&self, pattern: &'static str) -> Result<usize> {
+        if self.cluster {
+            return Err(StoreError::Backend(
+                "row counts are not available on a cluster".into(),
+            ));
+        }
+        self.run(move |mut c| async move {
+            let mut cursor: u64 = 0;
+            let mut n = 0usize;
+            loop {
+                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut c)
+                    .await?;
+                n += keys.len();
+                if next == 0 {
+                    return Ok(n);
+                }
+                cursor = next;
+            }
+        })
+    }
+
+    pub(super) fn rotate(
+        &self,
+        presented: &RefreshToken,
+        now: u64,
+        rules: &SessionRules,
+        grant: &GrantRequest<'_>,
+    ) -> Result<std::result::Result<Issued, Refused>> {
+        let hash = presented.hash();
+        let Some(fid) = self.family_of(&hash)? else {
+            return Ok(Err(Refused::Unknown));
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(family) = self.read_family(&fid)? else {
+                return Ok(Err(Refused::Unknown));
+            };
+            let Some(raw) = self
+                .token_entries(&fid, vec![hash.to_vec()])?
+                .pop()
+                .flatten()
+            else {
+                return Ok(Err(Refused::Unknown));
+            };
+            let entry = TokenEntry::decode(&raw)
+                .ok_or(StoreError::Inconsistent("a token entry is malformed"))?;
+            let facts = TokenFacts {
+                expires_at: entry.expires_at,
+                rotated_at: entry.rotated_at,
+                grace_replays: entry.grace_replays,
+                family_revoked: family.revoked,
+                session_ends_at: family.session_ends_at,
+            };
+            let (token, expires_at, grace_replay, granted) = match classify(&facts, now, rules) {
+                Presented::FamilyRevoked => return Ok(Err(Refused::Revoked)),
+                Presented::Expired => return Ok(Err(Refused::Expired)),
+                Presented::SessionEnded => return Ok(Err(Refused::SessionEnded)),
+                Presented::Replayed => {
+                    let reason = if entry
+                        .rotated_at
+                        .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
+                    {
+                        "replay_cap"
+                    } else {
+                        "reuse"
+                    };
+                    self.revoke(&fid, now, reason, true)?;
+                    return Ok(Err(Refused::ReuseDetected { family_id: fid }));
+                }
+                Presented::Current => {
+                    let next = presented.successor(&family.key);
+                    let expires_at = rules.token_expiry(now, family.session_ends_at);
+                    let granted = self.grant(grant)?;
+                    self.set_index(&next.hash(), &fid, expires_at, now)?;
+                    let rotated = TokenEntry {
+                        rotated_at: Some(now),
+                        ..entry
+                    };
+                    let fresh = TokenEntry {
+                        expires_at,
+                        rotated_at: None,
+                        grace_replays: 0,
+                    };
+                    let applied: i64 = self.script(
+                        &self.scripts.rotate,
+                        vec![
+                            family_key(&fid).into_bytes(),
+                            token_key(&fid, &hash),
+                            token_key(&fid, &next.hash()),
+                        ],
+                        vec![
+                            raw.clone(),
+                            rotated.encode().into_bytes(),
+                            fresh.encode().into_bytes(),
+                            ttl(expires_at, now).to_string().into_bytes(),
+                            expires_at.to_string().into_bytes(),
+                            granted.exp.to_string().into_bytes(),
+                            ttl(expires_at.max(granted.exp), now)
+                                .to_string()
+                                .into_bytes(),
+                        ],
+                    )?;
+                    if applied != 1 {
+                        continue;
+                    }
+                    (next, expires_at, false, granted)
+                }
+                Presented::RotatedWithinGrace => {
+                    // The chain, computed here (the derivation key never leaves this
+                    // process), read in one command; the first current link is the token
+                    // the winner of the race already received.
+                    let mut chain = Vec::with_capacity(MAX_CHAIN);
+                    let mut candidate = presented.successor(&family.key);
+                    for _ in 0..MAX_CHAIN {
+                        let next = candidate.successor(&family.key);
+                        chain.push(candidate);
+                        candidate = next;
+                    }
+                    let entries = self
+                        .token_entries(&fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
+                    let mut found = None;
+                    for (token, raw_entry) in chain.into_iter().zip(entries) {
+                        let Some(raw_entry) = raw_entry else { break };
+                        let Some(e) = TokenEntry::decode(&raw_entry) else {
+                            break;
+                        };
+                        if e.rotated_at.is_none() {
+                            found = Some((token, e, raw_entry));
+                            break;
+                        }
+                    }
+                    let Some((current, current_entry, current_raw)) = found else {
+                        return Ok(Err(Refused::Unknown));
+                    };
+                    if current_entry.expires_at <= now {
+                        return Ok(Err(Refused::Unknown));
+                    }
+                    let granted = self.grant(grant)?;
+                    let replayed = TokenEntry {
+                        grace_replays: entry.grace_replays.saturating_add(1),
+                        ..entry
+                    };
+                    let applied: i64 = self.script(
+                        &self.scripts.grace,
+                        vec![
+                            family_key(&fid).into_bytes(),
+                            token_key(&fid, &hash),
+                            token_key(&fid, &current.hash()),
+                        ],
+                        vec![
+                            raw.clone(),
+                            replayed.encode().into_bytes(),
+                            current_raw,
+                            granted.exp.to_string().into_bytes(),
+                            ttl(current_entry.expires_at.max(granted.exp), now)
+                                .to_string()
+                                .into_bytes(),
+                        ],
+                    )?;
+                    if applied != 1 {
+                        continue;
+                    }
+                    (current, current_entry.expires_at, true, granted)
+                }
+            };
+            let user = self
+                .find_user(&family.user)?
+                .ok_or(StoreError::Inconsistent("the family's account is gone"))?;
+            return Ok(Ok(Issued {
+                token,
+                expires_at,
+                family_id: fid,
+                user,
+                grace_replay,
+                grant: granted,
+            }));
+        }
+        Err(StoreError::Unavailable(
+            "too many concurrent refreshes of one session".into(),
+        ))
+    }
+}
