@@ -4,8 +4,10 @@
 // BroadcastChannel), so each token of a few seconds is refreshed once between them and stays
 // bound to the same key (`cnf.jkt`); every `/api/me` carries a proof the server accepts and
 // that Node verifies on its own; a reload starts a new key; nothing reaches any storage. A
-// token copied out of the page is worthless without the page's key. With `--dpop-nonce` the
-// session works with one retry per challenge. The default entry refuses `dpop: true`.
+// token copied out of the page is worthless without the page's key. With `--dpop-nonce` a page
+// that has no nonce yet is challenged and retries once. The default entry refuses `dpop: true`.
+// (The nonce challenge of a resource server, which the reference server's 300 s nonce period
+// makes impossible to provoke here, is tested against a fake server in tests/dpop.rs.)
 
 import assert from "node:assert/strict";
 import { mkdtempSync, cpSync } from "node:fs";
@@ -55,21 +57,25 @@ beforeEach(async () => {
  */
 function record(path) {
   const seen = [];
-  context.on("requestfinished", async (request) => {
+  // "response" (the headers arrived), not "requestfinished": a body nobody reads never finishes.
+  context.on("response", async (response) => {
+    const request = response.request();
     if (new URL(request.url()).pathname !== path) return;
-    const entry = { url: request.url(), method: request.method() };
+    const entry = { url: request.url(), method: request.method(), status: response.status() };
     seen.push(entry);
     entry.headers = await request.allHeaders();
-    const response = await request.response();
-    entry.status = response?.status();
-    entry.answer = response ? await response.allHeaders() : {};
+    entry.answer = await response.allHeaders();
   });
   return seen;
 }
 
 /** `auth.fetch(path)` in the page: the status. */
 function apiStatus(page, path = "/api/me") {
-  return page.evaluate(async (p) => (await window.demo.auth.fetch(p)).status, path);
+  return page.evaluate(async (p) => {
+    const response = await window.demo.auth.fetch(p);
+    await response.arrayBuffer();
+    return response.status;
+  }, path);
 }
 
 /** The token's `jti` and `cnf.jkt` in each tab. */
@@ -176,36 +182,42 @@ test("a token copied out of the page is refused without the page's key, and the 
   assert.deepEqual(page.pageErrors, []);
 });
 
-test("with --dpop-nonce, login, refresh and /api/me work with one retry per challenge", async () => {
+test("with --dpop-nonce, a page without the nonce is challenged once and the session goes on", async () => {
   const logins = record("/auth/login");
   const refreshes = record("/auth/refresh");
   const calls = record("/api/me");
   const page = await openDemo(context, nonceServer.url, PARAMS);
+  // No cookie yet: restore()'s refresh finds no session; its answer hands out the nonce.
+  assert.equal(await page.evaluate(() => window.demo.restored), false);
   await login(page);
   assert.equal(await apiStatus(page), 200);
+  // A reload forgets the nonce (and the key): restore()'s refresh, with the cookie now, is
+  // challenged, and retried once with the nonce of the challenge.
+  await gotoDemo(page, nonceServer.url, PARAMS);
+  assert.equal(await page.evaluate(() => window.demo.restored), true, "restored after one retry");
   const seen = new Set([(await held([page]))[0].jti]);
-  for (let g = 0; g < 2; g++) {
-    const token = await sharedNewToken([page], seen);
-    seen.add(token.jti);
-    assert.equal(await apiStatus(page), 200, `after refresh ${g}`);
-  }
+  const next = await sharedNewToken([page], seen);
+  assert.ok(next.jkt);
+  assert.equal(await apiStatus(page), 200);
   await new Promise((r) => setTimeout(r, 100));
-  // The first login has no nonce yet: the challenge, then one retry that carries it.
-  assert.deepEqual(logins.map((r) => r.status), [400, 200], "login: challenge, retry");
-  assert.ok(logins[0].answer["dpop-nonce"], "the challenge hands out a nonce");
-  const retried = checkProof(logins[1].headers.dpop, { htm: "POST", htu: `${nonceServer.url}/auth/login` });
+
+  const htu = (r) => r.url.split("?")[0];
+  assert.ok(refreshes[0].answer["dpop-nonce"], "a DPoP endpoint's answer carries the nonce");
+  assert.deepEqual(logins.map((r) => r.status), [200], "the login used the nonce it had seen: accepted at once");
+  assert.deepEqual(refreshes.map((r) => r.status), [401, 400, 200, 200], "restore (no session), challenge, retry, refresh");
+  const challenge = refreshes[1];
+  assert.equal("nonce" in checkProof(challenge.headers.dpop, { htm: "POST", htu: htu(challenge) }).payload, false);
+  const nonce = challenge.answer["dpop-nonce"];
+  assert.ok(nonce, "the challenge hands out a nonce");
+  const retried = checkProof(refreshes[2].headers.dpop, { htm: "POST", htu: htu(refreshes[2]) });
   assert.deepEqual(retried.problems, []);
-  assert.equal(retried.payload.nonce, logins[0].answer["dpop-nonce"]);
-  // Later requests already carry the remembered nonce: no request is refused twice in a row.
-  for (const list of [refreshes, calls]) {
-    for (let i = 1; i < list.length; i++) {
-      assert.ok(!(list[i - 1].status >= 400 && list[i].status >= 400 && list[i - 1].status !== 401), `no loop at ${list[i].url}`);
-    }
+  assert.equal(retried.payload.nonce, nonce, "the retry carries the challenge's nonce");
+  for (const r of [...logins, refreshes[3], ...calls]) {
+    assert.ok(checkProof(r.headers.dpop, { htm: r.method, htu: htu(r) }).payload.nonce, `${r.url} carries a nonce`);
   }
-  assert.ok(refreshes.filter((r) => r.status === 200).length >= 2, "refreshes succeeded");
-  assert.equal(calls.filter((r) => r.status === 200).length, 3, "every API call succeeded");
-  assert.deepEqual(page.pageErrors, []);
+  assert.deepEqual(calls.map((r) => r.status), [200, 200], "API calls accepted at once");
   assert.deepEqual(await page.evaluate(() => window.demo.events.filter((e) => e.type === "error")), [], "no error event");
+  assert.deepEqual(page.pageErrors, []);
 });
 
 test("the default entry refuses dpop: true with dpop_unavailable", async () => {
