@@ -381,3 +381,27 @@ async fn logout_sends_a_proof_and_drops_the_key_so_the_next_login_has_a_new_one(
         "a new session, a new key"
     );
 }
+
+#[wasm_bindgen_test]
+async fn proofs_carry_the_issuers_time_when_the_local_clock_is_three_hours_behind() {
+    const SKEW: i64 = 3 * 3600;
+    let (server, _guard) = server(600.0, &format!(r#"{{"clockSkew":{SKEW}}}"#));
+    let m = manager(r#"{"dpop": true, "crossTab": false}"#);
+    login(&m).await;
+    // The login's answer carried the server's `Date`: from then on `iat` is the issuer's time.
+    assert_eq!(fetch_status(&m, "/api/me").await, 200);
+    let api = nth(&server.requests_to("/api/me"), 0);
+    let token = server.latest_token().unwrap();
+    let expected = json(&format!(
+        r#"{{"htm":"GET","htu":"{}/api/me","token":"{token}","clockSkew":{SKEW}}}"#,
+        origin()
+    ));
+    let list = JsFuture::from(check_proof_js(&prop(&api, "proof"), &expected))
+        .await
+        .unwrap();
+    let wrong: Vec<String> = Array::from(&list)
+        .iter()
+        .map(|p| p.as_string().unwrap())
+        .collect();
+    assert!(wrong.is_empty(), "iat on the issuer's clock: {wrong:?}");
+}

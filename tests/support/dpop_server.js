@@ -30,7 +30,7 @@ export async function thumbprint(jwk) {
  * Checks a proof against the contract; resolves to the list of what is wrong (empty: valid).
  * `token`: the access token it must carry the `ath` of (resource requests), else none.
  */
-export async function checkProof(proof, { htm, htu, token = null, nonce = null }) {
+export async function checkProof(proof, { htm, htu, token = null, nonce = null, clockSkew = 0 }) {
   const problems = [];
   if (typeof proof !== "string") return ["no DPoP header"];
   const parts = proof.split(".");
@@ -54,7 +54,7 @@ export async function checkProof(proof, { htm, htu, token = null, nonce = null }
   if (payload.htm !== htm) problems.push(`htm ${payload.htm}`);
   if (payload.htu !== htu) problems.push(`htu ${payload.htu}`);
   if (typeof payload.jti !== "string" || payload.jti.length < 22) problems.push(`jti ${payload.jti}`);
-  if (!Number.isInteger(payload.iat) || Math.abs(payload.iat - Date.now() / 1000) > 5) problems.push(`iat ${payload.iat}`);
+  if (!Number.isInteger(payload.iat) || Math.abs(payload.iat - (Date.now() / 1000 + clockSkew)) > 5) problems.push(`iat ${payload.iat}`);
   if (token === null) {
     if ("ath" in payload) problems.push("ath on a token request");
   } else {
@@ -97,7 +97,8 @@ export class DpopServer {
    * DPoP). `nonce`: when set, a proof without the current nonce is refused with
    * `use_dpop_nonce` (400 on the token endpoints, 401 on the API).
    */
-  constructor(lifetimeSeconds, { tokenType = "DPoP", nonce = null } = {}) {
+  constructor(lifetimeSeconds, { tokenType = "DPoP", nonce = null, clockSkew = 0 } = {}) {
+    this.clockSkew = clockSkew; // seconds the server's clock (its `Date` header, `iat`) is ahead
     this.lifetime = lifetimeSeconds;
     this.tokenType = tokenType;
     this.nonce = nonce;
@@ -119,7 +120,7 @@ export class DpopServer {
   pushRefreshReply(reply) { this.refreshReplies.push(reply); }
 
   async mint(proof) {
-    const iat = Math.floor(Date.now() / 1000);
+    const iat = Math.floor(Date.now() / 1000 + this.clockSkew);
     const header = b64urlText(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid: "test" }));
     const claims = { iss: "https://issuer.test", sub: "user-1", sid: "session-1", aud: "api", iat, exp: iat + this.lifetime, jti: `t${this.tokens.length + 1}` };
     if (this.tokenType === "DPoP") claims.cnf = { jkt: await thumbprint(decodeJson(proof.split(".")[0]).jwk) };
@@ -129,7 +130,8 @@ export class DpopServer {
   }
 
   nonceHeaders() {
-    return this.nonce ? { "DPoP-Nonce": this.nonce } : {};
+    const date = { Date: new Date(Date.now() + this.clockSkew * 1000).toUTCString() };
+    return this.nonce ? { "DPoP-Nonce": this.nonce, ...date } : date;
   }
 
   async handle(request) {
