@@ -359,7 +359,6 @@ async fn the_token_endpoint_refuses_each_bad_proof_with_its_own_reason() {
 
     for (what, proof, reason) in cases {
         let r = server.send(login_request(&server, Some(&proof))).await;
-        assert_eq!(r.status, 400, "{what}: {}", r.text());
         assert_refused(&r, 400, reason);
         assert!(
             server
@@ -370,6 +369,16 @@ async fn the_token_endpoint_refuses_each_bad_proof_with_its_own_reason() {
     }
     // None of them reached the password check or the throttle.
     assert!(!server.log_text().contains("login_failed"));
+    // The window's edges are inside it.
+    for iat in [now - 60, now + 60] {
+        let r = server
+            .send(login_request(
+                &server,
+                Some(&key.proof("POST", "/auth/login", iat)),
+            ))
+            .await;
+        assert_eq!(r.status, 200, "iat {iat}: {}", r.text());
+    }
     assert_eq!(server.send(login_request(&server, None)).await.status, 200);
 }
 
@@ -741,6 +750,50 @@ async fn nonces_are_required_handed_out_and_expire_after_two_rotations() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("dpop-nonce"), Some(current.as_str()));
+}
+
+#[tokio::test]
+async fn with_public_scheme_https_the_htu_must_be_https() {
+    let server = TestServer::start_with(|c| {
+        c.public_scheme = "https".into();
+        c.dpop_iat_window = 5;
+    })
+    .await;
+    let key = Key::new();
+    let now = server.clock.now_secs();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.proof("POST", "/auth/login", now)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::WrongHtu);
+    let mut claims = Key::claims("POST", "/auth/login", now);
+    claims["htu"] = "https://LOCALHOST:443/auth/login?next=x#y".into();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.sign(&key.header(), &claims)),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // --dpop-iat-window 5.
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.proof("POST", "/auth/login", now - 6)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::WrongHtu);
+    let mut claims = Key::claims("POST", "/auth/login", now - 6);
+    claims["htu"] = "https://localhost/auth/login".into();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.sign(&key.header(), &claims)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::StaleIat);
 }
 
 #[tokio::test]
