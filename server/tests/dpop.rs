@@ -359,7 +359,6 @@ async fn the_token_endpoint_refuses_each_bad_proof_with_its_own_reason() {
 
     for (what, proof, reason) in cases {
         let r = server.send(login_request(&server, Some(&proof))).await;
-        assert_eq!(r.status, 400, "{what}: {}", r.text());
         assert_refused(&r, 400, reason);
         assert!(
             server
@@ -370,6 +369,16 @@ async fn the_token_endpoint_refuses_each_bad_proof_with_its_own_reason() {
     }
     // None of them reached the password check or the throttle.
     assert!(!server.log_text().contains("login_failed"));
+    // The window's edges are inside it.
+    for iat in [now - 60, now + 60] {
+        let r = server
+            .send(login_request(
+                &server,
+                Some(&key.proof("POST", "/auth/login", iat)),
+            ))
+            .await;
+        assert_eq!(r.status, 200, "iat {iat}: {}", r.text());
+    }
     assert_eq!(server.send(login_request(&server, None)).await.status, 200);
 }
 
@@ -462,11 +471,11 @@ async fn a_replayed_proof_is_refused() {
     }
 }
 
-/// Two instances of one store (a shared SQLite file, or the suite's Redis): a proof used
-/// on one is a replay on the other.
-#[tokio::test]
-async fn a_proof_used_on_one_instance_is_a_replay_on_another() {
-    let dir = TempDir::new("dpop-replay");
+/// Two instances of one store (a shared SQLite file, or the suite's Redis), one clock.
+async fn two_instances(
+    dir: &TempDir,
+    adjust: impl Fn(&mut token_manager_server::Config),
+) -> Vec<TestServer> {
     let clock = ManualClock::new(START);
     let kek = KeyEncryptionKey::generate();
     let store = test_store();
@@ -482,10 +491,18 @@ async fn a_proof_used_on_one_instance_is_a_replay_on_another() {
             }
             None => config.database = dir.path().join("auth.db").display().to_string(),
         }
+        adjust(&mut config);
         servers.push(TestServer::start_config(config, clock.clone(), logs).await);
     }
+    servers
+}
+
+#[tokio::test]
+async fn a_proof_used_on_one_instance_is_a_replay_on_another() {
+    let dir = TempDir::new("dpop-replay");
+    let servers = two_instances(&dir, |_| {}).await;
     let key = Key::new();
-    let proof = key.proof("POST", "/auth/login", clock.now_secs());
+    let proof = key.proof("POST", "/auth/login", servers[0].clock.now_secs());
     let r = servers[0]
         .send(login_request(&servers[0], Some(&proof)))
         .await;
@@ -494,6 +511,95 @@ async fn a_proof_used_on_one_instance_is_a_replay_on_another() {
         .send(login_request(&servers[1], Some(&proof)))
         .await;
     assert_refused(&r, 400, Refusal::ReplayedJti);
+}
+
+#[tokio::test]
+async fn a_nonce_handed_out_by_one_instance_is_accepted_by_another() {
+    let dir = TempDir::new("dpop-nonce");
+    let servers = two_instances(&dir, |c| c.dpop_nonce = true).await;
+    let key = Key::new();
+    let now = servers[0].clock.now_secs();
+    let r = servers[0]
+        .send(login_request(
+            &servers[0],
+            Some(&key.proof("POST", "/auth/login", now)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::MissingNonce);
+    let nonce = r.header("dpop-nonce").unwrap().to_owned();
+    let r = servers[1]
+        .send(login_request(
+            &servers[1],
+            Some(&key.with_nonce("POST", "/auth/login", now, &nonce)),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("dpop-nonce"), Some(nonce.as_str()));
+}
+
+#[tokio::test]
+async fn an_eddsa_proof_binds_too() {
+    use ed25519_dalek::Signer as _;
+    let server = TestServer::start().await;
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let jwk = json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64(signing.verifying_key().as_bytes()),
+    });
+    let header = json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk });
+    let sign = |claims: &Value| {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        format!(
+            "{input}.{}",
+            b64(&signing.sign(input.as_bytes()).to_bytes())
+        )
+    };
+    let now = server.clock.now_secs();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&sign(&Key::claims("POST", "/auth/login", now))),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let session = Session::from_response(&r);
+    let jkt = jwk_thumbprint(&jwk).unwrap();
+    assert_eq!(claims(&session.access_token)["cnf"]["jkt"], jkt);
+    let mut me = Key::claims("GET", "/api/me", now);
+    me["ath"] = access_token_hash(&session.access_token).into();
+    let r = me_dpop(&server, &session.access_token, Some(&sign(&me))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn logout_takes_a_dpop_token_without_a_proof_and_denies_it() {
+    let server = TestServer::start().await;
+    let key = Key::new();
+    let session = dpop_login(&server, &key).await;
+    let r = server
+        .send(
+            server
+                .logout_request()
+                .header("Authorization", &format!("DPoP {}", session.access_token)),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let now = server.clock.now_secs();
+    let r = me_dpop(
+        &server,
+        &session.access_token,
+        Some(&key.me_proof(&session.access_token, now)),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_token");
+    assert_eq!(r.json()["error_description"], "the token has been revoked");
 }
 
 #[tokio::test]
@@ -644,6 +750,50 @@ async fn nonces_are_required_handed_out_and_expire_after_two_rotations() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("dpop-nonce"), Some(current.as_str()));
+}
+
+#[tokio::test]
+async fn with_public_scheme_https_the_htu_must_be_https() {
+    let server = TestServer::start_with(|c| {
+        c.public_scheme = "https".into();
+        c.dpop_iat_window = 5;
+    })
+    .await;
+    let key = Key::new();
+    let now = server.clock.now_secs();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.proof("POST", "/auth/login", now)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::WrongHtu);
+    let mut claims = Key::claims("POST", "/auth/login", now);
+    claims["htu"] = "https://LOCALHOST:443/auth/login?next=x#y".into();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.sign(&key.header(), &claims)),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // --dpop-iat-window 5.
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.proof("POST", "/auth/login", now - 6)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::WrongHtu);
+    let mut claims = Key::claims("POST", "/auth/login", now - 6);
+    claims["htu"] = "https://localhost/auth/login".into();
+    let r = server
+        .send(login_request(
+            &server,
+            Some(&key.sign(&key.header(), &claims)),
+        ))
+        .await;
+    assert_refused(&r, 400, Refusal::StaleIat);
 }
 
 #[tokio::test]

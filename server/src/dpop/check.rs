@@ -66,13 +66,15 @@ pub(crate) enum Endpoint {
     Resource,
 }
 
-/// Checks the request's proof, if it has one: [`verify_proof`], then the nonce (with
-/// `--dpop-nonce`), then the replay cache. `Ok(None)`: no proof was sent. Blocking (the
-/// store). A refusal is logged with its `reason=`, never with the proof.
+/// Checks the request's proof, if it has one: [`verify_proof`], the key against the
+/// token's `cnf.jkt` (on a resource: `access_token` is the token and its `jkt`), the nonce
+/// (with `--dpop-nonce`), and last the replay cache, so only a proof that passed everything
+/// else is remembered. `Ok(None)`: no proof was sent. Blocking (the store). A refusal is
+/// logged with its `reason=`, never with the proof.
 pub(crate) fn check_proof(
     state: &AppState,
     request: &DpopRequest,
-    access_token: Option<&str>,
+    access_token: Option<(&str, &str)>,
     endpoint: Endpoint,
 ) -> Result<Option<Proof>, ApiError> {
     let refuse = |r: Refusal| {
@@ -97,10 +99,13 @@ pub(crate) fn check_proof(
             htu,
             now,
             iat_window: window,
-            access_token,
+            access_token: access_token.map(|(token, _)| token),
         },
     )
     .map_err(refuse)?;
+    if access_token.is_some_and(|(_, bound)| proof.jkt != bound) {
+        return Err(refuse(Refusal::ThumbprintMismatch));
+    }
     if let Some(nonces) = &state.dpop_nonces {
         match proof.nonce.as_deref() {
             None => return Err(refuse(Refusal::MissingNonce)),
@@ -130,12 +135,13 @@ pub(crate) fn check_bound_request(
         tracing::warn!(reason = %r.as_str(), endpoint = ?Endpoint::Resource, "dpop_refused");
         ApiError::dpop(r, true)
     };
-    let proof = check_proof(state, request, Some(access_token), Endpoint::Resource)?
-        .ok_or_else(|| refuse(Refusal::Missing))?;
-    if proof.jkt != cnf_jkt {
-        return Err(refuse(Refusal::ThumbprintMismatch));
-    }
-    Ok(proof)
+    check_proof(
+        state,
+        request,
+        Some((access_token, cnf_jkt)),
+        Endpoint::Resource,
+    )?
+    .ok_or_else(|| refuse(Refusal::Missing))
 }
 
 /// Adds the current `DPoP-Nonce` to every answer of a DPoP endpoint, with `--dpop-nonce`.
