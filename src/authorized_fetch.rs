@@ -15,9 +15,8 @@ use zeroize::Zeroize;
 
 use crate::dpop::SendError;
 use crate::driver::Driver;
-use crate::error::{coded, invalid_argument};
+use crate::error::{coded, dpop_failed, invalid_argument};
 use crate::http;
-use crate::login::dpop_failed;
 
 impl Driver {
     fn allowed_origin(&self, url: &str) -> bool {

@@ -14,13 +14,12 @@ use token_manager_core::dpop::{
     asks_for_nonce, base64url, compact_proof, origin, signing_input, Nonces, ProofClaims,
     PublicKey, NONCE_HEADER, PROOF_HEADER,
 };
-use token_manager_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, Response};
 
 use crate::driver::Driver;
-use crate::error::coded;
+use crate::error::dpop_failed;
 use crate::http;
 
 /// The session's key: the private `CryptoKey` (non-extractable, usable only to sign) and the
@@ -45,13 +44,6 @@ pub(crate) enum SendError {
 pub(crate) struct Dpop {
     key: RefCell<Option<Rc<KeyPair>>>,
     nonces: RefCell<Nonces>,
-}
-
-fn dpop_failed() -> JsValue {
-    coded(
-        ErrorCode::DpopFailed,
-        "no DPoP proof could be made (WebCrypto is missing or failed)",
-    )
 }
 
 fn params(pairs: &[(&str, &str)]) -> JsValue {

@@ -11,15 +11,8 @@ use web_sys::Response;
 
 use crate::dpop::{Dpop, KeyPair, SendError};
 use crate::driver::Driver;
-use crate::error::{coded, invalid_argument, thrown};
+use crate::error::{coded, dpop_failed, invalid_argument, thrown};
 use crate::http;
-
-pub(crate) fn dpop_failed() -> JsValue {
-    coded(
-        ErrorCode::DpopFailed,
-        "no DPoP proof could be made (WebCrypto is missing or failed)",
-    )
-}
 
 impl Driver {
     /// `login(credentials)`: resolves to the new token's claims.
