@@ -135,13 +135,16 @@ pub(crate) async fn refresh_outcome(
             Err(_) => RefreshOutcome::Transient(TransientKind::InvalidResponse),
         };
     }
-    // The proof was refused, not the cookie (RFC 9449 §5): the session is not over.
-    if crate::dpop::ENABLED
-        && dpop
-        && status == 400
-        && error_code(&response).await.as_deref() == Some("invalid_dpop_proof")
-    {
-        return RefreshOutcome::Transient(TransientKind::DpopProof);
+    // The proof was refused (or still lacked the nonce after the one retry), not the cookie
+    // (RFC 9449 §5, §8): the session is not over.
+    if crate::dpop::ENABLED && dpop && status == 400 {
+        let code = error_code(&response).await;
+        if matches!(
+            code.as_deref(),
+            Some("invalid_dpop_proof" | "use_dpop_nonce")
+        ) {
+            return RefreshOutcome::Transient(TransientKind::DpopProof);
+        }
     }
     let headers = response.headers();
     let header = |name: &str| headers.get(name).ok().flatten();

@@ -311,6 +311,10 @@ async fn a_nonce_challenge_gets_one_retry_on_the_token_endpoint_and_on_the_api()
     server.set_rotate_every_request(true);
     assert_eq!(fetch_status(&m, "/api/me").await, 401);
     assert_eq!(server.requests_to("/api/me").length(), 5);
+    // The 401 made the manager refresh, and the refresh was challenged twice too: a nonce
+    // problem is not a verdict on the session, so the valid token is kept.
+    assert!(server.requests_to("/auth/refresh").length() >= 2);
+    assert_eq!(call(&m, "isAuthenticated", &[]).unwrap(), true);
 }
 
 #[wasm_bindgen_test]
