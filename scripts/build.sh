@@ -56,7 +56,7 @@ build_entry() {
 
 rm -rf pkg
 build_entry pkg
-build_entry pkg/verify verify
+build_entry pkg/verify verify,dpop
 # The React bindings are hand-written JS (no JSX, no bundling: `react` and the default entry
 # stay imports, so the app shares its React and the wasm); only minified.
 mkdir -p pkg/react

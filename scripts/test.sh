@@ -22,7 +22,7 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager -p token-manager-core --all-targets -- -D warnings
-cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --features verify --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --features verify,dpop --all-targets -- -D warnings
 
 step "cargo doc (warnings denied: broken or private intra-doc links fail the run)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace

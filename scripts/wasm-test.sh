@@ -12,4 +12,4 @@ cat > target/webdriver.json <<'JSON'
 JSON
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/target/webdriver.json"
 # The verifying build is a superset of the default one: its suites cover both.
-cargo test --target wasm32-unknown-unknown -p wasm-token-manager --features verify "$@"
+cargo test --target wasm32-unknown-unknown -p wasm-token-manager --features verify,dpop "$@"

@@ -13,8 +13,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{Headers, Request, Response};
 use zeroize::Zeroize;
 
+use crate::dpop::SendError;
 use crate::driver::Driver;
-use crate::error::{coded, invalid_argument};
+use crate::error::{coded, dpop_failed, invalid_argument};
 use crate::http;
 
 impl Driver {
@@ -23,12 +24,45 @@ impl Driver {
     }
 }
 
-fn with_bearer(request: &Request, token: &str) -> Result<Request, JsValue> {
+/// `request` with `Authorization: Bearer <token>`, or `DPoP <token>` and the `proof`.
+fn with_token(request: &Request, token: &str, proof: Option<&str>) -> Result<Request, JsValue> {
     let headers = Headers::new_with_headers(&request.headers())?;
-    headers.set("Authorization", &format!("Bearer {token}"))?;
+    let scheme = if proof.is_some() { "DPoP" } else { "Bearer" };
+    headers.set("Authorization", &format!("{scheme} {token}"))?;
+    if let Some(proof) = proof {
+        crate::dpop::set_proof(&headers, proof)?;
+    }
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     Request::new_with_request_and_init(request, &init)
+}
+
+/// Sends `request` with the token: as a bearer token, or, when it is DPoP-bound, with a proof
+/// (`ath` of the token) and one more proof if the server asks for its nonce.
+async fn send(
+    driver: &Driver,
+    request: Request,
+    token: &str,
+    dpop: bool,
+) -> Result<Response, JsValue> {
+    let key = driver
+        .dpop
+        .as_ref()
+        .filter(|_| dpop)
+        .and_then(|d| Some((d, d.current()?)));
+    let Some((d, key)) = key else {
+        return http::fetch(&with_token(&request, token, None)?).await;
+    };
+    // The body may be needed twice (a nonce retry): each attempt sends a copy.
+    let (method, url) = (request.method(), request.url());
+    d.send(driver, &key, &method, &url, Some(token), &|proof| {
+        with_token(&request.clone()?, token, Some(proof))
+    })
+    .await
+    .map_err(|e| match e {
+        SendError::Fetch(e) => e,
+        SendError::Proof => dpop_failed(),
+    })
 }
 
 #[wasm_bindgen]
@@ -82,8 +116,8 @@ pub(crate) async fn authorized_fetch(
     } else {
         request.clone().ok()
     };
-    let first = with_bearer(&request, &token);
-    let response = http::fetch(&first?).await?;
+    let dpop = driver.token_is_dpop();
+    let response = send(&driver, request, &token, dpop).await?;
     if response.status() != 401 {
         token.zeroize();
         return Ok(response);
@@ -105,12 +139,9 @@ pub(crate) async fn authorized_fetch(
     if driver.input(|s, now| s.force_refresh(now)) == Renewal::Pending {
         driver.settled().await;
     }
+    let dpop = driver.token_is_dpop();
     let retried = match driver.token_string() {
-        Some(mut fresh) if fresh != token => {
-            let request = with_bearer(&spare, &fresh);
-            fresh.zeroize();
-            Some(request)
-        }
+        Some(fresh) if fresh != token => Some(fresh),
         Some(mut same) => {
             same.zeroize();
             None
@@ -119,7 +150,11 @@ pub(crate) async fn authorized_fetch(
     };
     token.zeroize();
     match retried {
-        Some(request) => http::fetch(&request?).await,
+        Some(mut fresh) => {
+            let answer = send(&driver, spare, &fresh, dpop).await;
+            fresh.zeroize();
+            answer
+        }
         None => Ok(response),
     }
 }

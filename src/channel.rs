@@ -15,7 +15,8 @@ const VERSION: f64 = 1.0;
 
 /// What a sibling tab said.
 pub(crate) enum Message {
-    Token(Announcement),
+    /// A token, and with a DPoP-bound one the key it is bound to (`{ privateKey, x, y }`).
+    Token(Announcement, Option<JsValue>),
     Logout(LogoutReason),
     Ask,
     /// The user was active at this instant (the sender's clock).
@@ -61,9 +62,14 @@ impl Channel {
         })
     }
 
-    pub(crate) fn announce(&self, a: &Announcement) {
+    /// `key`: the `CryptoKey` (structured-cloned, still non-extractable) and public half of a
+    /// DPoP-bound token.
+    pub(crate) fn announce(&self, a: &Announcement, key: Option<&JsValue>) {
         let obj = message("token");
         set(&obj, "token", &a.token.expose_secret().into());
+        if let Some(key) = key {
+            set(&obj, "dpop", key);
+        }
         set(
             &obj,
             "receivedAt",
@@ -123,11 +129,19 @@ fn parse(data: &JsValue) -> Option<Message> {
             let lifetime = get("lifetimeMs")?
                 .as_f64()
                 .filter(|v| v.is_finite() && *v > 0.0)?;
-            Some(Message::Token(Announcement {
-                token: AccessToken::new(token),
-                received_at: Timestamp::from_millis(received_at as u64),
-                lifetime: std::time::Duration::from_millis(lifetime as u64),
-            }))
+            let key = get("dpop").filter(|k| crate::dpop::ENABLED && k.is_object());
+            Some(Message::Token(
+                Announcement {
+                    token: if key.is_some() {
+                        AccessToken::dpop(token)
+                    } else {
+                        AccessToken::new(token)
+                    },
+                    received_at: Timestamp::from_millis(received_at as u64),
+                    lifetime: std::time::Duration::from_millis(lifetime as u64),
+                },
+                key,
+            ))
         }
         _ => None,
     }

@@ -14,17 +14,18 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise};
 use token_manager_core::server_clock::ServerClock;
-use token_manager_core::session::{Action, Event, RefreshError, RefreshOutcome, TransientKind};
+use token_manager_core::session::{
+    Action, Announcement, Event, RefreshError, RefreshOutcome, TransientKind,
+};
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, EventTarget};
-use zeroize::Zeroize;
 
 use crate::channel::Channel;
 use crate::clock;
+use crate::dpop::Dpop;
 use crate::error::thrown;
-use crate::http;
 use crate::listener::Listener;
 use crate::options::Options;
 use crate::pending::Pending;
@@ -55,6 +56,8 @@ pub(crate) struct Driver {
     /// the issuer's time rather than a possibly wrong local clock.
     pub(crate) server_clock: Cell<ServerClock>,
     pub(crate) lock_name: String,
+    /// The DPoP key and nonces (`dpop: true`).
+    pub(crate) dpop: Option<Dpop>,
     pub(crate) me: Weak<Driver>,
 }
 
@@ -63,6 +66,7 @@ impl Driver {
     pub(crate) fn new(opts: Options, session: Session, target: EventTarget) -> Rc<Self> {
         let lock_name = format!("wasm-token-manager:{}", opts.refresh_url);
         Rc::new_cyclic(|me: &Weak<Driver>| Driver {
+            dpop: Dpop::new(opts.dpop),
             opts,
             session: RefCell::new(session),
             clock: RefCell::new(Clock::new()),
@@ -183,16 +187,12 @@ impl Driver {
                 }
             }
             Action::RevokeSession(token) => {
-                let mut token = token.map(|t| t.expose_secret().to_owned());
-                let request =
-                    http::auth_request(&self.opts.logout_url, None, token.as_deref(), None);
-                if let Some(t) = token.as_mut() {
-                    t.zeroize();
-                }
-                if let Ok(request) = request {
+                // The key now: the logout event that follows drops it.
+                let key = self.dpop.as_ref().and_then(Dpop::current);
+                if let Some(driver) = self.me.upgrade() {
                     // Best effort: the session is over locally whatever the server answers.
                     spawn_local(async move {
-                        let _ = http::fetch(&request).await;
+                        let _ = driver.send_logout(token, key).await;
                     });
                 }
             }
@@ -201,16 +201,23 @@ impl Driver {
                     c.ask();
                 }
             }
-            Action::Announce(a) => {
-                if let Some(c) = self.channel.borrow().as_ref() {
-                    c.announce(&a);
-                }
-            }
+            Action::Announce(a) => self.announce(&a),
             Action::AnnounceLogout(reason) => {
                 if let Some(c) = self.channel.borrow().as_ref() {
                     c.logout(reason);
                 }
             }
+        }
+    }
+
+    /// Announces a token to the sibling tabs, with the key it is bound to when it is DPoP.
+    pub(crate) fn announce(&self, a: &Announcement) {
+        if let Some(c) = self.channel.borrow().as_ref() {
+            let key = match (&self.dpop, a.token.is_dpop()) {
+                (Some(d), true) => d.current().map(|k| k.to_message()),
+                _ => None,
+            };
+            c.announce(a, key.as_ref());
         }
     }
 
@@ -222,6 +229,17 @@ impl Driver {
         let waiters = &self.waiters;
         let promise = Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve));
         let _ = JsFuture::from(promise).await;
+    }
+
+    /// Whether the token the session offers now is DPoP-bound (and this manager has its key).
+    pub(crate) fn token_is_dpop(&self) -> bool {
+        let now = self.now();
+        self.dpop.is_some()
+            && self
+                .session
+                .borrow()
+                .token(now)
+                .is_some_and(|t| t.is_dpop())
     }
 
     /// A copy of the token the session offers now (the caller zeroizes it).
@@ -253,6 +271,9 @@ impl Driver {
         self.lock_waits.abort_all();
         self.channel.borrow_mut().take();
         self.requests.abort_all();
+        if let Some(d) = &self.dpop {
+            d.forget();
+        }
         // Replacing the session drops the token, which zeroizes it.
         if let Ok(fresh) = Session::new(self.opts.config.clone(), 0) {
             *self.session.borrow_mut() = fresh;

@@ -21,6 +21,14 @@ pub(crate) fn coded(code: ErrorCode, message: &str) -> JsValue {
     error.into()
 }
 
+/// No DPoP proof could be made (no WebCrypto, or it failed).
+pub(crate) fn dpop_failed() -> JsValue {
+    coded(
+        ErrorCode::DpopFailed,
+        "no DPoP proof could be made (WebCrypto is missing or failed)",
+    )
+}
+
 /// A `TypeError`-like misuse of the API.
 pub(crate) fn invalid_argument(message: &str) -> JsValue {
     coded(ErrorCode::InvalidArgument, message)

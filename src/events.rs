@@ -59,6 +59,10 @@ impl Driver {
             }
             Event::SignedOut { origin, reason } => {
                 self.claims.take();
+                // The key goes with the session; a new session makes a new one.
+                if let Some(d) = &self.dpop {
+                    d.forget();
+                }
                 set(
                     &detail,
                     "origin",

@@ -39,12 +39,14 @@ extern "C" {
 
 /// A credentialed JSON `POST` to an auth endpoint, with the CSRF header the server requires.
 /// `body` is JSON text (a JS string, so a password in it never enters wasm memory); `bearer`, when given, goes in `Authorization` (logout uses it so the
-/// server can deny the access token).
+/// server can deny the access token); `proof`, when given, in `DPoP` (and the token then goes
+/// as `Authorization: DPoP`: a DPoP-bound token is refused as a bearer token).
 pub(crate) fn auth_request(
     url: &str,
     body: Option<&JsValue>,
     bearer: Option<&str>,
     signal: Option<&AbortSignal>,
+    proof: Option<&str>,
 ) -> Result<Request, JsValue> {
     let headers = Headers::new()?;
     headers.set(CSRF_HEADER, CSRF_VALUE)?;
@@ -53,7 +55,11 @@ pub(crate) fn auth_request(
         headers.set("Content-Type", "application/json")?;
     }
     if let Some(token) = bearer {
-        headers.set("Authorization", &format!("Bearer {token}"))?;
+        let scheme = if proof.is_some() { "DPoP" } else { "Bearer" };
+        headers.set("Authorization", &format!("{scheme} {token}"))?;
+    }
+    if let Some(proof) = proof {
+        crate::dpop::set_proof(&headers, proof)?;
     }
     let init = RequestInit::new();
     init.set_method("POST");
@@ -85,25 +91,30 @@ fn member(body: &JsValue, key: &str) -> JsValue {
 }
 
 /// Reads a 200 answer of the login or refresh endpoint. `Err` carries nothing secret.
-pub(crate) async fn read_token(response: &Response) -> Result<ReceivedToken, ErrorCode> {
+/// `token_type` is `Bearer`, or `DPoP` when the request carried a proof (`dpop`).
+pub(crate) async fn read_token(
+    response: &Response,
+    dpop: bool,
+) -> Result<ReceivedToken, ErrorCode> {
     let body = json_body(response)
         .await
         .ok_or(ErrorCode::InvalidResponse)?;
-    let bearer = member(&body, "token_type")
-        .as_string()
-        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
+    let kind = member(&body, "token_type").as_string().unwrap_or_default();
+    let bound = crate::dpop::ENABLED && dpop && kind.eq_ignore_ascii_case("dpop");
     let token = member(&body, "access_token").as_string();
-    let (Some(token), true) = (token, bearer) else {
+    let (Some(token), true) = (token, bound || kind.eq_ignore_ascii_case("bearer")) else {
         return Err(ErrorCode::InvalidResponse);
+    };
+    let token = if bound {
+        AccessToken::dpop(token)
+    } else {
+        AccessToken::new(token)
     };
     let expires_in = member(&body, "expires_in")
         .as_f64()
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e10)
         .map(token_manager_core::schedule::duration_from_secs);
-    Ok(ReceivedToken {
-        token: AccessToken::new(token),
-        expires_in,
-    })
+    Ok(ReceivedToken { token, expires_in })
 }
 
 /// The `error` member of a JSON error body, if the answer has one.
@@ -111,14 +122,29 @@ pub(crate) async fn error_code(response: &Response) -> Option<String> {
     member(&json_body(response).await?, "error").as_string()
 }
 
-/// Classifies a completed refresh answer.
-pub(crate) async fn refresh_outcome(response: Response, now: Timestamp) -> RefreshOutcome {
+/// Classifies a completed refresh answer (`dpop`: the request carried a proof).
+pub(crate) async fn refresh_outcome(
+    response: Response,
+    now: Timestamp,
+    dpop: bool,
+) -> RefreshOutcome {
     let status = response.status();
     if status == 200 {
-        return match read_token(&response).await {
+        return match read_token(&response, dpop).await {
             Ok(token) => RefreshOutcome::Success(token),
             Err(_) => RefreshOutcome::Transient(TransientKind::InvalidResponse),
         };
+    }
+    // The proof was refused (or still lacked the nonce after the one retry), not the cookie
+    // (RFC 9449 §5, §8): the session is not over.
+    if crate::dpop::ENABLED && dpop && status == 400 {
+        let code = error_code(&response).await;
+        if matches!(
+            code.as_deref(),
+            Some("invalid_dpop_proof" | "use_dpop_nonce")
+        ) {
+            return RefreshOutcome::Transient(TransientKind::DpopProof);
+        }
     }
     let headers = response.headers();
     let header = |name: &str| headers.get(name).ok().flatten();

@@ -13,6 +13,9 @@ mod authorized_fetch;
 mod channel;
 mod clock;
 mod decode;
+/// DPoP proofs; without the `dpop` feature, a stub that refuses the option.
+#[cfg_attr(not(feature = "dpop"), path = "dpop_stub.rs")]
+mod dpop;
 mod driver;
 mod error;
 mod events;
@@ -139,6 +142,12 @@ export interface TokenManagerOptions {
    * verifying build (`import init, { TokenManager } from "wasm-token-manager/verify"`), else the
    * constructor throws `verify_unavailable`. */
   verify?: VerifyPolicyOptions;
+  /** Sender-constrained tokens (DPoP, RFC 9449). Default false. Login and refresh send a proof
+   * signed by a non-extractable P-256 key held only in memory (shared with sibling tabs over the
+   * BroadcastChannel); `auth.fetch` sends `Authorization: DPoP` and a proof with `ath` when the
+   * token was issued as `token_type: "DPoP"`. Needs the server's support and the verifying build
+   * (`"wasm-token-manager/verify"`), else the constructor throws `dpop_unavailable`. */
+  dpop?: boolean;
   /** Backoff after transient failures and the refresh budget. */
   retry?: {
     /** First backoff ceiling, ms. Default 1000. */
@@ -242,7 +251,7 @@ export type ErrorCode =
   | "invalid_credentials" | "forbidden" | "rate_limited" | "login_failed" | "network_error" | "server_error"
   | "timeout" | "invalid_response" | "invalid_grant" | "refresh_budget_exhausted"
   | "not_authenticated" | "token_not_exposed" | "logout_failed" | "no_fetch"
-  | "verify_unavailable" | "no_expiry" | "other_session";
+  | "verify_unavailable" | "no_expiry" | "other_session" | "dpop_unavailable" | "dpop_failed";
 
 /** Every error thrown or rejected by this package: an `Error` with a stable `code`. */
 export interface TokenManagerError extends Error {

@@ -1,14 +1,17 @@
 //! The login and logout requests of the JS API: the credentials sent as JSON text (serialized
 //! in JavaScript, so the password never enters wasm memory), the answer classified by the core.
 
+use std::rc::Rc;
+
 use js_sys::{Array, JSON};
 use token_manager_core::session::{classify_login_status, LoginError, LogoutOrigin, LogoutReason};
-use token_manager_core::ErrorCode;
+use token_manager_core::{AccessToken, ErrorCode};
 use wasm_bindgen::JsValue;
-use zeroize::Zeroize;
+use web_sys::Response;
 
+use crate::dpop::{Dpop, KeyPair, SendError};
 use crate::driver::Driver;
-use crate::error::{coded, invalid_argument, thrown};
+use crate::error::{coded, dpop_failed, invalid_argument, thrown};
 use crate::http;
 
 impl Driver {
@@ -22,24 +25,35 @@ impl Driver {
         let body: JsValue = JSON::stringify(&credentials)
             .map_err(|_| invalid_argument("credentials must be JSON-serializable"))?
             .into();
-        let request = http::auth_request(&self.opts.login_url, Some(&body), None, None)?;
-        let response = http::fetch(&request).await.map_err(|_| {
-            coded(
-                ErrorCode::NetworkError,
-                "the login request failed to reach the server",
-            )
-        })?;
-        self.observe_server_date(&response);
+        // A login starts a new session, and with DPoP a new key.
+        let (response, key) = match self
+            .token_request(&self.opts.login_url, Some(&body), None, true)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(SendError::Proof) => return Err(dpop_failed()),
+            Err(SendError::Fetch(_)) => {
+                return Err(coded(
+                    ErrorCode::NetworkError,
+                    "the login request failed to reach the server",
+                ))
+            }
+        };
         match response.status() {
             200 => {
-                let token = http::read_token(&response).await.map_err(|code| {
-                    coded(code, "the login endpoint answered with an unusable body")
-                })?;
+                let token = http::read_token(&response, key.is_some())
+                    .await
+                    .map_err(|code| {
+                        coded(code, "the login endpoint answered with an unusable body")
+                    })?;
                 // Refused before the session sees it: a token that fails verification is
                 // never used or announced, and a session already held is kept.
                 self.check_token(token.token.expose_secret())
                     .await
                     .map_err(|e| thrown(&e))?;
+                if let (Some(d), Some(key), true) = (&self.dpop, key, token.token.is_dpop()) {
+                    d.adopt(key);
+                }
                 self.input(|s, now| s.handle_login(now, token))
                     .map_err(|e| thrown(&e))?;
                 Ok(self.claims_object())
@@ -62,15 +76,36 @@ impl Driver {
         }
     }
 
+    /// The logout request, with the token so the server can deny it: as `Bearer`, or as
+    /// `DPoP` with a proof of `key` (taken before the logout dropped it) when it is bound.
+    pub(crate) async fn send_logout(
+        &self,
+        token: Option<AccessToken>,
+        key: Option<Rc<KeyPair>>,
+    ) -> Result<Response, JsValue> {
+        let url = &self.opts.logout_url;
+        let secret = token.as_ref().map(|t| t.expose_secret());
+        match (&self.dpop, key, &token) {
+            (Some(d), Some(key), Some(t)) if t.is_dpop() => d
+                .send(self, &key, "POST", url, secret, &|proof| {
+                    http::auth_request(url, None, secret, None, Some(proof))
+                })
+                .await
+                .map_err(|e| match e {
+                    SendError::Fetch(e) => e,
+                    SendError::Proof => dpop_failed(),
+                }),
+            _ => http::fetch(&http::auth_request(url, None, secret, None, None)?).await,
+        }
+    }
+
     /// `logout()`: clears the token at once, then tells the server.
     pub(crate) async fn logout(&self) -> Result<JsValue, JsValue> {
-        let mut token = self.token_string();
+        let now = self.now();
+        let token = self.session.borrow().token(now).cloned();
+        let key = self.dpop.as_ref().and_then(Dpop::current);
         self.input(|s, now| s.handle_logout(now, LogoutOrigin::Local, LogoutReason::User));
-        let request = http::auth_request(&self.opts.logout_url, None, token.as_deref(), None);
-        if let Some(t) = token.as_mut() {
-            t.zeroize();
-        }
-        let response = http::fetch(&request?).await.map_err(|_| {
+        let response = self.send_logout(token, key).await.map_err(|_| {
             coded(
                 ErrorCode::LogoutFailed,
                 "the logout request failed to reach the server",

@@ -16,8 +16,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::error::coded;
 use crate::verify::Verifier;
 
-const KNOWN: [&str; 14] = [
+const KNOWN: [&str; 15] = [
     "verify",
+    "dpop",
     "loginUrl",
     "refreshUrl",
     "logoutUrl",
@@ -50,6 +51,8 @@ pub(crate) struct Options {
     pub config: Config,
     /// Signature verification, when the `verify` option is given.
     pub verifier: Option<Rc<Verifier>>,
+    /// DPoP-bound tokens (`dpop: true`; refused by a build without the `dpop` feature).
+    pub dpop: bool,
 }
 
 pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
@@ -258,6 +261,7 @@ impl Options {
             cross_tab,
             expose_token: boolean(&obj, "exposeToken", false)?,
             replay_non_idempotent: boolean(&obj, "replayNonIdempotent", false)?,
+            dpop: crate::dpop::check_option(boolean(&obj, "dpop", false)?)?,
             config,
             verifier: match get(&obj, "verify")? {
                 None => None,

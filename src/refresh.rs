@@ -13,6 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Response};
 
 use crate::clock;
+use crate::dpop::{KeyPair, SendError};
 use crate::driver::Driver;
 use crate::http;
 use crate::lock;
@@ -29,6 +30,32 @@ impl Driver {
     /// Our best estimate of the issuer's current time.
     pub(crate) fn server_now(&self) -> Timestamp {
         self.server_clock.get().now(clock::wall())
+    }
+
+    /// A request to a token endpoint (login, refresh): with DPoP, a proof of the session's key
+    /// (`fresh_key`: a new one) and one retry with the server's nonce if it asks; the key
+    /// comes back with the answer.
+    pub(crate) async fn token_request(
+        &self,
+        url: &str,
+        body: Option<&JsValue>,
+        signal: Option<&AbortSignal>,
+        fresh_key: bool,
+    ) -> Result<(Response, Option<Rc<KeyPair>>), SendError> {
+        let Some(d) = &self.dpop else {
+            let request =
+                http::auth_request(url, body, None, signal, None).map_err(SendError::Fetch)?;
+            let response = http::fetch(&request).await.map_err(SendError::Fetch)?;
+            self.observe_server_date(&response);
+            return Ok((response, None));
+        };
+        let key = d.key(fresh_key).await?;
+        let response = d
+            .send(self, &key, "POST", url, None, &|proof| {
+                http::auth_request(url, body, None, signal, Some(proof))
+            })
+            .await?;
+        Ok((response, Some(key)))
     }
 
     /// Verifies a received token when verification is on.
@@ -90,17 +117,17 @@ impl Driver {
             self.input(|s, now| s.handle_refresh_outcome(now, id, RefreshOutcome::LostRace));
             return;
         }
-        let mut outcome =
-            match http::auth_request(&self.opts.refresh_url, None, None, Some(&signal)) {
-                Err(_) => RefreshOutcome::Transient(TransientKind::Network),
-                Ok(request) => match http::fetch(&request).await {
-                    Ok(response) => {
-                        self.observe_server_date(&response);
-                        http::refresh_outcome(response, clock::wall()).await
-                    }
-                    Err(_) => RefreshOutcome::Transient(TransientKind::Network),
-                },
-            };
+        let (mut outcome, key) = match self
+            .token_request(&self.opts.refresh_url, None, Some(&signal), false)
+            .await
+        {
+            Ok((response, key)) => (
+                http::refresh_outcome(response, clock::wall(), key.is_some()).await,
+                key,
+            ),
+            Err(SendError::Proof) => (RefreshOutcome::Transient(TransientKind::DpopProof), None),
+            Err(SendError::Fetch(_)) => (RefreshOutcome::Transient(TransientKind::Network), None),
+        };
         if let RefreshOutcome::Success(received) = &outcome {
             if let Err(e) = self.check_token(received.token.expose_secret()).await {
                 outcome = RefreshOutcome::Refused(TokenError::from(e));
@@ -108,6 +135,13 @@ impl Driver {
         }
         // An aborted attempt was already settled by the session (timeout, login, logout).
         if !signal.aborted() {
+            // The new token is bound to the key that signed this request's proof (a sibling's
+            // key may have arrived meanwhile): that key signs from now on, and is announced.
+            if let (Some(d), Some(key), RefreshOutcome::Success(r)) = (&self.dpop, key, &outcome) {
+                if r.token.is_dpop() {
+                    d.adopt(key);
+                }
+            }
             self.input(|s, now| s.handle_refresh_outcome(now, id, outcome));
         }
     }

@@ -151,4 +151,9 @@ codes! {
     NoExpiry = "no_expiry" in Manager,
     /// Another tab announced a token of another user or session (refused, not reported).
     OtherSession = "other_session" in Manager,
+    /// The option `dpop` in the default build: it needs `wasm-token-manager/verify`.
+    DpopUnavailable = "dpop_unavailable" in Manager,
+    /// A DPoP proof could not be made: no WebCrypto (`crypto.subtle`, an insecure context),
+    /// or generating the key or signing failed.
+    DpopFailed = "dpop_failed" in Manager,
 }

@@ -18,7 +18,7 @@
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
 //! [`json`] is the strict JSON reader used for token segments, [`verify`] the signature
 //! verification policy, [`endpoint`] the loopback rule for `http:` endpoints, [`server_clock`] the issuer's clock
-//! estimated from `Date` headers.
+//! estimated from `Date` headers, [`dpop`] the pure parts of DPoP proofs (RFC 9449).
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -26,6 +26,7 @@
 pub mod claims;
 mod code;
 pub mod dangerous;
+pub mod dpop;
 pub mod endpoint;
 mod error;
 pub mod header;

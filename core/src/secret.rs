@@ -11,13 +11,25 @@ use zeroize::Zeroize;
 ///
 /// `Debug` prints `[redacted]`; the bytes are zeroized when the value is dropped, which is
 /// also what happens to the previous token when a session replaces it.
+/// A token issued with `token_type: "DPoP"` (RFC 9449) is marked as such: it is bound to the
+/// key that signed the proof of its request, and goes out as `Authorization: DPoP` with a proof.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
+pub struct AccessToken(String, bool);
 
 impl AccessToken {
-    /// Wraps a token string. The string is moved, not copied.
+    /// Wraps a bearer token string. The string is moved, not copied.
     pub fn new(token: String) -> Self {
-        Self(token)
+        Self(token, false)
+    }
+
+    /// Wraps a token issued with `token_type: "DPoP"`.
+    pub fn dpop(token: String) -> Self {
+        Self(token, true)
+    }
+
+    /// Whether the token is DPoP-bound (`token_type: "DPoP"`), rather than a bearer token.
+    pub fn is_dpop(&self) -> bool {
+        self.1
     }
 
     /// The raw token.
@@ -63,6 +75,16 @@ mod tests {
         let shown = format!("{t:?} {:?}", Some(&t));
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn a_dpop_token_says_so_and_a_bearer_token_does_not() {
+        assert!(AccessToken::dpop("a.b.c".into()).is_dpop());
+        assert!(!AccessToken::new("a.b.c".into()).is_dpop());
+        assert_ne!(
+            AccessToken::dpop("a.b.c".into()),
+            AccessToken::new("a.b.c".into())
+        );
     }
 
     #[test]

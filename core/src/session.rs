@@ -85,6 +85,10 @@ pub enum TransientKind {
     Timeout,
     /// A 200 whose body is not a usable token response.
     InvalidResponse,
+    /// No DPoP proof could be made (no WebCrypto, signing failed), or the server refused the
+    /// proof (400 `invalid_dpop_proof`): the refresh cookie was not judged, so the session is
+    /// not over.
+    DpopProof,
 }
 
 /// How a refresh request ended, classified by the driver (see [`classify_refresh_status`]).
@@ -268,6 +272,7 @@ impl RefreshError {
             RefreshError::Transient(TransientKind::Server(_)) => ErrorCode::ServerError,
             RefreshError::Transient(TransientKind::Timeout) => ErrorCode::Timeout,
             RefreshError::Transient(TransientKind::InvalidResponse) => ErrorCode::InvalidResponse,
+            RefreshError::Transient(TransientKind::DpopProof) => ErrorCode::DpopFailed,
             RefreshError::RateLimited => ErrorCode::RateLimited,
             RefreshError::Rejected(_) => ErrorCode::InvalidGrant,
             RefreshError::Forbidden => ErrorCode::Forbidden,
@@ -296,6 +301,9 @@ impl fmt::Display for RefreshError {
             }
             RefreshError::Transient(TransientKind::InvalidResponse) => {
                 f.write_str("the refresh endpoint answered with an unusable body")
+            }
+            RefreshError::Transient(TransientKind::DpopProof) => {
+                f.write_str("no DPoP proof the refresh endpoint accepts could be made")
             }
             RefreshError::RateLimited => f.write_str("the refresh endpoint asked to slow down"),
             RefreshError::Rejected(s) => {

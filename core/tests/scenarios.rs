@@ -339,6 +339,25 @@ fn a_hanging_refresh_times_out_and_keeps_the_token() {
 }
 
 #[test]
+fn a_refused_dpop_proof_is_a_failure_that_keeps_the_valid_token_and_retries() {
+    let mut w = single_tab(HOUR, Config::default(), 2);
+    w.server.script.push_back(Reply::DpopRefused);
+    let due = w.tabs[0].session.refresh_due().unwrap();
+    w.run_until(due + secs(1));
+    let failed = w.events(0).into_iter().find_map(|e| match e {
+        Event::RefreshFailed {
+            error, token_valid, ..
+        } => Some((error.code(), token_valid)),
+        _ => None,
+    });
+    assert_eq!(failed, Some(("dpop_failed", true)));
+    assert!(w.tabs[0].session.token(w.local(0)).is_some());
+    w.run_for(secs(60));
+    assert!(w.server.requests.len() >= 2, "retried with backoff");
+    assert_eq!(w.tabs[0].session.state(w.local(0)), SessionState::SignedIn);
+}
+
+#[test]
 fn an_unusable_token_in_a_200_is_a_failure_that_keeps_the_old_token() {
     let mut w = single_tab(HOUR, Config::default(), 2);
     w.server.script.push_back(Reply::Garbage);

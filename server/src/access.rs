@@ -30,6 +30,16 @@ pub(crate) struct AccessClaims {
     pub(crate) sid: String,
     pub(crate) name: String,
     pub(crate) roles: Vec<String>,
+    /// RFC 9449 §6: the token is bound to the DPoP key of this thumbprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound token (RFC 7800, RFC 9449 §6.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Confirmation {
+    /// RFC 7638 SHA-256 thumbprint of the key, base64url.
+    pub(crate) jkt: String,
 }
 
 pub(crate) fn sign(key: &SigningKey, claims: &AccessClaims) -> Result<String, String> {
@@ -195,6 +205,7 @@ mod tests {
             sid: "s".into(),
             name: "Demo".into(),
             roles: vec![],
+            cnf: None,
         }
     }
 

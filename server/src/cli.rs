@@ -149,6 +149,20 @@ pub struct Cli {
         env = "TOKEN_SERVER_KEY_ENCRYPTION_KEY_FILE"
     )]
     key_encryption_key_file: Option<String>,
+    /// Seconds a DPoP proof's iat may be off the server clock, each side (and how long its
+    /// jti is remembered against replay)
+    #[arg(long, value_name = "SECS", env = "TOKEN_SERVER_DPOP_IAT_WINDOW", default_value = "60", value_parser = positive)]
+    dpop_iat_window: u64,
+    /// Require server nonces (DPoP-Nonce) in DPoP proofs
+    #[arg(long, env = "TOKEN_SERVER_DPOP_NONCE", action = ArgAction::SetTrue)]
+    dpop_nonce: bool,
+    /// Refuse logins without a DPoP proof
+    #[arg(long, env = "TOKEN_SERVER_DPOP_REQUIRED", action = ArgAction::SetTrue)]
+    dpop_required: bool,
+    /// Scheme clients use to reach the server (https behind a TLS proxy): a DPoP proof's
+    /// htu must be this, the Host header and the path
+    #[arg(long, value_name = "SCHEME", env = "TOKEN_SERVER_PUBLIC_SCHEME", default_value = "http", value_parser = ["http", "https"])]
+    public_scheme: String,
 }
 
 const AFTER_HELP: &str = "\
@@ -288,6 +302,10 @@ impl Cli {
             login_max_delay: self.login_max_delay,
             store,
             key_encryption_key,
+            dpop_iat_window: self.dpop_iat_window,
+            dpop_nonce: self.dpop_nonce,
+            dpop_required: self.dpop_required,
+            public_scheme: self.public_scheme,
             ..Config::default()
         };
         let limits = &mut config.connection_limits;

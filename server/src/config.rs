@@ -261,6 +261,19 @@ pub struct Config {
     /// `--key-encryption-key-file` or `TOKEN_SERVER_KEY_ENCRYPTION_KEY`: seals the private
     /// signing keys in a shared store. A Redis store refuses to start without one.
     pub key_encryption_key: Option<KeyEncryptionKey>,
+
+    // DPoP (issue 15).
+    /// `--dpop-iat-window`: seconds a proof's `iat` may be off the server clock, each side;
+    /// also how long its `jti` is remembered. Defaults to 60.
+    pub dpop_iat_window: u64,
+    /// `--dpop-nonce`: require server nonces in proofs. Defaults to off.
+    pub dpop_nonce: bool,
+    /// `--dpop-required`: refuse a login without a proof. Defaults to off.
+    pub dpop_required: bool,
+    /// `--public-scheme`: `http` or `https`, the scheme clients use to reach the server
+    /// (behind a TLS proxy: `https`); the `htu` of a proof is this, the `Host` header and
+    /// the path. Defaults to `http`.
+    pub public_scheme: String,
 }
 
 impl Default for Config {
@@ -291,6 +304,10 @@ impl Default for Config {
             log: stderr_sink(),
             store: None,
             key_encryption_key: None,
+            dpop_iat_window: 60,
+            dpop_nonce: false,
+            dpop_required: false,
+            public_scheme: "http".into(),
         }
     }
 }
@@ -321,6 +338,10 @@ impl fmt::Debug for Config {
             .field("connection_limits", &self.connection_limits)
             .field("store", &self.store)
             .field("key_encryption_key", &self.key_encryption_key)
+            .field("dpop_iat_window", &self.dpop_iat_window)
+            .field("dpop_nonce", &self.dpop_nonce)
+            .field("dpop_required", &self.dpop_required)
+            .field("public_scheme", &self.public_scheme)
             .finish_non_exhaustive()
     }
 }

@@ -1,10 +1,10 @@
 //! CORS for the allowlisted origins only, with credentials.
 //!
 //! A preflight from an allowed origin is answered 204 with what the browser layer needs
-//! (the CSRF header, `Content-Type`, `Authorization`); from any other origin it is refused
-//! 403 without CORS headers, so the browser never sends the real request. Responses to
-//! allowed origins expose `Retry-After`, `WWW-Authenticate` and `Date` (the browser layer estimates
-//! the issuer's clock from it) so the client can read them.
+//! (the CSRF header, `Content-Type`, `Authorization`, `DPoP`); from any other origin it is
+//! refused 403 without CORS headers, so the browser never sends the real request. Responses
+//! to allowed origins expose `Retry-After`, `WWW-Authenticate`, `Date` (the browser layer
+//! estimates the issuer's clock from it) and `DPoP-Nonce` so the client can read them.
 
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ use crate::extract::origin_allowed;
 use crate::state::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
-const ALLOW_HEADERS: &str = "Content-Type, Authorization, X-Requested-With";
-const EXPOSE_HEADERS: &str = "Retry-After, WWW-Authenticate, Date";
+const ALLOW_HEADERS: &str = "Content-Type, Authorization, X-Requested-With, DPoP";
+const EXPOSE_HEADERS: &str = "Retry-After, WWW-Authenticate, Date, DPoP-Nonce";
 const PREFLIGHT_MAX_AGE: &str = "600";
 
 pub(crate) async fn cors(

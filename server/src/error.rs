@@ -16,6 +16,9 @@ pub(crate) struct ApiError {
     pub(crate) retry_after: Option<u64>,
     /// Adds `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3).
     pub(crate) bearer_challenge: bool,
+    /// Adds `WWW-Authenticate: DPoP error="<code>", algs="ES256 EdDSA"` (RFC 9449 §7.1)
+    /// instead of the bearer challenge.
+    pub(crate) dpop_challenge: bool,
 }
 
 impl ApiError {
@@ -30,6 +33,7 @@ impl ApiError {
             description: description.into(),
             retry_after: None,
             bearer_challenge: false,
+            dpop_challenge: false,
         }
     }
 
@@ -101,6 +105,33 @@ impl ApiError {
         }
     }
 
+    /// A refused DPoP proof: 400 on a token endpoint, 401 with the DPoP challenge on a
+    /// resource. `invalid_dpop_proof`, or `use_dpop_nonce` for the nonce refusals.
+    pub(crate) fn dpop(refusal: crate::dpop::Refusal, resource: bool) -> Self {
+        let status = if resource {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self {
+            dpop_challenge: resource,
+            ..Self::new(status, refusal.error_code(), refusal.description())
+        }
+    }
+
+    /// 401 `invalid_token` with the DPoP challenge: a token sent under the DPoP scheme, or
+    /// a DPoP-bound token sent as a bearer token.
+    pub(crate) fn invalid_dpop_token(description: &'static str) -> Self {
+        Self {
+            dpop_challenge: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                error_code::INVALID_TOKEN,
+                description,
+            )
+        }
+    }
+
     /// 429 `rate_limited` with `Retry-After`.
     pub(crate) fn rate_limited(retry_after: u64, description: &'static str) -> Self {
         Self {
@@ -159,7 +190,17 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.bearer_challenge {
+        if self.dpop_challenge {
+            let challenge = format!(
+                "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
+                self.code,
+                self.description.replace(['"', '\\'], "'"),
+                crate::dpop::ALGS
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+        } else if self.bearer_challenge {
             let challenge = format!(
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",
                 self.description.replace(['"', '\\'], "'")

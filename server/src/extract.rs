@@ -126,30 +126,43 @@ impl<S: Send + Sync> FromRequestParts<S> for RefreshCookieHashes {
     }
 }
 
-/// The token of `Authorization: Bearer <token>`, required: 401 `invalid_token` (with the
-/// RFC 6750 challenge) when it is missing or is not a bearer token. `Debug` is redacted.
-pub(crate) struct Bearer(pub(crate) String);
+/// The token of `Authorization: Bearer <token>` or `Authorization: DPoP <token>`,
+/// required: 401 `invalid_token` (with the RFC 6750 challenge) when it is missing or is
+/// neither. `Debug` is redacted.
+pub(crate) struct AccessToken {
+    pub(crate) token: String,
+    /// Sent under the `DPoP` scheme (RFC 9449 §7.1): the token must be bound and come
+    /// with a proof.
+    pub(crate) dpop: bool,
+}
 
-impl fmt::Debug for Bearer {
+impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Bearer([redacted])")
+        f.debug_struct("AccessToken")
+            .field("token", &"[redacted]")
+            .field("dpop", &self.dpop)
+            .finish()
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        match bearer_token(&parts.headers) {
-            Ok(Some(token)) => Ok(Self(token.to_owned())),
+        match authorization_token(&parts.headers) {
+            Ok(Some((token, dpop))) => Ok(Self {
+                token: token.to_owned(),
+                dpop,
+            }),
             Ok(None) => Err(ApiError::invalid_token(Rejection::Missing.description())),
             Err(()) => Err(ApiError::invalid_token(Rejection::Malformed.description())),
         }
     }
 }
 
-/// The bearer token if one was sent well-formed; never rejects (the logout takes it as a
-/// hint of the session to end, and only if it verifies). `Debug` is redacted.
+/// The bearer (or DPoP-scheme) token if one was sent well-formed; never rejects (the logout
+/// takes it as a hint of the session to end, and only if it verifies; no proof is needed
+/// to end a session). `Debug` is redacted.
 pub(crate) struct OptionalBearer(pub(crate) Option<String>);
 
 impl fmt::Debug for OptionalBearer {
@@ -164,10 +177,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalBearer {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         Ok(Self(
-            bearer_token(&parts.headers)
+            authorization_token(&parts.headers)
                 .ok()
                 .flatten()
-                .map(str::to_owned),
+                .map(|(token, _)| token.to_owned()),
         ))
     }
 }
@@ -283,20 +296,21 @@ fn refresh_cookies(headers: &HeaderMap) -> Vec<&str> {
         .collect()
 }
 
-/// The token of `Authorization: Bearer <token>`. `Ok(None)` when there is no such header;
-/// `Err` when there is one that is not a bearer token.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+/// The token of `Authorization: Bearer <token>` or `DPoP <token>`, and whether it was
+/// DPoP. `Ok(None)` when there is no such header; `Err` when there is one of another scheme.
+fn authorization_token(headers: &HeaderMap) -> Result<Option<(&str, bool)>, ()> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let v = v.to_str().map_err(|_| ())?;
     let (scheme, token) = v.split_once(' ').ok_or(())?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
         return Err(());
     }
     let token = token.trim();
     if token.is_empty() {
         return Err(());
     }
-    Ok(Some(token))
+    Ok(Some((token, dpop)))
 }

@@ -28,6 +28,7 @@ mod clock;
 mod config;
 mod connections;
 mod cors;
+pub mod dpop;
 mod error;
 mod extract;
 mod keys;

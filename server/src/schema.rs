@@ -92,6 +92,27 @@ CREATE TABLE IF NOT EXISTS login_throttle (
 CREATE INDEX IF NOT EXISTS login_throttle_expiry ON login_throttle(expires_at);
 ",
     },
+    // 2 → 3 (issue 15): DPoP-bound families, the proof replay cache, the nonce secret.
+    Migration {
+        to: 3,
+        columns: &[(
+            "families",
+            "dpop_bound",
+            // 1 once a token of the family was bound to a key: refreshes need a proof.
+            "INTEGER NOT NULL DEFAULT 0",
+        )],
+        sql: "
+CREATE TABLE IF NOT EXISTS dpop_proofs (
+    key        TEXT PRIMARY KEY,              -- hex SHA-256 of thumbprint and jti
+    expires_at INTEGER NOT NULL               -- iat + window; a replay after it is stale anyway
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dpop_proofs_expiry ON dpop_proofs(expires_at);
+CREATE TABLE IF NOT EXISTS dpop_secret (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    secret BLOB NOT NULL                      -- HMAC key of the DPoP nonces
+);
+",
+    },
 ];
 
 /// The version this server writes and reads.

@@ -27,7 +27,7 @@ use crate::keys::{KeyRing, SigningKey};
 use crate::logging::Log;
 use crate::password::Passwords;
 use crate::routes::{router, AbortConnection};
-use crate::state::{AppHandle, AppState, Limits, Settings};
+use crate::state::{AppHandle, AppState, DpopSettings, Limits, Settings};
 use crate::store::{RedisStore, SqliteStore, Store, StoreSpec, KEK_ENV};
 use crate::switches::{Counters, Switches};
 use tracing::instrument::WithSubscriber;
@@ -124,6 +124,11 @@ impl Server {
             pkg: config.pkg.clone(),
             test_switches: config.test_switches,
             limits: Limits::from_config(&config),
+            dpop: DpopSettings {
+                iat_window: config.dpop_iat_window.max(1),
+                required: config.dpop_required,
+                public_scheme: config.public_scheme.clone(),
+            },
         };
         let maintenance_interval = Duration::from_secs(config.maintenance_interval.max(1));
         let mut limits = config.connection_limits;
@@ -433,6 +438,15 @@ fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState,
         users = config.demo_users.len(),
         "start"
     );
+    let dpop_nonces = if config.dpop_nonce {
+        let fresh = crate::refresh::new_family_key();
+        let secret = store
+            .dpop_nonce_secret(&fresh)
+            .map_err(|e| StartError(e.to_string()))?;
+        Some(crate::dpop::nonce::Nonces::new(secret))
+    } else {
+        None
+    };
     Ok(AppState {
         settings,
         clock: config.clock,
@@ -443,5 +457,6 @@ fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState,
         switches: Switches::default(),
         counters: Counters::default(),
         last_key_sync: std::sync::Mutex::new(None),
+        dpop_nonces,
     })
 }

@@ -30,6 +30,15 @@ pub(crate) struct Settings {
     pub(crate) pkg: PathBuf,
     pub(crate) test_switches: bool,
     pub(crate) limits: Limits,
+    pub(crate) dpop: DpopSettings,
+}
+
+/// The DPoP flags (issue 15).
+#[derive(Debug, Clone)]
+pub(crate) struct DpopSettings {
+    pub(crate) iat_window: u64,
+    pub(crate) required: bool,
+    pub(crate) public_scheme: String,
 }
 
 /// Session lifetime, replay and login limits, from the flags of the same names.
@@ -75,6 +84,8 @@ pub(crate) struct AppState {
     pub(crate) counters: Counters,
     /// When the last on-demand key sync ran ([`AppState::sync_keys_on_miss`]).
     pub(crate) last_key_sync: std::sync::Mutex<Option<std::time::Instant>>,
+    /// `--dpop-nonce`: the nonces, made with the store's secret.
+    pub(crate) dpop_nonces: Option<crate::dpop::nonce::Nonces>,
 }
 
 impl AppState {
@@ -191,7 +202,8 @@ impl AppState {
             + cleanup.refresh_tokens
             + cleanup.denied_jtis
             + cleanup.signing_keys
-            + cleanup.login_throttles;
+            + cleanup.login_throttles
+            + cleanup.dpop_proofs;
         if total > 0 {
             self.log.scope(|| {
                 tracing::info!(
@@ -200,6 +212,7 @@ impl AppState {
                     denied_jtis = cleanup.denied_jtis,
                     signing_keys = cleanup.signing_keys,
                     login_throttles = cleanup.login_throttles,
+                    dpop_proofs = cleanup.dpop_proofs,
                     "cleanup"
                 );
             });

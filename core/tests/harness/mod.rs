@@ -50,6 +50,8 @@ pub enum Reply {
     Hang,
     /// Answers 200 with a body that is not a token.
     Garbage,
+    /// No DPoP proof could be made, or the server refused it (400 `invalid_dpop_proof`).
+    DpopRefused,
 }
 
 pub struct Server {
@@ -271,6 +273,7 @@ impl World {
                 })
             }
             Reply::Network => RefreshOutcome::Transient(TransientKind::Network),
+            Reply::DpopRefused => RefreshOutcome::Transient(TransientKind::DpopProof),
             Reply::Status(s) => token_manager_core::session::classify_refresh_status(s, None),
             Reply::RateLimited(ra) => RefreshOutcome::RateLimited { retry_after: ra },
             Reply::Garbage => RefreshOutcome::Success(ReceivedToken {

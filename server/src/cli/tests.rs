@@ -244,6 +244,40 @@ fn a_flag_given_twice_takes_its_last_value_and_repeatable_ones_collect() {
 }
 
 #[test]
+fn the_dpop_flags_parse_and_default_to_off() {
+    let c = parse(&[]).unwrap();
+    assert_eq!(
+        (
+            c.dpop_iat_window,
+            c.dpop_nonce,
+            c.dpop_required,
+            c.public_scheme.as_str()
+        ),
+        (60, false, false, "http")
+    );
+    let c = parse(&[
+        "--dpop-iat-window",
+        "30",
+        "--dpop-nonce",
+        "--dpop-required",
+        "--public-scheme",
+        "https",
+    ])
+    .unwrap();
+    assert_eq!(
+        (
+            c.dpop_iat_window,
+            c.dpop_nonce,
+            c.dpop_required,
+            c.public_scheme.as_str()
+        ),
+        (30, true, true, "https")
+    );
+    assert!(parse(&["--public-scheme", "ftp"]).is_err());
+    assert!(parse(&["--dpop-iat-window", "0"]).is_err());
+}
+
+#[test]
 fn server_readme_shows_the_current_help_output() {
     let Ok(Command::Help(text)) = Config::from_args(["--help".to_owned()]) else {
         panic!("expected help");

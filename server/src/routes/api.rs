@@ -10,15 +10,18 @@ use axum::Json;
 
 use super::no_store;
 use crate::access::{self, Rejection};
+use crate::dpop::check::{check_bound_request, DpopRequest};
 use crate::error::ApiError;
-use crate::extract::Bearer;
+use crate::extract::AccessToken;
 use crate::state::AppState;
 use crate::store::AccessState;
 
-/// `GET /api/me`: the token's claims, if it verifies and its session is alive.
+/// `GET /api/me`: the token's claims, if it verifies and its session is alive. A
+/// DPoP-bound token (`cnf.jkt`) needs `Authorization: DPoP` and a proof of its key.
 pub(super) async fn me(
     State(state): State<Arc<AppState>>,
-    Bearer(token): Bearer,
+    AccessToken { token, dpop }: AccessToken,
+    proof: DpopRequest,
 ) -> Result<Response, ApiError> {
     state
         .blocking(move |s| {
@@ -29,7 +32,30 @@ pub(super) async fn me(
                 }
                 other => other,
             };
-            let (claims, all) = verified.map_err(|r| ApiError::invalid_token(r.description()))?;
+            let (claims, all) = verified.map_err(|r| {
+                if dpop {
+                    ApiError::invalid_dpop_token(r.description())
+                } else {
+                    ApiError::invalid_token(r.description())
+                }
+            })?;
+            match (&claims.cnf, dpop) {
+                (Some(cnf), true) => {
+                    check_bound_request(s, &proof, &token, &cnf.jkt)?;
+                }
+                (Some(_), false) => {
+                    tracing::warn!(reason = %"bound_token_as_bearer", "dpop_refused");
+                    return Err(ApiError::invalid_dpop_token(
+                        "the token is bound to a DPoP key: send it as Authorization: DPoP with a proof",
+                    ));
+                }
+                (None, true) => {
+                    return Err(ApiError::invalid_dpop_token(
+                        "the token is not bound to a DPoP key",
+                    ));
+                }
+                (None, false) => {}
+            }
             match s
                 .store
                 .access_state(&claims.jti, &claims.sid)

@@ -14,7 +14,9 @@ use token_manager_core::protocol::{error_code, LoginRequest, TokenResponse, TOKE
 use zeroize::Zeroize;
 
 use super::{no_store, AbortConnection};
-use crate::access::{self, AccessClaims};
+use crate::access::{self, AccessClaims, Confirmation};
+use crate::dpop::check::{check_proof, DpopRequest, Endpoint as DpopEndpoint};
+use crate::dpop::{Refusal, TOKEN_TYPE_DPOP};
 use crate::error::ApiError;
 use crate::extract::{
     AllowedOrigin, CsrfChecked, JsonBody, OptionalBearer, OptionalJsonBody, RefreshCookie,
@@ -54,8 +56,26 @@ fn grant_key(state: &AppState, grant: &AccessGrant) -> Result<Arc<SigningKey>, A
         .ok_or_else(|| state.internal("signing key", "the chosen key is not loaded"))
 }
 
-/// Signs the access token for `issued` and builds the 200 answer with the cookie.
-fn token_response(state: &AppState, issued: &Issued, now: u64) -> Result<Response, ApiError> {
+/// Signs the access token for `issued` and builds the 200 answer with the cookie. With
+/// `jkt` (a valid DPoP proof came with the request) the token is bound to that key and
+/// the family is marked DPoP-bound.
+fn token_response(
+    state: &AppState,
+    issued: &Issued,
+    now: u64,
+    jkt: Option<String>,
+) -> Result<Response, ApiError> {
+    if jkt.is_some() {
+        state
+            .store
+            .bind_family_dpop(&issued.family_id)
+            .map_err(|e| state.store_failed("bind family to dpop", e))?;
+    }
+    let token_type = if jkt.is_some() {
+        TOKEN_TYPE_DPOP
+    } else {
+        TOKEN_TYPE_BEARER
+    };
     let grant = &issued.grant;
     let key = grant_key(state, grant)?;
     let claims = AccessClaims {
@@ -69,12 +89,13 @@ fn token_response(state: &AppState, issued: &Issued, now: u64) -> Result<Respons
         sid: issued.family_id.clone(),
         name: issued.user.name.clone(),
         roles: issued.user.roles.clone(),
+        cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     let access_token =
         access::sign(&key, &claims).map_err(|e| state.internal("sign access token", e))?;
     let body = TokenResponse {
         access_token,
-        token_type: TOKEN_TYPE_BEARER.to_owned(),
+        token_type: token_type.to_owned(),
         expires_in: state.settings.access_ttl,
     };
     let mut response = Json(body).into_response();
@@ -126,6 +147,7 @@ pub(super) async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     _: AllowedOrigin,
     RefreshCookieHashes(previous): RefreshCookieHashes,
+    proof: DpopRequest,
     JsonBody(mut request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let peer = peer.ip();
@@ -133,6 +155,26 @@ pub(super) async fn login(
         request.password.zeroize();
         return Err(ApiError::invalid_request("username or password too long"));
     }
+    // The proof before anything else: a bad one costs no hash and no throttle charge.
+    if state.settings.dpop.required && !proof.present() {
+        request.password.zeroize();
+        tracing::warn!(reason = %Refusal::Missing.as_str(), endpoint = ?DpopEndpoint::Token, "dpop_refused");
+        return Err(ApiError::dpop(Refusal::Missing, false));
+    }
+    let jkt = if proof.present() {
+        match state
+            .blocking(move |s| check_proof(s, &proof, None, DpopEndpoint::Token))
+            .await
+        {
+            Ok(p) => p.map(|p| p.jkt),
+            Err(e) => {
+                request.password.zeroize();
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
     // Throttled before any hashing: a refused guess costs the server one small
     // transaction, and the attacker a wait.
     let keys = Policy::keys(&request.username, peer);
@@ -204,7 +246,7 @@ pub(super) async fn login(
                 peer = %peer,
                 "login"
             );
-            token_response(s, &issued, now)
+            token_response(s, &issued, now, jkt)
         })
         .await
 }
@@ -215,6 +257,7 @@ pub(super) async fn refresh(
     State(state): State<Arc<AppState>>,
     _: CsrfChecked,
     cookie: Result<RefreshCookie, ApiError>,
+    proof: DpopRequest,
     _: OptionalJsonBody,
 ) -> Result<Response, ApiError> {
     let plan = state.switches.plan_refresh();
@@ -228,6 +271,21 @@ pub(super) async fn refresh(
     let RefreshCookie(presented) = cookie?;
     let mut response = state
         .blocking(move |s| {
+            // Checked before the rotation: a refused proof leaves the family as it was.
+            let jkt = match check_proof(s, &proof, None, DpopEndpoint::Token)? {
+                Some(p) => Some(p.jkt),
+                None => {
+                    let bound = s
+                        .store
+                        .family_dpop_bound(&presented.hash())
+                        .map_err(|e| s.store_failed("dpop binding", e))?;
+                    if bound {
+                        tracing::warn!(reason = %Refusal::Missing.as_str(), endpoint = ?DpopEndpoint::Token, "dpop_refused");
+                        return Err(ApiError::dpop(Refusal::Missing, false));
+                    }
+                    None
+                }
+            };
             let now = s.now();
             s.switches.run_before_refresh_transaction();
             let outcome = with_grant(s, now, |grant| {
@@ -247,8 +305,8 @@ pub(super) async fn refresh(
                     } else {
                         "rotated"
                     };
-                    tracing::info!(sid = %issued.family_id, outcome = %outcome, "refresh");
-                    token_response(s, &issued, now)
+                    tracing::info!(sid = %issued.family_id, outcome = %outcome, dpop = jkt.is_some(), "refresh");
+                    token_response(s, &issued, now, jkt)
                 }
                 Err(refused) => Err(refused_error(s, refused)),
             }

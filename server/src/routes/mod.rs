@@ -47,21 +47,31 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     } else {
         test_switches::disabled()
     };
+    // Every answer of a DPoP endpoint carries the current nonce (with --dpop-nonce).
+    let dpop = |route: MethodRouter<Arc<AppState>>| {
+        route.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::dpop::check::nonce_header,
+        ))
+    };
     // A panic in a handler answers 500 and is logged; it never ends the connection task,
     // let alone the process. The inner layer lets the access log record the 500, the outer
     // one covers the access log itself.
     Router::new()
-        .route("/auth/login", counted(Endpoint::Login, post(auth::login)))
+        .route(
+            "/auth/login",
+            counted(Endpoint::Login, dpop(post(auth::login))),
+        )
         .route(
             "/auth/refresh",
-            counted(Endpoint::Refresh, post(auth::refresh)),
+            counted(Endpoint::Refresh, dpop(post(auth::refresh))),
         )
         .route(
             "/auth/logout",
             counted(Endpoint::Logout, post(auth::logout)),
         )
         .route("/.well-known/jwks.json", get(api::jwks))
-        .route("/api/me", counted(Endpoint::Me, get(api::me)))
+        .route("/api/me", counted(Endpoint::Me, dpop(get(api::me))))
         .route("/pkg/{*path}", any(pkg_file))
         .merge(switches)
         .fallback(www_file)

@@ -59,6 +59,16 @@ impl KeyEncryptionKey {
         STANDARD.encode(&self.0[..])
     }
 
+    /// A secret derived from the key for `purpose` (HMAC-SHA256): the same on every instance
+    /// that shares the key, and telling nothing about it.
+    pub(crate) fn derive(&self, purpose: &[u8]) -> Vec<u8> {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(&self.0[..])
+            .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+        mac.update(purpose);
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.0))
     }

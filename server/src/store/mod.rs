@@ -218,6 +218,8 @@ pub struct CleanupReport {
     pub signing_keys: usize,
     /// Login throttle counters past their expiry.
     pub login_throttles: usize,
+    /// DPoP replay entries past the `iat` window of their proof.
+    pub dpop_proofs: usize,
 }
 
 /// Row counts, for tests of data retention.
@@ -308,6 +310,24 @@ pub(crate) trait Store: Send + Sync {
     fn shared(&self) -> bool {
         false
     }
+
+    // DPoP (issue 15).
+
+    /// Records a proof's replay key until `expires_at`; `true` when it was not seen before
+    /// (or only in an entry that has expired). Atomic, so of two instances receiving the
+    /// same proof exactly one gets `true`.
+    fn remember_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<bool>;
+
+    /// Marks the family DPoP-bound: from now on a refresh needs a proof. Monotonic.
+    fn bind_family_dpop(&self, family_id: &str) -> Result<()>;
+
+    /// `true` when the family of the refresh token `presented` is DPoP-bound (`false` for
+    /// an unknown token, which the refresh refuses anyway).
+    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool>;
+
+    /// The secret the nonces of every instance of this store are made with: `fresh` is
+    /// stored if there is none yet, and what is stored is returned.
+    fn dpop_nonce_secret(&self, fresh: &[u8]) -> Result<Vec<u8>>;
 }
 
 impl dyn Store {

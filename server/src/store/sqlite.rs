@@ -425,6 +425,7 @@ impl Store for SqliteStore {
         };
         let login_throttles =
             tx.execute("DELETE FROM login_throttle WHERE expires_at <= ?1", [now])?;
+        let dpop_proofs = tx.execute("DELETE FROM dpop_proofs WHERE expires_at <= ?1", [now])?;
         tx.commit()?;
         let report = CleanupReport {
             families,
@@ -432,6 +433,7 @@ impl Store for SqliteStore {
             denied_jtis,
             signing_keys: purged.len(),
             login_throttles,
+            dpop_proofs,
         };
         Ok((report, purged))
     }
@@ -522,6 +524,51 @@ impl Store for SqliteStore {
             signing_keys: count("signing_keys")?,
             login_throttles: count("login_throttle")?,
         })
+    }
+
+    fn remember_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<bool> {
+        // An expired entry the cleanup has not deleted yet is taken over, not a replay.
+        let changed = self.conn().execute(
+            "INSERT INTO dpop_proofs (key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE dpop_proofs.expires_at <= ?3",
+            params![key, to_i64(expires_at), to_i64(now)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE families SET dpop_bound = 1 WHERE id = ?1",
+            [family_id],
+        )?;
+        Ok(())
+    }
+
+    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
+        let bound: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT f.dpop_bound FROM refresh_tokens t
+                 JOIN families f ON f.id = t.family_id WHERE t.hash = ?1",
+                [&presented[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(bound.is_some_and(|b| b != 0))
+    }
+
+    fn dpop_nonce_secret(&self, fresh: &[u8]) -> Result<Vec<u8>> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO dpop_secret (id, secret) VALUES (1, ?1)",
+            [fresh],
+        )?;
+        Ok(
+            conn.query_row("SELECT secret FROM dpop_secret WHERE id = 1", [], |r| {
+                r.get(0)
+            })?,
+        )
     }
 }
 

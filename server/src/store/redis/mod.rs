@@ -408,4 +408,48 @@ impl Store for RedisStore {
             login_throttles: self.count("tm:{thr}:*")?,
         })
     }
+
+    fn remember_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<bool> {
+        // One key, so one slot of a cluster: SET NX is the whole decision.
+        let key = format!("tm:p:{key}");
+        let secs = ttl(expires_at, now);
+        let set: Option<String> = self.run(move |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(secs)
+                .query_async(&mut c)
+                .await
+        })?;
+        Ok(set.is_some())
+    }
+
+    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
+        // Never creates a family hash that expired meanwhile.
+        let script = redis::Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'dpop', '1') end",
+        );
+        self.script::<()>(&script, vec![family_key(family_id).into_bytes()], vec![])
+    }
+
+    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
+        let Some(fid) = self.family_of(presented)? else {
+            return Ok(false);
+        };
+        let key = family_key(&fid);
+        self.run(move |mut c| async move {
+            redis::cmd("HEXISTS")
+                .arg(key)
+                .arg("dpop")
+                .query_async(&mut c)
+                .await
+        })
+    }
+
+    fn dpop_nonce_secret(&self, _fresh: &[u8]) -> Result<Vec<u8>> {
+        // Every instance holds the same key-encryption key: nothing to store.
+        Ok(self.kek.derive(b"token-manager dpop nonce secret"))
+    }
 }
