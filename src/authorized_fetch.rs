@@ -25,7 +25,7 @@ impl Driver {
 
 fn with_bearer(request: &Request, token: &str) -> Result<Request, JsValue> {
     let headers = Headers::new_with_headers(&request.headers())?;
-    headers.set("Authorization", &format!("Bearer {token}"))?;
+    headers.set("Authorization", &["Bearer ", token].concat())?;
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     Request::new_with_request_and_init(request, &init)

@@ -2,6 +2,7 @@
 //! object they invalidate.
 
 use js_sys::{Object, Reflect, JSON};
+use token_manager_core::message::Message;
 use token_manager_core::session::{Event, LogoutOrigin};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CustomEvent, CustomEventInit};
@@ -93,7 +94,7 @@ impl Driver {
                 token_valid,
             } => {
                 set(&detail, "code", error.code());
-                set(&detail, "message", error.to_string());
+                set(&detail, "message", error.message());
                 set(
                     &detail,
                     "retryInMs",

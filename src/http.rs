@@ -53,7 +53,7 @@ pub(crate) fn auth_request(
         headers.set("Content-Type", "application/json")?;
     }
     if let Some(token) = bearer {
-        headers.set("Authorization", &format!("Bearer {token}"))?;
+        headers.set("Authorization", &["Bearer ", token].concat())?;
     }
     let init = RequestInit::new();
     init.set_method("POST");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use js_sys::{Array, Object, Reflect};
 use token_manager_core::endpoint::loopback_host;
+use token_manager_core::message::push_decimal;
 use token_manager_core::schedule::Config;
 use token_manager_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
@@ -55,7 +56,7 @@ pub(crate) struct Options {
 pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
     coded(
         ErrorCode::InvalidOption,
-        &format!("option `{name}` must be {expected}"),
+        &["option `", name, "` must be ", expected].concat(),
     )
 }
 
@@ -70,7 +71,7 @@ fn check_keys(obj: &JsValue, known: &[&str], prefix: &str) -> Result<(), JsValue
         if !known.contains(&key.as_str()) {
             return Err(coded(
                 ErrorCode::UnknownOption,
-                &format!("unknown option `{prefix}{key}`"),
+                &["unknown option `", prefix, &key, "`"].concat(),
             ));
         }
     }
@@ -81,8 +82,8 @@ pub(crate) fn plain_object(v: &JsValue) -> bool {
     v.is_object() && !Array::is_array(v) && !v.is_function()
 }
 
-// Bounds are whole numbers so the message formats integers: formatting an f64 would link
-// 15 KB of float-printing code into the package.
+// Bounds are whole numbers so the message writes integers (`push_decimal`): formatting an
+// f64 would link 15 KB of float-printing code into the package.
 fn number(obj: &JsValue, name: &str, min: u32, max: u32) -> Result<Option<f64>, JsValue> {
     match get(obj, name)? {
         None => Ok(None),
@@ -90,7 +91,13 @@ fn number(obj: &JsValue, name: &str, min: u32, max: u32) -> Result<Option<f64>, 
             Some(n) if n.is_finite() && (f64::from(min)..=f64::from(max)).contains(&n) => {
                 Ok(Some(n))
             }
-            _ => Err(invalid(name, &format!("a number from {min} to {max}"))),
+            _ => {
+                let mut expected = String::from("a number from ");
+                push_decimal(&mut expected, min.into());
+                expected.push_str(" to ");
+                push_decimal(&mut expected, max.into());
+                Err(invalid(name, &expected))
+            }
         },
     }
 }
@@ -134,7 +141,12 @@ fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<Stri
     if !secure_or_loopback(&url) {
         return Err(coded(
             ErrorCode::InsecureEndpoint,
-            &format!("option `{name}` must be an https: URL or a loopback http: URL"),
+            &[
+                "option `",
+                name,
+                "` must be an https: URL or a loopback http: URL",
+            ]
+            .concat(),
         ));
     }
     Ok(url.href())

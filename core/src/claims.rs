@@ -82,7 +82,7 @@ impl Claims {
     /// All claims as one JSON object, for the UI.
     pub fn to_json(&self) -> String {
         let string = |s: &Option<String>| s.clone().map(Value::String);
-        let number = |n: Option<u64>| n.map(|n| Value::Number(n.to_string()));
+        let number = |n: Option<u64>| n.map(|n| Value::Number(crate::message::decimal(n)));
         let registered = [
             ("iss", string(&self.iss)),
             ("sub", string(&self.sub)),
