@@ -166,15 +166,13 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
             .as_string()
             .ok_or_else(|| invalid("apiOrigins", EXPECTED))?;
         let url = web_sys::Url::new(&s).map_err(|_| invalid("apiOrigins", EXPECTED))?;
-        // An origin, not a URL: a path, query or credentials would suggest a scope the
-        // check does not enforce.
-        let bare = url.pathname() == "/"
-            && url.search().is_empty()
-            && url.hash().is_empty()
-            && url.username().is_empty()
-            && url.password().is_empty()
+        // An origin, not a URL: a path, query, fragment or credentials would suggest a scope
+        // the check does not enforce. The serialized URL of a bare origin is the origin and
+        // `/`; any of those shows in it (an empty `?` or `#` only in the text given).
+        let origin = url.origin();
+        let bare = url.href() == [origin.as_str(), "/"].concat()
             && !s.trim_end_matches('/').contains(['?', '#']);
-        if !bare || url.origin() == "null" {
+        if !bare || origin == "null" {
             return Err(invalid("apiOrigins", EXPECTED));
         }
         if !secure_or_loopback(&url) {
@@ -183,7 +181,7 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
                 "option `apiOrigins` may only list https: origins or loopback http: origins",
             ));
         }
-        out.push(url.origin());
+        out.push(origin);
     }
     Ok(out)
 }
