@@ -28,20 +28,7 @@ fn with_bearer(request: &Request, token: &str) -> Result<Request, JsValue> {
     headers.set("Authorization", &["Bearer ", token].concat())?;
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
-    Request::new_with_request_and_init(request, &init)
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The global `Request`, constructed with any input and init, as `fetch` accepts them.
-    #[wasm_bindgen(js_name = Request)]
-    type AnyRequest;
-    #[wasm_bindgen(catch, constructor, js_class = "Request")]
-    fn new(input: &JsValue, init: &JsValue) -> Result<AnyRequest, JsValue>;
-}
-
-fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
-    AnyRequest::new(input, init).map(JsCast::unchecked_into)
+    http::new_request(request, &init)
 }
 
 /// `auth.fetch(input, init)`.
@@ -51,7 +38,7 @@ pub(crate) async fn authorized_fetch(
     init: JsValue,
 ) -> Result<Response, JsValue> {
     // `new Request(input, init)`, exactly as `fetch` itself would build it.
-    let request = new_request(&input, &init).map_err(|_| {
+    let request = http::new_request(&input, &init).map_err(|_| {
         invalid_argument("fetch(input, init) arguments do not make a valid Request")
     })?;
     // Only allowlisted origins ever see the token; an explicit Authorization header is the

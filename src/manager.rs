@@ -160,7 +160,7 @@ impl TokenManager {
         check_event_type(kind)?;
         self.driver
             .target
-            .add_event_listener_with_callback(kind, listener)
+            .add_event_listener_with_callback_and_bool(kind, listener, false)
     }
 
     /// Removes a listener added with `addEventListener`.
@@ -169,7 +169,7 @@ impl TokenManager {
         check_event_type(kind)?;
         self.driver
             .target
-            .remove_event_listener_with_callback(kind, listener)
+            .remove_event_listener_with_callback_and_bool(kind, listener, false)
     }
 
     /// The raw access token. Throws `token_not_exposed` unless the manager was created with

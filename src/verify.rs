@@ -283,7 +283,7 @@ impl Verifier {
         let init = RequestInit::new();
         init.set_credentials(RequestCredentials::Omit);
         let request =
-            web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| unavailable())?;
+            http::new_request(&JsValue::from_str(url), &init).map_err(|_| unavailable())?;
         let response = http::fetch(&request).await.map_err(|_| unavailable())?;
         if response.status() != 200 {
             return Err(unavailable());
@@ -529,11 +529,7 @@ pub fn verify_token(
         };
         let verifier = standalone(&options, Caller::VerifyToken)?;
         let decoded = verifier.verify(&token, now).await.map_err(|e| thrown(&e))?;
-        let claims = JSON::parse(&decoded.claims.to_json())?;
-        if let Some(obj) = claims.dyn_ref::<Object>() {
-            Object::freeze(obj);
-        }
-        Ok(claims)
+        crate::decode::parse_frozen(&decoded.claims.to_json())
     })
 }
 
@@ -568,10 +564,7 @@ pub fn compact_verify(
             .verify_compact(&jws, &limits, clock::wall())
             .await
             .map_err(|e| thrown(&e))?;
-        let header = JSON::parse(&decoded.header_json)?;
-        if let Some(obj) = header.dyn_ref::<Object>() {
-            Object::freeze(obj);
-        }
+        let header = crate::decode::parse_frozen(&decoded.header_json)?;
         let result = Object::new();
         Reflect::set(
             &result,
