@@ -3,7 +3,7 @@
 // to bench/RESULTS.md (`--quick`: bench/results-raw/RESULTS-quick.md, so a smoke run never
 // replaces the committed results). Raw samples go to bench/results-raw/.
 //
-//   node bench/run.mjs [--quick] [--only size,decode,verify,startup,fetch,refresh]
+//   node bench/run.mjs [--quick] [--only size,decode,verify,startup,fetch,refresh,memory]
 //
 // No number is asserted: the exit status is non-zero only when a section could not run.
 import { execFileSync } from "node:child_process";
@@ -21,8 +21,9 @@ import { decodeSection, medianRatio, openMicroPage, verifySection } from "./sect
 import { startupSection } from "./sections/startup.mjs";
 import { fetchSection } from "./sections/fetch.mjs";
 import { refreshSection } from "./sections/refresh.mjs";
+import { memorySection } from "./sections/memory.mjs";
 
-const SECTIONS = ["size", "decode", "verify", "startup", "fetch", "refresh"];
+const SECTIONS = ["size", "decode", "verify", "startup", "fetch", "refresh", "memory"];
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const onlyArg = args.find((a) => a.startsWith("--only"));
@@ -31,8 +32,8 @@ for (const a of only) if (!SECTIONS.includes(a)) throw new Error(`unknown sectio
 
 /** Iterations per mode: quick runs the same code paths, shorter. */
 const P = quick
-  ? { rounds: 5, decodeMs: 25, verifyMs: 25, startupSamples: 2, fetchPairs: 100, tabTtl: 4, lifetimes: 2, wakeTtl: 3, wakeSamples: 1 }
-  : { rounds: 9, decodeMs: 300, verifyMs: 300, startupSamples: 15, fetchPairs: 1000, tabTtl: 20, lifetimes: 3, wakeTtl: 5, wakeSamples: 5 };
+  ? { rounds: 5, decodeMs: 25, verifyMs: 25, startupSamples: 2, fetchPairs: 100, tabTtl: 4, lifetimes: 2, wakeTtl: 3, wakeSamples: 1, memDecodes: 2000, memCycles: 200 }
+  : { rounds: 9, decodeMs: 300, verifyMs: 300, startupSamples: 15, fetchPairs: 1000, tabTtl: 20, lifetimes: 3, wakeTtl: 5, wakeSamples: 5, memDecodes: 10000, memCycles: 1000 };
 
 const log = (...m) => console.error(`[bench ${((performance.now()) / 1000).toFixed(1)}s]`, ...m);
 
@@ -118,6 +119,7 @@ async function main() {
     await run("startup", () => startupSection({ browser, origin: server.origin, samples: P.startupSamples, versions }));
     await run("fetch", () => fetchSection({ browser, origin: server.origin, pairs: P.fetchPairs }));
     await run("refresh", () => refreshSection({ browser, tabTtl: P.tabTtl, lifetimes: P.lifetimes, wakeTtl: P.wakeTtl, wakeSamples: P.wakeSamples }));
+    await run("memory", () => memorySection({ browser, origin: server.origin, tokens: decodeInput.large, decodes: P.memDecodes, cycles: P.memCycles }));
   } finally {
     await browser.close();
     await server.stop();
@@ -179,6 +181,11 @@ function summary(results) {
     rows.push(["Refresh requests per token lifetime, 1 / 2 / 5 tabs", `${r.perLifetime.map((x) => num(x, 2)).join(" / ")}; token age at replacement ${r.meanAges.map((x) => num(x, 2)).join(" / ")} s`, "counted by the server; with short test lifetimes the manager refreshes at half-life"]);
     rows.push(["Wake (tab visible again, token expired) → fresh token", `${num(r.wakeMedianMs, 0)} ms median`, "loopback server"]);
   }
+  const mem = results.memory?.cases;
+  if (mem) {
+    const pct = (a, b) => `${b >= a ? "+" : "−"}${num((Math.abs(b - a) / a) * 100, 1)} %`;
+    rows.push(["Memory growth, after all ÷ after the first 100 (wasm memory / JS heap)", mem.map((c, i) => `${int(c.n)} ${i === 0 ? "decodes" : "refresh cycles"}: ${pct(c.first.wasmBytes, c.last.wasmBytes)} / ${pct(c.first.heapBytes, c.last.heapBytes)}`).join("; "), "target: within 10 %"]);
+  }
   return table(["measure", "wasm-token-manager", "anchors, same run (anchor ÷ ours)"], "lll", rows);
 }
 
@@ -209,6 +216,7 @@ function report({ started, elapsed, versions, chromiumVersion, load0, results })
     sec(4, "Start-up", results.startup?.md && `A fresh browser context per sample (empty HTTP and code caches), files from the loopback server, ${P.startupSamples} samples per contestant, interleaved. The anchors are the bundles of section 1.\n\n${results.startup.md}`),
     sec(5, "`auth.fetch` overhead", results.fetch?.md),
     sec(6, "Refresh requests per token lifetime, and wake", results.refresh?.md),
+    sec(7, "Memory growth", results.memory?.md),
   ].join("\n");
 }
 

@@ -5,7 +5,7 @@
 #   npm run bench                       full run (about 5 minutes)
 #   npm run bench -- --quick            same code paths, fewer and shorter iterations (under a
 #                                       minute once built); writes bench/results-raw/RESULTS-quick.md
-#   npm run bench -- --only size,decode sections: size, decode, verify, startup, fetch, refresh
+#   npm run bench -- --only size,decode sections: size, decode, verify, startup, fetch, refresh, memory
 # The anchors live in bench/package.json, never in the product. No number is asserted: the
 # exit status is non-zero only when a section could not run at all.
 set -euo pipefail

@@ -27,14 +27,14 @@ impl Driver {
 /// `request` with `Authorization: Bearer <token>`, or `DPoP <token>` and the `proof`.
 fn with_token(request: &Request, token: &str, proof: Option<&str>) -> Result<Request, JsValue> {
     let headers = Headers::new_with_headers(&request.headers())?;
-    let scheme = if proof.is_some() { "DPoP" } else { "Bearer" };
-    headers.set("Authorization", &format!("{scheme} {token}"))?;
+    let scheme = if proof.is_some() { "DPoP " } else { "Bearer " };
+    headers.set("Authorization", &[scheme, token].concat())?;
     if let Some(proof) = proof {
         crate::dpop::set_proof(&headers, proof)?;
     }
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
-    Request::new_with_request_and_init(request, &init)
+    http::new_request(request, &init)
 }
 
 /// Sends `request` with the token: as a bearer token, or, when it is DPoP-bound, with a proof
@@ -65,19 +65,6 @@ async fn send(
     })
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The global `Request`, constructed with any input and init, as `fetch` accepts them.
-    #[wasm_bindgen(js_name = Request)]
-    type AnyRequest;
-    #[wasm_bindgen(catch, constructor, js_class = "Request")]
-    fn new(input: &JsValue, init: &JsValue) -> Result<AnyRequest, JsValue>;
-}
-
-fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
-    AnyRequest::new(input, init).map(JsCast::unchecked_into)
-}
-
 /// `auth.fetch(input, init)`.
 pub(crate) async fn authorized_fetch(
     driver: Rc<Driver>,
@@ -85,7 +72,7 @@ pub(crate) async fn authorized_fetch(
     init: JsValue,
 ) -> Result<Response, JsValue> {
     // `new Request(input, init)`, exactly as `fetch` itself would build it.
-    let request = new_request(&input, &init).map_err(|_| {
+    let request = http::new_request(&input, &init).map_err(|_| {
         invalid_argument("fetch(input, init) arguments do not make a valid Request")
     })?;
     // Only allowlisted origins ever see the token; an explicit Authorization header is the

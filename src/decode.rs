@@ -18,9 +18,13 @@ pub fn decode_claims(
         .as_string()
         .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?;
     let decoded = decode_unverified(&token).map_err(|e| thrown(&e))?;
-    let value = JSON::parse(&decoded.claims.to_json())?;
-    if let Some(obj) = value.dyn_ref::<Object>() {
-        Object::freeze(obj);
-    }
+    parse_frozen(&decoded.claims.to_json())
+}
+
+/// `Object.freeze(JSON.parse(json))`, for JSON the core wrote (always an object). Freezing
+/// needs no `instanceof Object` check: `Object.freeze` of any value is that value.
+pub(crate) fn parse_frozen(json: &str) -> Result<JsValue, JsValue> {
+    let value = JSON::parse(json)?;
+    Object::freeze(value.unchecked_ref::<Object>());
     Ok(value)
 }

@@ -4,9 +4,8 @@
 //! is checked against it); `message` is for people. Neither ever contains a token, a cookie or
 //! a password. Every core error reaches JavaScript the same way: [`thrown`].
 
-use std::fmt::Display;
-
 use js_sys::{Error, Reflect};
+use token_manager_core::message::Message;
 use token_manager_core::session::{LoginError, RefreshError, TokenError};
 use token_manager_core::verify::VerifyError;
 use token_manager_core::{DecodeError, ErrorCode};
@@ -35,7 +34,7 @@ pub(crate) fn invalid_argument(message: &str) -> JsValue {
 }
 
 /// A core error with its registered code.
-pub(crate) trait CoreError: Display {
+pub(crate) trait CoreError: Message {
     fn error_code(&self) -> ErrorCode;
 }
 
@@ -60,5 +59,5 @@ impl CoreError for LoginError {
 /// The `TokenManagerError` of a core error: its code and its message. (Dynamic: one copy of
 /// this path in the wasm whatever the error type.)
 pub(crate) fn thrown(e: &dyn CoreError) -> JsValue {
-    coded(e.error_code(), &e.to_string())
+    coded(e.error_code(), &e.message())
 }

@@ -1,9 +1,10 @@
 //! The session's events as `CustomEvent`s on the manager's `EventTarget`, and the claims
 //! object they invalidate.
 
-use js_sys::{Object, Reflect, JSON};
+use js_sys::{Object, Reflect};
+use token_manager_core::message::Message;
 use token_manager_core::session::{Event, LogoutOrigin};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit};
 
 use crate::clock;
@@ -97,7 +98,7 @@ impl Driver {
                 token_valid,
             } => {
                 set(&detail, "code", error.code());
-                set(&detail, "message", error.to_string());
+                set(&detail, "message", error.message());
                 set(
                     &detail,
                     "retryInMs",
@@ -125,10 +126,7 @@ impl Driver {
         let Some(json) = self.session.borrow().claims().map(|c| c.to_json()) else {
             return JsValue::NULL;
         };
-        let value = JSON::parse(&json).unwrap_or(JsValue::NULL);
-        if let Some(obj) = value.dyn_ref::<Object>() {
-            Object::freeze(obj);
-        }
+        let value = crate::decode::parse_frozen(&json).unwrap_or(JsValue::NULL);
         *self.claims.borrow_mut() = Some(value.clone());
         value
     }

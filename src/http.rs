@@ -55,8 +55,8 @@ pub(crate) fn auth_request(
         headers.set("Content-Type", "application/json")?;
     }
     if let Some(token) = bearer {
-        let scheme = if proof.is_some() { "DPoP" } else { "Bearer" };
-        headers.set("Authorization", &format!("{scheme} {token}"))?;
+        let scheme = if proof.is_some() { "DPoP " } else { "Bearer " };
+        headers.set("Authorization", &[scheme, token].concat())?;
     }
     if let Some(proof) = proof {
         crate::dpop::set_proof(&headers, proof)?;
@@ -72,7 +72,22 @@ pub(crate) fn auth_request(
     if let Some(signal) = signal {
         init.set_signal(Some(signal));
     }
-    Request::new_with_str_and_init(url, &init)
+    new_request(&JsValue::from_str(url), &init)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `Request`, constructed with any input and init, as `fetch` accepts them.
+    #[wasm_bindgen(js_name = Request)]
+    type AnyRequest;
+    #[wasm_bindgen(catch, constructor, js_class = "Request")]
+    fn new(input: &JsValue, init: &JsValue) -> Result<AnyRequest, JsValue>;
+}
+
+/// `new Request(input, init)`. The one binding of the constructor (web-sys has one per
+/// argument type, each an import of its own).
+pub(crate) fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
+    AnyRequest::new(input, init).map(JsCast::unchecked_into)
 }
 
 /// Parses a JSON body with the browser's own `JSON.parse` (smaller than linking a second

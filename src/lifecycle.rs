@@ -75,9 +75,13 @@ impl<'a> Attach<'a> {
         kind: &'static str,
         f: impl Fn(&Driver, &'static str) + 'static,
     ) {
-        let Some(target) = target.dyn_ref::<EventTarget>() else {
+        // `document` is absent in a worker. Any other object is taken as an `EventTarget`
+        // without an `instanceof` import: one that is not fails `addEventListener`, which
+        // `Listener` reports as `None`.
+        if !target.is_object() {
             return;
-        };
+        }
+        let target = target.unchecked_ref::<EventTarget>();
         let me = self.me.clone();
         let listener = Listener::with_capture(target, kind, self.capture, move |_| {
             if let Some(driver) = me.upgrade() {

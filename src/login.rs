@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use js_sys::{Array, JSON};
+use token_manager_core::message::{decimal, Message};
 use token_manager_core::session::{classify_login_status, LoginError, LogoutOrigin, LogoutReason};
 use token_manager_core::{AccessToken, ErrorCode};
 use wasm_bindgen::JsValue;
@@ -62,12 +63,12 @@ impl Driver {
                 let retry_after = response.headers().has("Retry-After").unwrap_or(false);
                 let error = classify_login_status(status, retry_after);
                 let message = match error {
-                    LoginError::InvalidCredentials | LoginError::RateLimited => error.to_string(),
+                    LoginError::InvalidCredentials | LoginError::RateLimited => error.message(),
                     // The server's own code (`forbidden_origin`…) helps whoever deploys.
                     LoginError::Forbidden | LoginError::Failed(_) => {
                         match http::error_code(&response).await {
-                            Some(detail) => format!("{error} ({detail})"),
-                            None => error.to_string(),
+                            Some(detail) => [&error.message(), " (", &detail, ")"].concat(),
+                            None => error.message(),
                         }
                     }
                 };
@@ -115,7 +116,7 @@ impl Driver {
             200..=299 | 401 => Ok(JsValue::UNDEFINED),
             status => Err(coded(
                 ErrorCode::LogoutFailed,
-                &format!("the logout endpoint answered {status}"),
+                &["the logout endpoint answered ", &decimal(status.into())].concat(),
             )),
         }
     }

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
+use token_manager_core::message::Message;
 use token_manager_core::ErrorCode;
 use token_manager_core::Session;
 use wasm_bindgen::prelude::*;
@@ -57,7 +58,7 @@ impl TokenManager {
     ) -> Result<TokenManager, JsValue> {
         let opts = Options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
         let session = Session::new(opts.config.clone(), random_seed())
-            .map_err(|e| coded(ErrorCode::InvalidOption, &e.to_string()))?;
+            .map_err(|e| coded(ErrorCode::InvalidOption, &e.message()))?;
         let driver = Driver::new(opts, session, EventTarget::new()?);
         if driver.opts.cross_tab {
             driver.open_channel();
@@ -159,7 +160,7 @@ impl TokenManager {
         check_event_type(kind)?;
         self.driver
             .target
-            .add_event_listener_with_callback(kind, listener)
+            .add_event_listener_with_callback_and_bool(kind, listener, false)
     }
 
     /// Removes a listener added with `addEventListener`.
@@ -168,7 +169,7 @@ impl TokenManager {
         check_event_type(kind)?;
         self.driver
             .target
-            .remove_event_listener_with_callback(kind, listener)
+            .remove_event_listener_with_callback_and_bool(kind, listener, false)
     }
 
     /// The raw access token. Throws `token_not_exposed` unless the manager was created with

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use js_sys::{Array, Object, Reflect};
 use token_manager_core::endpoint::loopback_host;
+use token_manager_core::message::push_decimal;
 use token_manager_core::schedule::Config;
 use token_manager_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
@@ -58,7 +59,7 @@ pub(crate) struct Options {
 pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
     coded(
         ErrorCode::InvalidOption,
-        &format!("option `{name}` must be {expected}"),
+        &["option `", name, "` must be ", expected].concat(),
     )
 }
 
@@ -73,7 +74,7 @@ fn check_keys(obj: &JsValue, known: &[&str], prefix: &str) -> Result<(), JsValue
         if !known.contains(&key.as_str()) {
             return Err(coded(
                 ErrorCode::UnknownOption,
-                &format!("unknown option `{prefix}{key}`"),
+                &["unknown option `", prefix, &key, "`"].concat(),
             ));
         }
     }
@@ -84,8 +85,8 @@ pub(crate) fn plain_object(v: &JsValue) -> bool {
     v.is_object() && !Array::is_array(v) && !v.is_function()
 }
 
-// Bounds are whole numbers so the message formats integers: formatting an f64 would link
-// 15 KB of float-printing code into the package.
+// Bounds are whole numbers so the message writes integers (`push_decimal`): formatting an
+// f64 would link 15 KB of float-printing code into the package.
 fn number(obj: &JsValue, name: &str, min: u32, max: u32) -> Result<Option<f64>, JsValue> {
     match get(obj, name)? {
         None => Ok(None),
@@ -93,7 +94,13 @@ fn number(obj: &JsValue, name: &str, min: u32, max: u32) -> Result<Option<f64>, 
             Some(n) if n.is_finite() && (f64::from(min)..=f64::from(max)).contains(&n) => {
                 Ok(Some(n))
             }
-            _ => Err(invalid(name, &format!("a number from {min} to {max}"))),
+            _ => {
+                let mut expected = String::from("a number from ");
+                push_decimal(&mut expected, min.into());
+                expected.push_str(" to ");
+                push_decimal(&mut expected, max.into());
+                Err(invalid(name, &expected))
+            }
         },
     }
 }
@@ -137,7 +144,12 @@ fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<Stri
     if !secure_or_loopback(&url) {
         return Err(coded(
             ErrorCode::InsecureEndpoint,
-            &format!("option `{name}` must be an https: URL or a loopback http: URL"),
+            &[
+                "option `",
+                name,
+                "` must be an https: URL or a loopback http: URL",
+            ]
+            .concat(),
         ));
     }
     Ok(url.href())
@@ -157,15 +169,13 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
             .as_string()
             .ok_or_else(|| invalid("apiOrigins", EXPECTED))?;
         let url = web_sys::Url::new(&s).map_err(|_| invalid("apiOrigins", EXPECTED))?;
-        // An origin, not a URL: a path, query or credentials would suggest a scope the
-        // check does not enforce.
-        let bare = url.pathname() == "/"
-            && url.search().is_empty()
-            && url.hash().is_empty()
-            && url.username().is_empty()
-            && url.password().is_empty()
+        // An origin, not a URL: a path, query, fragment or credentials would suggest a scope
+        // the check does not enforce. The serialized URL of a bare origin is the origin and
+        // `/`; any of those shows in it (an empty `?` or `#` only in the text given).
+        let origin = url.origin();
+        let bare = url.href() == [origin.as_str(), "/"].concat()
             && !s.trim_end_matches('/').contains(['?', '#']);
-        if !bare || url.origin() == "null" {
+        if !bare || origin == "null" {
             return Err(invalid("apiOrigins", EXPECTED));
         }
         if !secure_or_loopback(&url) {
@@ -174,7 +184,7 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
                 "option `apiOrigins` may only list https: origins or loopback http: origins",
             ));
         }
-        out.push(url.origin());
+        out.push(origin);
     }
     Ok(out)
 }

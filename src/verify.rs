@@ -15,6 +15,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use token_manager_core::dangerous::{
     decode_jws_unverified, DecodeLimits, UnverifiedJws, UnverifiedToken,
 };
+use token_manager_core::message::Message;
 use token_manager_core::verify::{
     check_claims, check_header, check_signature_shape, parse_jwks, select_key, Jwk, Policy,
     VerifyError,
@@ -132,7 +133,7 @@ impl Verifier {
     /// typ?, jwksCooldownMs? }` and refuses the claims options by name.
     fn read(obj: &JsValue, caller: Caller) -> Result<Self, JsValue> {
         let p = caller.prefix();
-        let name = |option: &str| format!("{p}.{option}");
+        let name = |option: &str| [p, ".", option].concat();
         if !plain_object(obj) {
             return Err(invalid(p, "an object { jwksUrl or jwks, algorithms, … }"));
         }
@@ -141,9 +142,14 @@ impl Verifier {
             if caller == Caller::CompactVerify && CLAIMS_OPTIONS.contains(&key.as_str()) {
                 return Err(coded(
                     ErrorCode::UnknownOption,
-                    &format!(
-                        "option `{p}.{key}` checks claims: compactVerify verifies any JWS and reads no claims (use verifyToken for a JWT)"
-                    ),
+                    &[
+                        "option `",
+                        p,
+                        ".",
+                        &key,
+                        "` checks claims: compactVerify verifies any JWS and reads no claims (use verifyToken for a JWT)",
+                    ]
+                    .concat(),
                 ));
             }
             if !KNOWN.contains(&key.as_str())
@@ -151,7 +157,7 @@ impl Verifier {
             {
                 return Err(coded(
                     ErrorCode::UnknownOption,
-                    &format!("unknown option `{p}.{key}`"),
+                    &["unknown option `", p, ".", &key, "`"].concat(),
                 ));
             }
         }
@@ -174,7 +180,7 @@ impl Verifier {
             algorithms.push(alg);
         }
         let mut policy =
-            Policy::new(algorithms).map_err(|e| invalid(&name("algorithms"), &e.to_string()))?;
+            Policy::new(algorithms).map_err(|e| invalid(&name("algorithms"), &e.message()))?;
         policy.issuer = optional_string(obj, "issuer", &name("issuer"))?;
         policy.audience = optional_string(obj, "audience", &name("audience"))?;
         policy.typ = optional_string(obj, "typ", &name("typ"))?;
@@ -205,9 +211,12 @@ impl Verifier {
                 if !secure_or_loopback(&parsed) {
                     return Err(coded(
                         ErrorCode::InsecureEndpoint,
-                        &format!(
-                            "option `{p}.jwksUrl` must be an https: URL or a loopback http: URL"
-                        ),
+                        &[
+                            "option `",
+                            p,
+                            ".jwksUrl` must be an https: URL or a loopback http: URL",
+                        ]
+                        .concat(),
                     ));
                 }
                 KeySource::Url(parsed.href())
@@ -223,14 +232,20 @@ impl Verifier {
                 // Checked now, so a broken inline set is a clear error when the options are
                 // read rather than a refusal of every token later.
                 let keys = parse_jwks(text.as_bytes()).map_err(|e| {
-                    coded(ErrorCode::InvalidOption, &format!("option `{p}.jwks`: {e}"))
+                    coded(
+                        ErrorCode::InvalidOption,
+                        &["option `", p, ".jwks`: ", &e.message()].concat(),
+                    )
                 })?;
                 if keys.is_empty() {
                     return Err(coded(
                         ErrorCode::InvalidOption,
-                        &format!(
-                            "option `{p}.jwks` holds no RSA, EC or OKP key (symmetric and unknown key types are skipped)"
-                        ),
+                        &[
+                            "option `",
+                            p,
+                            ".jwks` holds no RSA, EC or OKP key (symmetric and unknown key types are skipped)",
+                        ]
+                        .concat(),
                     ));
                 }
                 KeySource::Inline(keys)
@@ -268,7 +283,7 @@ impl Verifier {
         let init = RequestInit::new();
         init.set_credentials(RequestCredentials::Omit);
         let request =
-            web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| unavailable())?;
+            http::new_request(&JsValue::from_str(url), &init).map_err(|_| unavailable())?;
         let response = http::fetch(&request).await.map_err(|_| unavailable())?;
         if response.status() != 200 {
             return Err(unavailable());
@@ -514,11 +529,7 @@ pub fn verify_token(
         };
         let verifier = standalone(&options, Caller::VerifyToken)?;
         let decoded = verifier.verify(&token, now).await.map_err(|e| thrown(&e))?;
-        let claims = JSON::parse(&decoded.claims.to_json())?;
-        if let Some(obj) = claims.dyn_ref::<Object>() {
-            Object::freeze(obj);
-        }
-        Ok(claims)
+        crate::decode::parse_frozen(&decoded.claims.to_json())
     })
 }
 
@@ -553,10 +564,7 @@ pub fn compact_verify(
             .verify_compact(&jws, &limits, clock::wall())
             .await
             .map_err(|e| thrown(&e))?;
-        let header = JSON::parse(&decoded.header_json)?;
-        if let Some(obj) = header.dyn_ref::<Object>() {
-            Object::freeze(obj);
-        }
+        let header = crate::decode::parse_frozen(&decoded.header_json)?;
         let result = Object::new();
         Reflect::set(
             &result,

@@ -360,6 +360,38 @@ fn every_bad_option_is_a_coded_constructor_error() {
         ),
         (r#"{"apiOrigins": ["not a url"]}"#, "invalid_option"),
         (
+            r#"{"apiOrigins": ["https://user:pw@api.example"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["https://user@api.example/"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["https://api.example/?q=1"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["https://api.example/#top"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["https://api.example?"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["https://api.example/#"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["https://api.example//"]}"#,
+            "invalid_option",
+        ),
+        (
+            r#"{"apiOrigins": ["blob:https://api.example/x"]}"#,
+            "invalid_option",
+        ),
+        (
             r#"{"apiOrigins": ["http://api.example"]}"#,
             "insecure_endpoint",
         ),
@@ -385,6 +417,8 @@ fn every_bad_option_is_a_coded_constructor_error() {
     // Defaults, and https endpoints anywhere, are fine.
     assert!(TokenManager::new(None).is_ok());
     assert!(TokenManager::new(Some(json(r#"{"refreshUrl": "https://auth.example.com/refresh", "apiOrigins": ["https://api.example", "http://localhost:9000"]}"#))).is_ok());
+    // Bare origins in any spelling the URL parser normalizes to one are fine.
+    assert!(TokenManager::new(Some(json(r#"{"apiOrigins": ["HTTPS://API.Example:443/", "https://xn--bcher-kva.example", "http://127.0.0.1:8080"]}"#))).is_ok());
 }
 
 #[wasm_bindgen_test]

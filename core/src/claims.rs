@@ -2,7 +2,8 @@
 //! and every other claim kept as JSON for the UI.
 
 use crate::error::DecodeError;
-use crate::json::{numeric_date, write_object, Value};
+use crate::json::{numeric_date, write_string, Value};
+use crate::message::push_decimal;
 
 /// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is an overflow attempt.
 pub const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
@@ -22,15 +23,6 @@ impl Audience {
         match self {
             Audience::Single(a) => a == name,
             Audience::Many(list) => list.iter().any(|a| a == name),
-        }
-    }
-}
-
-impl Audience {
-    fn to_value(&self) -> Value {
-        match self {
-            Audience::Single(a) => Value::String(a.clone()),
-            Audience::Many(list) => Value::Array(list.iter().cloned().map(Value::String).collect()),
         }
     }
 }
@@ -79,27 +71,59 @@ impl Claims {
         self.other.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
-    /// All claims as one JSON object, for the UI.
+    /// All claims as one JSON object, for the UI: the registered claims first, then the
+    /// others in document order. Written straight from the fields (no copy of any value).
     pub fn to_json(&self) -> String {
-        let string = |s: &Option<String>| s.clone().map(Value::String);
-        let number = |n: Option<u64>| n.map(|n| Value::Number(n.to_string()));
-        let registered = [
-            ("iss", string(&self.iss)),
-            ("sub", string(&self.sub)),
-            ("aud", self.aud.as_ref().map(Audience::to_value)),
-            ("exp", number(self.exp)),
-            ("nbf", number(self.nbf)),
-            ("iat", number(self.iat)),
-            ("jti", string(&self.jti)),
-        ];
         let mut out = String::with_capacity(256);
-        let present = registered
-            .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)));
-        write_object(
-            present.chain(self.other.iter().map(|(k, v)| (k.as_str(), v))),
-            &mut out,
-        );
+        let mut first = true;
+        let mut member = |out: &mut String, name: &str| {
+            out.push(if first { '{' } else { ',' });
+            first = false;
+            write_string(name, out);
+            out.push(':');
+        };
+        for (name, value) in [("iss", &self.iss), ("sub", &self.sub)] {
+            if let Some(s) = value {
+                member(&mut out, name);
+                write_string(s, &mut out);
+            }
+        }
+        match &self.aud {
+            None => {}
+            Some(Audience::Single(a)) => {
+                member(&mut out, "aud");
+                write_string(a, &mut out);
+            }
+            Some(Audience::Many(list)) => {
+                member(&mut out, "aud");
+                for (i, a) in list.iter().enumerate() {
+                    out.push(if i == 0 { '[' } else { ',' });
+                    write_string(a, &mut out);
+                }
+                if list.is_empty() {
+                    out.push('[');
+                }
+                out.push(']');
+            }
+        }
+        for (name, value) in [("exp", self.exp), ("nbf", self.nbf), ("iat", self.iat)] {
+            if let Some(n) = value {
+                member(&mut out, name);
+                push_decimal(&mut out, n);
+            }
+        }
+        if let Some(s) = &self.jti {
+            member(&mut out, "jti");
+            write_string(s, &mut out);
+        }
+        for (name, value) in &self.other {
+            member(&mut out, name);
+            value.write_json(&mut out);
+        }
+        if first {
+            out.push('{');
+        }
+        out.push('}');
         out
     }
 }

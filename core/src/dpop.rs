@@ -122,7 +122,7 @@ pub fn signing_input(key: &PublicKey, claims: &ProofClaims<'_>) -> String {
     payload.push_str(r#","htu":"#);
     write_string(htu(claims.url), &mut payload);
     payload.push_str(r#","iat":"#);
-    payload.push_str(&claims.iat.to_string());
+    crate::message::push_decimal(&mut payload, claims.iat);
     for (name, value) in [("ath", claims.ath), ("nonce", claims.nonce)] {
         if let Some(value) = value {
             payload.push_str(",\"");

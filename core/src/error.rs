@@ -4,9 +4,8 @@
 //! `code` of the errors it throws, and applications switch on them. Messages never contain the
 //! token or a claim value, only the names of the parts involved.
 
-use std::fmt;
-
 use crate::code::ErrorCode;
+use crate::message::{display_as_message, push_decimal, Message};
 
 /// Which part of a compact JWT an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,53 +130,71 @@ impl DecodeError {
     }
 }
 
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Message for DecodeError {
+    fn write_message(&self, out: &mut String) {
+        let part = |out: &mut String, p: &Part, then: &str| {
+            out.push_str("token ");
+            out.push_str(p.name());
+            out.push_str(then);
+        };
         match self {
             DecodeError::TooLarge { len, max } => {
-                write!(f, "token is {len} bytes, more than the limit of {max}")
+                out.push_str("token is ");
+                push_decimal(out, *len as u64);
+                out.push_str(" bytes, more than the limit of ");
+                push_decimal(out, *max as u64);
             }
-            DecodeError::Malformed { segments } => write!(
-                f,
-                "token must be three non-empty base64url segments separated by dots, found {segments} segment(s)"
-            ),
-            DecodeError::NotCompact => f.write_str(
+            DecodeError::Malformed { segments } => {
+                out.push_str(
+                    "token must be three non-empty base64url segments separated by dots, found ",
+                );
+                push_decimal(out, *segments as u64);
+                out.push_str(" segment(s)");
+            }
+            DecodeError::NotCompact => out.push_str(
                 "a JWS in JSON serialization is not accepted: only the compact serialization (three dot-separated segments)",
             ),
-            DecodeError::NotUtf8 { part: None } => f.write_str("token is not valid UTF-8"),
-            DecodeError::NotUtf8 { part: Some(p) } => {
-                write!(f, "token {} is not valid UTF-8", p.name())
-            }
-            DecodeError::BadBase64 { part } => write!(
-                f,
-                "token {} is not unpadded base64url (no '=', '+', '/', whitespace or stray bits)",
-                part.name()
+            DecodeError::NotUtf8 { part: None } => out.push_str("token is not valid UTF-8"),
+            DecodeError::NotUtf8 { part: Some(p) } => part(out, p, " is not valid UTF-8"),
+            DecodeError::BadBase64 { part: p } => part(
+                out,
+                p,
+                " is not unpadded base64url (no '=', '+', '/', whitespace or stray bits)",
             ),
-            DecodeError::BadJson { part, offset } => {
-                write!(f, "token {} is not valid JSON (at byte {offset})", part.name())
+            DecodeError::BadJson { part: p, offset } => {
+                part(out, p, " is not valid JSON (at byte ");
+                push_decimal(out, *offset as u64);
+                out.push(')');
             }
-            DecodeError::TooDeep { part, max } => write!(
-                f,
-                "token {} nests JSON deeper than {max} levels",
-                part.name()
-            ),
-            DecodeError::NotObject { part } => {
-                write!(f, "token {} is not a JSON object", part.name())
+            DecodeError::TooDeep { part: p, max } => {
+                part(out, p, " nests JSON deeper than ");
+                push_decimal(out, *max as u64);
+                out.push_str(" levels");
             }
-            DecodeError::Duplicate { part, name } => {
-                write!(f, "token {} repeats the member \"{name}\"", part.name())
+            DecodeError::NotObject { part: p } => part(out, p, " is not a JSON object"),
+            DecodeError::Duplicate { part: p, name } => {
+                part(out, p, " repeats the member \"");
+                out.push_str(name);
+                out.push('"');
             }
             DecodeError::ClaimType { claim, expected } => {
-                write!(f, "claim `{claim}` must be {expected}")
+                out.push_str("claim `");
+                out.push_str(claim);
+                out.push_str("` must be ");
+                out.push_str(expected);
             }
             DecodeError::BadHeader { field } => {
-                write!(f, "token header parameter `{field}` is missing or has the wrong type")
+                out.push_str("token header parameter `");
+                out.push_str(field);
+                out.push_str("` is missing or has the wrong type");
             }
-            DecodeError::UnsupportedAlgorithm => f.write_str(
+            DecodeError::UnsupportedAlgorithm => out.push_str(
                 "token header `alg` is not a supported signature algorithm (`none` is never accepted)",
             ),
         }
     }
 }
+
+display_as_message!(DecodeError);
 
 impl std::error::Error for DecodeError {}

@@ -84,25 +84,32 @@ pub(crate) fn write_object<'a>(
     out.push('}');
 }
 
-/// Appends a JSON string literal.
+/// Appends a JSON string literal. Runs of characters that need no escape are copied whole
+/// (one `push_str` each, not one `push` per character: decoding writes every claim back).
 pub(crate) fn write_string(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 15] as char);
-            }
-            c => out.push(c),
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        // `b` is ASCII, so `plain..i` and `i + 1..` are on char boundaries.
+        out.push_str(&s[plain..i]);
+        out.push_str(escape);
+        if escape == "\\u00" {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
+        plain = i + 1;
     }
+    out.push_str(&s[plain..]);
     out.push('"');
 }
 
@@ -226,6 +233,13 @@ impl Parser<'_> {
         self.i += 1;
         let mut out = Vec::new();
         loop {
+            // A run of bytes that need no unescaping is copied whole.
+            let run = self.s[self.i..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(self.s.len() - self.i);
+            out.extend_from_slice(&self.s[self.i..self.i + run]);
+            self.i += run;
             let Some(&b) = self.s.get(self.i) else {
                 return Err(self.bad());
             };
@@ -419,7 +433,9 @@ pub(crate) fn base64url(input: &[u8], part: Part) -> Result<Vec<u8>, DecodeError
     if input.len() % 4 == 1 {
         return Err(bad);
     }
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    // Written by index into a buffer of the exact length, not pushed byte by byte.
+    let mut out = vec![0u8; input.len() * 6 / 8];
+    let mut n = 0;
     let (mut acc, mut bits) = (0u32, 0u32);
     for &c in input {
         let v = match c {
@@ -434,7 +450,10 @@ pub(crate) fn base64url(input: &[u8], part: Part) -> Result<Vec<u8>, DecodeError
         bits += 6;
         if bits >= 8 {
             bits -= 8;
-            out.push((acc >> bits) as u8);
+            if let Some(byte) = out.get_mut(n) {
+                *byte = (acc >> bits) as u8;
+            }
+            n += 1;
             acc &= (1 << bits) - 1;
         }
     }

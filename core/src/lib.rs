@@ -18,7 +18,8 @@
 //! wire contract shared with the server, [`retry_after`] parses the `Retry-After` header,
 //! [`json`] is the strict JSON reader used for token segments, [`verify`] the signature
 //! verification policy, [`endpoint`] the loopback rule for `http:` endpoints, [`server_clock`] the issuer's clock
-//! estimated from `Date` headers, [`dpop`] the pure parts of DPoP proofs (RFC 9449).
+//! estimated from `Date` headers, [`dpop`] the pure parts of DPoP proofs (RFC 9449),
+//! [`message`] the error messages (written without `core::fmt`).
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod endpoint;
 mod error;
 pub mod header;
 pub mod json;
+pub mod message;
 pub mod protocol;
 pub mod retry_after;
 pub mod schedule;

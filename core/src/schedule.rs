@@ -98,11 +98,16 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` must be {}", self.field, self.expected)
+impl crate::message::Message for ConfigError {
+    fn write_message(&self, out: &mut String) {
+        out.push('`');
+        out.push_str(self.field);
+        out.push_str("` must be ");
+        out.push_str(self.expected);
     }
 }
+
+crate::message::display_as_message!(ConfigError);
 
 impl std::error::Error for ConfigError {}
 

@@ -15,8 +15,8 @@
 //! [`Session::handle_activity`] in any tab (warning first); with `lock_timeout`, a refresh that
 //! waited that long for the cross-tab lock asks for it to be taken over.
 
+use crate::message::{display_as_message, push_decimal, Message};
 use std::collections::VecDeque;
-use std::fmt;
 use std::time::Duration;
 
 use crate::claims::Claims;
@@ -287,39 +287,47 @@ impl RefreshError {
     }
 }
 
-impl fmt::Display for RefreshError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Message for RefreshError {
+    fn write_message(&self, out: &mut String) {
         match self {
             RefreshError::Transient(TransientKind::Network) => {
-                f.write_str("the refresh request failed to reach the server")
+                out.push_str("the refresh request failed to reach the server")
             }
             RefreshError::Transient(TransientKind::Server(s)) => {
-                write!(f, "the refresh endpoint answered {s}")
+                out.push_str("the refresh endpoint answered ");
+                push_decimal(out, u64::from(*s));
             }
             RefreshError::Transient(TransientKind::Timeout) => {
-                f.write_str("the refresh request timed out")
+                out.push_str("the refresh request timed out")
             }
             RefreshError::Transient(TransientKind::InvalidResponse) => {
-                f.write_str("the refresh endpoint answered with an unusable body")
+                out.push_str("the refresh endpoint answered with an unusable body")
             }
             RefreshError::Transient(TransientKind::DpopProof) => {
-                f.write_str("no DPoP proof the refresh endpoint accepts could be made")
+                out.push_str("no DPoP proof the refresh endpoint accepts could be made")
             }
-            RefreshError::RateLimited => f.write_str("the refresh endpoint asked to slow down"),
+            RefreshError::RateLimited => out.push_str("the refresh endpoint asked to slow down"),
             RefreshError::Rejected(s) => {
-                write!(f, "the refresh endpoint refused the session ({s})")
+                out.push_str("the refresh endpoint refused the session (");
+                push_decimal(out, u64::from(*s));
+                out.push(')');
             }
-            RefreshError::Forbidden => f.write_str(
+            RefreshError::Forbidden => out.push_str(
                 "the refresh endpoint refused the request (403): the server does not accept this \
                  page's origin or its CSRF header; check the server's allowed origins",
             ),
             RefreshError::BudgetExhausted => {
-                f.write_str("too many refreshes in a short time; the next one is delayed")
+                out.push_str("too many refreshes in a short time; the next one is delayed")
             }
-            RefreshError::BadToken(e) => write!(f, "the new token is unusable: {e}"),
+            RefreshError::BadToken(e) => {
+                out.push_str("the new token is unusable: ");
+                e.write_message(out);
+            }
         }
     }
 }
+
+display_as_message!(RefreshError);
 
 impl std::error::Error for RefreshError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
@@ -373,20 +381,22 @@ impl From<VerifyError> for TokenError {
     }
 }
 
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Message for TokenError {
+    fn write_message(&self, out: &mut String) {
         match self {
-            TokenError::Decode(e) => e.fmt(f),
-            TokenError::Unverified(e) => e.fmt(f),
-            TokenError::NoLifetime => f.write_str(
+            TokenError::Decode(e) => e.write_message(out),
+            TokenError::Unverified(e) => e.write_message(out),
+            TokenError::NoLifetime => out.push_str(
                 "the token has no lifetime: neither `expires_in` nor `exp` and `iat` are usable",
             ),
             TokenError::OtherSession => {
-                f.write_str("another tab announced a token of another user or session")
+                out.push_str("another tab announced a token of another user or session")
             }
         }
     }
 }
+
+display_as_message!(TokenError);
 
 impl std::error::Error for TokenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
@@ -1339,21 +1349,26 @@ impl LoginError {
     }
 }
 
-impl fmt::Display for LoginError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Message for LoginError {
+    fn write_message(&self, out: &mut String) {
         match self {
             LoginError::InvalidCredentials => {
-                f.write_str("the login endpoint refused the credentials")
+                out.push_str("the login endpoint refused the credentials")
             }
-            LoginError::Forbidden => f.write_str(
+            LoginError::Forbidden => out.push_str(
                 "the login endpoint refused the request (403): the server does not accept this \
                  page's origin or its CSRF header; check the server's allowed origins",
             ),
-            LoginError::RateLimited => f.write_str("too many login attempts; try again later"),
-            LoginError::Failed(status) => write!(f, "the login endpoint answered {status}"),
+            LoginError::RateLimited => out.push_str("too many login attempts; try again later"),
+            LoginError::Failed(status) => {
+                out.push_str("the login endpoint answered ");
+                push_decimal(out, u64::from(*status));
+            }
         }
     }
 }
+
+display_as_message!(LoginError);
 
 impl std::error::Error for LoginError {}
 

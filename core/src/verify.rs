@@ -9,7 +9,7 @@
 //! `0 < r, s < n`, which also stops CVE-2022-21449 "psychic signatures"), and after the
 //! signature verified, [`check_claims`] (`exp`, `nbf`, `iat`, `iss`, `aud` with leeway).
 
-use std::fmt;
+use crate::message::{display_as_message, push_decimal, Message};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
@@ -105,17 +105,16 @@ impl VerifyError {
     }
 }
 
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Message for VerifyError {
+    fn write_message(&self, out: &mut String) {
         let text = match self {
-            VerifyError::Decode(e) => return e.fmt(f),
+            VerifyError::Decode(e) => return e.write_message(out),
             VerifyError::InvalidPolicy(why) => why,
             VerifyError::AlgorithmNotAllowed => "the token's algorithm is not in the allowlist",
             VerifyError::UntrustedKeyParameter(p) => {
-                return write!(
-                    f,
-                    "the token header carries its own key (`{p}`), which is never trusted"
-                )
+                out.push_str("the token header carries its own key (`");
+                out.push_str(p);
+                "`), which is never trusted"
             }
             VerifyError::UnsupportedCritical => {
                 "the token header lists critical extensions (`crit`) that are not supported"
@@ -126,26 +125,40 @@ impl fmt::Display for VerifyError {
             VerifyError::AmbiguousKid => {
                 "two keys of the key set have this `kid` and fit this algorithm"
             }
-            VerifyError::WeakKey(why) => return write!(f, "the key is too weak: {why}"),
-            VerifyError::InvalidKey(why) => return write!(f, "the key is not valid: {why}"),
+            VerifyError::WeakKey(why) => {
+                out.push_str("the key is too weak: ");
+                why
+            }
+            VerifyError::InvalidKey(why) => {
+                out.push_str("the key is not valid: ");
+                why
+            }
             VerifyError::BadSignature => "the signature does not verify",
-            VerifyError::MissingClaim(c) => return write!(f, "the token has no `{c}` claim"),
+            VerifyError::MissingClaim(c) => {
+                out.push_str("the token has no `");
+                out.push_str(c);
+                "` claim"
+            }
             VerifyError::Expired => "the token has expired",
             VerifyError::NotYetValid => "the token is not valid yet",
             VerifyError::WrongIssuer => "the token was issued by another issuer",
             VerifyError::WrongAudience => "the token is meant for another audience",
-            VerifyError::BadJwks { key: None, problem } => {
-                return write!(f, "the key set is not a valid JWKS: {problem}")
+            VerifyError::BadJwks { key, problem } => {
+                out.push_str("the key set is not a valid JWKS: ");
+                if let Some(i) = key {
+                    out.push_str("key ");
+                    push_decimal(out, *i as u64);
+                    out.push_str(": ");
+                }
+                problem
             }
-            VerifyError::BadJwks {
-                key: Some(i),
-                problem,
-            } => return write!(f, "the key set is not a valid JWKS: key {i}: {problem}"),
             VerifyError::KeysUnavailable => "the issuer's key set could not be fetched",
         };
-        f.write_str(text)
+        out.push_str(text);
     }
 }
+
+display_as_message!(VerifyError);
 
 impl std::error::Error for VerifyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {

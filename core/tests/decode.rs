@@ -68,6 +68,30 @@ fn claims_serialize_back_to_one_flat_object_for_the_ui() {
     assert_eq!(v, serde_json::json!({"sub":"u1","exp":5,"name":"Ada"}));
 }
 
+/// The exact text the UI's object is parsed from: registered claims first (in RFC 7519's
+/// order), then the others as they came, every string escaped as RFC 8259 requires, runs of
+/// plain characters and escapes mixed, and every segment's base64url length (0, 2 or 3 left
+/// over) decoded.
+#[test]
+fn claims_json_is_written_exactly_with_escapes_between_plain_runs() {
+    let claims = r#"{"name":"a\"b\\c\u0001d\te\n\u00e9f😀","jti":"j","aud":["x","y"],"iat":7,"nbf":6,"exp":1.9e1,"sub":"u","iss":"i","e":[],"o":{"k":null}}"#;
+    let expected = r#"{"iss":"i","sub":"u","aud":["x","y"],"exp":19,"nbf":6,"iat":7,"jti":"j","name":"a\"b\\c\u0001d\te\néf😀","e":[],"o":{"k":null}}"#;
+    for pad in ["", "x", "xy"] {
+        let claims = claims.replacen("{", &format!("{{\"p\":\"{pad}\","), 1);
+        let expected = expected.replacen(
+            "\"jti\":\"j\",",
+            &format!("\"jti\":\"j\",\"p\":\"{pad}\","),
+            1,
+        );
+        let d = decode_unverified(token(HEADER, &claims)).unwrap();
+        assert_eq!(d.claims.to_json(), expected);
+    }
+    let d = decode_unverified(token(HEADER, r#"{"aud":[]}"#)).unwrap();
+    assert_eq!(d.claims.to_json(), r#"{"aud":[]}"#);
+    let d = decode_unverified(token(HEADER, "{}")).unwrap();
+    assert_eq!(d.claims.to_json(), "{}");
+}
+
 #[test]
 fn fractional_numeric_dates_are_floored() {
     let d = decode_unverified(token(HEADER, r#"{"exp":1900.9,"iat":1.5e3}"#)).unwrap();

@@ -1,0 +1,125 @@
+// 7. Memory growth: does repeated work leave memory behind? The wasm linear memory
+// (`memory.buffer.byteLength`, which never shrinks, so it shows the peak the allocator needed)
+// and the page's JS heap (CDP `Runtime.getHeapUsage` after `HeapProfiler.collectGarbage`) are
+// read after the first 100 operations and again after all of them: 10,000 decodes of the
+// 1.2 KB token, and 1,000 refresh cycles of one manager against the reference server.
+//
+// Refresh cycles: 60-second tokens, and Playwright's fake clock jumps the page's clock three
+// quarters of a lifetime ahead each cycle (`clock.fastForward`: past the refresh, which is due
+// at about half-life, and before the token's end), then waits for the manager's `refresh` event. The refresh itself is real: a request
+// to the server, a rotated cookie, a new token decoded, events dispatched. The page's clock
+// runs on between jumps, so every wait the manager makes (the cross-tab lock, its request
+// timeout) behaves as it would.
+import { openPage } from "../lib/browser.mjs";
+import { startServer } from "../lib/server.mjs";
+import { WWW } from "../lib/paths.mjs";
+import { int, num, table } from "../lib/stats.mjs";
+
+const TTL = 60;
+const FIRST = 100;
+
+/** Wasm memory and JS heap, after a full garbage collection. */
+async function usage(page, cdp) {
+  await cdp.send("HeapProfiler.collectGarbage");
+  const { usedSize } = await cdp.send("Runtime.getHeapUsage");
+  const wasmBytes = await page.evaluate(() => window.wasm.memory.buffer.byteLength);
+  return { wasmBytes, heapBytes: usedSize };
+}
+
+async function decodeCase({ browser, origin, tokens, decodes }) {
+  const { context, page } = await openPage(browser, origin);
+  try {
+    const cdp = await context.newCDPSession(page);
+    await page.evaluate(async (pool) => {
+      const m = await import("/pkg/wasm_token_manager.js");
+      window.wasm = await m.default();
+      window.decodeN = (n) => {
+        let sink = 0;
+        for (let i = 0; i < n; i++) sink += m.decodeClaims(pool[i & (pool.length - 1)]).exp;
+        if (!(sink > 0)) throw new Error("decode produced nothing");
+      };
+    }, tokens);
+    await page.evaluate((n) => window.decodeN(n), FIRST);
+    const first = await usage(page, cdp);
+    await page.evaluate((n) => window.decodeN(n), decodes - FIRST);
+    const last = await usage(page, cdp);
+    if (page.errors.length) throw new Error(`decode: ${page.errors[0]}`);
+    return { what: `\`decodeClaims\`, 1.2 KB token`, n: decodes, first, last };
+  } finally {
+    await context.close();
+  }
+}
+
+async function refreshCase({ browser, cycles }) {
+  const server = await startServer({ name: "memory", accessTtl: TTL, www: WWW });
+  const { context, page } = await openPage(browser, server.origin, {
+    beforeLoad: (p) => p.clock.install(),
+  });
+  try {
+    const cdp = await context.newCDPSession(page);
+    await page.evaluate(async () => {
+      const m = await import("/pkg/wasm_token_manager.js");
+      window.wasm = await m.default();
+      const auth = new m.TokenManager();
+      const counts = { refresh: 0, error: 0, expired: 0 };
+      auth.addEventListener("refresh", () => counts.refresh++);
+      auth.addEventListener("error", () => counts.error++);
+      auth.addEventListener("expired", () => counts.expired++);
+      // Resolves at the next `refresh` event.
+      window.nextRefresh = () => new Promise((resolve) => {
+        const once = () => { auth.removeEventListener("refresh", once); resolve(); };
+        auth.addEventListener("refresh", once);
+      });
+      Object.assign(window, { auth, counts });
+      await auth.login({ username: "demo", password: "demo-password" });
+      auth.claims();
+    });
+    const cycle = async (n) => {
+      for (let i = 0; i < n; i++) {
+        const refreshed = page.evaluate(() => window.nextRefresh().then(() => window.auth.claims()));
+        await page.clock.fastForward(TTL * 750);
+        await refreshed;
+      }
+    };
+    await cycle(FIRST);
+    const first = await usage(page, cdp);
+    const s0 = await server.stats();
+    await cycle(cycles - FIRST);
+    const last = await usage(page, cdp);
+    const s1 = await server.stats();
+    const counts = await page.evaluate(() => ({ ...window.counts, valid: window.auth.isAuthenticated() }));
+    if (page.errors.length) throw new Error(`refresh: ${page.errors[0]}`);
+    if (counts.refresh !== cycles || !counts.valid) {
+      throw new Error(`refresh: ${counts.refresh} refreshes of ${cycles}, signed in: ${counts.valid}`);
+    }
+    return {
+      what: `refresh cycles of one manager (login, then refreshes through the cookie; ${TTL} s tokens)`,
+      n: cycles, first, last,
+      note: `${s1.rotations - s0.rotations} rotations at the server after the first ${FIRST}; ${counts.error} error and ${counts.expired} expired events`,
+    };
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+}
+
+export async function memorySection({ browser, origin, tokens, decodes, cycles }) {
+  const cases = [
+    await decodeCase({ browser, origin, tokens, decodes }),
+    await refreshCase({ browser, cycles }),
+  ];
+  const kb = (b) => `${int(b / 1024)} KiB`;
+  const growth = (a, b) => `${b >= a ? "+" : "−"}${num((Math.abs(b - a) / a) * 100, 1)} %`;
+  const rows = cases.flatMap((c) => [
+    [c.what, "wasm memory", kb(c.first.wasmBytes), int(c.n), kb(c.last.wasmBytes), growth(c.first.wasmBytes, c.last.wasmBytes)],
+    [c.what, "JS heap (after GC)", kb(c.first.heapBytes), int(c.n), kb(c.last.heapBytes), growth(c.first.heapBytes, c.last.heapBytes)],
+  ]);
+  const md = [
+    `Memory after the first ${FIRST} operations and after all of them, in one page each. Wasm memory is the linear memory's size (\`memory.buffer.byteLength\`: it grows in 64 KiB pages and never shrinks, so it is the peak the allocator needed); the JS heap is Chromium's used heap (CDP \`Runtime.getHeapUsage\`) right after a forced garbage collection (\`HeapProfiler.collectGarbage\`). The target (issue 16) is growth within 10 %. Refresh cycles are real requests to the reference server; the page's clock jumps three quarters of a token lifetime ahead each cycle (Playwright's fake clock), so the refresh timer fires at once.`,
+    "",
+    table(["work", "memory", `after ${FIRST}`, "operations", "after all", "growth"], "llrrrr", rows),
+    "",
+    ...cases.filter((c) => c.note).map((c) => `Refresh: ${c.note}.`),
+  ].join("\n");
+  return { md, cases };
+}
