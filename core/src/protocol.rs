@@ -72,7 +72,7 @@ pub fn idempotent_method(method: &str) -> bool {
 pub struct TokenResponse {
     /// The access token, a JWT.
     pub access_token: String,
-    /// Always `"Bearer"`.
+    /// `"Bearer"`, or `"DPoP"` when the token is bound to the key of the login or refresh's DPoP proof.
     pub token_type: String,
     /// Lifetime of the access token in seconds, counted from when the response is received.
     /// Clients use it instead of `exp` so that a skewed client clock does not matter.
