@@ -93,16 +93,7 @@ pub(super) fn grant_call(c: Conn, script: &Script, exp: u64) -> Call<Option<Stri
 
 /// Pins the key [`grant_call`] chose in memory until the token's `exp`.
 pub(super) fn finish_grant(kid: Option<String>, request: &GrantRequest<'_>) -> Result<AccessGrant> {
-    let kid = kid.ok_or(StoreError::Inconsistent("no current signing key"))?;
-    if !(request.pin)(&kid, request.exp) {
-        return Err(StoreError::Inconsistent(
-            "the current signing key is not loaded",
-        ));
-    }
-    Ok(AccessGrant {
-        kid,
-        exp: request.exp,
-    })
+    request.pinned(kid.ok_or(StoreError::Inconsistent("no current signing key"))?)
 }
 
 /// Points the index of a refresh token at its family until the token expires.
