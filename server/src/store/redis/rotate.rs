@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::refresh::{classify, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash};
+use crate::refresh::{
+    classify, replay_reason, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
+};
 use crate::store::{AccessGrant, GrantRequest, Issued, Refused, Result, StoreError, MAX_CHAIN};
 
 impl RedisStore {
@@ -159,14 +161,7 @@ impl RedisStore {
                 return Ok(Err(refused));
             }
             if presented_as == Presented::Replayed {
-                let reason = if entry
-                    .rotated_at
-                    .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
-                {
-                    "replay_cap"
-                } else {
-                    "reuse"
-                };
+                let reason = replay_reason(&facts, now, rules);
                 self.revoke(&fid, now, reason, true)?;
                 return Ok(Err(Refused::ReuseDetected { family_id: fid }));
             }

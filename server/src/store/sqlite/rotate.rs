@@ -5,7 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{to_i64, to_u64, user_from_row, SqliteStore};
 use crate::refresh::{
-    classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
+    classify, new_family_key, replay_reason, Presented, RefreshToken, SessionRules, TokenFacts,
+    TokenHash,
 };
 use crate::store::{
     AccessGrant, GrantRequest, Issued, Refused, Result, StoreError, User, MAX_CHAIN,
@@ -117,14 +118,7 @@ impl SqliteStore {
             Presented::Expired => return Ok(Err(Refused::Expired)),
             Presented::SessionEnded => return Ok(Err(Refused::SessionEnded)),
             Presented::Replayed => {
-                let reason = if row
-                    .rotated_at
-                    .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
-                {
-                    "replay_cap"
-                } else {
-                    "reuse"
-                };
+                let reason = replay_reason(&facts, now, rules);
                 tx.execute(
                     "UPDATE families SET revoked_at = ?1, revoked_reason = ?3 WHERE id = ?2",
                     params![to_i64(now), row.family_id, reason],
