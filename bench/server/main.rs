@@ -188,6 +188,8 @@ async fn bench_algorithm(
             KEK.get_or_init(KeyEncryptionKey::generate).clone()
         }),
         listen: "127.0.0.1:0".parse().expect("addr"),
+        // Instances behind one proxy are one service: one issuer (the default names each port).
+        issuer: (instances > 1).then(|| "http://auth.bench".to_owned()),
         algorithm: alg,
         demo_users: vec![DemoUser::new("bench", "bench-password")],
         log: null_sink(),

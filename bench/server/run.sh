@@ -49,6 +49,9 @@ while True:
   bench "$@"
   bench "$@" --no-header --store "redis://127.0.0.1:$single"
   bench "$@" --no-header --store "redis+cluster://$cluster"
+  # Each run generates its own key-encryption key: the keys the runs above sealed must go.
+  redis-cli -p "$single" flushall >/dev/null
+  for n in "${nodes[@]}"; do redis-cli -p "${n##*:}" flushall >/dev/null; done
   bench "$@" --no-header --store "redis://127.0.0.1:$single" --instances 3
   bench "$@" --no-header --store "redis+cluster://$cluster" --instances 3
   exit 0

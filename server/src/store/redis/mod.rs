@@ -28,8 +28,14 @@
 //! starts over on the new facts. So of 50 racing refreshes of one cookie exactly one
 //! rotates and the others are grace replays that receive the same successor.
 //!
-//! The connection lives in [`conn`], key names and value encodings in [`keys`], the Lua
-//! scripts in [`scripts`], and the refresh rotation in [`rotate`].
+//! A rotating refresh costs 3 round trips, `/api/me` 1: the independent commands of one
+//! step are sent at once ([`calls`]; a cluster refuses pipelines across slots). The token
+//! index `tm:t:` stays in a slot of its own: the cookie carries only the token, and the
+//! family id, hence its hash tag, is what the index tells.
+//!
+//! The connection lives in [`conn`], commands as futures in [`calls`], key names and value
+//! encodings in [`keys`], the Lua scripts in [`scripts`], and the refresh rotation in
+//! [`rotate`].
 
 mod calls;
 mod conn;
