@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: every suite, on a fresh machine. Bootstraps first (idempotent), then:
-# formatting, clippy on the host and on wasm32, rustdoc with warnings denied, Rust unit/scenario/property/integration tests,
+# formatting, clippy on the host and on wasm32, rustdoc with warnings denied, Rust unit/scenario/property/integration tests
+# (the server's integration suite on SQLite, on one Redis and on a Redis Cluster),
 # the release server binary under hostile input,
 # the core built for wasm32, wasm-bindgen tests in headless Chromium, the npm package build and
 # its packaging checks, a benchmark smoke run (nothing asserted), the conformance kit against the
@@ -43,6 +44,34 @@ TOKEN_SERVER_TEST_STORE="redis://127.0.0.1:$redis_port" cargo test -p token-mana
 kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
 trap - EXIT
 
+step "the server's integration suite once more, on a 3-master Redis Cluster (issue 14)"
+# The same tests on the cluster code path (redis+cluster://). A cluster has one database, so
+# the tests run one at a time and tests/common empties every node before each. Ports below
+# 55000: a node also binds its cluster bus on port + 10000.
+cluster_dir=$(mktemp -d)
+cluster_pids=()
+trap 'kill "${cluster_pids[@]}" 2>/dev/null || true; rm -rf "$cluster_dir"' EXIT
+cluster_nodes=()
+for _ in 1 2 3; do
+  port=$(python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if p < 55000: print(p); break')
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --dir "$cluster_dir" >/dev/null &
+  cluster_pids+=($!)
+  until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+  cluster_nodes+=("127.0.0.1:$port")
+done
+redis-cli --cluster create "${cluster_nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+until redis-cli -p "${cluster_nodes[0]##*:}" cluster info | grep -q 'cluster_state:ok'; do sleep 0.1; done
+TOKEN_SERVER_TEST_STORE="redis+cluster://$(IFS=,; echo "${cluster_nodes[*]}")" \
+  cargo test -p token-manager-server --tests -- --test-threads=1
+kill "${cluster_pids[@]}"; wait "${cluster_pids[@]}" 2>/dev/null || true
+rm -rf "$cluster_dir"
+trap - EXIT
+
 step "release server binary (--profile server-release) under hostile request data"
 # The deployed shape: optimised, panics unwinding into the server's 500 layer. The same test
 # file ran above against the debug binary; here it runs against the release one.
@@ -73,6 +102,13 @@ node --test tests/node/
 
 step "end-to-end tests in Chromium"
 bash scripts/e2e.sh
+
+step "end-to-end tests through nginx: 3 server instances on one Redis (issue 14)"
+# tests/e2e/helpers/shared.mjs starts a redis-server (append-only file), 3 instances and nginx
+# round robin for each spec: multiple tabs, lost responses, logout, and an instance killed
+# and Redis restarted under live tabs.
+TOKEN_SERVER_E2E_SHARED=1 E2E_SPECS="tests/e2e/tabs.test.mjs tests/e2e/failures.test.mjs \
+  tests/e2e/session.test.mjs tests/e2e/shared-store.test.mjs" bash scripts/e2e.sh
 
 echo
 echo "all suites passed"

@@ -9,6 +9,8 @@
 //! `--store SPEC` runs the same cells on another backend (`redis://…`, `redis+cluster://…`;
 //! a key-encryption key is generated for the run); `bench/server/run.sh --stores` starts a
 //! redis-server and a 3-master cluster and prints one table for SQLite, Redis and the cluster.
+//! `--instances N` (with a shared store) runs N server instances behind nginx round robin
+//! (Debian's, started from a temporary prefix as the tests start it) and sends the load there.
 //!
 //! `--aborted-logins` and `--login-throttle` run the login benchmarks of `logins.rs`
 //! instead (each prints its own table).
@@ -24,6 +26,10 @@ use token_manager_server::{
 #[path = "../../server/tests/common/http.rs"]
 mod http;
 mod logins;
+// nginx round robin in front of the instances, as the tests start it.
+#[path = "../../server/tests/common/redis.rs"]
+#[allow(dead_code)]
+mod redis_procs;
 
 use http::{Connection, Request};
 
@@ -160,6 +166,7 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 async fn bench_algorithm(
     alg: SigningAlgorithm,
     store: Option<&StoreSpec>,
+    instances: usize,
     warmup: Duration,
     measure: Duration,
 ) -> Vec<String> {
@@ -167,6 +174,11 @@ async fn bench_algorithm(
         None | Some(StoreSpec::Sqlite(_)) => "SQLite",
         Some(StoreSpec::Redis(_)) => "Redis",
         Some(StoreSpec::RedisCluster(_)) => "Redis Cluster",
+    };
+    let store_name = if instances > 1 {
+        format!("{store_name}, {instances} instances behind nginx")
+    } else {
+        store_name.to_owned()
     };
     let config = Config {
         store: store.cloned(),
@@ -176,6 +188,8 @@ async fn bench_algorithm(
             KEK.get_or_init(KeyEncryptionKey::generate).clone()
         }),
         listen: "127.0.0.1:0".parse().expect("addr"),
+        // Instances behind one proxy are one service: one issuer (the default names each port).
+        issuer: (instances > 1).then(|| "http://auth.bench".to_owned()),
         algorithm: alg,
         demo_users: vec![DemoUser::new("bench", "bench-password")],
         log: null_sink(),
@@ -185,12 +199,27 @@ async fn bench_algorithm(
         login_max_delay: 0,
         ..Config::default()
     };
-    let server = Server::bind(config).await.expect("server starts");
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run_until(async {
-        let _ = stopped.await;
-    }));
+    // One after another: the first instance creates the signing key, the others load it.
+    let mut stops = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..instances {
+        let server = Server::bind(config.clone()).await.expect("server starts");
+        addrs.push(server.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run_until(async {
+            let _ = stopped.await;
+        }));
+        stops.push((stop, task));
+    }
+    let dir = std::env::temp_dir().join(format!("bench-nginx-{}-{alg}", std::process::id()));
+    let nginx = (instances > 1).then(|| {
+        std::fs::create_dir_all(&dir).expect("nginx prefix");
+        redis_procs::Nginx::start(&dir, &addrs)
+    });
+    let addr = match &nginx {
+        Some(n) => SocketAddr::from(([127, 0, 0, 1], n.port)),
+        None => addrs[0],
+    };
 
     let max = CONCURRENCY.iter().copied().max().unwrap_or(1);
     let logins: Vec<_> = (0..max).map(|_| tokio::spawn(login(addr))).collect();
@@ -220,8 +249,13 @@ async fn bench_algorithm(
             eprintln!("{}", rows.last().map(String::as_str).unwrap_or_default());
         }
     }
-    let _ = stop.send(());
-    let _ = task.await;
+    drop(pool);
+    drop(nginx);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (stop, task) in stops {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     rows
 }
 
@@ -230,6 +264,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     // Cargo passes --bench to harness = false benches; nothing else is accepted.
     let mut store: Option<StoreSpec> = None;
+    let mut instances = 1usize;
     let mut rest = args.iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
@@ -241,14 +276,30 @@ fn main() {
                     std::process::exit(2);
                 }
             },
+            "--instances" => match rest.next().map(|v| v.parse::<usize>()) {
+                Some(Ok(n)) if n >= 1 => instances = n,
+                _ => {
+                    eprintln!("--instances needs a number of server instances (1 or more)");
+                    std::process::exit(2);
+                }
+            },
             bad => {
                 eprintln!(
                     "unknown argument {bad:?}; usage: server [--quick] [--store SPEC] \
-                     [--aborted-logins | --login-throttle]"
+                     [--instances N] [--aborted-logins | --login-throttle]"
                 );
                 std::process::exit(2);
             }
         }
+    }
+    if instances > 1
+        && !matches!(
+            store,
+            Some(StoreSpec::Redis(_) | StoreSpec::RedisCluster(_))
+        )
+    {
+        eprintln!("--instances N needs a shared store: --store redis://… or redis+cluster://…");
+        std::process::exit(2);
     }
     if args.iter().any(|a| a == "--aborted-logins") {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -286,13 +337,19 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
     for alg in SigningAlgorithm::ALL {
-        rows.extend(runtime.block_on(bench_algorithm(alg, store.as_ref(), warmup, measure)));
+        rows.extend(runtime.block_on(bench_algorithm(
+            alg,
+            store.as_ref(),
+            instances,
+            warmup,
+            measure,
+        )));
     }
     if !args.iter().any(|a| a == "--no-header") {
         println!(
             "Reference server on loopback, in-process with the load generator ({cores} cores), \
-             {:.1} s per cell after {:.1} s warm-up, keep-alive connections, one server instance; \
-             SQLite in memory, Redis on loopback.\n",
+             {:.1} s per cell after {:.1} s warm-up, keep-alive connections, one server instance \
+             unless the row says otherwise; SQLite in memory, Redis on loopback.\n",
             measure.as_secs_f64(),
             warmup.as_secs_f64()
         );

@@ -8,7 +8,8 @@
 #                                          throttle off and on [--quick]
 #   bench/server/run.sh --stores [--quick] the refresh and /api/me cells on SQLite, on a
 #                                          redis-server and on a 3-master Redis Cluster
-#                                          (started here on free loopback ports, stopped by PID)
+#                                          (started here on free loopback ports, stopped by PID),
+#                                          then on both with 3 instances behind nginx
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The workspace's release profile is tuned for the smallest wasm (opt-level "z", fat LTO,
@@ -48,6 +49,11 @@ while True:
   bench "$@"
   bench "$@" --no-header --store "redis://127.0.0.1:$single"
   bench "$@" --no-header --store "redis+cluster://$cluster"
+  # Each run generates its own key-encryption key: the keys the runs above sealed must go.
+  redis-cli -p "$single" flushall >/dev/null
+  for n in "${nodes[@]}"; do redis-cli -p "${n##*:}" flushall >/dev/null; done
+  bench "$@" --no-header --store "redis://127.0.0.1:$single" --instances 3
+  bench "$@" --no-header --store "redis+cluster://$cluster" --instances 3
   exit 0
 fi
 exec cargo bench --profile server-release -p token-manager-server --bench server -- "$@"

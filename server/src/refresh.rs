@@ -202,6 +202,20 @@ pub(crate) fn classify(token: &TokenFacts, now: u64, rules: &SessionRules) -> Pr
     }
 }
 
+/// Why a [`Presented::Replayed`] token revokes its family, as recorded with the revocation:
+/// `replay_cap` for one replayed too often within the grace window, `reuse` for one
+/// replayed after it.
+pub(crate) fn replay_reason(token: &TokenFacts, now: u64, rules: &SessionRules) -> &'static str {
+    if token
+        .rotated_at
+        .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
+    {
+        "replay_cap"
+    } else {
+        "reuse"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,6 +116,42 @@ async fn fifty_concurrent_refreshes_of_one_cookie_over_three_instances_rotate_it
     assert_eq!((rotations, replays), (1, 49));
 }
 
+/// The Redis key of a refresh token's index (`tm:t:` and the hex of its SHA-256).
+fn index_key(cookie: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cookie)
+        .expect("a refresh cookie is base64url");
+    let hash = sha2::Sha256::digest(raw);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tm:t:{hex}")
+}
+
+#[tokio::test]
+async fn a_rotation_whose_index_write_was_lost_is_repaired_by_the_grace_replay_that_hands_it_out() {
+    // A rotation writes the successor's index and the rotated family at the same time, on
+    // a cluster on different nodes: if the index write fails (its node is gone for a
+    // moment), the family already names the successor current while no index points at it.
+    // The browser, which got an error, presents its old cookie again within the grace
+    // window and receives the successor: that answer must make the successor usable.
+    let redis = RedisServer::start();
+    let [a, b] = <[TestServer; 2]>::try_from(instances(&redis, 2, |_| {}).await)
+        .ok()
+        .unwrap();
+    let s = a.login().await;
+    let next = a.refresh_ok(&s.cookie).await;
+    let lost = index_key(&next.cookie);
+    assert_eq!(redis.cli(&["DEL", &lost]).as_deref(), Some("1"));
+    let replay = b.refresh_ok(&s.cookie).await;
+    assert_eq!(
+        replay.cookie, next.cookie,
+        "the grace replay hands out the successor"
+    );
+    let after = a.refresh_ok(&replay.cookie).await;
+    assert_eq!(b.me(&after.access_token).await.status, 200);
+}
+
 #[tokio::test]
 async fn every_instance_publishes_the_same_keys_and_the_private_key_is_sealed_in_redis() {
     let redis = RedisServer::start();

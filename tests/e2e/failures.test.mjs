@@ -16,7 +16,7 @@ import {
   state,
   waitForEvents,
 } from "./helpers/browser.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { SHARED, startServer } from "./helpers/server.mjs";
 
 const TTL = 4; // seconds; refreshed 1.5–2 s after arrival
 // A token is not used in its last 10% (the leeway: min(5 s, 10% of the lifetime)).
@@ -106,7 +106,10 @@ for (const { status, retryAfter, code } of [
   });
 }
 
-test("a refresh whose response the server drops does not sign the user out", async () => {
+// Its switch drops the next refresh of one instance; through nginx the next refresh may go to
+// another. The shared-store mode runs the lost-response case below, which needs no switch.
+const DROP_SKIP = SHARED && "one instance's switch (the shared-store mode runs the next test)";
+test("a refresh whose response the server drops does not sign the user out", { skip: DROP_SKIP }, async () => {
   const page = await openDemo(context, server.url);
   await login(page);
   const [signedIn] = await waitForEvents(page, "login");

@@ -151,6 +151,19 @@ pub(crate) struct GrantRequest<'a> {
     pub(crate) pin: &'a dyn Fn(&str, u64) -> bool,
 }
 
+impl GrantRequest<'_> {
+    /// The grant of key `kid`, which the backend chose and recorded: pins it in memory
+    /// until the token's `exp`, or refuses if this instance has not loaded that key.
+    pub(crate) fn pinned(&self, kid: String) -> Result<AccessGrant> {
+        if !(self.pin)(&kid, self.exp) {
+            return Err(StoreError::Inconsistent(
+                "the current signing key is not loaded",
+            ));
+        }
+        Ok(AccessGrant { kid, exp: self.exp })
+    }
+}
+
 /// A refresh token handed out by login or refresh, and who it belongs to.
 #[derive(Debug)]
 pub(crate) struct Issued {

@@ -64,7 +64,8 @@ pub fn test_config(clock: &Arc<ManualClock>, logs: &Arc<Mutex<Vec<String>>>) -> 
 /// The backend the suite runs against: `TOKEN_SERVER_TEST_STORE` unset is SQLite (each
 /// test its own in-memory database); `redis://HOST:PORT` runs every server of the suite on
 /// that Redis, each test on its own emptied database number (scripts/test.sh starts the
-/// redis-server). Same tests, another store.
+/// redis-server); `redis+cluster://NODES` runs them on that cluster, emptied before each
+/// test. Same tests, another store.
 pub fn test_store() -> Option<StoreSpec> {
     let url = std::env::var(TEST_STORE_ENV)
         .ok()
@@ -86,7 +87,19 @@ pub fn test_store() -> Option<StoreSpec> {
             assert!(flushed.status.success(), "FLUSHDB on {base}/{db}");
             Some(StoreSpec::Redis(format!("{base}/{db}")))
         }
-        StoreSpec::RedisCluster(_) => Some(spec),
+        StoreSpec::RedisCluster(ref url) => {
+            // A cluster has one database: the suite runs one test at a time on it
+            // (`--test-threads=1`, scripts/test.sh) and each test starts on an empty one.
+            let nodes = url.trim_start_matches("redis+cluster://");
+            for node in nodes.split(',').filter(|n| !n.is_empty()) {
+                let flushed = std::process::Command::new("redis-cli")
+                    .args(["-u", &format!("redis://{node}"), "FLUSHALL"])
+                    .output()
+                    .expect("redis-cli runs");
+                assert!(flushed.status.success(), "FLUSHALL on {node}");
+            }
+            Some(spec)
+        }
     }
 }
 

@@ -232,19 +232,11 @@ impl Nginx {
             .iter()
             .map(|a| format!("    server {a} max_fails=1 fail_timeout=30s;\n"))
             .collect();
-        let conf = format!(
-            "worker_processes 1;\nerror_log {dir}/error.log;\npid {dir}/nginx.pid;\n\
-             events {{ worker_connections 256; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
-             proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
-             uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-             upstream auth {{\n{servers}    keepalive 16;\n  }}\n\
-             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-             proxy_pass http://auth;\n      proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
-             proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n",
-            dir = dir.display()
-        );
+        // The same configuration as the browser tests' nginx (tests/e2e/helpers/shared.mjs).
+        let conf = include_str!("../../../tests/nginx-round-robin.conf")
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@PORT@", &port.to_string())
+            .replace("@SERVERS@", servers.trim_end());
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).expect("nginx.conf written");
         let nginx = if Path::new("/usr/sbin/nginx").exists() {

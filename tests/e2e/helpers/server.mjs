@@ -19,11 +19,29 @@ export const DEMO_USER = { username: "demo", password: "demo-password" };
  * `localhost`, the host the browser must use for the `__Host-` cookie.
  */
 export async function startServer({ name, accessTtl = 4, grace = 10, args = [] } = {}) {
+  if (SHARED) {
+    // scripts/test.sh's shared-store step: 3 instances on one Redis behind nginx.
+    const { startShared } = await import("./shared.mjs");
+    return startShared({ name, accessTtl, grace, args });
+  }
+  const instance = await launchInstance({ name: name ?? process.pid, accessTtl, grace, args });
+  const url = `http://localhost:${instance.port}`;
+  return { url, port: instance.port, accessTtl, logPath: instance.logPath, ...controls(url), stop: instance.stop };
+}
+
+/** `TOKEN_SERVER_E2E_SHARED=1`: every spec's server is 3 instances on one Redis behind nginx. */
+export const SHARED = process.env.TOKEN_SERVER_E2E_SHARED === "1";
+
+/**
+ * One server process; resolves with its port once it printed `listening on
+ * http://127.0.0.1:PORT`. `env` is added to the environment.
+ */
+export async function launchInstance({ name, accessTtl, grace, args = [], env = {} }) {
   if (!existsSync(BINARY)) {
     throw new Error(`${BINARY} is missing: run scripts/e2e.sh (it builds the server)`);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  const logPath = join(ARTIFACTS, `server-${name ?? process.pid}.log`);
+  const logPath = join(ARTIFACTS, `server-${name}.log`);
   const log = createWriteStream(logPath);
   const child = spawn(
     BINARY,
@@ -38,7 +56,7 @@ export async function startServer({ name, accessTtl = 4, grace = 10, args = [] }
       "--pkg", join(ROOT, "pkg"),
       ...args,
     ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
   );
   child.stderr.pipe(log);
   const exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })));
@@ -60,7 +78,24 @@ export async function startServer({ name, accessTtl = 4, grace = 10, args = [] }
     });
   });
 
-  const url = `http://localhost:${port}`;
+  return {
+    port,
+    logPath,
+    /** SIGTERM (or `signal`), then SIGKILL if it has not exited within 5 s. */
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      log.end();
+    },
+  };
+}
+
+/** The test switches and counters of the server at `url`. */
+export function controls(url) {
   const call = async (path, body) => {
     const response = await fetch(url + path, {
       method: body === undefined ? "GET" : "POST",
@@ -71,12 +106,7 @@ export async function startServer({ name, accessTtl = 4, grace = 10, args = [] }
     if (!response.ok) throw new Error(`${path} answered ${response.status}`);
     return response.json();
   };
-
   return {
-    url,
-    port,
-    accessTtl,
-    logPath,
     /** The server's counters (`refresh_requests`, `rotations`, `grace_replays` …). */
     stats: () => call("/test/stats"),
     /** Clears the counters and every switch. */
@@ -86,15 +116,5 @@ export async function startServer({ name, accessTtl = 4, grace = 10, args = [] }
       call("/test/fail-refresh", { count, status, ...(retryAfter == null ? {} : { retry_after: retryAfter }) }),
     /** The next refresh rotates the cookie, then the server drops the connection unanswered. */
     dropNextRefresh: () => call("/test/drop-next-refresh", {}),
-    /** SIGTERM, then SIGKILL if it has not exited within 5 s. */
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      log.end();
-    },
   };
 }

@@ -158,15 +158,6 @@ impl RedisStore {
         args: Vec<Vec<u8>>,
     ) -> Result<T> {
         let script = script.clone();
-        self.run(move |mut c| async move {
-            let mut invocation = script.prepare_invoke();
-            for k in &keys {
-                invocation.key(k.as_slice());
-            }
-            for a in &args {
-                invocation.arg(a.as_slice());
-            }
-            invocation.invoke_async(&mut c).await
-        })
+        self.run(move |c| script_call(c, script, keys, args))
     }
 }

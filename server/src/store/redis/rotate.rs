@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::refresh::{classify, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash};
-use crate::store::{
-    AccessGrant, GrantRequest, Issued, Refused, Result, Store, StoreError, MAX_CHAIN,
+use crate::refresh::{
+    classify, replay_reason, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
 };
+use crate::store::{AccessGrant, GrantRequest, Issued, Refused, Result, StoreError, MAX_CHAIN};
 
 impl RedisStore {
     pub(super) fn family_of(&self, hash: &TokenHash) -> Result<Option<String>> {
@@ -74,27 +74,11 @@ impl RedisStore {
         Ok(changed == 1)
     }
 
-    /// Chooses the current signing key and records `exp` on it (one script on the keys'
-    /// slot, so a rotation or a purge is ordered before or after it), then pins it.
+    /// Chooses the current signing key, records `exp` on it, and pins it.
     pub(super) fn grant(&self, request: &GrantRequest<'_>) -> Result<AccessGrant> {
-        let kid: Option<String> = self.script(
-            &self.scripts.grant,
-            vec![KEYS_CURRENT.as_bytes().to_vec()],
-            vec![
-                KEY_PREFIX.as_bytes().to_vec(),
-                request.exp.to_string().into_bytes(),
-            ],
-        )?;
-        let kid = kid.ok_or(StoreError::Inconsistent("no current signing key"))?;
-        if !(request.pin)(&kid, request.exp) {
-            return Err(StoreError::Inconsistent(
-                "the current signing key is not loaded",
-            ));
-        }
-        Ok(AccessGrant {
-            kid,
-            exp: request.exp,
-        })
+        let (script, exp) = (self.scripts.grant.clone(), request.exp);
+        let kid = self.run(move |c| grant_call(c, &script, exp))?;
+        finish_grant(kid, request)
     }
 
     pub(super) fn set_index(
@@ -104,25 +88,18 @@ impl RedisStore {
         expires_at: u64,
         now: u64,
     ) -> Result<()> {
-        let key = index_key(hash);
-        let fid = fid.to_owned();
-        let secs = ttl(expires_at, now);
-        self.run(move |mut c| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(fid)
-                .arg("EX")
-                .arg(secs)
-                .query_async::<()>(&mut c)
-                .await
-        })
+        let (hash, fid, secs) = (*hash, fid.to_owned(), ttl(expires_at, now));
+        self.run(move |c| index_call(c, &hash, &fid, secs))
     }
 
     pub(super) fn count(&self, pattern: &'static str) -> Result<usize> {
         if self.cluster {
-            return Err(StoreError::Backend(
-                "row counts are not available on a cluster".into(),
-            ));
+            // SCAN walks one node; KEYS goes to every master and the client adds up their
+            // answers. It blocks each node while it runs: for tests, never on a request path.
+            let keys: Vec<Vec<u8>> = self.run(move |mut c| async move {
+                redis::cmd("KEYS").arg(pattern).query_async(&mut c).await
+            })?;
+            return Ok(keys.len());
         }
         self.run(move |mut c| async move {
             let mut cursor: u64 = 0;
@@ -145,6 +122,9 @@ impl RedisStore {
         })
     }
 
+    /// A refresh in three round trips when it rotates: the token's index; the facts
+    /// (one atomic read of the family's slot) together with the key choice; the successor's
+    /// index, the compare-and-set rotation and the account together.
     pub(super) fn rotate(
         &self,
         presented: &RefreshToken,
@@ -157,14 +137,14 @@ impl RedisStore {
             return Ok(Err(Refused::Unknown));
         };
         for _ in 0..MAX_ATTEMPTS {
-            let Some(family) = self.read_family(&fid)? else {
-                return Ok(Err(Refused::Unknown));
-            };
-            let Some(raw) = self
-                .token_entries(&fid, vec![hash.to_vec()])?
-                .pop()
-                .flatten()
-            else {
+            let (grant_script, exp, f) = (self.scripts.grant.clone(), grant.exp, fid.clone());
+            let (read, kid) = self.run(move |c| async move {
+                tokio::try_join!(
+                    facts_call(c.clone(), &f, &hash),
+                    grant_call(c, &grant_script, exp)
+                )
+            })?;
+            let Some((family, raw)) = parse_facts(read)? else {
                 return Ok(Err(Refused::Unknown));
             };
             let entry = TokenEntry::decode(&raw)
@@ -176,121 +156,123 @@ impl RedisStore {
                 family_revoked: family.revoked,
                 session_ends_at: family.session_ends_at,
             };
-            let (token, expires_at, grace_replay, granted) = match classify(&facts, now, rules) {
-                Presented::FamilyRevoked => return Ok(Err(Refused::Revoked)),
-                Presented::Expired => return Ok(Err(Refused::Expired)),
-                Presented::SessionEnded => return Ok(Err(Refused::SessionEnded)),
-                Presented::Replayed => {
-                    let reason = if entry
-                        .rotated_at
-                        .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
-                    {
-                        "replay_cap"
-                    } else {
-                        "reuse"
-                    };
-                    self.revoke(&fid, now, reason, true)?;
-                    return Ok(Err(Refused::ReuseDetected { family_id: fid }));
+            let presented_as = classify(&facts, now, rules);
+            if let Some(refused) = refusal(presented_as) {
+                return Ok(Err(refused));
+            }
+            if presented_as == Presented::Replayed {
+                let reason = replay_reason(&facts, now, rules);
+                self.revoke(&fid, now, reason, true)?;
+                return Ok(Err(Refused::ReuseDetected { family_id: fid }));
+            }
+            let granted = finish_grant(kid, grant)?;
+            let (token, expires_at, grace_replay, user) = if presented_as == Presented::Current {
+                let next = presented.successor(&family.key);
+                let expires_at = rules.token_expiry(now, family.session_ends_at);
+                let rotated = TokenEntry {
+                    rotated_at: Some(now),
+                    ..entry
+                };
+                let fresh = TokenEntry {
+                    expires_at,
+                    rotated_at: None,
+                    grace_replays: 0,
+                };
+                let answer = Answer {
+                    fid: &fid,
+                    username: &family.user,
+                    hash: next.hash(),
+                    expires_at,
+                };
+                let applied = self.apply(
+                    answer,
+                    now,
+                    &self.scripts.rotate,
+                    vec![
+                        family_key(&fid).into_bytes(),
+                        token_key(&fid, &hash),
+                        token_key(&fid, &next.hash()),
+                    ],
+                    vec![
+                        raw.clone(),
+                        rotated.encode().into_bytes(),
+                        fresh.encode().into_bytes(),
+                        ttl(expires_at, now).to_string().into_bytes(),
+                        expires_at.to_string().into_bytes(),
+                        granted.exp.to_string().into_bytes(),
+                        ttl(expires_at.max(granted.exp), now)
+                            .to_string()
+                            .into_bytes(),
+                    ],
+                )?;
+                let Some(user) = applied else { continue };
+                (next, expires_at, false, user)
+            } else {
+                // Within the grace window. The chain, computed here (the derivation key
+                // never leaves this process), read in one command; the first current link
+                // is the token the winner of the race already received.
+                let mut chain = Vec::with_capacity(MAX_CHAIN);
+                let mut candidate = presented.successor(&family.key);
+                for _ in 0..MAX_CHAIN {
+                    let next = candidate.successor(&family.key);
+                    chain.push(candidate);
+                    candidate = next;
                 }
-                Presented::Current => {
-                    let next = presented.successor(&family.key);
-                    let expires_at = rules.token_expiry(now, family.session_ends_at);
-                    let granted = self.grant(grant)?;
-                    self.set_index(&next.hash(), &fid, expires_at, now)?;
-                    let rotated = TokenEntry {
-                        rotated_at: Some(now),
-                        ..entry
+                let entries =
+                    self.token_entries(&fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
+                let mut found = None;
+                for (token, raw_entry) in chain.into_iter().zip(entries) {
+                    let Some(raw_entry) = raw_entry else { break };
+                    let Some(e) = TokenEntry::decode(&raw_entry) else {
+                        break;
                     };
-                    let fresh = TokenEntry {
-                        expires_at,
-                        rotated_at: None,
-                        grace_replays: 0,
-                    };
-                    let applied: i64 = self.script(
-                        &self.scripts.rotate,
-                        vec![
-                            family_key(&fid).into_bytes(),
-                            token_key(&fid, &hash),
-                            token_key(&fid, &next.hash()),
-                        ],
-                        vec![
-                            raw.clone(),
-                            rotated.encode().into_bytes(),
-                            fresh.encode().into_bytes(),
-                            ttl(expires_at, now).to_string().into_bytes(),
-                            expires_at.to_string().into_bytes(),
-                            granted.exp.to_string().into_bytes(),
-                            ttl(expires_at.max(granted.exp), now)
-                                .to_string()
-                                .into_bytes(),
-                        ],
-                    )?;
-                    if applied != 1 {
-                        continue;
+                    if e.rotated_at.is_none() {
+                        found = Some((token, e, raw_entry));
+                        break;
                     }
-                    (next, expires_at, false, granted)
                 }
-                Presented::RotatedWithinGrace => {
-                    // The chain, computed here (the derivation key never leaves this
-                    // process), read in one command; the first current link is the token
-                    // the winner of the race already received.
-                    let mut chain = Vec::with_capacity(MAX_CHAIN);
-                    let mut candidate = presented.successor(&family.key);
-                    for _ in 0..MAX_CHAIN {
-                        let next = candidate.successor(&family.key);
-                        chain.push(candidate);
-                        candidate = next;
-                    }
-                    let entries = self
-                        .token_entries(&fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
-                    let mut found = None;
-                    for (token, raw_entry) in chain.into_iter().zip(entries) {
-                        let Some(raw_entry) = raw_entry else { break };
-                        let Some(e) = TokenEntry::decode(&raw_entry) else {
-                            break;
-                        };
-                        if e.rotated_at.is_none() {
-                            found = Some((token, e, raw_entry));
-                            break;
-                        }
-                    }
-                    let Some((current, current_entry, current_raw)) = found else {
-                        return Ok(Err(Refused::Unknown));
-                    };
-                    if current_entry.expires_at <= now {
-                        return Ok(Err(Refused::Unknown));
-                    }
-                    let granted = self.grant(grant)?;
-                    let replayed = TokenEntry {
-                        grace_replays: entry.grace_replays.saturating_add(1),
-                        ..entry
-                    };
-                    let applied: i64 = self.script(
-                        &self.scripts.grace,
-                        vec![
-                            family_key(&fid).into_bytes(),
-                            token_key(&fid, &hash),
-                            token_key(&fid, &current.hash()),
-                        ],
-                        vec![
-                            raw.clone(),
-                            replayed.encode().into_bytes(),
-                            current_raw,
-                            granted.exp.to_string().into_bytes(),
-                            ttl(current_entry.expires_at.max(granted.exp), now)
-                                .to_string()
-                                .into_bytes(),
-                        ],
-                    )?;
-                    if applied != 1 {
-                        continue;
-                    }
-                    (current, current_entry.expires_at, true, granted)
+                let Some((current, current_entry, current_raw)) = found else {
+                    return Ok(Err(Refused::Unknown));
+                };
+                if current_entry.expires_at <= now {
+                    return Ok(Err(Refused::Unknown));
                 }
+                let replayed = TokenEntry {
+                    grace_replays: entry.grace_replays.saturating_add(1),
+                    ..entry
+                };
+                // The current token's index is written again: on a cluster the rotation
+                // that made it current and its index are on different nodes, and a
+                // rotation whose index write failed is answered here, before that token
+                // is ever presented.
+                let answer = Answer {
+                    fid: &fid,
+                    username: &family.user,
+                    hash: current.hash(),
+                    expires_at: current_entry.expires_at,
+                };
+                let applied = self.apply(
+                    answer,
+                    now,
+                    &self.scripts.grace,
+                    vec![
+                        family_key(&fid).into_bytes(),
+                        token_key(&fid, &hash),
+                        token_key(&fid, &current.hash()),
+                    ],
+                    vec![
+                        raw.clone(),
+                        replayed.encode().into_bytes(),
+                        current_raw,
+                        granted.exp.to_string().into_bytes(),
+                        ttl(current_entry.expires_at.max(granted.exp), now)
+                            .to_string()
+                            .into_bytes(),
+                    ],
+                )?;
+                let Some(user) = applied else { continue };
+                (current, current_entry.expires_at, true, user)
             };
-            let user = self
-                .find_user(&family.user)?
-                .ok_or(StoreError::Inconsistent("the family's account is gone"))?;
             return Ok(Ok(Issued {
                 token,
                 expires_at,
@@ -303,5 +285,59 @@ impl RedisStore {
         Err(StoreError::Unavailable(
             "too many concurrent refreshes of one session".into(),
         ))
+    }
+
+    /// One round trip: the index of the token about to be handed out, the compare-and-set
+    /// `script` that makes it the answer, and the family's account, at the same time. The
+    /// token is revealed only after all three answered. `None` if the script found the
+    /// facts changed (nothing applied).
+    fn apply(
+        &self,
+        answer: Answer<'_>,
+        now: u64,
+        script: &redis::Script,
+        keys: Vec<Vec<u8>>,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Option<User>> {
+        let Answer {
+            fid,
+            username,
+            hash,
+            expires_at,
+        } = answer;
+        let (script, secs) = (script.clone(), ttl(expires_at, now));
+        let (fid, name) = (fid.to_owned(), username.to_owned());
+        let (applied, account): (i64, _) = self.run(move |c| async move {
+            tokio::try_join!(
+                script_call::<i64>(c.clone(), script, keys, args),
+                user_call(c.clone(), &name),
+                index_call(c, &hash, &fid, secs),
+            )
+            .map(|(applied, account, ())| (applied, account))
+        })?;
+        if applied != 1 {
+            return Ok(None);
+        }
+        parse_user(username, &account)
+            .map(Some)
+            .ok_or(StoreError::Inconsistent("the family's account is gone"))
+    }
+}
+
+/// The token a refresh step is about to hand out, and whose account receives it.
+struct Answer<'a> {
+    fid: &'a str,
+    username: &'a str,
+    hash: TokenHash,
+    expires_at: u64,
+}
+
+/// The refusals that need no write.
+fn refusal(presented: Presented) -> Option<Refused> {
+    match presented {
+        Presented::FamilyRevoked => Some(Refused::Revoked),
+        Presented::Expired => Some(Refused::Expired),
+        Presented::SessionEnded => Some(Refused::SessionEnded),
+        Presented::Current | Presented::RotatedWithinGrace | Presented::Replayed => None,
     }
 }

@@ -3,6 +3,15 @@
 //! One connection behind a mutex; callers run on tokio's blocking pool. Every operation
 //! that changes more than one row is one `BEGIN IMMEDIATE` transaction, so a crash or an
 //! error leaves either the old state or the new one, never a user without a usable cookie.
+//!
+//! Login and refresh (the transactions that start and rotate a family) live in
+//! [`rotate`]; the unit tests in `tests.rs`.
+
+mod rotate;
+
+use rotate::token_row;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -10,12 +19,10 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    AccessGrant, AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused,
-    Result, RowCounts, Store, StoreError, StoredKey, User, MAX_CHAIN,
+    AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused, Result,
+    RowCounts, Store, StoreError, StoredKey, User,
 };
-use crate::refresh::{
-    classify, new_family_key, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
-};
+use crate::refresh::{RefreshToken, SessionRules, TokenHash};
 use crate::schema;
 use crate::throttle::{Counter, Write};
 
@@ -134,8 +141,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    /// Starts a new family for `user_id` and revokes the families of `previous` cookies
-    /// (session fixation: a login never continues a session it was handed).
     fn login(
         &self,
         user: User,
@@ -144,68 +149,9 @@ impl Store for SqliteStore {
         rules: &SessionRules,
         grant: &GrantRequest<'_>,
     ) -> Result<(Issued, Vec<String>)> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut revoked = Vec::new();
-        for hash in previous {
-            let family: Option<String> = tx
-                .query_row(
-                    "SELECT family_id FROM refresh_tokens WHERE hash = ?1",
-                    [&hash[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(family) = family {
-                let changed = tx.execute(
-                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'login'
-                     WHERE id = ?2 AND revoked_at IS NULL",
-                    params![to_i64(now), family],
-                )?;
-                if changed > 0 {
-                    revoked.push(family);
-                }
-            }
-        }
-        let family_id = crate::refresh::random_id();
-        let key = new_family_key();
-        let token = RefreshToken::generate();
-        let session_ends_at = now.saturating_add(rules.max_age);
-        let expires_at = rules.token_expiry(now, session_ends_at);
-        tx.execute(
-            "INSERT INTO families (id, user_id, successor_key, created_at, expires_at, access_exp_max,
-                                   session_expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                family_id,
-                user.id,
-                &key[..],
-                to_i64(now),
-                to_i64(expires_at),
-                to_i64(grant.exp),
-                to_i64(session_ends_at)
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![&token.hash()[..], family_id, to_i64(now), to_i64(expires_at)],
-        )?;
-        let grant = record_grant(&tx, grant)?;
-        tx.commit()?;
-        Ok((
-            Issued {
-                token,
-                expires_at,
-                family_id,
-                user,
-                grace_replay: false,
-                grant,
-            },
-            revoked,
-        ))
+        self.start_family(user, previous, now, rules, grant)
     }
 
-    /// Presents a refresh token: rotates it, answers a grace-window replay with the
-    /// current token, or refuses it (revoking the family on a late replay). One transaction.
     fn refresh(
         &self,
         presented: &RefreshToken,
@@ -213,119 +159,7 @@ impl Store for SqliteStore {
         rules: &SessionRules,
         grant: &GrantRequest<'_>,
     ) -> Result<std::result::Result<Issued, Refused>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(row) = token_row(&tx, &presented.hash())? else {
-            return Ok(Err(Refused::Unknown));
-        };
-        let family: (i64, Vec<u8>, Option<i64>, i64) = tx.query_row(
-            "SELECT user_id, successor_key, revoked_at,
-                    COALESCE(session_expires_at, created_at + ?2)
-             FROM families WHERE id = ?1",
-            params![&row.family_id, to_i64(rules.max_age)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
-        let (user_id, family_key, revoked_at, session_ends_at) = family;
-        let session_ends_at = to_u64(session_ends_at);
-        let facts = TokenFacts {
-            expires_at: row.expires_at,
-            rotated_at: row.rotated_at,
-            grace_replays: row.grace_replays,
-            family_revoked: revoked_at.is_some(),
-            session_ends_at,
-        };
-        let issued = match classify(&facts, now, rules) {
-            Presented::FamilyRevoked => return Ok(Err(Refused::Revoked)),
-            Presented::Expired => return Ok(Err(Refused::Expired)),
-            Presented::SessionEnded => return Ok(Err(Refused::SessionEnded)),
-            Presented::Replayed => {
-                let reason = if row
-                    .rotated_at
-                    .is_some_and(|at| now.saturating_sub(at) <= rules.grace)
-                {
-                    "replay_cap"
-                } else {
-                    "reuse"
-                };
-                tx.execute(
-                    "UPDATE families SET revoked_at = ?1, revoked_reason = ?3 WHERE id = ?2",
-                    params![to_i64(now), row.family_id, reason],
-                )?;
-                tx.commit()?;
-                return Ok(Err(Refused::ReuseDetected {
-                    family_id: row.family_id,
-                }));
-            }
-            Presented::Current => {
-                let next = presented.successor(&family_key);
-                let expires_at = rules.token_expiry(now, session_ends_at);
-                tx.execute(
-                    "UPDATE refresh_tokens SET rotated_at = ?1 WHERE hash = ?2",
-                    params![to_i64(now), &presented.hash()[..]],
-                )?;
-                tx.execute(
-                    "INSERT INTO refresh_tokens (hash, family_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![&next.hash()[..], row.family_id, to_i64(now), to_i64(expires_at)],
-                )?;
-                tx.execute(
-                    "UPDATE families SET expires_at = MAX(expires_at, ?1) WHERE id = ?2",
-                    params![to_i64(expires_at), row.family_id],
-                )?;
-                (next, expires_at, false)
-            }
-            Presented::RotatedWithinGrace => {
-                // Walk the chain to the current token. It is the one the winner of the race
-                // (or the lost response) already received, so every racer ends up with it.
-                let mut candidate = presented.successor(&family_key);
-                let mut found = None;
-                for _ in 0..MAX_CHAIN {
-                    match token_row(&tx, &candidate.hash())? {
-                        Some(r) if r.family_id == row.family_id && r.rotated_at.is_none() => {
-                            found = Some(r.expires_at);
-                            break;
-                        }
-                        Some(r) if r.family_id == row.family_id => {
-                            candidate = candidate.successor(&family_key);
-                        }
-                        _ => break,
-                    }
-                }
-                match found {
-                    Some(expires_at) if expires_at > now => {
-                        // Counted only when it hands something out.
-                        tx.execute(
-                            "UPDATE refresh_tokens SET grace_replays = grace_replays + 1
-                             WHERE hash = ?1",
-                            [&presented.hash()[..]],
-                        )?;
-                        (candidate, expires_at, true)
-                    }
-                    // No current token reachable (deleted or expired): refuse, but a failed
-                    // lookup is not evidence of theft, so nothing is revoked.
-                    _ => return Ok(Err(Refused::Unknown)),
-                }
-            }
-        };
-        let user = tx.query_row(
-            "SELECT id, username, password_hash, name, roles FROM users WHERE id = ?1",
-            [user_id],
-            user_from_row,
-        )?;
-        tx.execute(
-            "UPDATE families SET access_exp_max = MAX(access_exp_max, ?1) WHERE id = ?2",
-            params![to_i64(grant.exp), row.family_id],
-        )?;
-        let grant = record_grant(&tx, grant)?;
-        tx.commit()?;
-        let (token, expires_at, grace_replay) = issued;
-        Ok(Ok(Issued {
-            token,
-            expires_at,
-            family_id: row.family_id,
-            user,
-            grace_replay,
-            grant,
-        }))
+        self.rotate(presented, now, rules, grant)
     }
 
     /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
@@ -572,57 +406,6 @@ impl Store for SqliteStore {
     }
 }
 
-struct TokenRow {
-    family_id: String,
-    expires_at: u64,
-    rotated_at: Option<u64>,
-    grace_replays: u32,
-}
-
-fn token_row(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRow>> {
-    Ok(conn
-        .query_row(
-            "SELECT family_id, expires_at, rotated_at, grace_replays
-             FROM refresh_tokens WHERE hash = ?1",
-            [&hash[..]],
-            |r| {
-                Ok(TokenRow {
-                    family_id: r.get(0)?,
-                    expires_at: to_u64(r.get(1)?),
-                    rotated_at: r.get::<_, Option<i64>>(2)?.map(to_u64),
-                    grace_replays: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
-                })
-            },
-        )
-        .optional()?)
-}
-
-/// Chooses the signing key and records its use, inside the caller's transaction.
-fn record_grant(conn: &Connection, request: &GrantRequest<'_>) -> Result<AccessGrant> {
-    let kid: String = conn
-        .query_row(
-            "SELECT kid FROM signing_keys WHERE retired_at IS NULL
-             ORDER BY created_at DESC, kid LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or(StoreError::Inconsistent("no current signing key"))?;
-    conn.execute(
-        "UPDATE signing_keys SET last_exp = MAX(last_exp, ?1) WHERE kid = ?2",
-        params![to_i64(request.exp), kid],
-    )?;
-    if !(request.pin)(&kid, request.exp) {
-        return Err(StoreError::Inconsistent(
-            "the current signing key is not loaded",
-        ));
-    }
-    Ok(AccessGrant {
-        kid,
-        exp: request.exp,
-    })
-}
-
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let roles: String = r.get(4)?;
     Ok(User {
@@ -643,68 +426,4 @@ fn restrict_permissions(path: &str) {
     }
     #[cfg(not(unix))]
     let _ = path;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::SigningAlgorithm;
-    use crate::keys::SigningKey;
-
-    const RULES: SessionRules = SessionRules {
-        refresh_ttl: 600,
-        grace: 10,
-        grace_replays: 10,
-        max_age: 3600,
-    };
-
-    fn store_with_session(now: u64) -> (SqliteStore, String) {
-        let store = SqliteStore::open(":memory:").unwrap();
-        store.upsert_user("u", "$argon2id$x", "U", &[]).unwrap();
-        let key = SigningKey::generate(SigningAlgorithm::Es256, now).unwrap();
-        store.install_key(&key, now).unwrap();
-        let user = store.find_user("u").unwrap().unwrap();
-        let pin = |_: &str, _: u64| true;
-        let grant = GrantRequest {
-            exp: now + 900,
-            pin: &pin,
-        };
-        let (issued, _) = store.login(user, &[], now, &RULES, &grant).unwrap();
-        (store, issued.family_id)
-    }
-
-    #[test]
-    fn the_denylist_alone_refuses_a_jti_of_a_live_session() {
-        let (store, sid) = store_with_session(1000);
-        // A verified token whose session is already gone: only its jti can be denied.
-        let family = store
-            .logout(None, Some(("jti-1", 1900, "no-such-session")), 1000)
-            .unwrap();
-        assert_eq!(family, None);
-        assert_eq!(
-            store.access_state("jti-1", &sid).unwrap(),
-            AccessState::Denylisted
-        );
-        assert_eq!(
-            store.access_state("jti-2", &sid).unwrap(),
-            AccessState::Allowed
-        );
-    }
-
-    #[test]
-    fn a_grant_is_refused_when_the_chosen_key_is_not_loaded() {
-        let (store, _) = store_with_session(1000);
-        let user = store.find_user("u").unwrap().unwrap();
-        let pin = |_: &str, _: u64| false;
-        let grant = GrantRequest {
-            exp: 1900,
-            pin: &pin,
-        };
-        let before = store.row_counts().unwrap();
-        assert!(matches!(
-            store.login(user, &[], 1000, &RULES, &grant),
-            Err(StoreError::Inconsistent(_))
-        ));
-        assert_eq!(store.row_counts().unwrap(), before, "rolled back");
-    }
 }
