@@ -261,6 +261,11 @@ pub struct Config {
     /// `--key-encryption-key-file` or `TOKEN_SERVER_KEY_ENCRYPTION_KEY`: seals the private
     /// signing keys in a shared store. A Redis store refuses to start without one.
     pub key_encryption_key: Option<KeyEncryptionKey>,
+
+    // Upstream mode (issue 19).
+    /// `--upstream-issuer` and the flags with it: the server signs users in at this
+    /// OpenID Connect provider instead of with passwords. `None`: local accounts.
+    pub upstream: Option<crate::upstream::UpstreamConfig>,
 }
 
 impl Default for Config {
@@ -291,6 +296,7 @@ impl Default for Config {
             log: stderr_sink(),
             store: None,
             key_encryption_key: None,
+            upstream: None,
         }
     }
 }

@@ -75,6 +75,8 @@ pub(crate) struct AppState {
     pub(crate) counters: Counters,
     /// When the last on-demand key sync ran ([`AppState::sync_keys_on_miss`]).
     pub(crate) last_key_sync: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The upstream OpenID Connect provider, in the upstream mode (issue 19).
+    pub(crate) upstream: Option<Arc<crate::upstream::Upstream>>,
 }
 
 impl AppState {
