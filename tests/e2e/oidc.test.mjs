@@ -159,3 +159,103 @@ test("a reload restores the session through the refresh cookie", async () => {
   assert.equal((await claims(page)).sub, "alice");
   assert.deepEqual(page.pageErrors, []);
 });
+
+test("logout revokes the provider's refresh token and answers the provider's end-session URL", { timeout: 60_000 }, async () => {
+  const page = await signInThroughProvider("alice");
+  const held = provider.refreshTokens.at(-1);
+  const revocationsBefore = provider.stats.revocations;
+  // The logout request as the package sends it, read here for its body.
+  const { status, body } = await page.evaluate(async () => {
+    const r = await fetch("/auth/logout", {
+      method: "POST",
+      credentials: "include",
+      headers: { "X-Requested-With": "wasm-token-manager" },
+    });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.equal(status, 200);
+  const endSession = new URL(body.end_session_url);
+  assert.equal(endSession.origin, provider.issuer, "RP-initiated logout at the provider");
+  assert.equal(endSession.searchParams.get("client_id"), CLIENT_ID);
+  assert.equal(endSession.searchParams.get("post_logout_redirect_uri"), `${server.url}/`);
+  assert.ok(endSession.searchParams.get("id_token_hint")?.split(".").length === 3, "id_token_hint is the ID token");
+  assert.equal(provider.stats.revocations, revocationsBefore + 1, "one RFC 7009 revocation");
+  // Asked directly, the provider refuses the refresh token the server held.
+  const refused = await provider.tryRefreshToken(held);
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.error, "invalid_grant");
+  await gotoDemo(page, server.url, FAST);
+  assert.equal(await page.evaluate(() => window.demo.restored), false, "the session is over on the server too");
+});
+
+test("while the provider is down refreshes answer 503, the session survives and recovers by itself", { timeout: 60_000 }, async () => {
+  const page = await signInThroughProvider("bob");
+  const codes = provider.stats.codes;
+  const since = await page.evaluate(() => Date.now());
+  const unavailable = [];
+  page.on("response", (r) => {
+    if (new URL(r.url()).pathname === "/auth/refresh" && r.status() === 503) unavailable.push(r.headers()["retry-after"]);
+  });
+  await provider.stop();
+  const [first] = await waitForEvents(page, "error", { since, timeout: 3 * TTL * 1000 });
+  // 503 with Retry-After: the package reports it as rate_limited and honours the wait.
+  assert.equal(first.detail.code, "rate_limited");
+  assert.equal(first.detail.tokenValid, true, "the valid token is kept");
+  // Down for longer than a lifetime: the token runs out, the retries go on.
+  const [expired] = await waitForEvents(page, "expired", { since, timeout: 3 * TTL * 1000 });
+  assert.equal(expired.detail.retrying, true);
+  assert.ok(unavailable.length >= 1 && unavailable.every((v) => Number(v) >= 1), `Retry-After: ${unavailable}`);
+  await provider.start();
+  const [back] = await waitForEvents(page, "refresh", { since: expired.at, timeout: 15_000 });
+  assert.equal(back.detail.source, "refresh");
+  assert.equal(await state(page), "signedIn");
+  assert.equal((await claims(page)).sub, "bob");
+  assert.equal(provider.stats.codes, codes, "no new sign-in");
+  assert.deepEqual(await page.evaluate(() => window.demo.events.filter((e) => e.type === "logout")), []);
+});
+
+test("a refresh token the provider revoked ends the session: 401 invalid_grant, the family revoked", { timeout: 60_000 }, async () => {
+  const page = await signInThroughProvider("alice");
+  // Revoked behind the server's back (an administrator, the user at the provider).
+  const revoked = await fetch(`${provider.issuer}/token/revocation`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString("base64")}`,
+    },
+    body: new URLSearchParams({ token: provider.refreshTokens.at(-1), token_type_hint: "refresh_token" }),
+  });
+  assert.equal(revoked.status, 200);
+  const refused = page.waitForResponse(
+    (r) => new URL(r.url()).pathname === "/auth/refresh" && r.status() === 401,
+    { timeout: 3 * TTL * 1000 },
+  );
+  assert.equal((await refused).status(), 401);
+  // The package drops the session at once: a refused refresh is final.
+  await page.waitForFunction(() => window.demo.auth.state !== "signedIn", null, { timeout: 10_000, polling: 50 });
+  assert.notEqual(await state(page), "signedIn");
+  // The server revoked the family: the cookie restores nothing any more.
+  await gotoDemo(page, server.url, FAST);
+  assert.equal(await page.evaluate(() => window.demo.restored), false);
+});
+
+test("three tabs make one upstream refresh per token", { timeout: 60_000 }, async () => {
+  const first = await signInThroughProvider("bob");
+  const tabs = [first];
+  for (let i = 0; i < 2; i++) {
+    const tab = await context.newPage();
+    await gotoDemo(tab, server.url, FAST);
+    tabs.push(tab);
+  }
+  for (const tab of tabs) assert.equal(await state(tab), "signedIn");
+  const refreshesBefore = provider.stats.refreshes;
+  const tokensBefore = context.issuedTokens.size;
+  const since = await first.evaluate(() => Date.now());
+  for (const tab of tabs) await waitForEvents(tab, "refresh", { count: 3, since, timeout: 4 * TTL * 1000 });
+  const newTokens = context.issuedTokens.size - tokensBefore;
+  const upstream = provider.stats.refreshes - refreshesBefore;
+  assert.ok(newTokens >= 3, `${newTokens} new tokens`);
+  // Each token the tabs received came from exactly one refresh at the provider.
+  assert.ok(upstream === newTokens || upstream === newTokens + 1, `${upstream} upstream refreshes for ${newTokens} tokens`);
+  for (const tab of tabs) assert.deepEqual(tab.pageErrors, []);
+});
