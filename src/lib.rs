@@ -27,6 +27,7 @@ mod login;
 mod manager;
 mod options;
 mod pending;
+mod redirect;
 mod refresh;
 mod tabs;
 #[cfg(feature = "verify")]
@@ -103,6 +104,13 @@ fn start() {
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** Options of `new TokenManager(options)`. Every option is optional. */
+/** Options of `auth.loginWithRedirect(options)`. */
+export interface LoginWithRedirectOptions {
+  /** Where the server sends the browser back after the sign-in (it must be on the server's
+   * `--post-login-redirect` allowlist). Default: this page's path and query. */
+  returnTo?: string;
+}
+
 export interface TokenManagerOptions {
   /** Login endpoint. Default `"/auth/login"`. Must be https: or a loopback http: URL. */
   loginUrl?: string;
@@ -110,6 +118,9 @@ export interface TokenManagerOptions {
   refreshUrl?: string;
   /** Logout endpoint. Default `"/auth/logout"`. */
   logoutUrl?: string;
+  /** Where `loginWithRedirect()` sends the browser: the server's authorize endpoint (its
+   * upstream mode signs in at an OpenID Connect provider). Default `"/auth/authorize"`. */
+  authorizeUrl?: string;
   /** Origins `auth.fetch` may send the token to. Default: the page's own origin only. */
   apiOrigins?: string[];
   /** Minimum refresh lead before expiry, seconds. Default 60 (or 20% of the lifetime if larger, at most half of it). */

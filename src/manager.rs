@@ -26,7 +26,7 @@ fn random_seed() -> u64 {
 /// cookie, and attaches it to API requests. See the README for the full API.
 #[wasm_bindgen]
 pub struct TokenManager {
-    driver: Rc<Driver>,
+    pub(crate) driver: Rc<Driver>,
 }
 
 impl std::fmt::Debug for TokenManager {

@@ -21,6 +21,7 @@ const KNOWN: [&str; 15] = [
     "verify",
     "dpop",
     "loginUrl",
+    "authorizeUrl",
     "refreshUrl",
     "logoutUrl",
     "apiOrigins",
@@ -42,6 +43,8 @@ pub(crate) struct Options {
     pub login_url: String,
     pub refresh_url: String,
     pub logout_url: String,
+    /// `loginWithRedirect()`'s target: the server's authorize endpoint (upstream mode).
+    pub authorize_url: String,
     /// Serialized origins (`https://api.example.com`) the token may be sent to.
     pub api_origins: Vec<String>,
     pub cross_tab: bool,
@@ -267,6 +270,7 @@ impl Options {
             login_url: endpoint(&obj, "loginUrl", "/auth/login", &href)?,
             refresh_url: endpoint(&obj, "refreshUrl", "/auth/refresh", &href)?,
             logout_url: endpoint(&obj, "logoutUrl", "/auth/logout", &href)?,
+            authorize_url: endpoint(&obj, "authorizeUrl", "/auth/authorize", &href)?,
             api_origins: origins(&obj, &own_origin)?,
             cross_tab,
             expose_token: boolean(&obj, "exposeToken", false)?,

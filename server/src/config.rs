@@ -274,6 +274,10 @@ pub struct Config {
     /// (behind a TLS proxy: `https`); the `htu` of a proof is this, the `Host` header and
     /// the path. Defaults to `http`.
     pub public_scheme: String,
+    // Upstream mode (issue 19).
+    /// `--upstream-issuer` and the flags with it: the server signs users in at this
+    /// OpenID Connect provider instead of with passwords. `None`: local accounts.
+    pub upstream: Option<crate::upstream::UpstreamConfig>,
 }
 
 impl Default for Config {
@@ -308,6 +312,7 @@ impl Default for Config {
             dpop_nonce: false,
             dpop_required: false,
             public_scheme: "http".into(),
+            upstream: None,
         }
     }
 }

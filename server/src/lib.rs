@@ -43,6 +43,7 @@ mod static_files;
 mod store;
 mod switches;
 mod throttle;
+mod upstream;
 
 pub use cli::{Cli, Command};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -57,3 +58,4 @@ pub use store::{
     CleanupReport, KeyEncryptionKey, RefreshTokenStatus, RowCounts, StoreSpec, KEK_ENV, STORE_ENV,
 };
 pub use switches::Stats;
+pub use upstream::{UpstreamConfig, DEFAULT_UPSTREAM_SCOPES, UPSTREAM_CLIENT_SECRET_ENV};

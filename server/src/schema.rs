@@ -113,6 +113,25 @@ CREATE TABLE IF NOT EXISTS dpop_secret (
 );
 ",
     },
+    // 3 → 4 (issue 19): the upstream mode's provider tokens, and the key that seals them
+    // when no key-encryption key is configured.
+    Migration {
+        to: 4,
+        columns: &[],
+        sql: "
+CREATE TABLE IF NOT EXISTS upstream_tokens (
+    family_id  TEXT PRIMARY KEY REFERENCES families(id) ON DELETE CASCADE,
+    sealed     BLOB NOT NULL,               -- AES-256-GCM of the provider's tokens (upstream/tokens.rs)
+    access_exp INTEGER NOT NULL,            -- expiry of the cached provider access token
+    lock_owner TEXT,                        -- the request refreshing upstream now, if any
+    lock_until INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upstream_secret (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    kek TEXT NOT NULL                       -- base64 of 32 random bytes; only without a configured KEK
+);
+",
+    },
 ];
 
 /// The version this server writes and reads.

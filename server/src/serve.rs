@@ -137,11 +137,24 @@ impl Server {
             limits.max_connections = cap;
         }
         let log = Log::new(config.log.clone());
-        let state = tokio::task::spawn_blocking(move || {
+        // The upstream mode (issue 19): discovery before anything else starts, so an
+        // unreachable provider is a start error that names it.
+        let upstream = match &config.upstream {
+            Some(c) => Some(crate::upstream::discover(c).await.map_err(StartError)?),
+            None => None,
+        };
+        let configured_kek = config.key_encryption_key.clone();
+        let mut state = tokio::task::spawn_blocking(move || {
             log.clone().scope(|| build_state(config, settings, log))
         })
         .await
         .map_err(|_| StartError("startup panicked".into()))??;
+        if let Some(discovered) = upstream {
+            state.upstream = Some(Arc::new(crate::upstream::Upstream::new(
+                discovered,
+                upstream_kek(&state, configured_kek)?,
+            )));
+        }
         let state = Arc::new(state);
         if let Some(cap) = lowered {
             state.log.scope(|| {
@@ -400,6 +413,34 @@ fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     }
 }
 
+/// The key that seals the provider's tokens and the sign-in state: the configured
+/// key-encryption key, else (SQLite) one generated and kept in the database.
+fn upstream_kek(
+    state: &AppState,
+    configured: Option<crate::store::KeyEncryptionKey>,
+) -> Result<crate::store::KeyEncryptionKey, StartError> {
+    if state.store.shared() {
+        return Err(StartError(
+            "the upstream mode supports the SQLite store only (for now): the Redis backend \
+             does not keep the provider's tokens"
+                .into(),
+        ));
+    }
+    if let Some(kek) = configured {
+        return Ok(kek);
+    }
+    state
+        .store
+        .upstream_local_kek()
+        .map_err(|e| StartError(format!("the upstream mode: {e}")))?
+        .ok_or_else(|| {
+            StartError(format!(
+                "the upstream mode needs a key-encryption key to seal the provider's tokens: \
+                 set {KEK_ENV} or --key-encryption-key-file"
+            ))
+        })
+}
+
 fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState, StartError> {
     let store = open_store(&config)?;
     let passwords = Passwords::new(
@@ -458,5 +499,6 @@ fn build_state(config: Config, settings: Settings, log: Log) -> Result<AppState,
         counters: Counters::default(),
         last_key_sync: std::sync::Mutex::new(None),
         dpop_nonces,
+        upstream: None,
     })
 }

@@ -86,6 +86,8 @@ pub(crate) struct AppState {
     pub(crate) last_key_sync: std::sync::Mutex<Option<std::time::Instant>>,
     /// `--dpop-nonce`: the nonces, made with the store's secret.
     pub(crate) dpop_nonces: Option<crate::dpop::nonce::Nonces>,
+    /// The upstream OpenID Connect provider, in the upstream mode (issue 19).
+    pub(crate) upstream: Option<Arc<crate::upstream::Upstream>>,
 }
 
 impl AppState {

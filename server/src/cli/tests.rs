@@ -345,3 +345,56 @@ fn a_bad_store_flag_is_an_error_that_does_not_quote_a_password() {
     assert!(text.contains("--store") && text.contains("--key-encryption-key-file"));
     assert!(text.contains(STORE_ENV) && text.contains(KEK_ENV));
 }
+
+#[test]
+fn the_upstream_flags_are_checked_together_and_the_secret_comes_from_a_file_or_the_environment() {
+    let base = [
+        "--upstream-issuer",
+        "https://id.example",
+        "--upstream-client-id",
+        "spa",
+        "--redirect-uri",
+        "https://app.example/auth/callback",
+    ];
+    let run = |args: &[&str], secret: Option<&'static str>| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env = move |name: &str| {
+            (name == UPSTREAM_CLIENT_SECRET_ENV)
+                .then_some(secret)
+                .flatten()
+                .map(std::ffi::OsString::from)
+        };
+        match Config::from_args_and_env(args, env)? {
+            Command::Run(c) => Ok(*c),
+            Command::Help(_) => Err("help".to_owned()),
+        }
+    };
+    let c = run(&base, Some("s3cret-from-env")).unwrap();
+    let up = c.upstream.expect("upstream mode");
+    assert_eq!(up.issuer, "https://id.example");
+    assert_eq!(*up.client_secret, "s3cret-from-env");
+    assert_eq!(
+        up.scopes,
+        ["openid", "profile", "email", "offline_access"],
+        "the default scopes"
+    );
+    assert!(
+        !format!("{up:?}").contains("s3cret"),
+        "Debug hides the secret"
+    );
+    let err = run(&base, None).unwrap_err();
+    assert!(err.contains(UPSTREAM_CLIENT_SECRET_ENV), "{err}");
+    let path = std::env::temp_dir().join(format!("oidc-secret-{}", std::process::id()));
+    std::fs::write(&path, "file-s3cret\n").unwrap();
+    let mut with_file = base.to_vec();
+    with_file.extend(["--upstream-client-secret-file", path.to_str().unwrap()]);
+    let c = run(&with_file, None).unwrap();
+    assert_eq!(*c.upstream.unwrap().client_secret, "file-s3cret");
+    let _ = std::fs::remove_file(&path);
+    assert!(run(&base[..4], Some("x")).is_err(), "no --redirect-uri");
+    assert!(run(&base[2..], Some("x")).is_err(), "no --upstream-issuer");
+    let mut open_redirect = base.to_vec();
+    open_redirect.extend(["--post-login-redirect", "evil.example"]);
+    assert!(run(&open_redirect, Some("x")).is_err());
+    assert!(parse(&[]).unwrap().upstream.is_none());
+}

@@ -269,6 +269,13 @@ pub(super) async fn refresh(
     }
 
     let RefreshCookie(presented) = cookie?;
+    if state.upstream.is_some() {
+        let mut response = super::upstream::refresh(&state, presented).await?;
+        if plan.drop_response {
+            response.extensions_mut().insert(AbortConnection);
+        }
+        return Ok(response);
+    }
     let mut response = state
         .blocking(move |s| {
             // Checked before the rotation: a refused proof leaves the family as it was.
@@ -319,7 +326,7 @@ pub(super) async fn refresh(
     Ok(response)
 }
 
-fn refused_error(state: &AppState, refused: Refused) -> ApiError {
+pub(super) fn refused_error(state: &AppState, refused: Refused) -> ApiError {
     match refused {
         Refused::Unknown => ApiError::invalid_grant("unknown refresh token"),
         Refused::Expired => ApiError::invalid_grant("the refresh token has expired"),
@@ -377,6 +384,7 @@ pub(super) async fn logout(
             .map(|(claims, _)| (claims.jti, claims.exp, claims.sid))
     });
     let cookie = cookies.into_iter().next();
+    let end_session = super::upstream::logout(&state, cookie).await;
     state
         .blocking(move |s| {
             let denied = deny.is_some();
@@ -397,7 +405,10 @@ pub(super) async fn logout(
             Ok(())
         })
         .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let mut response = match state.upstream {
+        Some(_) => super::upstream::logout_answer(end_session),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&refresh::clear_cookie())

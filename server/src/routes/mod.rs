@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod counting;
 mod test_switches;
+mod upstream;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -57,11 +58,21 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     // A panic in a handler answers 500 and is logged; it never ends the connection task,
     // let alone the process. The inner layer lets the access log record the 500, the outer
     // one covers the access log itself.
-    Router::new()
-        .route(
+    // The upstream mode signs users in at the provider: no password login, and the
+    // sign-in endpoints instead.
+    let sign_in = if state.upstream.is_some() {
+        Router::new()
+            .route("/auth/login", any(not_found))
+            .route("/auth/authorize", get(upstream::authorize))
+            .route("/auth/callback", get(upstream::callback))
+    } else {
+        Router::new().route(
             "/auth/login",
             counted(Endpoint::Login, dpop(post(auth::login))),
         )
+    };
+    Router::new()
+        .merge(sign_in)
         .route(
             "/auth/refresh",
             counted(Endpoint::Refresh, dpop(post(auth::refresh))),

@@ -341,6 +341,53 @@ pub(crate) trait Store: Send + Sync {
     /// The secret the nonces of every instance of this store are made with: `fresh` is
     /// stored if there is none yet, and what is stored is returned.
     fn dpop_nonce_secret(&self, fresh: &[u8]) -> Result<Vec<u8>>;
+
+    // The upstream mode (issue 19): the provider's tokens of a family, sealed by the
+    // caller, and the lock that lets one request at a time refresh them upstream. A
+    // backend without the mode refuses; the server then fails at start, not per request.
+
+    /// The family a known refresh token belongs to.
+    fn upstream_family(&self, _hash: &TokenHash) -> Result<Option<String>> {
+        Err(upstream_unsupported())
+    }
+
+    /// Stores (or replaces) the sealed provider tokens of `family_id`; `access_exp` is the
+    /// cached access token's expiry.
+    fn upstream_save(&self, _family_id: &str, _sealed: &[u8], _access_exp: u64) -> Result<()> {
+        Err(upstream_unsupported())
+    }
+
+    /// The sealed provider tokens of `family_id`, if any.
+    fn upstream_load(&self, _family_id: &str) -> Result<Option<Vec<u8>>> {
+        Err(upstream_unsupported())
+    }
+
+    /// Takes the family's upstream-refresh lock for `owner` until `until` (Unix seconds),
+    /// unless another owner holds one that has not expired at `now`. `true`: taken.
+    fn upstream_lock(
+        &self,
+        _family_id: &str,
+        _owner: &str,
+        _now: u64,
+        _until: u64,
+    ) -> Result<bool> {
+        Err(upstream_unsupported())
+    }
+
+    /// Releases the lock if `owner` still holds it.
+    fn upstream_unlock(&self, _family_id: &str, _owner: &str) -> Result<()> {
+        Err(upstream_unsupported())
+    }
+
+    /// A key-encryption key kept in the store itself, for a store that has none configured
+    /// (SQLite: generated once, in the database file). `None`: configure one.
+    fn upstream_local_kek(&self) -> Result<Option<KeyEncryptionKey>> {
+        Ok(None)
+    }
+}
+
+fn upstream_unsupported() -> StoreError {
+    StoreError::Backend("this store does not support the upstream mode".into())
 }
 
 impl dyn Store {

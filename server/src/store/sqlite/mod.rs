@@ -19,8 +19,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused, Result,
-    RowCounts, Store, StoreError, StoredKey, User,
+    AccessState, CleanupReport, GrantRequest, Issued, KeyEncryptionKey, RefreshTokenStatus,
+    Refused, Result, RowCounts, Store, StoreError, StoredKey, User,
 };
 use crate::refresh::{RefreshToken, SessionRules, TokenHash};
 use crate::schema;
@@ -358,6 +358,83 @@ impl Store for SqliteStore {
             signing_keys: count("signing_keys")?,
             login_throttles: count("login_throttle")?,
         })
+    }
+
+    fn upstream_family(&self, hash: &TokenHash) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT family_id FROM refresh_tokens WHERE hash = ?1",
+                [&hash[..]],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn upstream_save(&self, family_id: &str, sealed: &[u8], access_exp: u64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO upstream_tokens (family_id, sealed, access_exp) VALUES (?1, ?2, ?3)
+             ON CONFLICT (family_id) DO UPDATE SET sealed = ?2, access_exp = ?3",
+            params![family_id, sealed, to_i64(access_exp)],
+        )?;
+        Ok(())
+    }
+
+    fn upstream_load(&self, family_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT sealed FROM upstream_tokens WHERE family_id = ?1",
+                [family_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn upstream_lock(&self, family_id: &str, owner: &str, now: u64, until: u64) -> Result<bool> {
+        // One statement: SQLite applies it atomically, whichever instance or thread asks.
+        let changed = self.conn().execute(
+            "UPDATE upstream_tokens SET lock_owner = ?2, lock_until = ?4
+             WHERE family_id = ?1 AND (lock_owner IS NULL OR lock_until <= ?3)",
+            params![family_id, owner, to_i64(now), to_i64(until)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn upstream_unlock(&self, family_id: &str, owner: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE upstream_tokens SET lock_owner = NULL, lock_until = NULL
+             WHERE family_id = ?1 AND lock_owner = ?2",
+            params![family_id, owner],
+        )?;
+        Ok(())
+    }
+
+    /// Generated at the first start in the upstream mode and kept in the database: it
+    /// protects the provider's tokens against a leaked backup that lacks it only if the
+    /// operator configures a KEK instead (server/README.md says so).
+    fn upstream_local_kek(&self) -> Result<Option<KeyEncryptionKey>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<String> = tx
+            .query_row("SELECT kek FROM upstream_secret WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let text = match stored {
+            Some(text) => text,
+            None => {
+                let text = KeyEncryptionKey::generate().to_base64();
+                tx.execute(
+                    "INSERT INTO upstream_secret (id, kek) VALUES (1, ?1)",
+                    [&text],
+                )?;
+                text
+            }
+        };
+        tx.commit()?;
+        let kek = KeyEncryptionKey::from_base64(&text).map_err(StoreError::Backend)?;
+        Ok(Some(kek))
     }
 
     fn remember_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<bool> {

@@ -1,0 +1,58 @@
+//! `loginWithRedirect()`: with a server in its upstream mode (issue 19) signing in is a
+//! navigation, to the authorize endpoint, which sends the browser on to the identity provider
+//! and, through its callback, back to `returnTo`. No token is involved here: on the page load
+//! that follows, `restore()` finds the session through the refresh cookie, as on any reload.
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::manager::TokenManager;
+use crate::options::invalid;
+
+fn text(obj: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
+    let v = Reflect::get(obj, &key.into())?;
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| invalid(key, "a string"))
+}
+
+#[wasm_bindgen]
+impl TokenManager {
+    /// Sends the browser to the server's authorize endpoint (`authorizeUrl`) with
+    /// `returnTo` (default: this page's path and query). The page unloads; after the sign-in
+    /// at the provider the server sends the browser back to `returnTo`, where `restore()`
+    /// finds the session.
+    #[wasm_bindgen(js_name = loginWithRedirect)]
+    pub fn login_with_redirect(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoginWithRedirectOptions")] options: Option<
+            JsValue,
+        >,
+    ) -> Result<(), JsValue> {
+        let location = Reflect::get(&js_sys::global(), &"location".into())?;
+        let given = match options.filter(JsValue::is_object) {
+            Some(o) => text(&o, "returnTo")?,
+            None => None,
+        };
+        let return_to = match given {
+            Some(r) => r,
+            None => {
+                let path = text(&location, "pathname")?.unwrap_or_else(|| "/".into());
+                path + &text(&location, "search")?.unwrap_or_default()
+            }
+        };
+        let base = &self.driver.opts.authorize_url;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{base}{separator}returnTo={}",
+            String::from(js_sys::encode_uri_component(&return_to))
+        );
+        let assign: Function = Reflect::get(&location, &"assign".into())?.dyn_into()?;
+        assign.call1(&location, &url.into())?;
+        Ok(())
+    }
+}
