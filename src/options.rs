@@ -17,7 +17,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::error::coded;
 use crate::verify::Verifier;
 
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 16] = [
     "verify",
     "dpop",
     "loginUrl",

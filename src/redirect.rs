@@ -46,11 +46,10 @@ impl TokenManager {
             }
         };
         let base = &self.driver.opts.authorize_url;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{base}{separator}returnTo={}",
-            String::from(js_sys::encode_uri_component(&return_to))
-        );
+        let separator = if base.contains('?') { "&returnTo=" } else { "?returnTo=" };
+        let encoded = String::from(js_sys::encode_uri_component(&return_to));
+        // Concatenated, not `format!`: the browser path links no `core::fmt`.
+        let url = [base.as_str(), separator, &encoded].concat();
         let assign: Function = Reflect::get(&location, &"assign".into())?.dyn_into()?;
         assign.call1(&location, &url.into())?;
         Ok(())
