@@ -31,6 +31,11 @@ mod refresh;
 mod tabs;
 #[cfg(feature = "verify")]
 mod verify;
+#[cfg(feature = "verify")]
+mod verify_api;
+/// WebCrypto calls, shared by verification and DPoP.
+#[cfg(any(feature = "verify", feature = "dpop"))]
+mod webcrypto;
 /// Without the `verify` feature: a verifier that cannot exist, so every verification path is
 /// compiled out and the default package stays small.
 #[cfg(not(feature = "verify"))]
@@ -75,7 +80,7 @@ pub(crate) fn promise(
 }
 pub use manager::TokenManager;
 #[cfg(feature = "verify")]
-pub use verify::{compact_verify, verify_token};
+pub use verify_api::{compact_verify, verify_token};
 
 use wasm_bindgen::prelude::*;
 
