@@ -2,9 +2,10 @@
 //! only, the proofs of login, refresh and `auth.fetch` signed with it, and the server's nonces.
 //!
 //! The core decides what a proof says ([`token_manager_core::dpop`]); this module generates
-//! the key, draws `jti`, hashes the token for `ath` and signs. The key goes to sibling tabs with
-//! the token (a `CryptoKey` is structured-cloneable and stays non-extractable); a logout or
-//! `free()` drops it, and a tab that starts alone makes a new one.
+//! the key, draws `jti`, hashes the token for `ath` and signs, all through
+//! [`crate::webcrypto`]. The key goes to sibling tabs with the token (a `CryptoKey` is
+//! structured-cloneable and stays non-extractable); a logout or `free()` drops it, and a tab
+//! that starts alone makes a new one.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -5,7 +5,9 @@
 //! sans-IO session of `token-manager-core`, and carries out what the session decides.
 //! One module per browser facility or concern: `manager` is the JS API, `driver` feeds the
 //! session and acts, `refresh`, `events`, `tabs`, `lifecycle`, `login` and
-//! `authorized_fetch` are what it does.
+//! `authorized_fetch` are what it does; `verify` (the `Verifier`), `verify_api`
+//! (`verifyToken`, `compactVerify`), `dpop` and `webcrypto` (their WebCrypto calls) are the
+//! opt-in features.
 
 #![deny(missing_docs, missing_debug_implementations)]
 
