@@ -2,25 +2,25 @@
 //! only, the proofs of login, refresh and `auth.fetch` signed with it, and the server's nonces.
 //!
 //! The core decides what a proof says ([`token_manager_core::dpop`]); this module generates
-//! the key, draws `jti`, hashes the token for `ath` and signs. The key goes to sibling tabs with
-//! the token (a `CryptoKey` is structured-cloneable and stays non-extractable); a logout or
-//! `free()` drops it, and a tab that starts alone makes a new one.
+//! the key, draws `jti`, hashes the token for `ath` and signs, all through
+//! [`crate::webcrypto`]. The key goes to sibling tabs with the token (a `CryptoKey` is
+//! structured-cloneable and stays non-extractable); a logout or `free()` drops it, and a tab
+//! that starts alone makes a new one.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Object, Reflect};
 use token_manager_core::dpop::{
     asks_for_nonce, base64url, compact_proof, origin, signing_input, Nonces, ProofClaims,
     PublicKey, NONCE_HEADER, PROOF_HEADER,
 };
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
 
 use crate::driver::Driver;
 use crate::error::dpop_failed;
-use crate::http;
+use crate::{http, webcrypto};
 
 /// The session's key: the private `CryptoKey` (non-extractable, usable only to sign) and the
 /// public half that goes into every proof's `jwk`.
@@ -46,34 +46,9 @@ pub(crate) struct Dpop {
     nonces: RefCell<Nonces>,
 }
 
-fn params(pairs: &[(&str, &str)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&o, &(*k).into(), &(*v).into());
-    }
-    o.into()
-}
-
-/// `crypto.subtle[method](...args)`, awaited.
-async fn subtle(method: &str, args: &Array) -> Result<JsValue, JsValue> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
-    let subtle = Reflect::get(&crypto, &"subtle".into())?;
-    let f: Function = Reflect::get(&subtle, &method.into())?.dyn_into()?;
-    let promise: Promise = f.apply(&subtle, args)?.dyn_into()?;
-    JsFuture::from(promise).await
-}
-
-fn bytes(buffer: &JsValue) -> Vec<u8> {
-    Uint8Array::new(buffer).to_vec()
-}
-
-/// base64url of `n` bytes from `crypto.getRandomValues`.
+/// base64url of `n` random bytes.
 fn random_id(n: u32) -> Result<String, JsValue> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
-    let f: Function = Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
-    let buf = Uint8Array::new_with_length(n);
-    f.call1(&crypto, &buf)?;
-    Ok(base64url(&buf.to_vec()))
+    Ok(base64url(&webcrypto::random_bytes(n)?))
 }
 
 fn string_member(obj: &JsValue, name: &str) -> Option<String> {
@@ -83,17 +58,8 @@ fn string_member(obj: &JsValue, name: &str) -> Option<String> {
 impl KeyPair {
     /// A new P-256 key pair; the private key cannot be exported (`extractable: false`).
     async fn generate() -> Result<Self, JsValue> {
-        let algorithm = params(&[("name", "ECDSA"), ("namedCurve", "P-256")]);
-        let usages = Array::of1(&"sign".into());
-        let pair = subtle(
-            "generateKey",
-            &Array::of3(&algorithm, &JsValue::FALSE, &usages),
-        )
-        .await?;
-        let private = Reflect::get(&pair, &"privateKey".into())?;
-        let public = Reflect::get(&pair, &"publicKey".into())?;
-        // A public key is always exportable; only its x and y are kept.
-        let jwk = subtle("exportKey", &Array::of2(&"jwk".into(), &public)).await?;
+        let (private, jwk) = webcrypto::generate_p256().await?;
+        // Only the public key's x and y are kept.
         let (Some(x), Some(y)) = (string_member(&jwk, "x"), string_member(&jwk, "y")) else {
             return Err(dpop_failed());
         };
@@ -144,11 +110,7 @@ impl KeyPair {
     ) -> Result<String, JsValue> {
         let ath = match token {
             None => None,
-            Some(t) => {
-                let data = Uint8Array::from(t.as_bytes());
-                let digest = subtle("digest", &Array::of2(&"SHA-256".into(), &data)).await?;
-                Some(base64url(&bytes(&digest)))
-            }
+            Some(t) => Some(base64url(&webcrypto::sha256(t.as_bytes()).await?)),
         };
         let jti = random_id(16)?;
         let input = signing_input(
@@ -162,17 +124,8 @@ impl KeyPair {
                 nonce,
             },
         );
-        let algorithm = params(&[("name", "ECDSA"), ("hash", "SHA-256")]);
-        let signature = subtle(
-            "sign",
-            &Array::of3(
-                &algorithm,
-                &self.private,
-                &Uint8Array::from(input.as_bytes()),
-            ),
-        )
-        .await?;
-        Ok(compact_proof(input, &bytes(&signature)))
+        let signature = webcrypto::sign_es256(&self.private, input.as_bytes()).await?;
+        Ok(compact_proof(input, &signature))
     }
 }
 

@@ -5,7 +5,9 @@
 //! sans-IO session of `token-manager-core`, and carries out what the session decides.
 //! One module per browser facility or concern: `manager` is the JS API, `driver` feeds the
 //! session and acts, `refresh`, `events`, `tabs`, `lifecycle`, `login` and
-//! `authorized_fetch` are what it does.
+//! `authorized_fetch` are what it does; `verify` (the `Verifier`), `verify_api`
+//! (`verifyToken`, `compactVerify`), `dpop` and `webcrypto` (their WebCrypto calls) are the
+//! opt-in features.
 
 #![deny(missing_docs, missing_debug_implementations)]
 
@@ -32,6 +34,11 @@ mod refresh;
 mod tabs;
 #[cfg(feature = "verify")]
 mod verify;
+#[cfg(feature = "verify")]
+mod verify_api;
+/// WebCrypto calls, shared by verification and DPoP.
+#[cfg(any(feature = "verify", feature = "dpop"))]
+mod webcrypto;
 /// Without the `verify` feature: a verifier that cannot exist, so every verification path is
 /// compiled out and the default package stays small.
 #[cfg(not(feature = "verify"))]
@@ -76,7 +83,7 @@ pub(crate) fn promise(
 }
 pub use manager::TokenManager;
 #[cfg(feature = "verify")]
-pub use verify::{compact_verify, verify_token};
+pub use verify_api::{compact_verify, verify_token};
 
 use wasm_bindgen::prelude::*;
 

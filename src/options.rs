@@ -139,11 +139,13 @@ pub(crate) fn secure_or_loopback(url: &web_sys::Url) -> bool {
 }
 
 fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<String, JsValue> {
+    // The default is borrowed, not copied into a `String` first.
     let raw = match get(obj, name)? {
-        None => default.to_owned(),
-        Some(v) => v.as_string().ok_or_else(|| invalid(name, "a URL string"))?,
+        None => None,
+        Some(v) => Some(v.as_string().ok_or_else(|| invalid(name, "a URL string"))?),
     };
-    let url = web_sys::Url::new_with_base(&raw, base).map_err(|_| invalid(name, "a valid URL"))?;
+    let url = web_sys::Url::new_with_base(raw.as_deref().unwrap_or(default), base)
+        .map_err(|_| invalid(name, "a valid URL"))?;
     if !secure_or_loopback(&url) {
         return Err(coded(
             ErrorCode::InsecureEndpoint,
@@ -195,26 +197,28 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
 impl Options {
     /// Reads and checks the options object (`undefined` means all defaults).
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
+        let empty: JsValue;
         let obj = if value.is_undefined() || value.is_null() {
-            Object::new().into()
+            empty = Object::new().into();
+            &empty
         } else if plain_object(value) {
-            value.clone()
+            value
         } else {
             return Err(coded(ErrorCode::InvalidOption, "options must be an object"));
         };
-        check_keys(&obj, &KNOWN, "")?;
+        check_keys(obj, &KNOWN, "")?;
         let (href, own_origin) = location();
         let mut config = Config::default();
-        if let Some(s) = number(&obj, "refreshLeadSeconds", 0, 86_400)? {
+        if let Some(s) = number(obj, "refreshLeadSeconds", 0, 86_400)? {
             config.refresh_lead_min = token_manager_core::schedule::duration_from_secs(s);
         }
-        if let Some(s) = number(&obj, "leewaySeconds", 0, 3_600)? {
+        if let Some(s) = number(obj, "leewaySeconds", 0, 3_600)? {
             config.leeway = token_manager_core::schedule::duration_from_secs(s);
         }
-        if let Some(ms) = number(&obj, "requestTimeoutMs", 1, 600_000)? {
+        if let Some(ms) = number(obj, "requestTimeoutMs", 1, 600_000)? {
             config.request_timeout = Duration::from_millis(ms as u64);
         }
-        if let Some(retry) = get(&obj, "retry")? {
+        if let Some(retry) = get(obj, "retry")? {
             if !plain_object(&retry) {
                 return Err(invalid("retry", "an object { base, cap, budget }"));
             }
@@ -232,7 +236,7 @@ impl Options {
                 return Err(invalid("retry.cap", "at least retry.base"));
             }
         }
-        let cross_tab = boolean(&obj, "crossTab", true)?;
+        let cross_tab = boolean(obj, "crossTab", true)?;
         if cross_tab {
             // A live lock holder lets go within its own request timeout; one that waits longer
             // has stopped (frozen, paused, crashed) and the lock is taken over.
@@ -240,8 +244,8 @@ impl Options {
         } else {
             config.sibling_wait = None;
         }
-        let idle = number(&obj, "idleTimeoutSeconds", 1, 31_536_000)?;
-        let warning = number(&obj, "idleWarningSeconds", 0, 86_400)?;
+        let idle = number(obj, "idleTimeoutSeconds", 1, 31_536_000)?;
+        let warning = number(obj, "idleWarningSeconds", 0, 86_400)?;
         match (idle, warning) {
             (None, Some(_)) => {
                 return Err(invalid(
@@ -267,17 +271,17 @@ impl Options {
             }
         }
         Ok(Options {
-            login_url: endpoint(&obj, "loginUrl", "/auth/login", &href)?,
-            refresh_url: endpoint(&obj, "refreshUrl", "/auth/refresh", &href)?,
-            logout_url: endpoint(&obj, "logoutUrl", "/auth/logout", &href)?,
-            authorize_url: endpoint(&obj, "authorizeUrl", "/auth/authorize", &href)?,
-            api_origins: origins(&obj, &own_origin)?,
+            login_url: endpoint(obj, "loginUrl", "/auth/login", &href)?,
+            refresh_url: endpoint(obj, "refreshUrl", "/auth/refresh", &href)?,
+            logout_url: endpoint(obj, "logoutUrl", "/auth/logout", &href)?,
+            authorize_url: endpoint(obj, "authorizeUrl", "/auth/authorize", &href)?,
+            api_origins: origins(obj, &own_origin)?,
             cross_tab,
-            expose_token: boolean(&obj, "exposeToken", false)?,
-            replay_non_idempotent: boolean(&obj, "replayNonIdempotent", false)?,
-            dpop: crate::dpop::check_option(boolean(&obj, "dpop", false)?)?,
+            expose_token: boolean(obj, "exposeToken", false)?,
+            replay_non_idempotent: boolean(obj, "replayNonIdempotent", false)?,
+            dpop: crate::dpop::check_option(boolean(obj, "dpop", false)?)?,
             config,
-            verifier: match get(&obj, "verify")? {
+            verifier: match get(obj, "verify")? {
                 None => None,
                 Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
             },

@@ -46,7 +46,11 @@ impl TokenManager {
             }
         };
         let base = &self.driver.opts.authorize_url;
-        let separator = if base.contains('?') { "&returnTo=" } else { "?returnTo=" };
+        let separator = if base.contains('?') {
+            "&returnTo="
+        } else {
+            "?returnTo="
+        };
         let encoded = String::from(js_sys::encode_uri_component(&return_to));
         // Concatenated, not `format!`: the browser path links no `core::fmt`.
         let url = [base.as_str(), separator, &encoded].concat();

@@ -8,10 +8,9 @@
 //! followed by its claims, parsed only once the signature verified.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::time::Duration;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use js_sys::{Array, Object, JSON};
 use token_manager_core::dangerous::{
     decode_jws_unverified, DecodeLimits, UnverifiedJws, UnverifiedToken,
 };
@@ -27,9 +26,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit};
 
-use crate::error::{coded, thrown};
+use crate::error::coded;
 use crate::options::{get, invalid, plain_object, secure_or_loopback};
-use crate::{clock, http};
+use crate::{http, webcrypto};
 
 /// Where keys come from.
 #[derive(Clone, Debug)]
@@ -71,19 +70,22 @@ const ALGORITHMS: [(&str, Algorithm); 9] = [
 /// The longest JWS `compactVerify` accepts: 1 MiB. A token stays capped at 16 KiB (the
 /// decoder's default), but a signed document or webhook body may be larger; its payload is
 /// only decoded and hashed, never parsed.
-const JWS_MAX_LEN: usize = 1 << 20;
+pub(crate) const JWS_MAX_LEN: usize = 1 << 20;
 
 /// Who reads the options: the manager's `verify`, `verifyToken` or `compactVerify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
+pub(crate) enum Caller {
+    /// The manager's `verify` option.
     Manager,
+    /// `verifyToken`.
     VerifyToken,
+    /// `compactVerify`.
     CompactVerify,
 }
 
 impl Caller {
     /// How options are named in errors.
-    fn prefix(self) -> &'static str {
+    pub(crate) fn prefix(self) -> &'static str {
         match self {
             Caller::CompactVerify => "compactVerify",
             _ => "verify",
@@ -131,7 +133,7 @@ impl Verifier {
 
     /// Reads the options for `caller`; `compactVerify` takes `{ jwksUrl | jwks, algorithms,
     /// typ?, jwksCooldownMs? }` and refuses the claims options by name.
-    fn read(obj: &JsValue, caller: Caller) -> Result<Self, JsValue> {
+    pub(crate) fn read(obj: &JsValue, caller: Caller) -> Result<Self, JsValue> {
         let p = caller.prefix();
         let name = |option: &str| [p, ".", option].concat();
         if !plain_object(obj) {
@@ -332,7 +334,7 @@ impl Verifier {
         {
             return Ok(k.clone());
         }
-        let imported = import_key(&key.public_json, alg).await?;
+        let imported = webcrypto::import_verify_key(&key.public_json, alg).await?;
         self.imported
             .borrow_mut()
             .push((key.public_json.clone(), alg, imported.clone()));
@@ -341,7 +343,7 @@ impl Verifier {
 
     /// Verifies a compact JWS: header policy, key, signature shape, WebCrypto. `now` only
     /// paces JWKS refetches. Returns it decoded, its payload untouched.
-    async fn verify_compact(
+    pub(crate) async fn verify_compact(
         &self,
         jws: &str,
         limits: &DecodeLimits,
@@ -356,7 +358,7 @@ impl Verifier {
         check_signature_shape(alg, &decoded.signature)?;
         let crypto_key = self.crypto_key(&key, alg).await?;
         let data = &jws.as_bytes()[..decoded.signing_input_len];
-        if !subtle_verify(alg, &crypto_key, &decoded.signature, data).await {
+        if !webcrypto::verify(alg, &crypto_key, &decoded.signature, data).await {
             return Err(VerifyError::BadSignature);
         }
         Ok(decoded)
@@ -376,234 +378,3 @@ impl Verifier {
         Ok(decoded)
     }
 }
-
-/// `crypto.subtle.importKey("jwk", …)` of a public key for `alg`, usable only to verify.
-async fn import_key(public_json: &str, alg: Algorithm) -> Result<JsValue, VerifyError> {
-    let jwk = JSON::parse(public_json)
-        .map_err(|_| VerifyError::InvalidKey("its public members are not JSON"))?;
-    let usages = Array::of1(&"verify".into());
-    let args = Array::of5(
-        &"jwk".into(),
-        &jwk,
-        &import_params(alg),
-        &false.into(),
-        &usages,
-    );
-    // WebCrypto checks what the policy cannot cheaply: that an EC point lies on its curve, that
-    // an RSA modulus is usable.
-    subtle_call("importKey", &args).await.map_err(|_| {
-        VerifyError::InvalidKey("WebCrypto refused to import it (an EC point not on its curve?)")
-    })
-}
-
-/// `crypto.subtle.verify`; anything but a resolved `true` is a bad signature.
-async fn subtle_verify(alg: Algorithm, key: &JsValue, signature: &[u8], data: &[u8]) -> bool {
-    let args = Array::of4(
-        &verify_params(alg),
-        key,
-        &Uint8Array::from(signature),
-        &Uint8Array::from(data),
-    );
-    subtle_call("verify", &args)
-        .await
-        .ok()
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
-}
-
-fn hash_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 => "SHA-384",
-        Algorithm::RS512 | Algorithm::PS512 => "SHA-512",
-        _ => "SHA-256",
-    }
-}
-
-fn params(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&o, &(*k).into(), v);
-    }
-    o.into()
-}
-
-fn import_params(alg: Algorithm) -> JsValue {
-    let hash = hash_name(alg);
-    match alg {
-        Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => {
-            params(&[("name", "RSA-PSS".into()), ("hash", hash.into())])
-        }
-        Algorithm::ES256 => params(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]),
-        Algorithm::ES384 => params(&[("name", "ECDSA".into()), ("namedCurve", "P-384".into())]),
-        Algorithm::EdDSA => params(&[("name", "Ed25519".into())]),
-        _ => params(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", hash.into())]),
-    }
-}
-
-fn verify_params(alg: Algorithm) -> JsValue {
-    match alg {
-        Algorithm::PS256 => params(&[("name", "RSA-PSS".into()), ("saltLength", 32.into())]),
-        Algorithm::PS384 => params(&[("name", "RSA-PSS".into()), ("saltLength", 48.into())]),
-        Algorithm::PS512 => params(&[("name", "RSA-PSS".into()), ("saltLength", 64.into())]),
-        Algorithm::ES256 | Algorithm::ES384 => {
-            params(&[("name", "ECDSA".into()), ("hash", hash_name(alg).into())])
-        }
-        Algorithm::EdDSA => params(&[("name", "Ed25519".into())]),
-        _ => params(&[("name", "RSASSA-PKCS1-v1_5".into())]),
-    }
-}
-
-/// Calls `crypto.subtle[method](...args)` and awaits it.
-async fn subtle_call(method: &str, args: &Array) -> Result<JsValue, JsValue> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
-    let subtle = Reflect::get(&crypto, &"subtle".into())?;
-    let f: Function = Reflect::get(&subtle, &method.into())?.dyn_into()?;
-    let promise: Promise = f.apply(&subtle, args)?.dyn_into()?;
-    JsFuture::from(promise).await
-}
-
-thread_local! {
-    /// Verifiers of `verifyToken` and `compactVerify`, by caller and options JSON, so repeated
-    /// calls share keys and imports.
-    static STANDALONE: RefCell<Vec<(String, Rc<Verifier>)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The cached verifier for these options, or a new one. Keyed by the caller and the policy
-/// only: a `currentTime` that changes on every call must not make a new verifier (and a JWKS
-/// fetch) per call, and options one caller refuses must not reach it through the other's cache.
-fn standalone(options: &JsValue, caller: Caller) -> Result<Rc<Verifier>, JsValue> {
-    let policy_only = Object::assign(&Object::new(), &Object::from(options.clone()));
-    if caller == Caller::VerifyToken {
-        let _ = Reflect::delete_property(&policy_only, &JsValue::from("currentTime"));
-    }
-    let mut key = caller.prefix().to_owned();
-    key.push_str(
-        &JSON::stringify(&policy_only)
-            .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default(),
-    );
-    let cached = STANDALONE.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
-    });
-    if let Some(v) = cached {
-        return Ok(v);
-    }
-    let v = Rc::new(Verifier::read(options, caller)?);
-    STANDALONE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 8 {
-            c.remove(0);
-        }
-        c.push((key, v.clone()));
-    });
-    Ok(v)
-}
-
-/// Verifies a token's signature against the issuer's keys and checks its claims. Resolves to
-/// the claims; rejects with a `TokenManagerError` whose `code` says why (`bad_signature`,
-/// `alg_not_allowed`, `unknown_kid`, `token_expired`, `wrong_issuer` …).
-///
-/// Options: `{ jwksUrl | jwks, algorithms, issuer?, audience?, typ?, leewaySeconds? (60),
-/// jwksCooldownMs? (60000), currentTime? (ms, defaults to now) }`.
-#[wasm_bindgen(js_name = verifyToken, unchecked_return_type = "Promise<Claims>")]
-pub fn verify_token(
-    #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "VerifyOptions")] options: JsValue,
-) -> Promise {
-    crate::promise(async move {
-        let token = token.as_string().ok_or_else(|| {
-            crate::error::invalid_argument("verifyToken(token, options) needs a string")
-        })?;
-        let now = match get(&options, "currentTime").ok().flatten() {
-            Some(t) => Timestamp::from_millis(
-                t.as_f64()
-                    .filter(|t| t.is_finite() && *t >= 0.0)
-                    .ok_or_else(|| invalid("verify.currentTime", "milliseconds since the epoch"))?
-                    as u64,
-            ),
-            None => clock::wall(),
-        };
-        let verifier = standalone(&options, Caller::VerifyToken)?;
-        let decoded = verifier.verify(&token, now).await.map_err(|e| thrown(&e))?;
-        crate::decode::parse_frozen(&decoded.claims.to_json())
-    })
-}
-
-/// Verifies a JWS in compact serialization (RFC 7515 §7.1) against the keys of `options` and
-/// the same header and key policy as `verifyToken`, and resolves to `{ payload, protectedHeader }`:
-/// the payload bytes exactly as signed (possibly empty, never parsed) and the protected header.
-/// Rejects with a `TokenManagerError` whose `code` says why; the JSON serialization is
-/// `not_compact`.
-///
-/// Options: `{ jwksUrl | jwks, algorithms, typ?, jwksCooldownMs? (60000) }`.
-#[wasm_bindgen(js_name = compactVerify, unchecked_return_type = "Promise<CompactVerifyResult>")]
-pub fn compact_verify(
-    #[wasm_bindgen(unchecked_param_type = "string")] jws: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "CompactVerifyOptions")] options: JsValue,
-) -> Promise {
-    crate::promise(async move {
-        let Some(jws) = jws.as_string() else {
-            if jws.is_object() && !jws.is_instance_of::<Uint8Array>() {
-                let e = VerifyError::Decode(token_manager_core::DecodeError::NotCompact);
-                return Err(thrown(&e));
-            }
-            return Err(crate::error::invalid_argument(
-                "compactVerify(jws, options) needs the JWS as a string",
-            ));
-        };
-        let verifier = standalone(&options, Caller::CompactVerify)?;
-        let limits = DecodeLimits {
-            max_len: JWS_MAX_LEN,
-            ..DecodeLimits::default()
-        };
-        let decoded = verifier
-            .verify_compact(&jws, &limits, clock::wall())
-            .await
-            .map_err(|e| thrown(&e))?;
-        let header = crate::decode::parse_frozen(&decoded.header_json)?;
-        let result = Object::new();
-        Reflect::set(
-            &result,
-            &"payload".into(),
-            &Uint8Array::from(&decoded.payload[..]),
-        )?;
-        Reflect::set(&result, &"protectedHeader".into(), &header)?;
-        Ok(result.into())
-    })
-}
-
-#[wasm_bindgen(typescript_custom_section)]
-const COMPACT_TYPES: &'static str = r#"
-/** Options of `compactVerify`: where the keys are and what the header must be. No claims options. */
-export interface CompactVerifyOptions {
-  /** The key set's URL (https: or loopback). Exactly one of `jwksUrl` and `jwks`. */
-  jwksUrl?: string;
-  /** An inline key set, checked when the options are read. */
-  jwks?: JsonWebKeySet;
-  /** The allowlist; the JWS's own `alg` never widens it. */
-  algorithms: VerifyAlgorithm[];
-  /** Required `typ`, compared case-insensitively, with or without `application/`. */
-  typ?: string;
-  /** An unknown `kid` refetches the JWKS at most this often, ms. Default 60000. */
-  jwksCooldownMs?: number;
-}
-
-/** The protected header of a verified JWS: the typed parameters, and every other member as sent. */
-export interface JwsHeader {
-  alg: VerifyAlgorithm;
-  kid?: string;
-  typ?: string;
-  cty?: string;
-  [parameter: string]: unknown;
-}
-
-/** A verified JWS: its payload exactly as signed and its protected header (frozen). */
-export interface CompactVerifyResult {
-  payload: Uint8Array;
-  protectedHeader: JwsHeader;
-}
-"#;

@@ -1,0 +1,163 @@
+//! The standalone verification exports, `verifyToken` and `compactVerify`: each reads its
+//! options into a [`Verifier`] (cached per caller and policy, so repeated calls share keys and
+//! imports) and verifies with it at the wall clock or the given `currentTime`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Object, Promise, Reflect, Uint8Array, JSON};
+use token_manager_core::dangerous::DecodeLimits;
+use token_manager_core::verify::VerifyError;
+use token_manager_core::Timestamp;
+use wasm_bindgen::prelude::*;
+
+use crate::clock;
+use crate::error::thrown;
+use crate::options::{get, invalid};
+use crate::verify::{Caller, Verifier, JWS_MAX_LEN};
+
+thread_local! {
+    /// Verifiers of `verifyToken` and `compactVerify`, by caller and options JSON, so repeated
+    /// calls share keys and imports.
+    static STANDALONE: RefCell<Vec<(String, Rc<Verifier>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The cached verifier for these options, or a new one. Keyed by the caller and the policy
+/// only: a `currentTime` that changes on every call must not make a new verifier (and a JWKS
+/// fetch) per call, and options one caller refuses must not reach it through the other's cache.
+fn standalone(options: &JsValue, caller: Caller) -> Result<Rc<Verifier>, JsValue> {
+    let policy_only = Object::assign(&Object::new(), &Object::from(options.clone()));
+    if caller == Caller::VerifyToken {
+        let _ = Reflect::delete_property(&policy_only, &JsValue::from("currentTime"));
+    }
+    let mut key = caller.prefix().to_owned();
+    key.push_str(
+        &JSON::stringify(&policy_only)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default(),
+    );
+    let cached = STANDALONE.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    });
+    if let Some(v) = cached {
+        return Ok(v);
+    }
+    let v = Rc::new(Verifier::read(options, caller)?);
+    STANDALONE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((key, v.clone()));
+    });
+    Ok(v)
+}
+
+/// Verifies a token's signature against the issuer's keys and checks its claims. Resolves to
+/// the claims; rejects with a `TokenManagerError` whose `code` says why (`bad_signature`,
+/// `alg_not_allowed`, `unknown_kid`, `token_expired`, `wrong_issuer` …).
+///
+/// Options: `{ jwksUrl | jwks, algorithms, issuer?, audience?, typ?, leewaySeconds? (60),
+/// jwksCooldownMs? (60000), currentTime? (ms, defaults to now) }`.
+#[wasm_bindgen(js_name = verifyToken, unchecked_return_type = "Promise<Claims>")]
+pub fn verify_token(
+    #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "VerifyOptions")] options: JsValue,
+) -> Promise {
+    crate::promise(async move {
+        let token = token.as_string().ok_or_else(|| {
+            crate::error::invalid_argument("verifyToken(token, options) needs a string")
+        })?;
+        let now = match get(&options, "currentTime").ok().flatten() {
+            Some(t) => Timestamp::from_millis(
+                t.as_f64()
+                    .filter(|t| t.is_finite() && *t >= 0.0)
+                    .ok_or_else(|| invalid("verify.currentTime", "milliseconds since the epoch"))?
+                    as u64,
+            ),
+            None => clock::wall(),
+        };
+        let verifier = standalone(&options, Caller::VerifyToken)?;
+        let decoded = verifier.verify(&token, now).await.map_err(|e| thrown(&e))?;
+        crate::decode::parse_frozen(&decoded.claims.to_json())
+    })
+}
+
+/// Verifies a JWS in compact serialization (RFC 7515 §7.1) against the keys of `options` and
+/// the same header and key policy as `verifyToken`, and resolves to `{ payload, protectedHeader }`:
+/// the payload bytes exactly as signed (possibly empty, never parsed) and the protected header.
+/// Rejects with a `TokenManagerError` whose `code` says why; the JSON serialization is
+/// `not_compact`.
+///
+/// Options: `{ jwksUrl | jwks, algorithms, typ?, jwksCooldownMs? (60000) }`.
+#[wasm_bindgen(js_name = compactVerify, unchecked_return_type = "Promise<CompactVerifyResult>")]
+pub fn compact_verify(
+    #[wasm_bindgen(unchecked_param_type = "string")] jws: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "CompactVerifyOptions")] options: JsValue,
+) -> Promise {
+    crate::promise(async move {
+        let Some(jws) = jws.as_string() else {
+            if jws.is_object() && !jws.is_instance_of::<Uint8Array>() {
+                let e = VerifyError::Decode(token_manager_core::DecodeError::NotCompact);
+                return Err(thrown(&e));
+            }
+            return Err(crate::error::invalid_argument(
+                "compactVerify(jws, options) needs the JWS as a string",
+            ));
+        };
+        let verifier = standalone(&options, Caller::CompactVerify)?;
+        let limits = DecodeLimits {
+            max_len: JWS_MAX_LEN,
+            ..DecodeLimits::default()
+        };
+        let decoded = verifier
+            .verify_compact(&jws, &limits, clock::wall())
+            .await
+            .map_err(|e| thrown(&e))?;
+        let header = crate::decode::parse_frozen(&decoded.header_json)?;
+        let result = Object::new();
+        Reflect::set(
+            &result,
+            &"payload".into(),
+            &Uint8Array::from(&decoded.payload[..]),
+        )?;
+        Reflect::set(&result, &"protectedHeader".into(), &header)?;
+        Ok(result.into())
+    })
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const COMPACT_TYPES: &'static str = r#"
+/** Options of `compactVerify`: where the keys are and what the header must be. No claims options. */
+export interface CompactVerifyOptions {
+  /** The key set's URL (https: or loopback). Exactly one of `jwksUrl` and `jwks`. */
+  jwksUrl?: string;
+  /** An inline key set, checked when the options are read. */
+  jwks?: JsonWebKeySet;
+  /** The allowlist; the JWS's own `alg` never widens it. */
+  algorithms: VerifyAlgorithm[];
+  /** Required `typ`, compared case-insensitively, with or without `application/`. */
+  typ?: string;
+  /** An unknown `kid` refetches the JWKS at most this often, ms. Default 60000. */
+  jwksCooldownMs?: number;
+}
+
+/** The protected header of a verified JWS: the typed parameters, and every other member as sent. */
+export interface JwsHeader {
+  alg: VerifyAlgorithm;
+  kid?: string;
+  typ?: string;
+  cty?: string;
+  [parameter: string]: unknown;
+}
+
+/** A verified JWS: its payload exactly as signed and its protected header (frozen). */
+export interface CompactVerifyResult {
+  payload: Uint8Array;
+  protectedHeader: JwsHeader;
+}
+"#;
