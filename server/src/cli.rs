@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser};
 
 use crate::config::{normalize_origin, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV};
 use crate::store::{KeyEncryptionKey, StoreSpec, KEK_ENV, STORE_ENV};
-use crate::upstream::{UpstreamConfig, DEFAULT_UPSTREAM_SCOPES, UPSTREAM_CLIENT_SECRET_ENV};
+use crate::upstream::UPSTREAM_CLIENT_SECRET_ENV;
 
 /// The flags of `token-manager-server`; `--help` prints them. Values are checked as they
 /// are parsed, so a bad one is an error that names its flag.
@@ -164,39 +164,9 @@ pub struct Cli {
     /// htu must be this, the Host header and the path
     #[arg(long, value_name = "SCHEME", env = "TOKEN_SERVER_PUBLIC_SCHEME", default_value = "http", value_parser = ["http", "https"])]
     public_scheme: String,
-    /// Sign users in at this OpenID Connect provider (the upstream mode, issue 19):
-    /// discovery at start, no password login
-    #[arg(long, value_name = "URL", env = "TOKEN_SERVER_UPSTREAM_ISSUER")]
-    upstream_issuer: Option<String>,
-    /// The server's client id at the provider (a confidential client)
-    #[arg(long, value_name = "ID", env = "TOKEN_SERVER_UPSTREAM_CLIENT_ID")]
-    upstream_client_id: Option<String>,
-    /// File holding the client secret (client_secret_basic)
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "TOKEN_SERVER_UPSTREAM_CLIENT_SECRET_FILE"
-    )]
-    upstream_client_secret_file: Option<String>,
-    /// Scopes to ask the provider for, space-separated
-    #[arg(long, value_name = "SCOPES", env = "TOKEN_SERVER_UPSTREAM_SCOPES", default_value = DEFAULT_UPSTREAM_SCOPES)]
-    upstream_scopes: String,
-    /// The prompt parameter sent to the provider (consent: what OpenID Connect asks for
-    /// with offline_access, and what strict providers need to issue a refresh token)
-    #[arg(long, value_name = "PROMPT", env = "TOKEN_SERVER_UPSTREAM_PROMPT")]
-    upstream_prompt: Option<String>,
-    /// This server's /auth/callback URL, exactly as registered at the provider
-    #[arg(long, value_name = "URL", env = "TOKEN_SERVER_REDIRECT_URI")]
-    redirect_uri: Option<String>,
-    /// Where /auth/callback may send the browser (returnTo): an origin, a URL or a /path;
-    /// repeatable, comma-separated in the variable [default: /]
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "TOKEN_SERVER_POST_LOGIN_REDIRECT",
-        value_delimiter = ','
-    )]
-    post_login_redirect: Vec<String>,
+    /// The upstream mode's flags (`cli/upstream.rs`).
+    #[command(flatten)]
+    upstream: UpstreamArgs,
 }
 
 const AFTER_HELP: &str = "\
@@ -329,7 +299,7 @@ impl Cli {
             }
             None => None,
         };
-        let upstream = self.upstream_config()?;
+        let upstream = self.upstream.config()?;
         let mut config = Config {
             listen: self.listen,
             database: self.database,
@@ -366,66 +336,6 @@ impl Cli {
         limits.idle_timeout = self.idle_timeout;
         limits.max_connections = self.max_connections;
         Ok(config)
-    }
-}
-
-impl Cli {
-    /// The upstream mode's flags, checked together; reads the client secret file.
-    fn upstream_config(&self) -> Result<Option<UpstreamConfig>, String> {
-        let Some(issuer) = self.upstream_issuer.clone() else {
-            let stray = self.upstream_client_id.is_some()
-                || self.upstream_prompt.is_some()
-                || self.upstream_client_secret_file.is_some()
-                || self.redirect_uri.is_some()
-                || !self.post_login_redirect.is_empty();
-            return if stray {
-                Err(
-                    "--upstream-client-id, --upstream-client-secret-file, --redirect-uri and \
-                     --post-login-redirect need --upstream-issuer"
-                        .into(),
-                )
-            } else {
-                Ok(None)
-            };
-        };
-        let client_id = self
-            .upstream_client_id
-            .clone()
-            .ok_or("--upstream-issuer needs --upstream-client-id")?;
-        let redirect_uri = self
-            .redirect_uri
-            .clone()
-            .ok_or("--upstream-issuer needs --redirect-uri (this server's /auth/callback)")?;
-        let client_secret = match &self.upstream_client_secret_file {
-            Some(path) => {
-                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    format!("--upstream-client-secret-file: cannot read {path:?}: {e}")
-                })?);
-                let secret = text.trim().to_owned();
-                if secret.is_empty() {
-                    return Err(format!("--upstream-client-secret-file {path:?} is empty"));
-                }
-                zeroize::Zeroizing::new(secret)
-            }
-            // From the environment (Config::from_args_and_env), which refuses an empty one.
-            None => zeroize::Zeroizing::new(String::new()),
-        };
-        let config = UpstreamConfig {
-            issuer,
-            client_id,
-            client_secret,
-            scopes: self
-                .upstream_scopes
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            prompt: self.upstream_prompt.clone(),
-            redirect_uri,
-            post_login_redirects: self.post_login_redirect.clone(),
-        };
-        // The allowlist's errors name the entry: better at parse time than at start.
-        crate::upstream::ReturnTo::new(&config.redirect_uri, &config.post_login_redirects)?;
-        Ok(Some(config))
     }
 }
 
@@ -511,6 +421,10 @@ fn origin(v: &str) -> Result<String, String> {
 fn algorithm(v: &str) -> Result<SigningAlgorithm, String> {
     v.parse()
 }
+
+mod upstream;
+
+use upstream::UpstreamArgs;
 
 #[cfg(test)]
 mod tests;
