@@ -283,16 +283,25 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     })
 }
 
-/// Every value of the refresh cookie across all `Cookie` headers.
-fn refresh_cookies(headers: &HeaderMap) -> Vec<&str> {
+/// Every value of the cookie `name` across all `Cookie` headers, trimmed, in order.
+pub(crate) fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == REFRESH_COOKIE)
-        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// Every value of the refresh cookie across all `Cookie` headers.
+fn refresh_cookies(headers: &HeaderMap) -> Vec<&str> {
+    cookie_values(headers, REFRESH_COOKIE)
+        .map(|value| value.trim_matches('"'))
         .collect()
 }
 
