@@ -117,6 +117,25 @@ pub fn decode_unverified_with(
     UnverifiedToken::from_jws(jws, limits.max_depth)
 }
 
+/// Reads a claims set given as JSON text rather than inside a JWT — the `id_token_claims` a
+/// token-mediating backend sends beside an opaque access token — with the same caps and
+/// strictness as a token's claims: at most `limits.max_len` bytes (`too_large`), nesting capped
+/// at `limits.max_depth`, duplicate names refused, registered claims strictly typed.
+///
+/// DANGER: see the [module documentation](self). Nothing here proves who wrote the text.
+pub fn claims_from_json_unverified(
+    json: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Claims, DecodeError> {
+    if json.len() > limits.max_len {
+        return Err(DecodeError::TooLarge {
+            len: json.len(),
+            max: limits.max_len,
+        });
+    }
+    Claims::from_object(parse_object(json, limits.max_depth, Part::Claims)?)
+}
+
 /// Decodes a JWS in compact serialization with explicit limits, without verifying it.
 ///
 /// Exactly three segments (`malformed_token` otherwise); the JSON serialization (input that
