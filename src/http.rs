@@ -141,9 +141,12 @@ pub(crate) async fn read_token(
     })
 }
 
-/// The `error` member of a JSON error body, if the answer has one.
-pub(crate) async fn error_code(response: &Response) -> Option<String> {
-    string_member(response, "error").await
+/// The `error` member of a JSON error body, if the answer has one. (The future of
+/// [`string_member`] itself, not an `async fn` around it: one state machine less in the wasm.)
+pub(crate) fn error_code(
+    response: &Response,
+) -> impl std::future::Future<Output = Option<String>> + '_ {
+    string_member(response, "error")
 }
 
 /// A string member of a JSON answer, if it has one.

@@ -60,7 +60,7 @@ impl UnverifiedToken {
         if jws.payload.is_empty() {
             return Err(DecodeError::Malformed { segments: 3 });
         }
-        let claims = Claims::from_object(parse_object(&jws.payload, max_depth, Part::Claims)?)?;
+        let claims = parse_claims(&jws.payload, max_depth)?;
         Ok(UnverifiedToken {
             header: jws.header,
             claims,
@@ -133,7 +133,13 @@ pub fn claims_from_json_unverified(
             max: limits.max_len,
         });
     }
-    Claims::from_object(parse_object(json, limits.max_depth, Part::Claims)?)
+    parse_claims(json, limits.max_depth)
+}
+
+/// A claims set from its JSON text: the one parse behind a JWT's claims and claims given as
+/// JSON, so both get the same checks (and the package one copy of them).
+fn parse_claims(json: &[u8], max_depth: usize) -> Result<Claims, DecodeError> {
+    Claims::from_object(parse_object(json, max_depth, Part::Claims)?)
 }
 
 /// Decodes a JWS in compact serialization with explicit limits, without verifying it.
