@@ -75,6 +75,10 @@ impl Channel {
             &(a.received_at.as_millis() as f64).into(),
         );
         set(&obj, "lifetimeMs", &(a.lifetime.as_millis() as f64).into());
+        // An opaque token's claims (JSON text): the other tabs cannot read them off the token.
+        if let Some(claims) = &a.claims {
+            set(&obj, "claims", &claims.into());
+        }
         let _ = self.channel.post_message(&obj);
     }
 
@@ -138,6 +142,7 @@ fn parse(data: &JsValue) -> Option<Message> {
                     },
                     received_at: Timestamp::from_millis(received_at as u64),
                     lifetime: std::time::Duration::from_millis(lifetime as u64),
+                    claims: get("claims").and_then(|c| c.as_string()),
                 },
                 key,
             ))

@@ -129,12 +129,29 @@ pub(crate) async fn read_token(
         .as_f64()
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e10)
         .map(token_manager_core::schedule::duration_from_secs);
-    Ok(ReceivedToken { token, expires_in })
+    // The ID token's claims a token-mediating backend sends (its upstream mode): the core uses
+    // them only for an access token that is not a JWT, and checks them as strictly as a token's.
+    let id_token_claims = Some(member(&body, "id_token_claims"))
+        .filter(JsValue::is_object)
+        .and_then(|c| js_sys::JSON::stringify(&c).ok()?.as_string());
+    Ok(ReceivedToken {
+        token,
+        expires_in,
+        id_token_claims,
+    })
 }
 
-/// The `error` member of a JSON error body, if the answer has one.
-pub(crate) async fn error_code(response: &Response) -> Option<String> {
-    member(&json_body(response).await?, "error").as_string()
+/// The `error` member of a JSON error body, if the answer has one. (The future of
+/// [`string_member`] itself, not an `async fn` around it: one state machine less in the wasm.)
+pub(crate) fn error_code(
+    response: &Response,
+) -> impl std::future::Future<Output = Option<String>> + '_ {
+    string_member(response, "error")
+}
+
+/// A string member of a JSON answer, if it has one.
+pub(crate) async fn string_member(response: &Response, key: &str) -> Option<String> {
+    member(&json_body(response).await?, key).as_string()
 }
 
 /// Classifies a completed refresh answer (`dpop`: the request carried a proof).

@@ -110,6 +110,15 @@ fn start() {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
+/** What `auth.logout()` resolves to. */
+export interface LogoutResult {
+  /** The identity provider's end-session URL (RP-initiated logout), when the server's upstream
+   * mode answered one: an `https:` (or loopback `http:`) URL the server built, with its
+   * `id_token_hint` and `post_logout_redirect_uri`. Navigate there (`location.assign`) to end
+   * the provider's session too; otherwise the next sign-in may not ask for credentials. */
+  endSessionUrl?: string;
+}
+
 /** Options of `new TokenManager(options)`. Every option is optional. */
 /** Options of `auth.loginWithRedirect(options)`. */
 export interface LoginWithRedirectOptions {

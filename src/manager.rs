@@ -90,8 +90,10 @@ impl TokenManager {
 
     /// Signs out in every tab: clears the token at once, then asks the server to revoke the
     /// refresh cookie and deny the access token. Rejects with `logout_failed` when the server
-    /// could not be told (the token is cleared locally all the same).
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    /// could not be told (the token is cleared locally all the same). Resolves to
+    /// `{ endSessionUrl }` when the server (upstream mode) answered the identity provider's
+    /// end-session URL: navigate there to end the provider's session too.
+    #[wasm_bindgen(unchecked_return_type = "Promise<LogoutResult>")]
     pub fn logout(&self) -> Promise {
         let driver = self.driver.clone();
         crate::promise(async move { driver.logout().await })

@@ -44,6 +44,10 @@ extern "C" {
     fn set_lifetime(this: &FakeServer, v: f64);
     #[wasm_bindgen(method, setter, js_name = loginStatus)]
     fn set_login_status(this: &FakeServer, v: u16);
+    #[wasm_bindgen(method, setter)]
+    fn set_opaque(this: &FakeServer, v: bool);
+    #[wasm_bindgen(method, setter, js_name = endSessionUrl)]
+    fn set_end_session_url(this: &FakeServer, v: &str);
 
     #[wasm_bindgen(js_name = forgeToken)]
     fn forge_token(claims: &JsValue) -> String;
@@ -57,6 +61,9 @@ extern "C" {
         lifetime_ms: f64,
         ms: u32,
     ) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = postThenAsk)]
+    fn post_then_ask(refresh_path: &str, messages: &Array, ms: u32) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = nextEvent)]
     fn next_event_promise(target: &JsValue, kind: &str, ms: u32) -> js_sys::Promise;
@@ -1067,4 +1074,126 @@ async fn the_next_guard_cleans_up_after_a_test_that_aborted_before_its_own_ran()
         Object::is(&prop(&global, "fetch"), &real_fetch),
         "the real fetch is back"
     );
+}
+
+#[wasm_bindgen_test]
+async fn an_opaque_token_shows_the_id_token_claims_is_attached_and_shared_with_a_sibling() {
+    let server = FakeServer::new(2.0);
+    server.set_opaque(true);
+    let _guard = Guard::new(&server);
+    let a = manager(r#"{}"#);
+    let b = manager(r#"{}"#);
+    let b_login = JsFuture::from(next_event_promise(&b, "login", 5_000));
+    let claims = login(&a).await;
+    assert_eq!(prop(&claims, "name"), "Ada Lovelace (ID token)");
+    assert_eq!(prop(&claims, "iss"), "https://idp.test");
+    assert!(Object::is_frozen(&call(&a, "claims", &[]).unwrap().into()));
+    // The expiry is `expires_in` (2 s) from now, not the ID token's `exp` (an hour).
+    let left = call(&a, "expiresAt", &[]).unwrap().as_f64().unwrap() - js_sys::Date::now();
+    assert!(left <= 2_000.0, "{left} ms");
+    // auth.fetch attaches the opaque token as it does a JWT.
+    let (status, _) = get_json(&a, "/api/me").await;
+    assert_eq!(status, 200);
+    let token = server.latest_token().unwrap();
+    assert!(!token.contains('.'), "an opaque token");
+    assert_eq!(
+        prop(&server.last_request("/api/me"), "authorization"),
+        ["Bearer ", &token].concat()
+    );
+    // The sibling adopted it with the claims the announcement carried.
+    assert_eq!(prop(&b_login.await.unwrap(), "source"), "otherTab");
+    assert_eq!(
+        prop(&call(&b, "claims", &[]).unwrap(), "email"),
+        "ada@example.test"
+    );
+    // One refresh between the two, and both keep showing the claims.
+    let a_refresh = JsFuture::from(next_event_promise(&a, "refresh", 5_000));
+    let b_refresh = JsFuture::from(next_event_promise(&b, "refresh", 5_000));
+    let _ = (a_refresh.await.unwrap(), b_refresh.await.unwrap());
+    assert_eq!(
+        server.count("/auth/refresh"),
+        1,
+        "one refresh between the two"
+    );
+    for m in [&a, &b] {
+        assert_eq!(prop(&call(m, "claims", &[]).unwrap(), "sub"), "user-1");
+    }
+    for m in [a, b] {
+        free(m);
+    }
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn an_announced_opaque_token_without_claims_or_of_another_user_is_refused() {
+    let server = FakeServer::new(900.0);
+    server.set_opaque(true);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{}"#);
+    login(&m).await;
+    let own = call(&m, "claims", &[]).unwrap();
+    let now = js_sys::Date::now();
+    let messages = Array::new();
+    for claims in [
+        None,
+        Some(r#"{"sub":"user-2","sid":"session-1"}"#),
+        Some(r#"{"sub":"user-1","sid":"session-1","sub":"user-2"}"#),
+    ] {
+        let message = obj(&[
+            ("v", 1.into()),
+            ("type", "token".into()),
+            ("token", "forged-opaque-token".into()),
+            ("receivedAt", now.into()),
+            ("lifetimeMs", 3_600_000.0.into()),
+        ]);
+        if let Some(c) = claims {
+            Reflect::set(&message, &"claims".into(), &c.into()).unwrap();
+        }
+        messages.push(&message);
+    }
+    // A sibling's `ask` is answered with the token held: still this session's own.
+    let answer = JsFuture::from(post_then_ask("/auth/refresh", &messages, 5_000))
+        .await
+        .unwrap();
+    assert_eq!(prop(&answer, "token"), server.latest_token().unwrap());
+    assert_eq!(
+        prop(&answer, "claims")
+            .as_string()
+            .map(|c| c.contains("ada@example.test")),
+        Some(true),
+        "the answer carries the claims"
+    );
+    assert!(js_sys::Object::is(&call(&m, "claims", &[]).unwrap(), &own));
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn logout_resolves_to_the_end_session_url_the_server_answered_when_it_is_safe() {
+    let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"crossTab": false}"#);
+    let end_session = |r: &JsValue| prop(r, "endSessionUrl").as_string();
+    // The reference server's local accounts: 204, nothing to navigate to.
+    login(&m).await;
+    let result = call_async(&m, "logout", &[]).await.unwrap();
+    assert!(result.is_object());
+    assert_eq!(end_session(&result), None);
+    let url = "https://idp.test/session/end?id_token_hint=h&post_logout_redirect_uri=https%3A%2F%2Fapp.test%2F";
+    for (answered, expected) in [
+        (url, Some(url)),
+        ("http://localhost:9/end", Some("http://localhost:9/end")),
+        ("javascript:alert(1)", None),
+        ("http://idp.example/end", None),
+        ("", None),
+        ("/session/end", None),
+    ] {
+        server.set_end_session_url(answered);
+        login(&m).await;
+        let result = call_async(&m, "logout", &[]).await.unwrap();
+        assert_eq!(end_session(&result).as_deref(), expected, "{answered}");
+        assert!(!call(&m, "isAuthenticated", &[]).unwrap().as_bool().unwrap());
+    }
+    free(m);
+    server.uninstall();
 }

@@ -60,7 +60,7 @@ impl UnverifiedToken {
         if jws.payload.is_empty() {
             return Err(DecodeError::Malformed { segments: 3 });
         }
-        let claims = Claims::from_object(parse_object(&jws.payload, max_depth, Part::Claims)?)?;
+        let claims = parse_claims(&jws.payload, max_depth)?;
         Ok(UnverifiedToken {
             header: jws.header,
             claims,
@@ -115,6 +115,31 @@ pub fn decode_unverified_with(
 ) -> Result<UnverifiedToken, DecodeError> {
     let jws = decode_compact(token, limits, Part::Claims)?;
     UnverifiedToken::from_jws(jws, limits.max_depth)
+}
+
+/// Reads a claims set given as JSON text rather than inside a JWT — the `id_token_claims` a
+/// token-mediating backend sends beside an opaque access token — with the same caps and
+/// strictness as a token's claims: at most `limits.max_len` bytes (`too_large`), nesting capped
+/// at `limits.max_depth`, duplicate names refused, registered claims strictly typed.
+///
+/// DANGER: see the [module documentation](self). Nothing here proves who wrote the text.
+pub fn claims_from_json_unverified(
+    json: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Claims, DecodeError> {
+    if json.len() > limits.max_len {
+        return Err(DecodeError::TooLarge {
+            len: json.len(),
+            max: limits.max_len,
+        });
+    }
+    parse_claims(json, limits.max_depth)
+}
+
+/// A claims set from its JSON text: the one parse behind a JWT's claims and claims given as
+/// JSON, so both get the same checks (and the package one copy of them).
+fn parse_claims(json: &[u8], max_depth: usize) -> Result<Claims, DecodeError> {
+    Claims::from_object(parse_object(json, max_depth, Part::Claims)?)
 }
 
 /// Decodes a JWS in compact serialization with explicit limits, without verifying it.

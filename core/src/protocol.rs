@@ -70,7 +70,8 @@ pub fn idempotent_method(method: &str) -> bool {
 /// The refresh token is never part of it: it travels only in the `HttpOnly` cookie.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
-    /// The access token, a JWT.
+    /// The access token: a JWT (the reference server's own), or a provider's token, which
+    /// may be opaque (upstream mode, whose answer then also carries `id_token_claims`).
     pub access_token: String,
     /// `"Bearer"`, or `"DPoP"` when the token is bound to the key of the login or refresh's DPoP proof.
     pub token_type: String,

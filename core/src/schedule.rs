@@ -64,6 +64,11 @@ pub struct Config {
     /// the interval, so the last activity always reaches them), at most a quarter of
     /// `idle_timeout`; activity that cancels a warning is shared at once. Defaults to 5 s.
     pub activity_share_interval: Duration,
+    /// Longest lifetime believed for an *opaque* access token announced by another tab. Such a
+    /// token has no `exp` or `iat` to bound what the announcement states, so this does instead;
+    /// a genuine token that lives longer is adopted for this long, after which the tab
+    /// refreshes for itself (a request, never a sign-out). Defaults to 1 hour.
+    pub max_announced_opaque_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -85,6 +90,7 @@ impl Default for Config {
             idle_timeout: None,
             idle_warning: Duration::from_secs(60),
             activity_share_interval: Duration::from_secs(5),
+            max_announced_opaque_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -161,6 +167,10 @@ impl Config {
             }
         }
         positive("activity_share_interval", self.activity_share_interval)?;
+        positive(
+            "max_announced_opaque_lifetime",
+            self.max_announced_opaque_lifetime,
+        )?;
         if self.refresh_budget == 0 {
             return Err(ConfigError {
                 field: "refresh_budget",
@@ -243,6 +253,15 @@ pub fn announced_lifetime(
     let left = (Timestamp::from_secs(exp) + EXP_RESOLUTION).saturating_since(issuer_now);
     let until_exp = (now + left).saturating_since(received_at);
     Some(lifetime.min(own).min(until_exp))
+}
+
+/// The lifetime another tab's *opaque* token is adopted with, counted from `received_at` (as
+/// for [`announced_lifetime`], never after now): the announced `lifetime`, at most
+/// `max_announced_opaque_lifetime`. An opaque token states no `exp`, so this cap and the
+/// announcement's receipt time are all that bound it: a forged announcement cannot make a
+/// token live longer than the cap, a replayed one no longer than it did.
+pub fn announced_opaque_lifetime(lifetime: Duration, config: &Config) -> Duration {
+    lifetime.min(config.max_announced_opaque_lifetime)
 }
 
 /// `d × fraction` at millisecond resolution. The float-to-int cast saturates (NaN gives 0), so

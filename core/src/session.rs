@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::claims::Claims;
 use crate::code::ErrorCode;
-use crate::dangerous::{decode_unverified_with, DecodeLimits};
+use crate::dangerous::{claims_from_json_unverified, decode_unverified_with, DecodeLimits};
 use crate::error::DecodeError;
 use crate::schedule::{self, Budget, Config, ConfigError, Rng};
 use crate::secret::AccessToken;
@@ -72,6 +72,11 @@ pub struct ReceivedToken {
     pub token: AccessToken,
     /// `expires_in` from the response, if the server sent it.
     pub expires_in: Option<Duration>,
+    /// The response's `id_token_claims` as JSON text, if it has them: the claims of the ID
+    /// token a token-mediating backend validated. Used only when the access token is not a JWT
+    /// (opaque): its claims for the UI and its identity (`sub`, `sid`) then come from here, and
+    /// its lifetime from `expires_in` alone, which it then needs. A JWT's claims are its own.
+    pub id_token_claims: Option<String>,
 }
 
 /// Why a refresh that reached no verdict failed; all of these are retried with backoff.
@@ -216,6 +221,10 @@ pub struct Announcement {
     pub received_at: Timestamp,
     /// Its lifetime from `received_at`.
     pub lifetime: Duration,
+    /// For an opaque token, its claims as JSON text (the ID token's, see
+    /// [`ReceivedToken::id_token_claims`]): the receiving tab cannot read them off the token.
+    /// `None` for a JWT, whose claims are its own (anything here is then ignored).
+    pub claims: Option<String>,
 }
 
 /// Something the driver must do.
@@ -501,6 +510,8 @@ impl Identity {
 struct Held {
     token: AccessToken,
     claims: Claims,
+    /// Not a JWT: `claims` are the ID token's, announced with the token.
+    opaque: bool,
     received_at: Timestamp,
     lifetime: Duration,
     expires_at: Timestamp,
@@ -692,7 +703,12 @@ impl Session {
     /// - the announced lifetime is capped by the token's own `exp - iat` and by its `exp` on
     ///   the issuer's clock, which the driver estimates as `issuer_now` (its wall clock
     ///   corrected by the server's last `Date` header; see [`schedule::announced_lifetime`]);
-    ///   a token without `exp` cannot be bounded and is refused ([`TokenError::NoLifetime`]).
+    ///   a token without `exp` cannot be bounded and is refused ([`TokenError::NoLifetime`]);
+    /// - an opaque token (not a JWT) is judged by the claims the announcement carries
+    ///   ([`Announcement::claims`]; without them it is refused with its decoding error, as any
+    ///   token that does not decode): their `sub` and `sid` must be the session's, and its
+    ///   lifetime, which no `exp` bounds, is capped by `max_announced_opaque_lifetime`
+    ///   ([`schedule::announced_opaque_lifetime`]), counted from the announced receipt time.
     pub fn handle_announcement(
         &mut self,
         now: Timestamp,
@@ -1035,21 +1051,44 @@ impl Session {
             token: h.token.clone(),
             received_at: self.to_caller(h.received_at),
             lifetime: h.lifetime,
+            claims: h.opaque.then(|| h.claims.to_json()),
         }
     }
 
-    fn decode(&self, token: &AccessToken) -> Result<Claims, TokenError> {
-        decode_unverified_with(token.expose_secret().as_bytes(), &self.limits)
-            .map(|t| t.claims)
-            .map_err(TokenError::Decode)
+    /// The claims of a token, and whether it is opaque. A JWT's claims are its own, whatever
+    /// else is offered. A token that is not a JWT at all (not three segments: an opaque
+    /// reference, or an encrypted JWE) takes `id_token_claims` when given, decoded as strictly
+    /// as a JWT's; without them it is refused with the decoding error, as before. A token of
+    /// three segments that fails to decode is a broken JWT, refused whatever accompanies it.
+    fn decode(
+        &self,
+        token: &AccessToken,
+        id_token_claims: Option<&str>,
+    ) -> Result<(Claims, bool), TokenError> {
+        match decode_unverified_with(token.expose_secret().as_bytes(), &self.limits) {
+            Ok(t) => Ok((t.claims, false)),
+            Err(DecodeError::Malformed { segments }) if segments != 3 => match id_token_claims {
+                Some(json) => claims_from_json_unverified(json.as_bytes(), &self.limits)
+                    .map(|c| (c, true))
+                    .map_err(TokenError::Decode),
+                None => Err(TokenError::Decode(DecodeError::Malformed { segments })),
+            },
+            Err(e) => Err(TokenError::Decode(e)),
+        }
     }
 
     /// Installs a token received at `self.now` from an endpoint.
     fn accept(&mut self, received: ReceivedToken, source: TokenSource) -> Result<(), TokenError> {
-        let claims = self.decode(&received.token)?;
-        let lifetime =
-            schedule::lifetime(received.expires_in, &claims).ok_or(TokenError::NoLifetime)?;
-        self.install(received.token, claims, self.now, lifetime, source);
+        let (claims, opaque) = self.decode(&received.token, received.id_token_claims.as_deref())?;
+        // An opaque token's only lifetime is `expires_in`: the `exp` and `iat` of the ID token
+        // claims are the ID token's.
+        let lifetime = if opaque {
+            received.expires_in.filter(|d| !d.is_zero())
+        } else {
+            schedule::lifetime(received.expires_in, &claims)
+        }
+        .ok_or(TokenError::NoLifetime)?;
+        self.install(received.token, claims, opaque, self.now, lifetime, source);
         if let Some(h) = &self.held {
             self.actions.push_back(Action::Announce(self.announce(h)));
         }
@@ -1057,14 +1096,20 @@ impl Session {
     }
 
     fn adopt(&mut self, a: Announcement, issuer_now: Timestamp) -> Result<bool, TokenError> {
-        let claims = self.decode(&a.token)?;
+        let (claims, opaque) = self.decode(&a.token, a.claims.as_deref())?;
         if self.active && self.identity.as_ref() != Some(&Identity::of(&claims)) {
             return Err(TokenError::OtherSession);
         }
         let received_at = self.to_internal(a.received_at).min(self.now);
-        let lifetime =
+        let lifetime = if opaque {
+            Some(schedule::announced_opaque_lifetime(
+                a.lifetime,
+                &self.config,
+            ))
+        } else {
             schedule::announced_lifetime(received_at, a.lifetime, &claims, self.now, issuer_now)
-                .ok_or(TokenError::NoLifetime)?;
+        }
+        .ok_or(TokenError::NoLifetime)?;
         let expires_at = received_at + lifetime;
         let newer = self.held.as_ref().is_none_or(|h| {
             expires_at > h.expires_at && h.token.expose_secret() != a.token.expose_secret()
@@ -1076,6 +1121,7 @@ impl Session {
         self.install(
             a.token,
             claims,
+            opaque,
             received_at,
             lifetime,
             TokenSource::OtherTab,
@@ -1087,6 +1133,7 @@ impl Session {
         &mut self,
         token: AccessToken,
         claims: Claims,
+        opaque: bool,
         received_at: Timestamp,
         lifetime: Duration,
         source: TokenSource,
@@ -1109,6 +1156,7 @@ impl Session {
         self.held = Some(Held {
             token,
             claims,
+            opaque,
             received_at,
             lifetime,
             expires_at,

@@ -310,6 +310,7 @@ fn the_request_timeout_counts_from_the_lock_grant() {
         ReceivedToken {
             token: AccessToken::new(token),
             expires_in: Some(secs(60)),
+            id_token_claims: None,
         },
     )
     .unwrap();
@@ -342,6 +343,7 @@ fn a_lock_not_granted_in_time_is_taken_over_once() {
         ReceivedToken {
             token: AccessToken::new(token),
             expires_in: Some(secs(60)),
+            id_token_claims: None,
         },
     )
     .unwrap();

@@ -387,6 +387,7 @@ fn session_with_token(lifetime: u64) -> (Session, Timestamp) {
         ReceivedToken {
             token: AccessToken::new(t),
             expires_in: Some(secs(lifetime)),
+            id_token_claims: None,
         },
     )
     .unwrap();
@@ -416,6 +417,7 @@ fn a_newer_token_from_another_tab_during_a_refresh_is_adopted_without_a_second_r
                 token: AccessToken::new(fresh.clone()),
                 received_at: due,
                 lifetime: secs(900),
+                claims: None,
             },
             due + secs(1),
         )
@@ -442,6 +444,7 @@ fn an_older_announcement_is_ignored() {
                 token: AccessToken::new(old),
                 received_at: now - secs(60),
                 lifetime: secs(900),
+                claims: None,
             },
             now + secs(5),
         )
@@ -786,6 +789,7 @@ fn the_hybrid_clock_keeps_time_through_a_wall_clock_set_back_unobserved() {
         ReceivedToken {
             token: AccessToken::new(t),
             expires_in: Some(secs(900)),
+            id_token_claims: None,
         },
     )
     .unwrap();
@@ -825,6 +829,7 @@ fn login_supersedes_a_refresh_in_flight() {
         ReceivedToken {
             token: AccessToken::new(t),
             expires_in: Some(secs(900)),
+            id_token_claims: None,
         },
     )
     .unwrap();
@@ -848,6 +853,7 @@ fn a_token_without_any_lifetime_is_refused_and_changes_nothing() {
             ReceivedToken {
                 token: AccessToken::new(t),
                 expires_in: None,
+                id_token_claims: None,
             },
         )
         .unwrap_err();
@@ -859,6 +865,7 @@ fn a_token_without_any_lifetime_is_refused_and_changes_nothing() {
             ReceivedToken {
                 token: AccessToken::new("x.y".into()),
                 expires_in: Some(secs(60)),
+                id_token_claims: None,
             },
         )
         .unwrap_err();
@@ -939,6 +946,7 @@ fn a_forced_refresh_is_moot_once_another_tab_replaced_the_token() {
                 token: AccessToken::new(fresh),
                 received_at: now + secs(10),
                 lifetime: secs(900),
+                claims: None,
             },
             now + secs(11),
         )
@@ -975,6 +983,7 @@ fn announce(
             token: AccessToken::new(token.to_owned()),
             received_at: now,
             lifetime,
+            claims: None,
         },
         issuer_now,
     );

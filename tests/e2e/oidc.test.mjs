@@ -193,6 +193,39 @@ test("logout revokes the provider's refresh token and answers the provider's end
   assert.equal(await page.evaluate(() => window.demo.restored), false, "the session is over on the server too");
 });
 
+test("auth.logout() resolves to the provider's end-session URL, and navigating there ends the provider session", { timeout: 60_000 }, async () => {
+  const page = await signInThroughProvider("alice");
+  const result = await page.evaluate(() => window.demo.auth.logout());
+  assert.equal(await state(page), "signedOut");
+  const discovery = await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json();
+  const url = new URL(result.endSessionUrl);
+  assert.equal(url.origin + url.pathname, discovery.end_session_endpoint, "the provider's end_session_endpoint");
+  assert.equal(url.searchParams.get("client_id"), CLIENT_ID);
+  assert.equal(url.searchParams.get("post_logout_redirect_uri"), `${server.url}/`);
+  const hint = url.searchParams.get("id_token_hint").split(".");
+  assert.equal(hint.length, 3, "id_token_hint is the ID token");
+  const idToken = JSON.parse(Buffer.from(hint[1], "base64url").toString());
+  assert.equal(idToken.sub, "alice");
+  assert.equal(idToken.aud, CLIENT_ID);
+  // Before the navigation the provider still knows the user: a new sign-in skips its login
+  // page (straight to the consent the server asks for).
+  page.evaluate((r) => window.demo.auth.loginWithRedirect({ returnTo: r }), returnTo()).catch(() => {});
+  await page.waitForSelector('input[name="prompt"][value="consent"]', { state: "attached", timeout: 15_000 });
+  assert.equal(await page.locator('input[name="login"]').count(), 0, "no login page while the provider session lives");
+  // RP-initiated logout: the app navigates to the URL; the provider confirms and sends the
+  // browser back to the post-logout redirect URI the server registered.
+  await page.goto(result.endSessionUrl);
+  await page.click('button[name="logout"][value="yes"]');
+  await page.waitForURL((u) => u.origin === server.url, { timeout: 15_000 });
+  await page.waitForFunction(() => window.demo?.ready === true, null, { timeout: 15_000, polling: 50 });
+  assert.equal(await page.evaluate(() => window.demo.restored), false);
+  // The provider session is over: signing in asks for credentials again.
+  page.evaluate((r) => window.demo.auth.loginWithRedirect({ returnTo: r }), returnTo()).catch(() => {});
+  await page.waitForURL((u) => u.origin === provider.issuer, { timeout: 15_000 });
+  await page.waitForSelector('input[name="login"]', { timeout: 15_000 });
+  assert.deepEqual(page.pageErrors, []);
+});
+
 test("while the provider is down refreshes answer 503, the session survives and recovers by itself", { timeout: 60_000 }, async () => {
   const page = await signInThroughProvider("bob");
   const codes = provider.stats.codes;

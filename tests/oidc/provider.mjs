@@ -7,6 +7,7 @@
 //
 // Imported by the e2e specs (`startProvider`), or run as a process by the Rust tests:
 //   node tests/oidc/provider.mjs --port 0 --redirect-uri URL [--post-logout-redirect-uri URL] [--access-ttl SECS]
+//     [--access-token-format jwt|opaque]
 // prints `listening on http://127.0.0.1:PORT`, then reads commands on stdin, one a line:
 //   stop   closes the listener (and every open connection); prints `stopped`
 //   start  listens again on the same port; prints `listening on …`
@@ -31,6 +32,9 @@ export const ACCOUNTS = {
 
 /**
  * Starts the provider. `port: 0` picks a free one; `redirectUris` are the client's callbacks.
+ * `accessTokenFormat: "opaque"` issues opaque access tokens (reference tokens, as Auth0 does
+ * without an API audience) instead of JWTs: the browser package then shows the ID token's
+ * claims the server sends beside them.
  * Resolves to `{ issuer, port, stop(), start(), close(), stats }`.
  */
 export async function startProvider({
@@ -39,6 +43,7 @@ export async function startProvider({
   postLogoutRedirectUris = [],
   accessTtl = 4,
   refreshTtl = 3600,
+  accessTokenFormat = "jwt",
 } = {}) {
   const listener = createServer();
   const sockets = new Set();
@@ -80,7 +85,8 @@ export async function startProvider({
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       // Access tokens for one API, as JWTs (the browser package decodes them for claims):
-      // what Keycloak, Entra ID and Auth0 (with an audience) issue.
+      // what Keycloak, Entra ID and Auth0 (with an audience) issue; or opaque with
+      // `accessTokenFormat: "opaque"`.
       resourceIndicators: {
         enabled: true,
         defaultResource: () => API_AUDIENCE,
@@ -89,7 +95,7 @@ export async function startProvider({
           scope: API_SCOPE,
           audience: API_AUDIENCE,
           accessTokenTTL: accessTtl,
-          accessTokenFormat: "jwt",
+          accessTokenFormat,
         }),
       },
     },
@@ -182,6 +188,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     redirectUris: all("--redirect-uri"),
     postLogoutRedirectUris: all("--post-logout-redirect-uri"),
     accessTtl: Number(argument(argv, "--access-ttl", "4")),
+    accessTokenFormat: argument(argv, "--access-token-format", "jwt"),
   });
   console.log(`listening on ${provider.issuer}`);
   const lines = createInterface({ input: process.stdin });

@@ -17,6 +17,10 @@ export class FakeServer {
     this.apiRejects = new Set();   // tokens the API answers 401 for
     this.apiAlways401 = false;
     this.tokens = [];
+    // Upstream mode: opaque access tokens with the ID token's claims beside them.
+    this.opaque = false;
+    // Upstream mode: what logout answers as `end_session_url` (null: the 204 of local accounts).
+    this.endSessionUrl = null;
     this.install();
   }
 
@@ -30,6 +34,11 @@ export class FakeServer {
 
   mint() {
     this.issued += 1;
+    if (this.opaque) {
+      const token = `opaque-${this.issued}-${b64url("reference-token")}`;
+      this.tokens.push(token);
+      return token;
+    }
     const iat = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ alg: "RS256", typ: "at+jwt", kid: "test" }));
     const claims = b64url(JSON.stringify({
@@ -42,7 +51,15 @@ export class FakeServer {
   }
 
   tokenResponse() {
-    return new Response(JSON.stringify({ access_token: this.mint(), token_type: "Bearer", expires_in: this.lifetime }), {
+    const body = { access_token: this.mint(), token_type: "Bearer", expires_in: this.lifetime };
+    if (this.opaque) {
+      const iat = Math.floor(Date.now() / 1000);
+      body.id_token_claims = {
+        iss: "https://idp.test", sub: "user-1", sid: "session-1", aud: "spa", iat, exp: iat + 3600,
+        name: "Ada Lovelace (ID token)", email: "ada@example.test",
+      };
+    }
+    return new Response(JSON.stringify(body), {
       status: 200, headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
     });
   }
@@ -98,6 +115,11 @@ export class FakeServer {
       }
       case "/auth/logout":
         this.cookie = false;
+        if (this.endSessionUrl !== null) {
+          return new Response(JSON.stringify({ end_session_url: this.endSessionUrl }), {
+            status: 200, headers: { "Content-Type": "application/json" },
+          });
+        }
         return new Response(null, { status: 204 });
       default: {
         const auth = record.authorization ?? "";
@@ -148,6 +170,23 @@ export function announceThenAsk(refreshPath, token, receivedAt, lifetimeMs, ms) 
       if (e.data && e.data.type === "token") { clearTimeout(timer); channel.close(); resolve(e.data); }
     };
     channel.postMessage({ v: 1, type: "token", token, receivedAt, lifetimeMs });
+    channel.postMessage({ v: 1, type: "ask" });
+  });
+}
+
+/**
+ * Posts `messages` (token announcements of any shape), then `ask`, from one channel, and
+ * resolves with the first token a manager answers (rejects after `ms`): once it is in, every
+ * message before it has been handled.
+ */
+export function postThenAsk(refreshPath, messages, ms) {
+  const channel = new BroadcastChannel(channelName(refreshPath));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { channel.close(); reject(new Error(`no answer within ${ms} ms`)); }, ms);
+    channel.onmessage = (e) => {
+      if (e.data && e.data.type === "token") { clearTimeout(timer); channel.close(); resolve(e.data); }
+    };
+    for (const m of messages) channel.postMessage(m);
     channel.postMessage({ v: 1, type: "ask" });
   });
 }

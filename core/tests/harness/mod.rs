@@ -39,6 +39,11 @@ pub fn token_with_claims(claims: &str) -> String {
     )
 }
 
+/// An opaque access token (a provider's reference token): no dots, not a JWT.
+pub fn opaque_token(n: u64) -> String {
+    format!("opaque-reference-token-{n:04}-c2VjcmV0")
+}
+
 /// What the endpoint does with the next refresh request.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reply {
@@ -66,6 +71,9 @@ pub struct Server {
     issued: u64,
     /// token -> true instant it expires.
     pub real_expiry: HashMap<String, Timestamp>,
+    /// Issue opaque access tokens (a provider without JWT access tokens behind a
+    /// token-mediating backend) with the ID token's claims beside them, as `id_token_claims`.
+    pub opaque: bool,
 }
 
 impl Server {
@@ -74,17 +82,29 @@ impl Server {
         Timestamp::from_millis((now.as_millis() as i64 + self.skew_ms) as u64)
     }
 
-    fn issue(&mut self, now: Timestamp) -> (String, Duration) {
+    /// A new token: `(token, lifetime, id_token_claims)`.
+    fn issue(&mut self, now: Timestamp) -> (String, Duration, Option<String>) {
         self.issued += 1;
         let server_now = (now.as_millis() as i64 + self.skew_ms) as u64 / 1000;
-        let token = token_with_claims(&format!(
-            r#"{{"sub":"user-1","sid":"family-1","name":"Ada","iat":{},"exp":{},"jti":"t{}"}}"#,
-            server_now,
-            server_now + self.lifetime.as_secs(),
-            self.issued
-        ));
+        let (token, id_token_claims) = if self.opaque {
+            // The ID token's own times are not the access token's: an hour, issued at login.
+            let claims = format!(
+                r#"{{"iss":"https://idp.example","sub":"user-1","sid":"family-1","aud":"spa","name":"Ada","iat":{},"exp":{}}}"#,
+                T0 / 1000,
+                T0 / 1000 + 3600
+            );
+            (opaque_token(self.issued), Some(claims))
+        } else {
+            let token = token_with_claims(&format!(
+                r#"{{"sub":"user-1","sid":"family-1","name":"Ada","iat":{},"exp":{},"jti":"t{}"}}"#,
+                server_now,
+                server_now + self.lifetime.as_secs(),
+                self.issued
+            ));
+            (token, None)
+        };
         self.real_expiry.insert(token.clone(), now + self.lifetime);
-        (token, self.lifetime)
+        (token, self.lifetime, id_token_claims)
     }
 }
 
@@ -129,6 +149,7 @@ impl World {
                 requests: Vec::new(),
                 issued: 0,
                 real_expiry: HashMap::new(),
+                opaque: false,
             },
             lock: None,
             max_armed_delay: Duration::ZERO,
@@ -162,7 +183,7 @@ impl World {
 
     /// Tab `tab` logs in (the login endpoint always works).
     pub fn login(&mut self, tab: usize) {
-        let (token, lifetime) = self.server.issue(self.now);
+        let (token, lifetime, id_token_claims) = self.server.issue(self.now);
         let now = self.local(tab);
         self.tabs[tab]
             .session
@@ -171,6 +192,7 @@ impl World {
                 ReceivedToken {
                     token: AccessToken::new(token),
                     expires_in: Some(lifetime),
+                    id_token_claims,
                 },
             )
             .expect("server tokens decode");
@@ -266,10 +288,11 @@ impl World {
         let (_, _, reply) = self.tabs[tab].pending.remove(pos);
         let outcome = match reply {
             Reply::Ok => {
-                let (token, lifetime) = self.server.issue(self.now);
+                let (token, lifetime, id_token_claims) = self.server.issue(self.now);
                 RefreshOutcome::Success(ReceivedToken {
                     token: AccessToken::new(token),
                     expires_in: Some(lifetime),
+                    id_token_claims,
                 })
             }
             Reply::Network => RefreshOutcome::Transient(TransientKind::Network),
@@ -279,6 +302,7 @@ impl World {
             Reply::Garbage => RefreshOutcome::Success(ReceivedToken {
                 token: AccessToken::new("not a token".into()),
                 expires_in: Some(self.server.lifetime),
+                id_token_claims: None,
             }),
             Reply::Hang => unreachable!("hanging requests are never delivered"),
         };
