@@ -2,7 +2,6 @@
 //! (`TOKEN_SERVER_` and the flag's name, for container deployments; a flag given on the
 //! command line wins), parsed by clap into a [`Config`].
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,9 +9,16 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{ArgAction, Parser};
 
-use crate::config::{normalize_origin, Config, DemoUser, SigningAlgorithm, DEMO_USERS_ENV};
-use crate::store::{KeyEncryptionKey, StoreSpec, KEK_ENV, STORE_ENV};
-use crate::upstream::UPSTREAM_CLIENT_SECRET_ENV;
+use crate::config::{Config, DemoUser, SigningAlgorithm};
+use crate::store::{KeyEncryptionKey, StoreSpec, STORE_ENV};
+use upstream::UpstreamArgs;
+use values::{
+    address, algorithm, count, max_connections, origin, positive, seconds, spec, timeout, Spec,
+};
+
+mod environment;
+mod upstream;
+mod values;
 
 /// The flags of `token-manager-server`; `--help` prints them. Values are checked as they
 /// are parsed, so a bad one is an error that names its flag.
@@ -208,66 +214,6 @@ impl Config {
             Err(e) => Err(e.render().to_string()),
         }
     }
-
-    /// [`Config::from_args`], then the accounts of [`DEMO_USERS_ENV`] (looked up with `env`)
-    /// added to those of the flags. What the binary runs.
-    pub fn from_args_and_env<I>(
-        args: I,
-        env: impl Fn(&str) -> Option<OsString>,
-    ) -> Result<Command, String>
-    where
-        I: IntoIterator<Item = String>,
-    {
-        let mut command = Config::from_args(args)?;
-        if let Command::Run(config) = &mut command {
-            // clap has read the process environment already; `env` is what an embedder
-            // or a test passes.
-            if config.store.is_none() {
-                if let Some(value) = env(STORE_ENV) {
-                    let text = value
-                        .into_string()
-                        .map_err(|_| format!("{STORE_ENV} is not valid UTF-8"))?;
-                    config.store = Some(text.parse().map_err(|e| format!("{STORE_ENV}: {e}"))?);
-                }
-            }
-            // The key itself is a secret: read here, never by clap (whose errors and
-            // --help would show it).
-            if let Some(upstream) = config.upstream.as_mut() {
-                if upstream.client_secret.is_empty() {
-                    let value = env(UPSTREAM_CLIENT_SECRET_ENV).ok_or_else(|| {
-                        format!(
-                            "--upstream-issuer needs the client secret: \
-                             --upstream-client-secret-file PATH or {UPSTREAM_CLIENT_SECRET_ENV}"
-                        )
-                    })?;
-                    let text = value
-                        .into_string()
-                        .map_err(|_| format!("{UPSTREAM_CLIENT_SECRET_ENV} is not valid UTF-8"))?;
-                    *upstream.client_secret = text.trim().to_owned();
-                }
-            }
-            if config.key_encryption_key.is_none() {
-                if let Some(value) = env(KEK_ENV) {
-                    let text = zeroize::Zeroizing::new(
-                        value
-                            .into_string()
-                            .map_err(|_| format!("{KEK_ENV} is not valid UTF-8"))?,
-                    );
-                    config.key_encryption_key = Some(
-                        KeyEncryptionKey::from_base64(&text)
-                            .map_err(|e| format!("{KEK_ENV}: {e}"))?,
-                    );
-                }
-            }
-        }
-        if let (Command::Run(config), Some(value)) = (&mut command, env(DEMO_USERS_ENV)) {
-            let text = value
-                .into_string()
-                .map_err(|_| format!("{DEMO_USERS_ENV} is not valid UTF-8"))?;
-            config.demo_users.extend(DemoUser::parse_env_list(&text)?);
-        }
-        Ok(command)
-    }
 }
 
 impl Cli {
@@ -339,27 +285,6 @@ impl Cli {
     }
 }
 
-/// A `--demo-user` value as given: it holds a password, so `Debug` is redacted and the
-/// text is zeroized on drop.
-#[derive(Clone)]
-struct Spec(String);
-
-impl std::fmt::Debug for Spec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Spec([redacted])")
-    }
-}
-
-impl Drop for Spec {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
-fn spec(v: &str) -> Result<Spec, String> {
-    Ok(Spec(v.to_owned()))
-}
-
 fn read_demo_user_file(path: &str) -> Result<Vec<DemoUser>, String> {
     let mut text = std::fs::read_to_string(path)
         .map_err(|e| format!("--demo-user-file {path:?}: cannot read it: {e}"))?;
@@ -367,64 +292,6 @@ fn read_demo_user_file(path: &str) -> Result<Vec<DemoUser>, String> {
     zeroize::Zeroize::zeroize(&mut text);
     users
 }
-
-// Value parsers: clap's error names the flag and quotes the value, then this message.
-
-fn address(v: &str) -> Result<SocketAddr, String> {
-    v.parse()
-        .map_err(|_| "not an address like 127.0.0.1:8080".to_owned())
-}
-
-/// Whole seconds, at most ten years: keeps `now + ttl` far from overflow and every value
-/// a valid JSON number for JavaScript.
-fn seconds(v: &str) -> Result<u64, String> {
-    v.parse::<u64>()
-        .ok()
-        .filter(|s| *s <= 10 * 365 * 24 * 3600)
-        .ok_or_else(|| "not a number of seconds".to_owned())
-}
-
-fn positive(v: &str) -> Result<u64, String> {
-    match seconds(v)? {
-        0 => Err("must be at least 1".to_owned()),
-        s => Ok(s),
-    }
-}
-
-/// A timeout: whole seconds, at least 1, at most a day.
-fn timeout(v: &str) -> Result<Duration, String> {
-    match positive(v)? {
-        s if s <= 24 * 3600 => Ok(Duration::from_secs(s)),
-        _ => Err("must be at most 86400 seconds".to_owned()),
-    }
-}
-
-/// A small count (replays, threads, queue slots).
-fn count(v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| *n <= 100_000)
-        .ok_or_else(|| "not a count from 0 to 100000".to_owned())
-}
-
-fn max_connections(v: &str) -> Result<usize, String> {
-    v.parse::<usize>()
-        .ok()
-        .filter(|n| (1..=1_000_000).contains(n))
-        .ok_or_else(|| "not a number from 1 to 1000000".to_owned())
-}
-
-fn origin(v: &str) -> Result<String, String> {
-    normalize_origin(v)
-}
-
-fn algorithm(v: &str) -> Result<SigningAlgorithm, String> {
-    v.parse()
-}
-
-mod upstream;
-
-use upstream::UpstreamArgs;
 
 #[cfg(test)]
 mod tests;

@@ -48,7 +48,7 @@ impl FromRequestParts<Arc<AppState>> for CsrfChecked {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        check_origin(&parts.headers, &state.settings.allowed_origins)?;
+        AllowedOrigin::from_request_parts(parts, state).await?;
         require_csrf_header(&parts.headers)?;
         Ok(Self)
     }

@@ -1,6 +1,9 @@
 //! The command line: parsing, environment variables, defaults and refusals.
 
 use super::*;
+use crate::config::DEMO_USERS_ENV;
+use crate::store::KEK_ENV;
+use crate::upstream::UPSTREAM_CLIENT_SECRET_ENV;
 
 fn parse(args: &[&str]) -> Result<Config, String> {
     match Config::from_args(args.iter().map(|s| s.to_string()))? {

@@ -1,5 +1,6 @@
 //! Unit tests of DPoP proofs: htu normalisation, the refusal reasons, nonce windows.
 
+use super::proof::normalize_htu;
 use super::*;
 
 #[test]
