@@ -52,6 +52,12 @@ build_entry() {
   # TypeScript only knows with the esnext.disposable lib: without this reference an app with the
   # usual `lib: ["ES2022", "DOM"]` and `skipLibCheck: false` fails to type-check (TS2550).
   sed -i '1i /// <reference lib="esnext.disposable" />' "$out/wasm_token_manager.d.ts"
+  # The unions of error codes are generated from the core's registry (ErrorCode::TYPESCRIPT);
+  # a wasm-bindgen that dropped the section would ship `code: ErrorCode` undefined.
+  for union in DecodeErrorCode VerifyErrorCode ErrorCode; do
+    grep -q "^export type $union =" "$out/wasm_token_manager.d.ts" ||
+      { echo "build: $union is missing from $out/wasm_token_manager.d.ts" >&2; exit 1; }
+  done
 }
 
 rm -rf pkg

@@ -108,6 +108,11 @@ fn start() {
     }));
 }
 
+/// The unions of error codes (`DecodeErrorCode`, `VerifyErrorCode`, `ErrorCode`), generated from
+/// the core's registry of codes: one source for the codes and their types.
+#[wasm_bindgen(typescript_custom_section)]
+const ERROR_CODE_TYPES: &'static str = token_manager_core::ErrorCode::TYPESCRIPT;
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** What `auth.logout()` resolves to. */
@@ -257,28 +262,6 @@ export interface Claims {
 }
 
 export type SessionState = "signedOut" | "signedIn" | "refreshing" | "expired";
-
-/** Codes of malformed input (tokens, and JWS for `compactVerify`). */
-export type DecodeErrorCode =
-  | "too_large" | "malformed_token" | "not_compact" | "not_utf8" | "bad_base64" | "bad_json"
-  | "too_deep" | "not_object" | "duplicate_claim" | "claim_type" | "bad_header" | "unsupported_alg";
-
-/** Codes of `verifyToken`, `compactVerify` and the manager's `verify`, besides the decoding codes. */
-export type VerifyErrorCode =
-  | "alg_not_allowed" | "untrusted_key_param" | "crit_unsupported" | "wrong_typ"
-  | "unknown_kid" | "key_mismatch" | "ambiguous_kid" | "weak_key" | "invalid_key" | "bad_signature"
-  | "missing_claim" | "token_expired" | "token_not_yet_valid" | "wrong_issuer" | "wrong_audience"
-  | "bad_jwks" | "jwks_unavailable";
-
-/** Every `code` a `TokenManagerError` can carry. The three unions are checked against the one
- * registry of codes (`core/src/code.rs`) by `core/tests/codes.rs`. */
-export type ErrorCode =
-  | DecodeErrorCode | VerifyErrorCode
-  | "invalid_option" | "unknown_option" | "insecure_endpoint" | "invalid_argument"
-  | "invalid_credentials" | "forbidden" | "rate_limited" | "login_failed" | "network_error" | "server_error"
-  | "timeout" | "invalid_response" | "invalid_grant" | "refresh_budget_exhausted"
-  | "not_authenticated" | "token_not_exposed" | "logout_failed" | "no_fetch"
-  | "verify_unavailable" | "no_expiry" | "other_session" | "dpop_unavailable" | "dpop_failed";
 
 /** Every error thrown or rejected by this package: an `Error` with a stable `code`. */
 export interface TokenManagerError extends Error {

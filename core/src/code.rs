@@ -3,8 +3,9 @@
 //!
 //! The strings are the public contract: they are the `code` of every `TokenManagerError`, and
 //! applications switch on them. The TypeScript unions `DecodeErrorCode`, `VerifyErrorCode` and
-//! `ErrorCode` in the package's `.d.ts`, and the README's list, are checked against
-//! [`ErrorCode::ALL`] by a test (`core/tests/codes.rs`), so neither can drift from this file.
+//! `ErrorCode` in the package's `.d.ts` are generated from this list
+//! ([`ErrorCode::TYPESCRIPT`]), and the README's list is checked against [`ErrorCode::ALL`] by
+//! a test (`core/tests/codes.rs`), so neither can drift from this file.
 
 /// Which TypeScript union a code belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +44,45 @@ macro_rules! codes {
                     $(ErrorCode::$variant => CodeGroup::$group,)+
                 }
             }
+
+            /// The package's TypeScript unions of codes, `DecodeErrorCode`, `VerifyErrorCode` and
+            /// `ErrorCode`, generated from this registry: the browser layer puts this text in
+            /// the `.d.ts` (`typescript_custom_section` in `src/lib.rs`), so the types cannot
+            /// drift from the codes.
+            pub const TYPESCRIPT: &'static str = concat!(
+                "/** Codes of malformed input (tokens, and JWS for `compactVerify`). */\n",
+                "export type DecodeErrorCode =",
+                $(ts_member!(Decode, $group, $code),)+
+                ";\n\n",
+                "/** Codes of `verifyToken`, `compactVerify` and the manager's `verify`, ",
+                "besides the decoding codes. */\n",
+                "export type VerifyErrorCode =",
+                $(ts_member!(Verify, $group, $code),)+
+                ";\n\n",
+                "/** Every `code` a `TokenManagerError` can carry (generated from the registry ",
+                "of codes, `core/src/code.rs`). */\n",
+                "export type ErrorCode =\n  | DecodeErrorCode | VerifyErrorCode",
+                $(ts_member!(Manager, $group, $code),)+
+                ";\n",
+            );
         }
+    };
+}
+
+/// One member of a TypeScript union, `\n  | "code"`, when the code's group is the union's;
+/// nothing otherwise.
+macro_rules! ts_member {
+    (Decode, Decode, $code:literal) => {
+        concat!("\n  | \"", $code, "\"")
+    };
+    (Verify, Verify, $code:literal) => {
+        concat!("\n  | \"", $code, "\"")
+    };
+    (Manager, Manager, $code:literal) => {
+        concat!("\n  | \"", $code, "\"")
+    };
+    ($union:ident, $group:ident, $code:literal) => {
+        ""
     };
 }
 

@@ -110,6 +110,12 @@ fn panic_response(log: Log) -> impl Fn(Box<dyn Any + Send>) -> Response + Clone 
 }
 
 /// One line per request: method, path without the query, status, duration. Never headers.
+///
+/// Written out rather than tower-http's `TraceLayer`: that layer's default span records the
+/// whole URI, query included, and `/auth/callback?code=…&state=…` carries the provider's
+/// authorization code; this line has exactly the fields above (the path cut at
+/// `MAX_LOGGED_PATH` on a character boundary, `dropped` when the connection is cut) and no span
+/// for anything else to attach to.
 async fn access_log(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     // Cut on a character boundary: a byte offset inside a multibyte character would panic.
