@@ -3,6 +3,11 @@
 // process) with access tokens of 4 seconds and refresh-token rotation on every use. Chromium
 // signs in on the provider's own login and consent pages; the page holds only the provider's
 // access tokens, the provider's refresh token never leaves the server.
+//
+// scripts/test.sh runs this spec twice: with one server on SQLite, and with
+// TOKEN_SERVER_E2E_SHARED=1, where the "server" is two instances on one redis-server behind
+// nginx round robin (tests/e2e/helpers/shared.mjs): the provider's tokens and the
+// upstream-refresh lock then live in Redis, and the tabs' refreshes reach both instances.
 
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -22,7 +27,7 @@ import {
   state,
   waitForEvents,
 } from "./helpers/browser.mjs";
-import { ARTIFACTS, startServer } from "./helpers/server.mjs";
+import { ARTIFACTS, SHARED, startServer } from "./helpers/server.mjs";
 
 const TTL = 4; // seconds, the provider's access token lifetime
 
@@ -57,8 +62,9 @@ before(async () => {
   [server, browser] = await Promise.all([
     startServer({
       name: "oidc",
+      port,
+      instances: 2,
       args: [
-        "--listen", `127.0.0.1:${port}`,
         "--upstream-issuer", provider.issuer,
         "--upstream-client-id", CLIENT_ID,
         "--upstream-client-secret-file", secretFile,
@@ -262,5 +268,11 @@ test("three tabs make one upstream refresh per token", { timeout: 60_000 }, asyn
   assert.ok(newTokens >= 3, `${newTokens} new tokens`);
   // Each token the tabs received came from exactly one refresh at the provider.
   assert.ok(upstream === newTokens || upstream === newTokens + 1, `${upstream} upstream refreshes for ${newTokens} tokens`);
+  if (SHARED) {
+    // Two instances on one Redis: the tabs' refreshes went through both, and still one
+    // upstream refresh per token (the lock is Redis's, not an instance's).
+    const perInstance = (await server.instanceStats()).map((s) => s.refresh_requests);
+    assert.ok(perInstance.length === 2 && perInstance.every((n) => n > 0), `refreshes per instance: ${perInstance}`);
+  }
   for (const tab of tabs) assert.deepEqual(tab.pageErrors, []);
 });
