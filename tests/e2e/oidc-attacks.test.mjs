@@ -265,6 +265,48 @@ for (const [mode, what] of [
   });
 }
 
+/** `POST /auth/refresh` with `cookie` as the package sends it, from outside a browser. */
+function refreshWith(server, cookie) {
+  return fetch(`${server.url}/auth/refresh`, {
+    method: "POST",
+    headers: { Cookie: cookie, "X-Requested-With": "wasm-token-manager" },
+  });
+}
+
+test("a replayed rotated cookie revokes the family and the provider's refresh token too", async () => {
+  const { callback: url, stateCookie } = await signInUntilCallback(direct);
+  const signedIn = await callback(direct, url, stateCookie);
+  assert.equal(signedIn.status, 303);
+  const held = provider.refreshTokens.at(-1);
+  const stolen = setCookie(signedIn.response, "__Host-refresh");
+  // The owner refreshes: the cookie rotates (the provider's token is fresh: no upstream call).
+  const rotated = await refreshWith(direct, stolen);
+  assert.equal(rotated.status, 200);
+  assert.notEqual(setCookie(rotated, "__Host-refresh"), stolen);
+  // The thief replays the old cookie. Within the grace window it is answered a few times
+  // (--grace-replays, 10 by default), then it is reuse: the family is revoked.
+  const revoked = provider.nextRevocation();
+  let refused;
+  for (let i = 0; i < 20 && !refused; i++) {
+    const r = await refreshWith(direct, stolen);
+    if (r.status !== 200) refused = r;
+  }
+  assert.equal(refused?.status, 401);
+  assert.equal((await refused.json()).error, "invalid_grant");
+  // The server revokes the provider's refresh token after answering (best effort); a
+  // server that does not fails here rather than hangs.
+  let timer;
+  const none = new Promise((_, fail) => {
+    timer = setTimeout(() => fail(new Error("no upstream revocation after the reuse")), 10_000);
+  });
+  await Promise.race([revoked, none]).finally(() => clearTimeout(timer));
+  const upstream = await provider.tryRefreshToken(held);
+  assert.equal(upstream.status, 400);
+  assert.equal(upstream.body.error, "invalid_grant");
+  // And the owner's new cookie is worthless too.
+  assert.equal((await refreshWith(direct, setCookie(rotated, "__Host-refresh"))).status, 401);
+});
+
 test("password login is off in the upstream mode", async () => {
   const response = await fetch(`${direct.url}/auth/login`, {
     method: "POST",

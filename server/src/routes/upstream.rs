@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::extract::RefreshCookieHashes;
 use crate::refresh::{self, RefreshToken, TokenHash};
 use crate::state::AppState;
-use crate::store::{GrantRequest, RefreshTokenStatus};
+use crate::store::{GrantRequest, RefreshTokenStatus, Refused};
 use crate::switches::Counters;
 use crate::upstream::flow::{
     clear_state_cookie, SignInState, StateRefused, STATE_COOKIE, STATE_TTL,
@@ -397,7 +397,7 @@ pub(super) async fn refresh(
     // Upstream first, the rotation after: a provider that is down leaves the cookie as it
     // was, so the family survives an outage of any length.
     let tokens = current_tokens(state, &up, &family_id, &hash).await?;
-    state
+    let answer = state
         .blocking(move |s| {
             let now = s.now();
             s.switches.run_before_refresh_transaction();
@@ -407,7 +407,15 @@ pub(super) async fn refresh(
                 .store
                 .refresh(&presented, now, &s.settings.limits.session, &grant)
                 .map_err(|e| s.store_failed("refresh", e))?;
-            let issued = outcome.map_err(|refused| super::auth::refused_error(s, refused))?;
+            let issued = match outcome {
+                Ok(issued) => issued,
+                Err(refused) => {
+                    // After a reuse, the provider's tokens go out again: to be revoked.
+                    let reuse = matches!(refused, Refused::ReuseDetected { .. });
+                    let error = super::auth::refused_error(s, refused);
+                    return Ok(Err((error, reuse.then_some(tokens))));
+                }
+            };
             if issued.grace_replay {
                 Counters::bump(&s.counters.grace_replays);
             } else {
@@ -426,9 +434,41 @@ pub(super) async fn refresh(
                 .insert(header::SET_COOKIE, header_value(s, &cookie)?);
             no_store(&mut response);
             tracing::info!(sid = %issued.family_id, outcome = %if issued.grace_replay { "grace_replay" } else { "rotated" }, "refresh");
-            Ok(response)
+            Ok(Ok(response))
         })
-        .await
+        .await?;
+    answer.map_err(|(error, reused)| {
+        if let Some(tokens) = reused {
+            revoke_after_reuse(state, up, family_id, tokens);
+        }
+        error
+    })
+}
+
+/// Our reuse detection has just revoked the family: a thief may hold a cookie of it, so
+/// the provider's refresh token goes too (RFC 7009, if advertised). In the background:
+/// best effort, and the 401 never waits for the provider.
+fn revoke_after_reuse(
+    state: &Arc<AppState>,
+    up: Arc<Upstream>,
+    family_id: String,
+    tokens: UpstreamTokens,
+) {
+    let (state, dispatch) = (state.clone(), state.log.dispatch());
+    let revocation = async move {
+        match up.revoke(&tokens).await {
+            Ok(revoked) => {
+                tracing::info!(sid = %family_id, revoked, reason = %"reuse", "upstream_revocation")
+            }
+            Err(detail) => {
+                let _ = state.internal("upstream revocation after reuse", detail);
+            }
+        }
+    };
+    // The server's own subscriber: a spawned task does not inherit the request's.
+    tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+        revocation, dispatch,
+    ));
 }
 
 /// The upstream half of `POST /auth/logout`, before the family is revoked: revokes the
