@@ -9,7 +9,7 @@
 //! the provider's JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`; `alg: none` refused). This module
 //! holds the client and the calls; `flow` the sign-in state cookie, `tokens` what is stored
 //! per family, `jwks` the provider's signing keys (read again when they rotate); the
-//! handlers are in `routes/upstream.rs`.
+//! handlers are in `routes/upstream/`.
 
 mod config;
 pub(crate) mod flow;
