@@ -211,6 +211,9 @@ fn revoke_after_reuse(
 ) {
     let (state, dispatch) = (state.clone(), state.log.dispatch());
     let revocation = async move {
+        // The latest the store holds: another request may have refreshed upstream (and the
+        // provider rotated the refresh token) since these were read.
+        let tokens = load_tokens(&state, &up, &family_id).await.unwrap_or(tokens);
         match up.revoke(&tokens).await {
             Ok(revoked) => {
                 tracing::info!(sid = %family_id, revoked, reason = %"reuse", "upstream_revocation")
