@@ -110,5 +110,11 @@ step "end-to-end tests through nginx: 3 server instances on one Redis (issue 14)
 TOKEN_SERVER_E2E_SHARED=1 E2E_SPECS="tests/e2e/tabs.test.mjs tests/e2e/failures.test.mjs \
   tests/e2e/session.test.mjs tests/e2e/shared-store.test.mjs" bash scripts/e2e.sh
 
+step "end-to-end tests of the upstream mode on Redis: 2 server instances behind nginx (issue 19)"
+# The same spec as in the step above, the provider's tokens and the upstream-refresh lock in
+# Redis: sign-in, rotation, logout, provider down, and tabs on both instances making one
+# upstream refresh per token. About 50 s.
+TOKEN_SERVER_E2E_SHARED=1 E2E_SPECS="tests/e2e/oidc.test.mjs" bash scripts/e2e.sh
+
 echo
 echo "all suites passed"

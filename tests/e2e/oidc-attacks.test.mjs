@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
+import { callback, setCookie, signInUntilCallback as signInAt } from "../oidc/signin.mjs";
 import { ARTIFACTS, startServer } from "./helpers/server.mjs";
 
 let provider;
@@ -119,68 +120,8 @@ after(async () => {
   await provider?.close();
 });
 
-/** `name=value` of the first Set-Cookie named `name`, or undefined. */
-function setCookie(response, name) {
-  const line = response.headers.getSetCookie().find((c) => c.startsWith(`${name}=`));
-  return line?.split(";")[0];
-}
-
-/**
- * Starts a sign-in at `server` and goes through the provider's login and consent forms as
- * a browser would, without following the last redirect. Returns the callback URL (with code
- * and state) and the state cookie the server set.
- */
-async function signInUntilCallback(server, { returnTo = "/" } = {}) {
-  const start = await fetch(`${server.url}/auth/authorize?returnTo=${encodeURIComponent(returnTo)}`, { redirect: "manual" });
-  assert.equal(start.status, 302);
-  const stateCookie = setCookie(start, "__Host-oidc-state");
-  const jar = new Map();
-  let url = start.headers.get("location");
-  let body;
-  for (let step = 0; step < 20; step++) {
-    const target = new URL(url);
-    if (target.origin !== provider.issuer) return { callback: target, stateCookie };
-    const response = await fetch(target, {
-      method: body ? "POST" : "GET",
-      redirect: "manual",
-      headers: {
-        Cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
-        ...(body ? { "Content-Type": "application/x-www-form-urlencoded" } : {}),
-      },
-      body,
-    });
-    for (const c of response.headers.getSetCookie()) {
-      const [pair] = c.split(";");
-      const i = pair.indexOf("=");
-      jar.set(pair.slice(0, i), pair.slice(i + 1));
-    }
-    body = undefined;
-    if (response.status >= 300 && response.status < 400) {
-      url = new URL(response.headers.get("location"), target).href;
-      continue;
-    }
-    const html = await response.text();
-    assert.equal(response.status, 200, html.slice(0, 300));
-    // The login form, then the consent form: both post back to the interaction URL.
-    body = html.includes('value="login"')
-      ? new URLSearchParams({ prompt: "login", login: "mallory-target", password: "x" })
-      : new URLSearchParams({ prompt: "consent" });
-    url = target.href;
-  }
-  throw new Error("the provider's interaction did not end");
-}
-
-async function callback(server, url, cookie) {
-  const response = await fetch(url, { redirect: "manual", headers: cookie ? { Cookie: cookie } : {} });
-  const text = await response.text();
-  let body = null;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // A redirect has no JSON body.
-  }
-  return { status: response.status, body, response };
-}
+/** A sign-in at `server` through the real provider's forms, up to the callback. */
+const signInUntilCallback = (server, options) => signInAt(server, provider.issuer, options);
 
 test("the control: the same steps sign in, through the real provider and through the wrapper", async () => {
   for (const server of [direct, proxied]) {
@@ -264,6 +205,48 @@ for (const [mode, what] of [
     }
   });
 }
+
+/** `POST /auth/refresh` with `cookie` as the package sends it, from outside a browser. */
+function refreshWith(server, cookie) {
+  return fetch(`${server.url}/auth/refresh`, {
+    method: "POST",
+    headers: { Cookie: cookie, "X-Requested-With": "wasm-token-manager" },
+  });
+}
+
+test("a replayed rotated cookie revokes the family and the provider's refresh token too", async () => {
+  const { callback: url, stateCookie } = await signInUntilCallback(direct);
+  const signedIn = await callback(direct, url, stateCookie);
+  assert.equal(signedIn.status, 303);
+  const held = provider.refreshTokens.at(-1);
+  const stolen = setCookie(signedIn.response, "__Host-refresh");
+  // The owner refreshes: the cookie rotates (the provider's token is fresh: no upstream call).
+  const rotated = await refreshWith(direct, stolen);
+  assert.equal(rotated.status, 200);
+  assert.notEqual(setCookie(rotated, "__Host-refresh"), stolen);
+  // The thief replays the old cookie. Within the grace window it is answered a few times
+  // (--grace-replays, 10 by default), then it is reuse: the family is revoked.
+  const revoked = provider.nextRevocation();
+  let refused;
+  for (let i = 0; i < 20 && !refused; i++) {
+    const r = await refreshWith(direct, stolen);
+    if (r.status !== 200) refused = r;
+  }
+  assert.equal(refused?.status, 401);
+  assert.equal((await refused.json()).error, "invalid_grant");
+  // The server revokes the provider's refresh token after answering (best effort); a
+  // server that does not fails here rather than hangs.
+  let timer;
+  const none = new Promise((_, fail) => {
+    timer = setTimeout(() => fail(new Error("no upstream revocation after the reuse")), 10_000);
+  });
+  await Promise.race([revoked, none]).finally(() => clearTimeout(timer));
+  const upstream = await provider.tryRefreshToken(held);
+  assert.equal(upstream.status, 400);
+  assert.equal(upstream.body.error, "invalid_grant");
+  // And the owner's new cookie is worthless too.
+  assert.equal((await refreshWith(direct, setCookie(rotated, "__Host-refresh"))).status, 401);
+});
 
 test("password login is off in the upstream mode", async () => {
   const response = await fetch(`${direct.url}/auth/login`, {

@@ -11,7 +11,11 @@
 // prints `listening on http://127.0.0.1:PORT`, then reads commands on stdin, one a line:
 //   stop   closes the listener (and every open connection); prints `stopped`
 //   start  listens again on the same port; prints `listening on …`
-//   stats  prints `stats {"refreshes":N,"codes":N,"revocations":N}`
+//   stats  prints `stats {"refreshes":N,"codes":N,"revocations":N,"jwks":N}`
+//
+// `signingKey` (a private JWK) replaces oidc-provider's fixed development key, so a provider
+// started again on the same port can have rotated its keys; `publishedKeys` (public JWKs)
+// replaces what its JWKS endpoint answers, so it can sign with a key it never published.
 
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
@@ -44,6 +48,8 @@ export async function startProvider({
   accessTtl = 4,
   refreshTtl = 3600,
   accessTokenFormat = "jwt",
+  signingKey,
+  publishedKeys,
 } = {}) {
   const listener = createServer();
   const sockets = new Set();
@@ -60,7 +66,8 @@ export async function startProvider({
   // deployment, and its cookies are not in the app's jar.
   const issuer = `http://127.0.0.1:${port}`;
 
-  const stats = { refreshes: 0, codes: 0, revocations: 0 };
+  const stats = { refreshes: 0, codes: 0, revocations: 0, jwks: 0 };
+  const revocationWaiters = [];
   const refreshTokens = [];
   const provider = new Provider(issuer, {
     clients: [
@@ -100,6 +107,7 @@ export async function startProvider({
       },
     },
     pkce: { required: () => true },
+    ...(signingKey ? { jwks: { keys: [signingKey] } } : {}),
     ttl: {
       AccessToken: accessTtl,
       AuthorizationCode: 60,
@@ -125,7 +133,14 @@ export async function startProvider({
   // oidc-provider emits no event for a successful revocation: counted on the way out.
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.path === "/token/revocation" && ctx.status === 200) stats.revocations += 1;
+    if (ctx.path === "/token/revocation" && ctx.status === 200) {
+      stats.revocations += 1;
+      for (const done of revocationWaiters.splice(0)) done();
+    }
+    if (ctx.path === "/jwks" && ctx.status === 200) {
+      stats.jwks += 1;
+      if (publishedKeys) ctx.body = { keys: publishedKeys };
+    }
   });
   // The dev interactions warn on every start; the tests do not need to read that.
   provider.on("server_error", (_ctx, err) => console.error("provider server_error:", err));
@@ -140,6 +155,10 @@ export async function startProvider({
     stats,
     /** Every refresh token issued, oldest first. */
     refreshTokens,
+    /** Resolves at the next successful RFC 7009 revocation (an event, not a poll). */
+    nextRevocation() {
+      return new Promise((done) => revocationWaiters.push(done));
+    },
     /** Asks the token endpoint to use `refreshToken` itself: `{ status, body }`. */
     async tryRefreshToken(refreshToken) {
       const response = await fetch(`${issuer}/token`, {

@@ -48,13 +48,6 @@ pub(super) fn upstream_kek(
     state: &AppState,
     configured: Option<crate::store::KeyEncryptionKey>,
 ) -> Result<crate::store::KeyEncryptionKey, StartError> {
-    if state.store.shared() {
-        return Err(StartError(
-            "the upstream mode supports the SQLite store only (for now): the Redis backend \
-             does not keep the provider's tokens"
-                .into(),
-        ));
-    }
     if let Some(kek) = configured {
         return Ok(kek);
     }

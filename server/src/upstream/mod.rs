@@ -8,10 +8,12 @@
 //! and refresh exchanges, RFC 7009 revocation, and ID token validation (signature through
 //! the provider's JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`; `alg: none` refused). This module
 //! holds the client and the calls; `flow` the sign-in state cookie, `tokens` what is stored
-//! per family; the handlers are in `routes/upstream.rs`.
+//! per family, `jwks` the provider's signing keys (read again when they rotate); the
+//! handlers are in `routes/upstream/`.
 
 mod config;
 pub(crate) mod flow;
+mod jwks;
 pub(crate) mod tokens;
 
 pub(crate) use config::ReturnTo;
@@ -22,15 +24,15 @@ use std::time::Duration;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreIdToken, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
-    CoreResponseType, CoreSubjectIdentifierType,
+    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LogoutProviderMetadata,
+    AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LogoutProviderMetadata,
     LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
     ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
-    TokenResponse,
+    SignatureVerificationError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +122,8 @@ pub(crate) struct Upstream {
     scopes: Vec<String>,
     prompt: Option<String>,
     http: openidconnect::reqwest::Client,
+    /// The provider's signing keys: discovery's, then as read again.
+    keys: jwks::ProviderKeys,
     pub(crate) return_to: ReturnTo,
     /// Seals the provider's tokens at rest and the sign-in state cookie.
     pub(crate) kek: KeyEncryptionKey,
@@ -192,6 +196,7 @@ impl Upstream {
             return_to,
         } = discovered;
         Self {
+            keys: jwks::ProviderKeys::new(metadata.jwks().clone()),
             metadata,
             client_id: ClientId::new(config.client_id),
             client_secret: ClientSecret::new(config.client_secret.to_string()),
@@ -208,7 +213,7 @@ impl Upstream {
 
     fn client(&self) -> Client {
         CoreClient::from_provider_metadata(
-            self.metadata.clone(),
+            self.metadata.clone().set_jwks(self.keys.current()),
             self.client_id.clone(),
             Some(self.client_secret.clone()),
         )
@@ -260,10 +265,18 @@ impl Upstream {
         let id_token = response
             .id_token()
             .ok_or_else(|| ProviderError::InvalidIdToken("the answer has no ID token".into()))?;
-        let verifier = client.id_token_verifier();
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(nonce.to_owned()))
-            .map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                // Signed by a key we have not read: the provider may have rotated.
+                self.refetch_keys(now).await?;
+                id_token.claims(&self.client().id_token_verifier(), &nonce)
+            }
+            verified => verified,
+        }
+        .map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
         let subject = claims.subject().as_str().to_owned();
         let mut shown = serde_json::to_value(claims)
             .map_err(|e| ProviderError::InvalidIdToken(e.to_string()))?;
@@ -274,6 +287,22 @@ impl Upstream {
         let tokens =
             UpstreamTokens::from_response(&response, Some(id_token.to_string()), shown, now);
         Ok((subject, tokens))
+    }
+
+    /// Reads the provider's JWKS again (at most once per cooldown, [`jwks`]).
+    async fn refetch_keys(&self, now: u64) -> Result<(), ProviderError> {
+        let fetch = || async {
+            CoreJsonWebKeySet::fetch_async(self.metadata.jwks_uri(), &self.http)
+                .await
+                .map_err(|_| "cannot read the provider's JWKS".to_owned())
+        };
+        match self.keys.refetch(now, fetch).await {
+            Ok(read) => {
+                tracing::info!(read, "upstream_jwks");
+                Ok(())
+            }
+            Err(detail) => Err(ProviderError::Unavailable(detail)),
+        }
     }
 
     /// Uses the provider's refresh token. The provider may rotate it (the answer then

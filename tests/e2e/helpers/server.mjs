@@ -14,17 +14,21 @@ const START_TIMEOUT_MS = 30_000;
 export const DEMO_USER = { username: "demo", password: "demo-password" };
 
 /**
- * Runs the server until `stop()`. `accessTtl` is the access token lifetime in seconds.
+ * Runs the server until `stop()`. `accessTtl` is the access token lifetime in seconds, `port`
+ * a fixed port instead of a free one.
  * Resolves once it printed `listening on http://127.0.0.1:PORT`; `url` is the same port on
  * `localhost`, the host the browser must use for the `__Host-` cookie.
  */
-export async function startServer({ name, accessTtl = 4, grace = 10, args = [] } = {}) {
+export async function startServer({ name, accessTtl = 4, grace = 10, args = [], port, instances } = {}) {
   if (SHARED) {
-    // scripts/test.sh's shared-store step: 3 instances on one Redis behind nginx.
+    // scripts/test.sh's shared-store step: 3 instances (or `instances`) on one Redis behind
+    // nginx, which listens on `port` if given.
     const { startShared } = await import("./shared.mjs");
-    return startShared({ name, accessTtl, grace, args });
+    return startShared({ name, accessTtl, grace, args, port, instances });
   }
-  const instance = await launchInstance({ name: name ?? process.pid, accessTtl, grace, args });
+  // `port`: the origin must be known in advance (the upstream mode's registered callback).
+  const listen = port === undefined ? [] : ["--listen", `127.0.0.1:${port}`];
+  const instance = await launchInstance({ name: name ?? process.pid, accessTtl, grace, args: [...listen, ...args] });
   const url = `http://localhost:${instance.port}`;
   return { url, port: instance.port, accessTtl, logPath: instance.logPath, ...controls(url), stop: instance.stop };
 }

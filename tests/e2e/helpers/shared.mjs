@@ -85,9 +85,9 @@ async function startNginx(dir, port, upstreams) {
   return stop;
 }
 
-export async function startShared({ name, accessTtl, grace, args }) {
+export async function startShared({ name, accessTtl, grace, args, port, instances: count = INSTANCES }) {
   const dir = mkdtempSync(join(tmpdir(), `e2e-shared-${name}-`));
-  const [redisPort, nginxPort] = [await freePort(), await freePort()];
+  const [redisPort, nginxPort] = [await freePort(), port ?? (await freePort())];
   let stopRedis = await startRedis(dir, redisPort);
   const url = `http://localhost:${nginxPort}`;
   // One key-encryption key and one issuer for the service, as in a deployment.
@@ -96,7 +96,7 @@ export async function startShared({ name, accessTtl, grace, args }) {
   const shared = ["--store", `redis://127.0.0.1:${redisPort}`, "--issuer", url, "--allowed-origin", url];
   // One after another: the first creates the signing key, the others load it.
   const instances = [];
-  for (let i = 0; i < INSTANCES; i++) {
+  for (let i = 0; i < count; i++) {
     instances.push(await launchInstance({ name: `${name}-${i}`, accessTtl, grace, args: [...shared, ...args], env }));
   }
   const stopNginx = await startNginx(dir, nginxPort, instances.map((i) => i.port));
@@ -117,6 +117,8 @@ export async function startShared({ name, accessTtl, grace, args }) {
       }
       return total;
     },
+    /** The counters of each running instance, in instance order. */
+    instanceStats: () => each((c) => c.stats()),
     reset: () => each((c) => c.reset()),
     /** On every instance: whichever answers, the next `count` refreshes it gets fail. */
     failRefresh: (count, status, retryAfter) => each((c) => c.failRefresh(count, status, retryAfter)),

@@ -42,6 +42,7 @@ mod conn;
 mod keys;
 mod rotate;
 mod scripts;
+mod upstream;
 
 use calls::*;
 use conn::*;
@@ -442,5 +443,27 @@ impl Store for RedisStore {
     fn dpop_nonce_secret(&self, _fresh: &[u8]) -> Result<Vec<u8>> {
         // Every instance holds the same key-encryption key: nothing to store.
         Ok(self.kek.derive(b"token-manager dpop nonce secret"))
+    }
+
+    // The upstream mode: upstream.rs.
+
+    fn upstream_family(&self, hash: &TokenHash) -> Result<Option<String>> {
+        self.family_of(hash)
+    }
+
+    fn upstream_save(&self, family_id: &str, sealed: &[u8], _access_exp: u64) -> Result<()> {
+        self.upstream_save_sealed(family_id, sealed)
+    }
+
+    fn upstream_load(&self, family_id: &str) -> Result<Option<Vec<u8>>> {
+        self.upstream_load_sealed(family_id)
+    }
+
+    fn upstream_lock(&self, family_id: &str, owner: &str, now: u64, until: u64) -> Result<bool> {
+        self.upstream_try_lock(family_id, owner, now, until)
+    }
+
+    fn upstream_unlock(&self, family_id: &str, owner: &str) -> Result<()> {
+        self.upstream_release(family_id, owner)
     }
 }
