@@ -144,6 +144,7 @@ fn start(driver: &Rc<Driver>, input: &JsValue, init: &JsValue) -> Result<Promise
 /// a proof signed first, in [`finish`].
 fn attempt(driver: &Rc<Driver>, request: Request, replayable: bool) -> Result<Promise, JsValue> {
     let mut token = driver.token_string().ok_or_else(not_authenticated)?;
+    #[cfg(feature = "dpop")]
     if driver.token_is_dpop() {
         let spare = if replayable {
             request.clone().ok()
@@ -215,6 +216,7 @@ enum Stage {
         request: Request,
         replayable: bool,
     },
+    #[cfg(feature = "dpop")]
     Dpop {
         request: Request,
         spare: Option<Request>,
@@ -241,9 +243,10 @@ async fn finish(driver: &Rc<Driver>, stage: Stage) -> Result<JsValue, JsValue> {
             request,
             replayable,
         } => {
-            driver.settled().await;
+            let _ = driver.settled().await;
             return JsFuture::from(attempt(driver, request, replayable)?).await;
         }
+        #[cfg(feature = "dpop")]
         Stage::Dpop {
             request,
             spare,
@@ -277,7 +280,7 @@ async fn finish(driver: &Rc<Driver>, stage: Stage) -> Result<JsValue, JsValue> {
         return Ok(response.into());
     };
     if driver.input(|s, now| s.force_refresh(now)) == Renewal::Pending {
-        driver.settled().await;
+        let _ = driver.settled().await;
     }
     let dpop = driver.token_is_dpop();
     let retried = match driver.token_string() {

@@ -225,13 +225,16 @@ impl Driver {
     }
 
     /// Resolves once no refresh is in flight (immediately if none is).
-    pub(crate) async fn settled(&self) {
-        if self.session.borrow().is_settled() {
-            return;
-        }
-        let waiters = &self.waiters;
-        let promise = Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve));
-        let _ = JsFuture::from(promise).await;
+    /// (A `JsFuture` rather than an `async fn`: every caller awaits the same future type
+    /// instead of a state machine of its own inlined into each.)
+    pub(crate) fn settled(&self) -> JsFuture {
+        let promise = if self.session.borrow().is_settled() {
+            Promise::resolve(&JsValue::UNDEFINED)
+        } else {
+            let waiters = &self.waiters;
+            Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve))
+        };
+        JsFuture::from(promise)
     }
 
     /// Whether the token the session offers now is DPoP-bound (and this manager has its key).
@@ -258,7 +261,7 @@ impl Driver {
     pub(crate) async fn restore(&self) -> Result<bool, JsValue> {
         self.last_error.take();
         self.input(|s, now| s.handle_restore(now));
-        self.settled().await;
+        let _ = self.settled().await;
         let now = self.now();
         let failure = self.last_error.take();
         self.session
