@@ -8,7 +8,7 @@
 //! the lock and verification), `events`, `tabs` (the channel), `lifecycle` (page listeners),
 //! `authorized_fetch` and `login` (the login and logout requests).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -58,6 +58,8 @@ pub(crate) struct Driver {
     pub(crate) lock_name: String,
     /// The DPoP key and nonces (`dpop: true`).
     pub(crate) dpop: Option<Dpop>,
+    /// `auth.fetch`'s response callback, made on the first call (`authorized_fetch.rs`).
+    pub(crate) on_response: OnceCell<Function>,
     pub(crate) me: Weak<Driver>,
 }
 
@@ -82,6 +84,7 @@ impl Driver {
             last_error: RefCell::new(None),
             server_clock: Cell::new(ServerClock::default()),
             lock_name,
+            on_response: OnceCell::new(),
             me: me.clone(),
         })
     }
@@ -222,24 +225,27 @@ impl Driver {
     }
 
     /// Resolves once no refresh is in flight (immediately if none is).
-    pub(crate) async fn settled(&self) {
-        if self.session.borrow().is_settled() {
-            return;
-        }
-        let waiters = &self.waiters;
-        let promise = Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve));
-        let _ = JsFuture::from(promise).await;
+    /// (A `JsFuture` rather than an `async fn`: every caller awaits the same future type
+    /// instead of a state machine of its own inlined into each.)
+    pub(crate) fn settled(&self) -> JsFuture {
+        let promise = if self.session.borrow().is_settled() {
+            Promise::resolve(&JsValue::UNDEFINED)
+        } else {
+            let waiters = &self.waiters;
+            Promise::new(&mut |resolve, _| waiters.borrow_mut().push(resolve))
+        };
+        JsFuture::from(promise)
     }
 
     /// Whether the token the session offers now is DPoP-bound (and this manager has its key).
     pub(crate) fn token_is_dpop(&self) -> bool {
-        let now = self.now();
-        self.dpop.is_some()
-            && self
-                .session
+        self.dpop.is_some() && {
+            let now = self.now();
+            self.session
                 .borrow()
                 .token(now)
                 .is_some_and(|t| t.is_dpop())
+        }
     }
 
     /// A copy of the token the session offers now (the caller zeroizes it).
@@ -255,7 +261,7 @@ impl Driver {
     pub(crate) async fn restore(&self) -> Result<bool, JsValue> {
         self.last_error.take();
         self.input(|s, now| s.handle_restore(now));
-        self.settled().await;
+        let _ = self.settled().await;
         let now = self.now();
         let failure = self.last_error.take();
         self.session

@@ -21,14 +21,18 @@ use crate::error::coded;
 
 /// Calls the global `fetch` with a request; `no_fetch` when there is none.
 pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
-    let promise = global_fetch(request).map_err(|e| {
+    JsFuture::from(fetch_promise(request)?).await?.dyn_into()
+}
+
+/// The promise the global `fetch` returns for `request`; `no_fetch` when there is none.
+pub(crate) fn fetch_promise(request: &Request) -> Result<Promise, JsValue> {
+    global_fetch(request).map_err(|e| {
         if e.is_instance_of::<js_sys::ReferenceError>() {
             coded(ErrorCode::NoFetch, "this environment has no global fetch")
         } else {
             e
         }
-    })?;
-    JsFuture::from(promise).await?.dyn_into()
+    })
 }
 
 #[wasm_bindgen]

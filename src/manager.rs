@@ -150,9 +150,7 @@ impl TokenManager {
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: Option<JsValue>,
     ) -> Promise {
-        let driver = self.driver.clone();
-        let init = init.unwrap_or(JsValue::UNDEFINED);
-        crate::promise(async move { authorized_fetch(driver, input, init).await.map(Into::into) })
+        authorized_fetch(&self.driver, &input, &init.unwrap_or(JsValue::UNDEFINED))
     }
 
     /// Listens for `login`, `refresh`, `logout`, `expired`, `error`, `statechange`, `idle` or

@@ -328,6 +328,55 @@ async fn an_allowlisted_api_origin_gets_the_token() {
 }
 
 #[wasm_bindgen_test]
+async fn with_a_fresh_token_the_request_is_sent_before_fetch_returns() {
+    // The fast path: no task, no hop between `auth.fetch()` and the global `fetch`.
+    let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let promise = call(&m, "fetch", &["/api/me".into()]).unwrap();
+    assert_eq!(server.count("/api/me"), 1, "sent during the call");
+    let sent = server.last_request("/api/me");
+    assert_eq!(
+        prop(&sent, "authorization").as_string().unwrap(),
+        ["Bearer ", &server.latest_token().unwrap()].concat()
+    );
+    let res = JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 200);
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn an_api_origin_matches_exactly_never_by_prefix() {
+    let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"crossTab": false, "apiOrigins": ["https://api.example"]}"#);
+    login(&m).await;
+    let cases = [
+        ("https://api.example.evil/a", false),
+        ("https://api.example:8443/b", false),
+        ("http://api.example/c", false),
+        ("https://api.example:443/d", true),
+        ("https://API.Example/e", true),
+        ("https://api.example?f", true),
+    ];
+    for (url, attached) in cases {
+        call_async(&m, "fetch", &[url.into()]).await.unwrap();
+        let sent: JsValue = server
+            .requests_to(&web_sys::Url::new(url).unwrap().pathname())
+            .iter()
+            .last()
+            .unwrap();
+        assert_eq!(prop(&sent, "authorization").is_string(), attached, "{url}");
+    }
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
 async fn the_raw_token_is_hidden_unless_expose_token_is_set() {
     let server = FakeServer::new(900.0);
     let _guard = Guard::new(&server);
