@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::extract::RefreshCookieHashes;
 use crate::refresh::{self, RefreshToken, TokenHash};
 use crate::state::AppState;
-use crate::store::{GrantRequest, RefreshTokenStatus};
+use crate::store::{GrantRequest, RefreshTokenStatus, Step};
 use crate::switches::Counters;
 use crate::upstream::flow::{
     clear_state_cookie, SignInState, StateRefused, STATE_COOKIE, STATE_TTL,
@@ -217,13 +217,18 @@ async fn callback_inner(
             let now = s.now();
             let pin = |_: &str, _: u64| true;
             // No access token of ours is signed in this mode: the grant names no lifetime.
-            let grant = GrantRequest {
-                exp: now,
-                pin: &pin,
+            let step = Step {
+                now,
+                rules: &s.settings.limits.session,
+                grant: GrantRequest {
+                    exp: now,
+                    pin: &pin,
+                },
+                dpop: false,
             };
             let (issued, revoked) = s
                 .store
-                .login(user, &previous, now, &s.settings.limits.session, &grant)
+                .login(user, &previous, &step)
                 .map_err(|e| s.store_failed("login", e))?;
             let sealed = tokens
                 .seal(&up2.kek, &issued.family_id)
@@ -402,10 +407,15 @@ pub(super) async fn refresh(
             let now = s.now();
             s.switches.run_before_refresh_transaction();
             let pin = |_: &str, _: u64| true;
-            let grant = GrantRequest { exp: now, pin: &pin };
+            let step = Step {
+                now,
+                rules: &s.settings.limits.session,
+                grant: GrantRequest { exp: now, pin: &pin },
+                dpop: false,
+            };
             let outcome = s
                 .store
-                .refresh(&presented, now, &s.settings.limits.session, &grant)
+                .refresh(&presented, &step)
                 .map_err(|e| s.store_failed("refresh", e))?;
             let issued = outcome.map_err(|refused| super::auth::refused_error(s, refused))?;
             if issued.grace_replay {

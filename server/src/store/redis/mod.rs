@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | `tm:u:<username>` | hash | account: `hash`, `name`, `roles` (JSON) |
 //! | `tm:t:<sha256 hex>` | string | family id of a refresh token (immutable index) |
-//! | `tm:{<fid>}:f` | hash | family: `user`, `key`, `created`, `exp`, `amax`, `end`, `rev`, `why` |
+//! | `tm:{<fid>}:f` | hash | family: `user`, `key`, `created`, `exp`, `amax`, `end`, `rev`, `why`, `dpop` |
 //! | `tm:{<fid>}:t:<sha256 hex>` | string | one of its tokens: `exp|rotated|grace_replays` |
 //! | `tm:d:<jti>` | string | denylisted access token |
 //! | `tm:{thr}:<key>` | string | login throttle counter `failures|last|expires` |
@@ -28,8 +28,10 @@
 //! starts over on the new facts. So of 50 racing refreshes of one cookie exactly one
 //! rotates and the others are grace replays that receive the same successor.
 //!
-//! A rotating refresh costs 3 round trips, `/api/me` 1: the independent commands of one
-//! step are sent at once ([`calls`]; a cluster refuses pipelines across slots). The token
+//! A rotating refresh costs 3 round trips in 2 handoffs to the store's runtime, `/api/me`
+//! 1: the independent commands of one step are sent at once ([`calls`]; a cluster refuses
+//! pipelines across slots), and the steps that need no decision in between run as one
+//! future. The token
 //! index `tm:t:` stays in a slot of its own: the cookie carries only the token, and the
 //! family id, hence its hash tag, is what the index tells.
 //!
@@ -50,10 +52,10 @@ use scripts::*;
 
 use super::kek::KeyEncryptionKey;
 use super::{
-    AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused, Result,
-    RowCounts, Store, StoreError, StoredKey, User,
+    AccessState, CleanupReport, Issued, RefreshTokenStatus, Refreshed, Result, RowCounts, Started,
+    Step, Store, StoreError, StoredKey, User,
 };
-use crate::refresh::{new_family_key, RefreshToken, SessionRules, TokenHash};
+use crate::refresh::{new_family_key, RefreshToken, TokenHash};
 use crate::throttle::{Counter, Write};
 
 /// How often one operation starts over after losing a compare-and-set to a concurrent
@@ -164,14 +166,11 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    fn login(
-        &self,
-        user: User,
-        previous: &[TokenHash],
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<(Issued, Vec<String>)> {
+    fn login(&self, user: User, previous: &[TokenHash], step: &Step<'_>) -> Result<Started> {
+        let Step {
+            now, rules, grant, ..
+        } = step;
+        let now = *now;
         let mut revoked = Vec::new();
         for hash in previous {
             if let Some(fid) = self.family_of(hash)? {
@@ -209,29 +208,15 @@ impl Store for RedisStore {
                 entry.encode().into_bytes(),
                 ttl(expires_at.max(grant.exp), now).to_string().into_bytes(),
                 ttl(expires_at, now).to_string().into_bytes(),
+                proof_arg(step.dpop),
             ],
         )?;
-        Ok((
-            Issued {
-                token,
-                expires_at,
-                family_id,
-                user,
-                grace_replay: false,
-                grant,
-            },
-            revoked,
-        ))
+        let issued = Issued::first(token, expires_at, family_id, user, grant);
+        Ok((issued, revoked))
     }
 
-    fn refresh(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>> {
-        self.rotate(presented, now, rules, grant)
+    fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
+        self.rotate(presented, step)
     }
     fn logout(
         &self,
@@ -415,28 +400,6 @@ impl Store for RedisStore {
                 .await
         })?;
         Ok(set.is_some())
-    }
-
-    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
-        // Never creates a family hash that expired meanwhile.
-        let script = redis::Script::new(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'dpop', '1') end",
-        );
-        self.script::<()>(&script, vec![family_key(family_id).into_bytes()], vec![])
-    }
-
-    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
-        let Some(fid) = self.family_of(presented)? else {
-            return Ok(false);
-        };
-        let key = family_key(&fid);
-        self.run(move |mut c| async move {
-            redis::cmd("HEXISTS")
-                .arg(key)
-                .arg("dpop")
-                .query_async(&mut c)
-                .await
-        })
     }
 
     fn dpop_nonce_secret(&self, _fresh: &[u8]) -> Result<Vec<u8>> {

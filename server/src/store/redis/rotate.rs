@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::refresh::{
-    classify, replay_reason, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
+use crate::refresh::{classify, replay_reason, Presented, RefreshToken, TokenFacts, TokenHash};
+use crate::store::{
+    AccessGrant, GrantRequest, Issued, Refreshed, Refused, Result, Step, StoreError, MAX_CHAIN,
 };
-use crate::store::{AccessGrant, GrantRequest, Issued, Refused, Result, StoreError, MAX_CHAIN};
 
 impl RedisStore {
     pub(super) fn family_of(&self, hash: &TokenHash) -> Result<Option<String>> {
@@ -31,6 +31,7 @@ impl RedisStore {
             user,
             key: map.get("key").cloned().unwrap_or_default(),
             revoked: map.contains_key("rev"),
+            dpop_bound: map.contains_key("dpop"),
             session_ends_at: field_u64(&map, "end")
                 .ok_or(StoreError::Inconsistent("a family without an end"))?,
         }))
@@ -122,28 +123,28 @@ impl RedisStore {
         })
     }
 
-    /// A refresh in three round trips when it rotates: the token's index; the facts
-    /// (one atomic read of the family's slot) together with the key choice; the successor's
-    /// index, the compare-and-set rotation and the account together.
-    pub(super) fn rotate(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>> {
+    /// A refresh in three round trips and two handoffs to the store's runtime when it
+    /// rotates. The first handoff: the token's index, then the facts (one atomic read of
+    /// the family's slot, the DPoP binding included) together with the key choice. The
+    /// second: the successor's index, the compare-and-set rotation (which binds the family
+    /// with a proof, and refuses to apply without one if the family was bound meanwhile)
+    /// and the account together.
+    pub(super) fn rotate(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
+        let Step {
+            now,
+            rules,
+            ref grant,
+            dpop,
+        } = *step;
         let hash = presented.hash();
-        let Some(fid) = self.family_of(&hash)? else {
-            return Ok(Err(Refused::Unknown));
-        };
+        let mut fid: Option<String> = None;
         for _ in 0..MAX_ATTEMPTS {
-            let (grant_script, exp, f) = (self.scripts.grant.clone(), grant.exp, fid.clone());
-            let (read, kid) = self.run(move |c| async move {
-                tokio::try_join!(
-                    facts_call(c.clone(), &f, &hash),
-                    grant_call(c, &grant_script, exp)
-                )
-            })?;
+            let (grant_script, exp, known) = (self.scripts.grant.clone(), grant.exp, fid.clone());
+            let read = self.run(move |c| read_step(c, known, hash, grant_script, exp))?;
+            let Some((family_id, read, kid)) = read else {
+                return Ok(Err(Refused::Unknown));
+            };
+            let fid = &*fid.insert(family_id);
             let Some((family, raw)) = parse_facts(read)? else {
                 return Ok(Err(Refused::Unknown));
             };
@@ -155,15 +156,18 @@ impl RedisStore {
                 grace_replays: entry.grace_replays,
                 family_revoked: family.revoked,
                 session_ends_at: family.session_ends_at,
+                dpop_bound: family.dpop_bound,
             };
-            let presented_as = classify(&facts, now, rules);
+            let presented_as = classify(&facts, now, rules, dpop);
             if let Some(refused) = refusal(presented_as) {
                 return Ok(Err(refused));
             }
             if presented_as == Presented::Replayed {
                 let reason = replay_reason(&facts, now, rules);
-                self.revoke(&fid, now, reason, true)?;
-                return Ok(Err(Refused::ReuseDetected { family_id: fid }));
+                self.revoke(fid, now, reason, true)?;
+                return Ok(Err(Refused::ReuseDetected {
+                    family_id: fid.to_owned(),
+                }));
             }
             let granted = finish_grant(kid, grant)?;
             let (token, expires_at, grace_replay, user) = if presented_as == Presented::Current {
@@ -179,7 +183,7 @@ impl RedisStore {
                     grace_replays: 0,
                 };
                 let answer = Answer {
-                    fid: &fid,
+                    fid,
                     username: &family.user,
                     hash: next.hash(),
                     expires_at,
@@ -189,9 +193,9 @@ impl RedisStore {
                     now,
                     &self.scripts.rotate,
                     vec![
-                        family_key(&fid).into_bytes(),
-                        token_key(&fid, &hash),
-                        token_key(&fid, &next.hash()),
+                        family_key(fid).into_bytes(),
+                        token_key(fid, &hash),
+                        token_key(fid, &next.hash()),
                     ],
                     vec![
                         raw.clone(),
@@ -203,6 +207,7 @@ impl RedisStore {
                         ttl(expires_at.max(granted.exp), now)
                             .to_string()
                             .into_bytes(),
+                        proof_arg(dpop),
                     ],
                 )?;
                 let Some(user) = applied else { continue };
@@ -219,7 +224,7 @@ impl RedisStore {
                     candidate = next;
                 }
                 let entries =
-                    self.token_entries(&fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
+                    self.token_entries(fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
                 let mut found = None;
                 for (token, raw_entry) in chain.into_iter().zip(entries) {
                     let Some(raw_entry) = raw_entry else { break };
@@ -246,7 +251,7 @@ impl RedisStore {
                 // rotation whose index write failed is answered here, before that token
                 // is ever presented.
                 let answer = Answer {
-                    fid: &fid,
+                    fid,
                     username: &family.user,
                     hash: current.hash(),
                     expires_at: current_entry.expires_at,
@@ -256,9 +261,9 @@ impl RedisStore {
                     now,
                     &self.scripts.grace,
                     vec![
-                        family_key(&fid).into_bytes(),
-                        token_key(&fid, &hash),
-                        token_key(&fid, &current.hash()),
+                        family_key(fid).into_bytes(),
+                        token_key(fid, &hash),
+                        token_key(fid, &current.hash()),
                     ],
                     vec![
                         raw.clone(),
@@ -268,6 +273,7 @@ impl RedisStore {
                         ttl(current_entry.expires_at.max(granted.exp), now)
                             .to_string()
                             .into_bytes(),
+                        proof_arg(dpop),
                     ],
                 )?;
                 let Some(user) = applied else { continue };
@@ -276,7 +282,7 @@ impl RedisStore {
             return Ok(Ok(Issued {
                 token,
                 expires_at,
-                family_id: fid,
+                family_id: fid.to_owned(),
                 user,
                 grace_replay,
                 grant: granted,
@@ -335,6 +341,7 @@ struct Answer<'a> {
 /// The refusals that need no write.
 fn refusal(presented: Presented) -> Option<Refused> {
     match presented {
+        Presented::ProofMissing => Some(Refused::ProofMissing),
         Presented::FamilyRevoked => Some(Refused::Revoked),
         Presented::Expired => Some(Refused::Expired),
         Presented::SessionEnded => Some(Refused::SessionEnded),

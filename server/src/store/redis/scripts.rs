@@ -31,10 +31,11 @@ impl Scripts {
 }
 
 // KEYS: family, its first token. ARGV: user, successor key, created, exp, amax, end, token
-// value, family ttl, token ttl.
+// value, family ttl, token ttl, proof ('1': the family starts DPoP-bound).
 pub(super) const CREATE: &str = r"
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'key', ARGV[2], 'created', ARGV[3],
   'exp', ARGV[4], 'amax', ARGV[5], 'end', ARGV[6])
+if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'dpop', '1') end
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[9])
 return 1
@@ -42,17 +43,20 @@ return 1
 
 // Rotation. KEYS: family, presented token, successor. ARGV: the presented token's value as
 // classified, its rotated value, the successor's value, the successor's ttl, new family
-// exp, access exp, family ttl. Applies nothing (0) unless the family is unrevoked and the
-// presented token unchanged. The rotated token keeps its own TTL (its expiry).
+// exp, access exp, family ttl, proof ('1': bind the family; '0': the family must not be
+// bound). Applies nothing (0) unless the family is unrevoked (and unbound without a proof)
+// and the presented token unchanged. The rotated token keeps its own TTL (its expiry).
 pub(super) const ROTATE: &str = r"
 local function raise(field, value)
   local old = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if tonumber(value) > old then redis.call('HSET', KEYS[1], field, value) end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rev') == 1
+  or (ARGV[8] == '0' and redis.call('HEXISTS', KEYS[1], 'dpop') == 1)
   or redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
 end
+if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'dpop', '1') end
 redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 raise('exp', ARGV[5])
@@ -63,17 +67,19 @@ return 1
 
 // Grace replay. KEYS: family, presented token, current token. ARGV: the presented token's
 // value as classified, its value with one more replay, the current token's value as read,
-// access exp, family ttl.
+// access exp, family ttl, proof (as for a rotation).
 pub(super) const GRACE: &str = r"
 local function raise(field, value)
   local old = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if tonumber(value) > old then redis.call('HSET', KEYS[1], field, value) end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rev') == 1
+  or (ARGV[6] == '0' and redis.call('HEXISTS', KEYS[1], 'dpop') == 1)
   or redis.call('GET', KEYS[2]) ~= ARGV[1]
   or redis.call('GET', KEYS[3]) ~= ARGV[3] then
   return 0
 end
+if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'dpop', '1') end
 redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
 raise('amax', ARGV[4])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('EXPIRE', KEYS[1], ARGV[5]) end

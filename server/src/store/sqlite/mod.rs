@@ -16,13 +16,13 @@ mod tests;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
-    AccessState, CleanupReport, GrantRequest, Issued, KeyEncryptionKey, RefreshTokenStatus,
-    Refused, Result, RowCounts, Store, StoreError, StoredKey, User,
+    AccessState, CleanupReport, KeyEncryptionKey, RefreshTokenStatus, Refreshed, Result, RowCounts,
+    Started, Step, Store, StoreError, StoredKey, User,
 };
-use crate::refresh::{RefreshToken, SessionRules, TokenHash};
+use crate::refresh::{RefreshToken, TokenHash};
 use crate::schema;
 use crate::throttle::{Counter, Write};
 
@@ -71,6 +71,15 @@ impl SqliteStore {
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
+    fn immediate<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -141,25 +150,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn login(
-        &self,
-        user: User,
-        previous: &[TokenHash],
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<(Issued, Vec<String>)> {
-        self.start_family(user, previous, now, rules, grant)
+    fn login(&self, user: User, previous: &[TokenHash], step: &Step<'_>) -> Result<Started> {
+        self.immediate(|tx| rotate::start_family(tx, user, previous, step))
     }
 
-    fn refresh(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>> {
-        self.rotate(presented, now, rules, grant)
+    fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
+        self.immediate(|tx| rotate::rotate(tx, presented, step))
     }
 
     /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
@@ -446,27 +442,6 @@ impl Store for SqliteStore {
             params![key, to_i64(expires_at), to_i64(now)],
         )?;
         Ok(changed == 1)
-    }
-
-    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE families SET dpop_bound = 1 WHERE id = ?1",
-            [family_id],
-        )?;
-        Ok(())
-    }
-
-    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
-        let bound: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT f.dpop_bound FROM refresh_tokens t
-                 JOIN families f ON f.id = t.family_id WHERE t.hash = ?1",
-                [&presented[..]],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(bound.is_some_and(|b| b != 0))
     }
 
     fn dpop_nonce_secret(&self, fresh: &[u8]) -> Result<Vec<u8>> {
