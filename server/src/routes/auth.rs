@@ -13,6 +13,7 @@ use axum::Json;
 use token_manager_core::protocol::{error_code, LoginRequest, TokenResponse, TOKEN_TYPE_BEARER};
 use zeroize::Zeroize;
 
+use super::login_throttle::{throttle_admit, throttle_settle};
 use super::{no_store, AbortConnection};
 use crate::access::{self, AccessClaims, Confirmation};
 use crate::dpop::check::{check_proof, DpopRequest, Endpoint as DpopEndpoint};
@@ -27,7 +28,7 @@ use crate::refresh;
 use crate::state::AppState;
 use crate::store::{AccessGrant, GrantRequest, Issued, Refused, Step};
 use crate::switches::Counters;
-use crate::throttle::{Admission, Keys, Outcome, Policy, Write};
+use crate::throttle::{Outcome, Policy};
 
 /// Longest username accepted; anything longer is a malformed request, not a login attempt.
 const MAX_USERNAME: usize = 256;
@@ -103,40 +104,6 @@ fn token_response(
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     no_store(&mut response);
     Ok(response)
-}
-
-/// Applies the pure throttle policy to the stored counters of `keys`, atomically.
-/// `Ok(Some(secs))`: refused for that long.
-async fn throttle_admit(state: &Arc<AppState>, keys: &Keys) -> Result<Option<u64>, ApiError> {
-    let Some(policy) = state.settings.limits.throttle else {
-        return Ok(None);
-    };
-    let keys = keys.clone();
-    state
-        .blocking(move |s| {
-            let now = s.now();
-            s.store
-                .throttle(keys.all(), |counters| match policy.admit(counters, now) {
-                    Admission::Allowed(writes) => (writes, None),
-                    Admission::Wait(secs) => ([Write::Keep; 4], Some(secs)),
-                })
-                .map_err(|e| s.store_failed("login throttle", e))
-        })
-        .await
-}
-
-/// Settles a charged attempt (blocking; called on the pool). A failure to record it is
-/// logged, never turned into a different answer.
-fn throttle_settle(state: &AppState, keys: &Keys, outcome: Outcome) {
-    let Some(policy) = state.settings.limits.throttle else {
-        return;
-    };
-    let now = state.now();
-    if let Err(e) = state.store.throttle(keys.all(), |counters| {
-        (policy.settle(counters, outcome, now), ())
-    }) {
-        let _ = state.internal("login throttle", e);
-    }
 }
 
 /// `POST /auth/login`. Any refresh cookie the browser already holds names a session that

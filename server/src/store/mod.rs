@@ -105,6 +105,12 @@ pub(crate) struct Step<'a> {
 /// previous cookies it revoked.
 pub(crate) type Started = (Issued, Vec<String>);
 
+/// The access token a logout denies: `(jti, exp, sid)`.
+pub(crate) type Deny<'a> = (&'a str, u64, &'a str);
+
+/// A logout's answer: the id of the family it revoked, if any.
+pub(crate) type Ended = Result<Option<String>>;
+
 /// A refresh's answer: a token to hand out, or why there is none.
 pub(crate) type Refreshed = std::result::Result<Issued, Refused>;
 
@@ -242,14 +248,9 @@ pub(crate) trait Store: Send + Sync {
     fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed>;
 
     /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
-    /// token's session `sid`. `deny` must come from a token that verified. Returns the
-    /// revoked family's id (the cookie's, else the token's).
-    fn logout(
-        &self,
-        cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64, &str)>,
-        now: u64,
-    ) -> Result<Option<String>>;
+    /// token's session `sid` (`deny`: `(jti, exp, sid)`, from a token that verified).
+    /// Returns the revoked family's id (the cookie's, else the token's).
+    fn logout(&self, cookie: Option<&TokenHash>, deny: Option<Deny<'_>>, now: u64) -> Ended;
 
     /// The server-side half of access token validation: denylist and session state.
     fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState>;

@@ -44,6 +44,7 @@ mod conn;
 mod keys;
 mod rotate;
 mod scripts;
+mod throttle;
 
 use calls::*;
 use conn::*;
@@ -52,8 +53,8 @@ use scripts::*;
 
 use super::kek::KeyEncryptionKey;
 use super::{
-    AccessState, CleanupReport, Issued, RefreshTokenStatus, Refreshed, Result, RowCounts, Started,
-    Step, Store, StoreError, StoredKey, User,
+    AccessState, CleanupReport, Deny, Ended, Issued, RefreshTokenStatus, Refreshed, Result,
+    RowCounts, Started, Step, Store, StoreError, StoredKey, User,
 };
 use crate::refresh::{new_family_key, RefreshToken, TokenHash};
 use crate::throttle::{Counter, Write};
@@ -167,10 +168,7 @@ impl Store for RedisStore {
     }
 
     fn login(&self, user: User, previous: &[TokenHash], step: &Step<'_>) -> Result<Started> {
-        let Step {
-            now, rules, grant, ..
-        } = step;
-        let now = *now;
+        let now = step.now;
         let mut revoked = Vec::new();
         for hash in previous {
             if let Some(fid) = self.family_of(hash)? {
@@ -179,12 +177,12 @@ impl Store for RedisStore {
                 }
             }
         }
-        let grant = self.grant(grant)?;
+        let grant = self.grant(&step.grant)?;
         let family_id = crate::refresh::random_id();
         let key = zeroize::Zeroizing::new(new_family_key());
         let token = RefreshToken::generate();
-        let session_ends_at = now.saturating_add(rules.max_age);
-        let expires_at = rules.token_expiry(now, session_ends_at);
+        let session_ends_at = now.saturating_add(step.rules.max_age);
+        let expires_at = step.rules.token_expiry(now, session_ends_at);
         // The index first: a family is never reachable by a cookie whose index is missing.
         self.set_index(&token.hash(), &family_id, expires_at, now)?;
         let entry = TokenEntry {
@@ -218,12 +216,7 @@ impl Store for RedisStore {
     fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
         self.rotate(presented, step)
     }
-    fn logout(
-        &self,
-        cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64, &str)>,
-        now: u64,
-    ) -> Result<Option<String>> {
+    fn logout(&self, cookie: Option<&TokenHash>, deny: Option<Deny<'_>>, now: u64) -> Ended {
         let mut family = None;
         if let Some(hash) = cookie {
             if let Some(fid) = self.family_of(hash)? {
@@ -300,55 +293,7 @@ impl Store for RedisStore {
         keys: [&str; 4],
         decide: &mut dyn FnMut([Option<Counter>; 4]) -> [Write; 4],
     ) -> Result<()> {
-        let keys: Vec<Vec<u8>> = keys.iter().map(|k| throttle_key(k)).collect();
-        for _ in 0..MAX_ATTEMPTS {
-            let read = keys.clone();
-            let values: Vec<Option<Vec<u8>>> = self.run(move |mut c| async move {
-                let mut cmd = redis::cmd("MGET");
-                for k in &read {
-                    cmd.arg(k.as_slice());
-                }
-                cmd.query_async(&mut c).await
-            })?;
-            let mut counters = [None; 4];
-            for (counter, v) in counters.iter_mut().zip(&values) {
-                *counter = v.as_deref().and_then(decode_counter);
-            }
-            let writes = decide(counters);
-            let now_hint = counters
-                .iter()
-                .flatten()
-                .map(|c| c.last_failure)
-                .max()
-                .unwrap_or(0);
-            let mut args: Vec<Vec<u8>> = values
-                .iter()
-                .map(|v| v.clone().unwrap_or_default())
-                .collect();
-            for write in writes {
-                match write {
-                    Write::Keep => args.extend([b"k".to_vec(), Vec::new(), Vec::new()]),
-                    Write::Delete => args.extend([b"d".to_vec(), Vec::new(), Vec::new()]),
-                    Write::Set(c) => {
-                        // Its lifetime relative to its own latest charge, which is "now"
-                        // for the policy that just wrote it.
-                        let from = c.last_failure.max(now_hint);
-                        args.extend([
-                            b"s".to_vec(),
-                            encode_counter(&c).into_bytes(),
-                            ttl(c.expires_at, from).to_string().into_bytes(),
-                        ]);
-                    }
-                }
-            }
-            let applied: i64 = self.script(&self.scripts.throttle, keys.clone(), args)?;
-            if applied == 1 {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable(
-            "too many concurrent logins for one account".into(),
-        ))
+        self.throttle_cas(keys, decide)
     }
 
     fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {

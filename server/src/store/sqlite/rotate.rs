@@ -20,10 +20,7 @@ pub(super) fn start_family(
     previous: &[TokenHash],
     step: &Step<'_>,
 ) -> Result<Started> {
-    let Step {
-        now, rules, grant, ..
-    } = step;
-    let now = *now;
+    let (now, rules, grant) = (step.now, step.rules, &step.grant);
     let mut revoked = Vec::new();
     for hash in previous {
         let family: Option<String> = tx
