@@ -185,6 +185,7 @@ impl RedisStore {
                 let answer = Answer {
                     fid,
                     username: &family.user,
+                    presented: hash,
                     hash: next.hash(),
                     expires_at,
                 };
@@ -192,11 +193,6 @@ impl RedisStore {
                     answer,
                     now,
                     &self.scripts.rotate,
-                    vec![
-                        family_key(fid).into_bytes(),
-                        token_key(fid, &hash),
-                        token_key(fid, &next.hash()),
-                    ],
                     vec![
                         raw.clone(),
                         rotated.encode().into_bytes(),
@@ -253,6 +249,7 @@ impl RedisStore {
                 let answer = Answer {
                     fid,
                     username: &family.user,
+                    presented: hash,
                     hash: current.hash(),
                     expires_at: current_entry.expires_at,
                 };
@@ -260,11 +257,6 @@ impl RedisStore {
                     answer,
                     now,
                     &self.scripts.grace,
-                    vec![
-                        family_key(fid).into_bytes(),
-                        token_key(fid, &hash),
-                        token_key(fid, &current.hash()),
-                    ],
                     vec![
                         raw.clone(),
                         replayed.encode().into_bytes(),
@@ -294,23 +286,29 @@ impl RedisStore {
     }
 
     /// One round trip: the index of the token about to be handed out, the compare-and-set
-    /// `script` that makes it the answer, and the family's account, at the same time. The
-    /// token is revealed only after all three answered. `None` if the script found the
-    /// facts changed (nothing applied).
+    /// `script` (on the family, the presented token and the answer's token, with `args`)
+    /// that makes it the answer, and the family's account, at the same time. The token is
+    /// revealed only after all three answered. `None` if the script found the facts
+    /// changed (nothing applied).
     fn apply(
         &self,
         answer: Answer<'_>,
         now: u64,
         script: &redis::Script,
-        keys: Vec<Vec<u8>>,
         args: Vec<Vec<u8>>,
     ) -> Result<Option<User>> {
         let Answer {
             fid,
             username,
+            presented,
             hash,
             expires_at,
         } = answer;
+        let keys = vec![
+            family_key(fid).into_bytes(),
+            token_key(fid, &presented),
+            token_key(fid, &hash),
+        ];
         let (script, secs) = (script.clone(), ttl(expires_at, now));
         let (fid, name) = (fid.to_owned(), username.to_owned());
         let (applied, account): (i64, _) = self.run(move |c| async move {
@@ -334,6 +332,9 @@ impl RedisStore {
 struct Answer<'a> {
     fid: &'a str,
     username: &'a str,
+    /// The token presented, whose entry the step changes.
+    presented: TokenHash,
+    /// The token handed out.
     hash: TokenHash,
     expires_at: u64,
 }
