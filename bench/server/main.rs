@@ -35,7 +35,7 @@ use http::{Connection, Request};
 
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Refresh,
     Me,
@@ -167,6 +167,7 @@ async fn bench_algorithm(
     alg: SigningAlgorithm,
     store: Option<&StoreSpec>,
     instances: usize,
+    endpoints: &[Endpoint],
     warmup: Duration,
     measure: Duration,
 ) -> Vec<String> {
@@ -229,7 +230,7 @@ async fn bench_algorithm(
     }
 
     let mut rows = Vec::new();
-    for endpoint in [Endpoint::Refresh, Endpoint::Me] {
+    for &endpoint in endpoints {
         for c in CONCURRENCY {
             let rest = pool.split_off(c);
             let (back, cell) = run_cell(pool, endpoint, warmup, measure).await;
@@ -265,6 +266,9 @@ fn main() {
     // Cargo passes --bench to harness = false benches; nothing else is accepted.
     let mut store: Option<StoreSpec> = None;
     let mut instances = 1usize;
+    // `--alg NAME` (repeatable) and `--endpoint refresh|me`: only those rows.
+    let mut algs: Vec<SigningAlgorithm> = Vec::new();
+    let mut endpoints = vec![Endpoint::Refresh, Endpoint::Me];
     let mut rest = args.iter();
     while let Some(a) = rest.next() {
         match a.as_str() {
@@ -273,6 +277,25 @@ fn main() {
                 Some(Ok(spec)) => store = Some(spec),
                 _ => {
                     eprintln!("--store needs a SPEC: sqlite:PATH, redis://… or redis+cluster://…");
+                    std::process::exit(2);
+                }
+            },
+            "--alg" => match rest.next().and_then(|v| {
+                SigningAlgorithm::ALL
+                    .into_iter()
+                    .find(|a| a.to_string() == *v)
+            }) {
+                Some(alg) => algs.push(alg),
+                None => {
+                    eprintln!("--alg needs one of RS256, ES256, EdDSA");
+                    std::process::exit(2);
+                }
+            },
+            "--endpoint" => match rest.next().map(String::as_str) {
+                Some("refresh") => endpoints = vec![Endpoint::Refresh],
+                Some("me") => endpoints = vec![Endpoint::Me],
+                _ => {
+                    eprintln!("--endpoint needs refresh or me");
                     std::process::exit(2);
                 }
             },
@@ -286,7 +309,8 @@ fn main() {
             bad => {
                 eprintln!(
                     "unknown argument {bad:?}; usage: server [--quick] [--store SPEC] \
-                     [--instances N] [--aborted-logins | --login-throttle]"
+                     [--instances N] [--alg NAME]... [--endpoint refresh|me] \
+                     [--aborted-logins | --login-throttle]"
                 );
                 std::process::exit(2);
             }
@@ -336,11 +360,15 @@ fn main() {
         .expect("tokio runtime");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
-    for alg in SigningAlgorithm::ALL {
+    if algs.is_empty() {
+        algs = SigningAlgorithm::ALL.to_vec();
+    }
+    for alg in algs {
         rows.extend(runtime.block_on(bench_algorithm(
             alg,
             store.as_ref(),
             instances,
+            &endpoints,
             warmup,
             measure,
         )));

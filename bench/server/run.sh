@@ -10,6 +10,9 @@
 #                                          redis-server and on a 3-master Redis Cluster
 #                                          (started here on free loopback ports, stopped by PID),
 #                                          then on both with 3 instances behind nginx
+#   bench/server/run.sh --stores --single --alg EdDSA --alg RS256 --endpoint refresh
+#                                          only SQLite and one redis-server, one instance,
+#                                          only those rows (--alg and --endpoint go to every run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The workspace's release profile is tuned for the smallest wasm (opt-level "z", fat LTO,
@@ -17,6 +20,12 @@ cd "$(dirname "$0")/../.."
 # and a build that does not take minutes.
 if [ "${1:-}" = "--stores" ]; then
   shift
+  single_only=no
+  args=()
+  for a in "$@"; do
+    if [ "$a" = "--single" ]; then single_only=yes; else args+=("$a"); fi
+  done
+  set -- "${args[@]}"
   # Below 55000: a cluster node also binds its bus on port + 10000.
   free_port() {
     python3 -c '
@@ -36,6 +45,12 @@ while True:
     until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
   }
   single=$(free_port); start "$single"
+  bench() { cargo bench --profile server-release -p token-manager-server --bench server -- "$@"; }
+  if [ "$single_only" = yes ]; then
+    bench "$@"
+    bench "$@" --no-header --store "redis://127.0.0.1:$single"
+    exit 0
+  fi
   nodes=()
   for _ in 1 2 3; do
     p=$(free_port)
@@ -45,7 +60,6 @@ while True:
   redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
   until redis-cli -p "${nodes[0]##*:}" cluster info | grep -q 'cluster_state:ok'; do sleep 0.1; done
   cluster=$(IFS=,; echo "${nodes[*]}")
-  bench() { cargo bench --profile server-release -p token-manager-server --bench server -- "$@"; }
   bench "$@"
   bench "$@" --no-header --store "redis://127.0.0.1:$single"
   bench "$@" --no-header --store "redis+cluster://$cluster"

@@ -152,11 +152,17 @@ pub(crate) struct TokenFacts {
     pub(crate) grace_replays: u32,
     pub(crate) family_revoked: bool,
     pub(crate) session_ends_at: u64,
+    /// The family is DPoP-bound: a refresh needs a valid proof.
+    pub(crate) dpop_bound: bool,
 }
 
 /// What presenting a refresh token means, given its row and its family's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Presented {
+    /// The family is DPoP-bound and no proof came with the token: refuse, change nothing
+    /// (whoever holds the cookie without the key gains nothing, and the family stays
+    /// usable by its owner).
+    ProofMissing,
     /// The family's current token: rotate it.
     Current,
     /// Rotated no longer than `grace` ago: answer with the family's current token
@@ -174,7 +180,18 @@ pub(crate) enum Presented {
 }
 
 /// The reuse-detection policy, kept free of SQL so it can be read (and tested) alone.
-pub(crate) fn classify(token: &TokenFacts, now: u64, rules: &SessionRules) -> Presented {
+/// `with_proof`: a valid DPoP proof came with the token.
+pub(crate) fn classify(
+    token: &TokenFacts,
+    now: u64,
+    rules: &SessionRules,
+    with_proof: bool,
+) -> Presented {
+    // First, as the separate check before the rotation did: without the key, nothing
+    // about the family is revealed or changed.
+    if token.dpop_bound && !with_proof {
+        return Presented::ProofMissing;
+    }
     if token.family_revoked {
         return Presented::FamilyRevoked;
     }
@@ -316,12 +333,13 @@ mod tests {
             grace_replays: 0,
             family_revoked,
             session_ends_at: 5000,
+            dpop_bound: false,
         }
     }
 
     #[test]
     fn policy_rotates_current_tolerates_grace_and_revokes_later_replays() {
-        let c = |t: TokenFacts, now| classify(&t, now, &RULES);
+        let c = |t: TokenFacts, now| classify(&t, now, &RULES, false);
         assert_eq!(c(token(1000, None, false), 100), Presented::Current);
         assert_eq!(
             c(token(1000, Some(100), false), 110),
@@ -337,20 +355,37 @@ mod tests {
     fn grace_replays_beyond_the_cap_are_reuse() {
         let mut t = token(1000, Some(100), false);
         t.grace_replays = 2;
-        assert_eq!(classify(&t, 105, &RULES), Presented::RotatedWithinGrace);
+        assert_eq!(
+            classify(&t, 105, &RULES, false),
+            Presented::RotatedWithinGrace
+        );
         t.grace_replays = 3;
-        assert_eq!(classify(&t, 105, &RULES), Presented::Replayed);
+        assert_eq!(classify(&t, 105, &RULES, false), Presented::Replayed);
     }
 
     #[test]
     fn nothing_is_issued_past_the_absolute_session_end() {
         let mut t = token(6000, None, false);
-        assert_eq!(classify(&t, 4999, &RULES), Presented::Current);
-        assert_eq!(classify(&t, 5000, &RULES), Presented::SessionEnded);
+        assert_eq!(classify(&t, 4999, &RULES, false), Presented::Current);
+        assert_eq!(classify(&t, 5000, &RULES, false), Presented::SessionEnded);
         // Even a late replay of an ended session revokes nothing.
         t.rotated_at = Some(100);
-        assert_eq!(classify(&t, 5000, &RULES), Presented::SessionEnded);
+        assert_eq!(classify(&t, 5000, &RULES, false), Presented::SessionEnded);
         assert_eq!(RULES.token_expiry(4800, 5000), 5000);
         assert_eq!(RULES.token_expiry(100, 5000), 600);
+    }
+
+    #[test]
+    fn a_bound_family_without_a_proof_is_refused_before_anything_else() {
+        let mut t = token(1000, Some(100), false);
+        t.dpop_bound = true;
+        // Even a late replay revokes nothing without the proof: the family stays intact.
+        assert_eq!(classify(&t, 500, &RULES, false), Presented::ProofMissing);
+        assert_eq!(classify(&t, 500, &RULES, true), Presented::Replayed);
+        t.rotated_at = None;
+        assert_eq!(classify(&t, 500, &RULES, false), Presented::ProofMissing);
+        assert_eq!(classify(&t, 500, &RULES, true), Presented::Current);
+        t.dpop_bound = false;
+        assert_eq!(classify(&t, 500, &RULES, false), Presented::Current);
     }
 }

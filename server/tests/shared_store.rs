@@ -381,3 +381,89 @@ async fn three_instances_behind_nginx_serve_one_origin_and_a_killed_instance_sig
         assert_eq!(me.status, 401, "denied on every instance");
     }
 }
+
+/// The commands the server sends to Redis while `f` runs, as `MONITOR` (a real
+/// `redis-cli monitor`) sees them: top-level commands only (not those a script runs), and
+/// not the periodic key sync's or maintenance's scripts on the keys' set. Framed by two
+/// `ECHO` markers, so nothing sent before or after is counted, whatever the timing.
+async fn commands_during<F: std::future::Future<Output = ()>>(
+    redis: &RedisServer,
+    f: impl FnOnce() -> F,
+) -> Vec<String> {
+    use std::io::BufRead as _;
+    let mut monitor = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "monitor"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-cli monitor starts");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = monitor.stdout.take().expect("monitor output");
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |marker: &str, seen: &mut Vec<String>| loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("redis-cli monitor reports every command");
+        if line.contains(marker) {
+            return;
+        }
+        seen.push(line);
+    };
+    // MONITOR answers OK once it is on; then the start marker must come through it.
+    let mut ignored = Vec::new();
+    wait_for("OK", &mut ignored);
+    redis.cli(&["ECHO", "commands-during-start"]).expect("echo");
+    wait_for("commands-during-start", &mut ignored);
+    f().await;
+    redis.cli(&["ECHO", "commands-during-end"]).expect("echo");
+    let mut seen = Vec::new();
+    wait_for("commands-during-end", &mut seen);
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let _ = reader.join();
+    let mut commands: Vec<String> = seen
+        .iter()
+        .filter(|l| !l.contains(" lua]") && !l.contains("\"tm:{keys}:all\""))
+        .filter_map(|l| l.split('"').nth(1).map(str::to_uppercase))
+        .filter(|c| c != "ECHO" && c != "COMMAND")
+        .collect();
+    commands.sort();
+    commands
+}
+
+/// A Bearer refresh on Redis is one index read, then the facts (with the DPoP binding)
+/// and the key choice at once, then the compare-and-set rotation with the successor's
+/// index and the account at once: 3 round trips. A separate read of the binding (as
+/// before it moved into the facts) or any other extra command fails this.
+#[tokio::test]
+async fn a_rotating_refresh_on_redis_sends_three_round_trips_of_commands_and_no_more() {
+    let redis = RedisServer::start();
+    let server = instances(&redis, 1, |_| {}).await.remove(0);
+    let session = server.login().await;
+    // The first refresh loads the rotation script into Redis; the second is the steady state.
+    let warm = server.refresh_ok(&session.cookie).await;
+    let commands = commands_during(&redis, || async {
+        let next = server.refresh_ok(&warm.cookie).await;
+        assert_ne!(next.cookie, warm.cookie);
+    })
+    .await;
+    // 1st round trip: GET of the token's index. 2nd: MULTI, HMGET of the family's fields
+    // (its binding among them), GET of the token's entry, EXEC (one atomic read of the
+    // family's slot), and EVALSHA of the key choice. 3rd: EVALSHA of the compare-and-set
+    // rotation, HGETALL of the account, SET of the successor's index. Sorted.
+    assert_eq!(
+        commands,
+        ["EVALSHA", "EVALSHA", "EXEC", "GET", "GET", "HGETALL", "HMGET", "MULTI", "SET"],
+        "the commands of one refresh"
+    );
+    server.stop().await;
+}

@@ -13,6 +13,7 @@ use axum::Json;
 use token_manager_core::protocol::{error_code, LoginRequest, TokenResponse, TOKEN_TYPE_BEARER};
 use zeroize::Zeroize;
 
+use super::login_throttle::{throttle_admit, throttle_settle};
 use super::{no_store, AbortConnection};
 use crate::access::{self, AccessClaims, Confirmation};
 use crate::dpop::check::{check_proof, DpopRequest, Endpoint as DpopEndpoint};
@@ -25,26 +26,31 @@ use crate::extract::{
 use crate::keys::SigningKey;
 use crate::refresh;
 use crate::state::AppState;
-use crate::store::{AccessGrant, GrantRequest, Issued, Refused};
+use crate::store::{AccessGrant, GrantRequest, Issued, Refused, Step};
 use crate::switches::Counters;
-use crate::throttle::{Admission, Keys, Outcome, Policy, Write};
+use crate::throttle::{Outcome, Policy};
 
 /// Longest username accepted; anything longer is a malformed request, not a login attempt.
 const MAX_USERNAME: usize = 256;
 /// Longest password accepted, so one request cannot make argon2 hash megabytes.
 const MAX_PASSWORD: usize = 1024;
 
-/// Runs `f` with the request for the access token about to be issued. The store chooses
-/// the signing key and records its use inside the same transaction as the refresh token,
-/// and `pin` keeps that key published in memory until the token expires.
-fn with_grant<T>(state: &AppState, now: u64, f: impl FnOnce(&GrantRequest<'_>) -> T) -> T {
+/// Runs `f` with the step about to issue an access token (DPoP-bound with `dpop`). The
+/// store chooses the signing key and records its use inside the same transaction as the
+/// refresh token, and `pin` keeps that key published in memory until the token expires.
+fn with_step<T>(state: &AppState, now: u64, dpop: bool, f: impl FnOnce(&Step<'_>) -> T) -> T {
     // A shared store may name a key another instance installed a moment ago.
     let pin = |kid: &str, exp: u64| {
         state.keys.pin(kid, exp) || (state.sync_keys_on_miss() && state.keys.pin(kid, exp))
     };
-    f(&GrantRequest {
-        exp: now + state.settings.access_ttl,
-        pin: &pin,
+    f(&Step {
+        now,
+        rules: &state.settings.limits.session,
+        grant: GrantRequest {
+            exp: now + state.settings.access_ttl,
+            pin: &pin,
+        },
+        dpop,
     })
 }
 
@@ -57,20 +63,14 @@ fn grant_key(state: &AppState, grant: &AccessGrant) -> Result<Arc<SigningKey>, A
 }
 
 /// Signs the access token for `issued` and builds the 200 answer with the cookie. With
-/// `jkt` (a valid DPoP proof came with the request) the token is bound to that key and
-/// the family is marked DPoP-bound.
+/// `jkt` (a valid DPoP proof came with the request) the token is bound to that key (the
+/// store bound the family in the step that issued the cookie).
 fn token_response(
     state: &AppState,
     issued: &Issued,
     now: u64,
     jkt: Option<String>,
 ) -> Result<Response, ApiError> {
-    if jkt.is_some() {
-        state
-            .store
-            .bind_family_dpop(&issued.family_id)
-            .map_err(|e| state.store_failed("bind family to dpop", e))?;
-    }
     let token_type = if jkt.is_some() {
         TOKEN_TYPE_DPOP
     } else {
@@ -104,40 +104,6 @@ fn token_response(
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     no_store(&mut response);
     Ok(response)
-}
-
-/// Applies the pure throttle policy to the stored counters of `keys`, atomically.
-/// `Ok(Some(secs))`: refused for that long.
-async fn throttle_admit(state: &Arc<AppState>, keys: &Keys) -> Result<Option<u64>, ApiError> {
-    let Some(policy) = state.settings.limits.throttle else {
-        return Ok(None);
-    };
-    let keys = keys.clone();
-    state
-        .blocking(move |s| {
-            let now = s.now();
-            s.store
-                .throttle(keys.all(), |counters| match policy.admit(counters, now) {
-                    Admission::Allowed(writes) => (writes, None),
-                    Admission::Wait(secs) => ([Write::Keep; 4], Some(secs)),
-                })
-                .map_err(|e| s.store_failed("login throttle", e))
-        })
-        .await
-}
-
-/// Settles a charged attempt (blocking; called on the pool). A failure to record it is
-/// logged, never turned into a different answer.
-fn throttle_settle(state: &AppState, keys: &Keys, outcome: Outcome) {
-    let Some(policy) = state.settings.limits.throttle else {
-        return;
-    };
-    let now = state.now();
-    if let Err(e) = state.store.throttle(keys.all(), |counters| {
-        (policy.settle(counters, outcome, now), ())
-    }) {
-        let _ = state.internal("login throttle", e);
-    }
 }
 
 /// `POST /auth/login`. Any refresh cookie the browser already holds names a session that
@@ -234,9 +200,8 @@ pub(super) async fn login(
             };
             throttle_settle(s, &keys, Outcome::Succeeded);
             let now = s.now();
-            let (issued, revoked) = with_grant(s, now, |grant| {
-                s.store
-                    .login(user, &previous, now, &s.settings.limits.session, grant)
+            let (issued, revoked) = with_step(s, now, jkt.is_some(), |step| {
+                s.store.login(user, &previous, step)
             })
             .map_err(|e| s.store_failed("login", e))?;
             tracing::info!(
@@ -278,26 +243,13 @@ pub(super) async fn refresh(
     }
     let mut response = state
         .blocking(move |s| {
-            // Checked before the rotation: a refused proof leaves the family as it was.
-            let jkt = match check_proof(s, &proof, None, DpopEndpoint::Token)? {
-                Some(p) => Some(p.jkt),
-                None => {
-                    let bound = s
-                        .store
-                        .family_dpop_bound(&presented.hash())
-                        .map_err(|e| s.store_failed("dpop binding", e))?;
-                    if bound {
-                        tracing::warn!(reason = %Refusal::Missing.as_str(), endpoint = ?DpopEndpoint::Token, "dpop_refused");
-                        return Err(ApiError::dpop(Refusal::Missing, false));
-                    }
-                    None
-                }
-            };
+            // Checked before the rotation: a refused proof leaves the family as it was. A
+            // missing one is refused by the rotation itself if the family is bound.
+            let jkt = check_proof(s, &proof, None, DpopEndpoint::Token)?.map(|p| p.jkt);
             let now = s.now();
             s.switches.run_before_refresh_transaction();
-            let outcome = with_grant(s, now, |grant| {
-                s.store
-                    .refresh(&presented, now, &s.settings.limits.session, grant)
+            let outcome = with_step(s, now, jkt.is_some(), |step| {
+                s.store.refresh(&presented, step)
             })
             .map_err(|e| s.store_failed("refresh", e))?;
             match outcome {
@@ -328,6 +280,10 @@ pub(super) async fn refresh(
 
 pub(super) fn refused_error(state: &AppState, refused: Refused) -> ApiError {
     match refused {
+        Refused::ProofMissing => {
+            tracing::warn!(reason = %Refusal::Missing.as_str(), endpoint = ?DpopEndpoint::Token, "dpop_refused");
+            ApiError::dpop(Refusal::Missing, false)
+        }
         Refused::Unknown => ApiError::invalid_grant("unknown refresh token"),
         Refused::Expired => ApiError::invalid_grant("the refresh token has expired"),
         Refused::Revoked => ApiError::invalid_grant("the session has been revoked"),

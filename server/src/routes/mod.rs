@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod counting;
+mod login_throttle;
 mod test_switches;
 mod upstream;
 

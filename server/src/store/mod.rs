@@ -12,98 +12,24 @@
 //! Every method blocks: callers run it on tokio's blocking pool, as they did when SQLite
 //! was the only backend.
 
+mod error;
 mod kek;
 mod redis;
+mod spec;
 mod sqlite;
 
+pub(crate) use error::{Result, StoreError};
 pub use kek::{KeyEncryptionKey, KEK_ENV};
 pub(crate) use redis::RedisStore;
+pub use spec::{StoreSpec, STORE_ENV};
 pub(crate) use sqlite::SqliteStore;
 
 use crate::refresh::{RefreshToken, SessionRules, TokenHash};
 use crate::throttle::{Counter, Write};
 
-/// Environment variable read when `--store` is not given.
-pub const STORE_ENV: &str = "TOKEN_SERVER_STORE";
-
-/// Which backend the server uses (`--store`).
-#[derive(Clone, PartialEq, Eq)]
-pub enum StoreSpec {
-    /// `sqlite:PATH` (or `sqlite::memory:`): embedded, one instance.
-    Sqlite(String),
-    /// `redis://…` or `rediss://…`: one Redis (or Valkey) server.
-    Redis(String),
-    /// `redis+cluster://host:port[,host:port…]`: a Redis Cluster, seeded from these nodes.
-    RedisCluster(String),
-}
-
-/// Without the URL's user and password, which would otherwise reach a log.
-impl std::fmt::Debug for StoreSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redact = |url: &str| match (url.find("://"), url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}://[redacted]@{}", &url[..scheme], &url[at + 1..])
-            }
-            _ => url.to_owned(),
-        };
-        match self {
-            Self::Sqlite(path) => write!(f, "Sqlite({path:?})"),
-            Self::Redis(url) => write!(f, "Redis({:?})", redact(url)),
-            Self::RedisCluster(url) => write!(f, "RedisCluster({:?})", redact(url)),
-        }
-    }
-}
-
-impl std::str::FromStr for StoreSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        if let Some(path) = s.strip_prefix("sqlite:") {
-            if path.is_empty() {
-                return Err("--store sqlite:PATH needs a path (or :memory:)".into());
-            }
-            Ok(Self::Sqlite(path.to_owned()))
-        } else if s.starts_with("redis+cluster://") {
-            Ok(Self::RedisCluster(s.to_owned()))
-        } else if s.starts_with("redis://") || s.starts_with("rediss://") {
-            Ok(Self::Redis(s.to_owned()))
-        } else {
-            // The value may hold a password: never repeat it.
-            Err("--store must be sqlite:PATH, redis://HOST:PORT or \
-                 redis+cluster://HOST:PORT[,HOST:PORT...]"
-                .into())
-        }
-    }
-}
-
 /// How many links a grace-window replay may follow to reach the current token. A chain
 /// longer than this within one grace window is not a browser; refuse rather than loop.
 pub(crate) const MAX_CHAIN: usize = 64;
-
-/// A storage failure, whatever the backend. Its message never contains a token, a
-/// cookie or a key: values travel as bound parameters or script arguments, never in text.
-#[derive(Debug)]
-pub(crate) enum StoreError {
-    /// The store cannot be reached right now (connection refused or lost, timeout). The
-    /// request may be retried later; nothing was decided.
-    Unavailable(String),
-    /// Any other failure of the backend.
-    Backend(String),
-    /// The stored data contradict what the server holds in memory (nothing was applied).
-    Inconsistent(&'static str),
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unavailable(e) => write!(f, "store unavailable: {e}"),
-            Self::Backend(e) => write!(f, "store error: {e}"),
-            Self::Inconsistent(what) => write!(f, "inconsistent state: {what}"),
-        }
-    }
-}
-
-pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Debug, Clone)]
 pub(crate) struct User {
@@ -164,6 +90,30 @@ impl GrantRequest<'_> {
     }
 }
 
+/// What one login or refresh step is judged by and what it issues, besides the cookie.
+pub(crate) struct Step<'a> {
+    pub(crate) now: u64,
+    pub(crate) rules: &'a SessionRules,
+    pub(crate) grant: GrantRequest<'a>,
+    /// A valid DPoP proof came with the request. The same atomic step then binds the
+    /// family (monotonic); without one, a refresh of a bound family is refused before any
+    /// write ([`Refused::ProofMissing`]).
+    pub(crate) dpop: bool,
+}
+
+/// A login's answer: the new family's first token, and the ids of the families of the
+/// previous cookies it revoked.
+pub(crate) type Started = (Issued, Vec<String>);
+
+/// The access token a logout denies: `(jti, exp, sid)`.
+pub(crate) type Deny<'a> = (&'a str, u64, &'a str);
+
+/// A logout's answer: the id of the family it revoked, if any.
+pub(crate) type Ended = Result<Option<String>>;
+
+/// A refresh's answer: a token to hand out, or why there is none.
+pub(crate) type Refreshed = std::result::Result<Issued, Refused>;
+
 /// A refresh token handed out by login or refresh, and who it belongs to.
 #[derive(Debug)]
 pub(crate) struct Issued {
@@ -178,9 +128,31 @@ pub(crate) struct Issued {
     pub(crate) grant: AccessGrant,
 }
 
+impl Issued {
+    /// The first token of a family a login just started.
+    pub(crate) fn first(
+        token: RefreshToken,
+        expires_at: u64,
+        family_id: String,
+        user: User,
+        grant: AccessGrant,
+    ) -> Self {
+        Self {
+            token,
+            expires_at,
+            family_id,
+            user,
+            grace_replay: false,
+            grant,
+        }
+    }
+}
+
 /// Why a refresh token was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refused {
+    /// The family is DPoP-bound and the request carried no proof; nothing changed.
+    ProofMissing,
     Unknown,
     Expired,
     Revoked,
@@ -267,36 +239,18 @@ pub(crate) trait Store: Send + Sync {
     fn install_key(&self, key: &StoredKey, now: u64) -> Result<()>;
 
     /// Starts a new family for `user` and revokes the families of `previous` cookies
-    /// (session fixation: a login never continues a session it was handed). Returns the
-    /// ids of the families it revoked.
-    fn login(
-        &self,
-        user: User,
-        previous: &[TokenHash],
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<(Issued, Vec<String>)>;
+    /// (session fixation: a login never continues a session it was handed).
+    fn login(&self, user: User, previous: &[TokenHash], step: &Step<'_>) -> Result<Started>;
 
     /// Presents a refresh token: rotates it, answers a grace-window replay with the
-    /// current token, or refuses it (revoking the family on a late replay).
-    fn refresh(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>>;
+    /// current token, or refuses it (revoking the family on a late replay). The family's
+    /// DPoP binding is read and, with a proof, set in the same atomic step.
+    fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed>;
 
     /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
-    /// token's session `sid`. `deny` must come from a token that verified. Returns the
-    /// revoked family's id (the cookie's, else the token's).
-    fn logout(
-        &self,
-        cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64, &str)>,
-        now: u64,
-    ) -> Result<Option<String>>;
+    /// token's session `sid` (`deny`: `(jti, exp, sid)`, from a token that verified).
+    /// Returns the revoked family's id (the cookie's, else the token's).
+    fn logout(&self, cookie: Option<&TokenHash>, deny: Option<Deny<'_>>, now: u64) -> Ended;
 
     /// The server-side half of access token validation: denylist and session state.
     fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState>;
@@ -330,13 +284,6 @@ pub(crate) trait Store: Send + Sync {
     /// (or only in an entry that has expired). Atomic, so of two instances receiving the
     /// same proof exactly one gets `true`.
     fn remember_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<bool>;
-
-    /// Marks the family DPoP-bound: from now on a refresh needs a proof. Monotonic.
-    fn bind_family_dpop(&self, family_id: &str) -> Result<()>;
-
-    /// `true` when the family of the refresh token `presented` is DPoP-bound (`false` for
-    /// an unknown token, which the refresh refuses anyway).
-    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool>;
 
     /// The secret the nonces of every instance of this store are made with: `fresh` is
     /// stored if there is none yet, and what is stored is returned.
@@ -405,38 +352,5 @@ impl dyn Store {
             writes
         })?;
         answer.ok_or(StoreError::Inconsistent("the throttle decided nothing"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_specs_parse_and_their_debug_form_hides_the_password() {
-        assert_eq!(
-            "sqlite:/var/lib/auth.db".parse::<StoreSpec>(),
-            Ok(StoreSpec::Sqlite("/var/lib/auth.db".into()))
-        );
-        assert_eq!(
-            "redis+cluster://10.0.0.1:7000,10.0.0.2:7000".parse::<StoreSpec>(),
-            Ok(StoreSpec::RedisCluster(
-                "redis+cluster://10.0.0.1:7000,10.0.0.2:7000".into()
-            ))
-        );
-        let spec: StoreSpec = "redis://:s3cret@10.0.0.1:6379/2".parse().unwrap();
-        assert_eq!(
-            spec,
-            StoreSpec::Redis("redis://:s3cret@10.0.0.1:6379/2".into())
-        );
-        let shown = format!("{spec:?}");
-        assert!(
-            !shown.contains("s3cret") && shown.contains("10.0.0.1:6379/2"),
-            "{shown}"
-        );
-        for bad in ["sqlite:", "memcached://x", "postgres://u:s3cret@h/db"] {
-            let err = bad.parse::<StoreSpec>().unwrap_err();
-            assert!(!err.contains("s3cret"), "{err}");
-        }
     }
 }

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::extract::RefreshCookieHashes;
 use crate::refresh::{self, RefreshToken, TokenHash};
 use crate::state::AppState;
-use crate::store::{GrantRequest, RefreshTokenStatus, Refused};
+use crate::store::{GrantRequest, RefreshTokenStatus, Refused, Step};
 use crate::switches::Counters;
 use crate::upstream::flow::{
     clear_state_cookie, SignInState, StateRefused, STATE_COOKIE, STATE_TTL,

@@ -157,10 +157,15 @@ pub(in crate::routes) async fn refresh(
             let now = s.now();
             s.switches.run_before_refresh_transaction();
             let pin = |_: &str, _: u64| true;
-            let grant = GrantRequest { exp: now, pin: &pin };
+            let step = Step {
+                now,
+                rules: &s.settings.limits.session,
+                grant: GrantRequest { exp: now, pin: &pin },
+                dpop: false,
+            };
             let outcome = s
                 .store
-                .refresh(&presented, now, &s.settings.limits.session, &grant)
+                .refresh(&presented, &step)
                 .map_err(|e| s.store_failed("refresh", e))?;
             let issued = match outcome {
                 Ok(issued) => issued,

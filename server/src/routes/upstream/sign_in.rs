@@ -148,13 +148,18 @@ async fn callback_inner(
             let now = s.now();
             let pin = |_: &str, _: u64| true;
             // No access token of ours is signed in this mode: the grant names no lifetime.
-            let grant = GrantRequest {
-                exp: now,
-                pin: &pin,
+            let step = Step {
+                now,
+                rules: &s.settings.limits.session,
+                grant: GrantRequest {
+                    exp: now,
+                    pin: &pin,
+                },
+                dpop: false,
             };
             let (issued, revoked) = s
                 .store
-                .login(user, &previous, now, &s.settings.limits.session, &grant)
+                .login(user, &previous, &step)
                 .map_err(|e| s.store_failed("login", e))?;
             let sealed = tokens
                 .seal(&up2.kek, &issued.family_id)

@@ -15,7 +15,7 @@ use super::*;
 use crate::refresh::TokenHash;
 use crate::store::{AccessGrant, GrantRequest, Result, StoreError, User};
 
-/// The family's fields (`user`, `key`, `rev`, `end`) and a token's entry, as read.
+/// The family's fields (`user`, `key`, `rev`, `end`, `dpop`) and a token's entry, as read.
 pub(super) type RawFacts = (Vec<Option<Vec<u8>>>, Option<Vec<u8>>);
 
 type Call<T> = std::pin::Pin<Box<dyn Future<Output = RedisResult<T>> + Send + 'static>>;
@@ -40,7 +40,7 @@ pub(super) fn script_call<T: FromRedisValue + Send + 'static>(
 }
 
 /// What a refresh classifies, in one atomic read of the family's slot: the family's
-/// fields (`user`, `key`, `rev`, `end`) and the presented token's entry.
+/// fields (`user`, `key`, `rev`, `end`, `dpop`) and the presented token's entry.
 pub(super) fn facts_call(mut c: Conn, fid: &str, hash: &[u8]) -> Call<RawFacts> {
     let (family, token) = (family_key(fid), token_key(fid, hash));
     Box::pin(async move {
@@ -48,7 +48,7 @@ pub(super) fn facts_call(mut c: Conn, fid: &str, hash: &[u8]) -> Call<RawFacts> 
             .atomic()
             .cmd("HMGET")
             .arg(&family)
-            .arg(&["user", "key", "rev", "end"])
+            .arg(&["user", "key", "rev", "end", "dpop"])
             .cmd("GET")
             .arg(&token)
             .query_async(&mut c)
@@ -59,7 +59,7 @@ pub(super) fn facts_call(mut c: Conn, fid: &str, hash: &[u8]) -> Call<RawFacts> 
 /// The family's facts as [`facts_call`] read them; `None` if the family is gone (or the
 /// token's entry is).
 pub(super) fn parse_facts((fields, entry): RawFacts) -> Result<Option<(FamilyFacts, Vec<u8>)>> {
-    let [user, key, rev, end] = <[Option<Vec<u8>>; 4]>::try_from(fields)
+    let [user, key, rev, end, dpop] = <[Option<Vec<u8>>; 5]>::try_from(fields)
         .map_err(|_| StoreError::Inconsistent("a family read is incomplete"))?;
     let Some(user) = user else {
         if key.is_some() || end.is_some() {
@@ -72,12 +72,47 @@ pub(super) fn parse_facts((fields, entry): RawFacts) -> Result<Option<(FamilyFac
             .map_err(|_| StoreError::Inconsistent("a family's user is not text"))?,
         key: key.unwrap_or_default(),
         revoked: rev.is_some(),
+        dpop_bound: dpop.is_some(),
         session_ends_at: end
             .as_deref()
             .and_then(|e| std::str::from_utf8(e).ok()?.parse().ok())
             .ok_or(StoreError::Inconsistent("a family without an end"))?,
     };
     Ok(entry.map(|raw| (facts, raw)))
+}
+
+/// The first half of a refresh in one handoff: the family of the token (its index, unless
+/// an earlier attempt read it), then its facts and the key choice at the same time. `None`:
+/// the token is not indexed.
+pub(super) async fn read_step(
+    c: Conn,
+    fid: Option<String>,
+    hash: TokenHash,
+    grant: Script,
+    exp: u64,
+) -> RedisResult<Option<(String, RawFacts, Option<String>)>> {
+    let fid = match fid {
+        Some(fid) => fid,
+        None => {
+            let mut index = c.clone();
+            let found: Option<String> = redis::cmd("GET")
+                .arg(index_key(&hash))
+                .query_async(&mut index)
+                .await?;
+            let Some(fid) = found else { return Ok(None) };
+            fid
+        }
+    };
+    let (facts, kid) = tokio::try_join!(
+        facts_call(c.clone(), &fid, &hash),
+        grant_call(c, &grant, exp)
+    )?;
+    Ok(Some((fid, facts, kid)))
+}
+
+/// The proof flag of the rotation scripts: `1` binds the family, `0` refuses a bound one.
+pub(super) fn proof_arg(dpop: bool) -> Vec<u8> {
+    if dpop { b"1" } else { b"0" }.to_vec()
 }
 
 /// Chooses the current signing key and records `exp` on it (one script on the keys'

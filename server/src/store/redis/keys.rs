@@ -108,6 +108,7 @@ pub(super) struct FamilyFacts {
     pub(super) user: String,
     pub(super) key: Vec<u8>,
     pub(super) revoked: bool,
+    pub(super) dpop_bound: bool,
     pub(super) session_ends_at: u64,
 }
 

@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | `tm:u:<username>` | hash | account: `hash`, `name`, `roles` (JSON) |
 //! | `tm:t:<sha256 hex>` | string | family id of a refresh token (immutable index) |
-//! | `tm:{<fid>}:f` | hash | family: `user`, `key`, `created`, `exp`, `amax`, `end`, `rev`, `why` |
+//! | `tm:{<fid>}:f` | hash | family: `user`, `key`, `created`, `exp`, `amax`, `end`, `rev`, `why`, `dpop` |
 //! | `tm:{<fid>}:t:<sha256 hex>` | string | one of its tokens: `exp|rotated|grace_replays` |
 //! | `tm:d:<jti>` | string | denylisted access token |
 //! | `tm:{thr}:<key>` | string | login throttle counter `failures|last|expires` |
@@ -28,8 +28,10 @@
 //! starts over on the new facts. So of 50 racing refreshes of one cookie exactly one
 //! rotates and the others are grace replays that receive the same successor.
 //!
-//! A rotating refresh costs 3 round trips, `/api/me` 1: the independent commands of one
-//! step are sent at once ([`calls`]; a cluster refuses pipelines across slots). The token
+//! A rotating refresh costs 3 round trips in 2 handoffs to the store's runtime, `/api/me`
+//! 1: the independent commands of one step are sent at once ([`calls`]; a cluster refuses
+//! pipelines across slots), and the steps that need no decision in between run as one
+//! future. The token
 //! index `tm:t:` stays in a slot of its own: the cookie carries only the token, and the
 //! family id, hence its hash tag, is what the index tells.
 //!
@@ -42,6 +44,7 @@ mod conn;
 mod keys;
 mod rotate;
 mod scripts;
+mod throttle;
 mod upstream;
 
 use calls::*;
@@ -51,10 +54,10 @@ use scripts::*;
 
 use super::kek::KeyEncryptionKey;
 use super::{
-    AccessState, CleanupReport, GrantRequest, Issued, RefreshTokenStatus, Refused, Result,
-    RowCounts, Store, StoreError, StoredKey, User,
+    AccessState, CleanupReport, Deny, Ended, Issued, RefreshTokenStatus, Refreshed, Result,
+    RowCounts, Started, Step, Store, StoreError, StoredKey, User,
 };
-use crate::refresh::{new_family_key, RefreshToken, SessionRules, TokenHash};
+use crate::refresh::{new_family_key, RefreshToken, TokenHash};
 use crate::throttle::{Counter, Write};
 
 /// How often one operation starts over after losing a compare-and-set to a concurrent
@@ -165,14 +168,8 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    fn login(
-        &self,
-        user: User,
-        previous: &[TokenHash],
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<(Issued, Vec<String>)> {
+    fn login(&self, user: User, previous: &[TokenHash], step: &Step<'_>) -> Result<Started> {
+        let now = step.now;
         let mut revoked = Vec::new();
         for hash in previous {
             if let Some(fid) = self.family_of(hash)? {
@@ -181,12 +178,12 @@ impl Store for RedisStore {
                 }
             }
         }
-        let grant = self.grant(grant)?;
+        let grant = self.grant(&step.grant)?;
         let family_id = crate::refresh::random_id();
         let key = zeroize::Zeroizing::new(new_family_key());
         let token = RefreshToken::generate();
-        let session_ends_at = now.saturating_add(rules.max_age);
-        let expires_at = rules.token_expiry(now, session_ends_at);
+        let session_ends_at = now.saturating_add(step.rules.max_age);
+        let expires_at = step.rules.token_expiry(now, session_ends_at);
         // The index first: a family is never reachable by a cookie whose index is missing.
         self.set_index(&token.hash(), &family_id, expires_at, now)?;
         let entry = TokenEntry {
@@ -210,36 +207,17 @@ impl Store for RedisStore {
                 entry.encode().into_bytes(),
                 ttl(expires_at.max(grant.exp), now).to_string().into_bytes(),
                 ttl(expires_at, now).to_string().into_bytes(),
+                proof_arg(step.dpop),
             ],
         )?;
-        Ok((
-            Issued {
-                token,
-                expires_at,
-                family_id,
-                user,
-                grace_replay: false,
-                grant,
-            },
-            revoked,
-        ))
+        let issued = Issued::first(token, expires_at, family_id, user, grant);
+        Ok((issued, revoked))
     }
 
-    fn refresh(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>> {
-        self.rotate(presented, now, rules, grant)
+    fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
+        self.rotate(presented, step)
     }
-    fn logout(
-        &self,
-        cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64, &str)>,
-        now: u64,
-    ) -> Result<Option<String>> {
+    fn logout(&self, cookie: Option<&TokenHash>, deny: Option<Deny<'_>>, now: u64) -> Ended {
         let mut family = None;
         if let Some(hash) = cookie {
             if let Some(fid) = self.family_of(hash)? {
@@ -316,55 +294,7 @@ impl Store for RedisStore {
         keys: [&str; 4],
         decide: &mut dyn FnMut([Option<Counter>; 4]) -> [Write; 4],
     ) -> Result<()> {
-        let keys: Vec<Vec<u8>> = keys.iter().map(|k| throttle_key(k)).collect();
-        for _ in 0..MAX_ATTEMPTS {
-            let read = keys.clone();
-            let values: Vec<Option<Vec<u8>>> = self.run(move |mut c| async move {
-                let mut cmd = redis::cmd("MGET");
-                for k in &read {
-                    cmd.arg(k.as_slice());
-                }
-                cmd.query_async(&mut c).await
-            })?;
-            let mut counters = [None; 4];
-            for (counter, v) in counters.iter_mut().zip(&values) {
-                *counter = v.as_deref().and_then(decode_counter);
-            }
-            let writes = decide(counters);
-            let now_hint = counters
-                .iter()
-                .flatten()
-                .map(|c| c.last_failure)
-                .max()
-                .unwrap_or(0);
-            let mut args: Vec<Vec<u8>> = values
-                .iter()
-                .map(|v| v.clone().unwrap_or_default())
-                .collect();
-            for write in writes {
-                match write {
-                    Write::Keep => args.extend([b"k".to_vec(), Vec::new(), Vec::new()]),
-                    Write::Delete => args.extend([b"d".to_vec(), Vec::new(), Vec::new()]),
-                    Write::Set(c) => {
-                        // Its lifetime relative to its own latest charge, which is "now"
-                        // for the policy that just wrote it.
-                        let from = c.last_failure.max(now_hint);
-                        args.extend([
-                            b"s".to_vec(),
-                            encode_counter(&c).into_bytes(),
-                            ttl(c.expires_at, from).to_string().into_bytes(),
-                        ]);
-                    }
-                }
-            }
-            let applied: i64 = self.script(&self.scripts.throttle, keys.clone(), args)?;
-            if applied == 1 {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable(
-            "too many concurrent logins for one account".into(),
-        ))
+        self.throttle_cas(keys, decide)
     }
 
     fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
@@ -416,28 +346,6 @@ impl Store for RedisStore {
                 .await
         })?;
         Ok(set.is_some())
-    }
-
-    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
-        // Never creates a family hash that expired meanwhile.
-        let script = redis::Script::new(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'dpop', '1') end",
-        );
-        self.script::<()>(&script, vec![family_key(family_id).into_bytes()], vec![])
-    }
-
-    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
-        let Some(fid) = self.family_of(presented)? else {
-            return Ok(false);
-        };
-        let key = family_key(&fid);
-        self.run(move |mut c| async move {
-            redis::cmd("HEXISTS")
-                .arg(key)
-                .arg("dpop")
-                .query_async(&mut c)
-                .await
-        })
     }
 
     fn dpop_nonce_secret(&self, _fresh: &[u8]) -> Result<Vec<u8>> {

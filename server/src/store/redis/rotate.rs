@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::refresh::{
-    classify, replay_reason, Presented, RefreshToken, SessionRules, TokenFacts, TokenHash,
+use crate::refresh::{classify, replay_reason, Presented, RefreshToken, TokenFacts, TokenHash};
+use crate::store::{
+    AccessGrant, GrantRequest, Issued, Refreshed, Refused, Result, Step, StoreError, MAX_CHAIN,
 };
-use crate::store::{AccessGrant, GrantRequest, Issued, Refused, Result, StoreError, MAX_CHAIN};
 
 impl RedisStore {
     pub(super) fn family_of(&self, hash: &TokenHash) -> Result<Option<String>> {
@@ -31,6 +31,7 @@ impl RedisStore {
             user,
             key: map.get("key").cloned().unwrap_or_default(),
             revoked: map.contains_key("rev"),
+            dpop_bound: map.contains_key("dpop"),
             session_ends_at: field_u64(&map, "end")
                 .ok_or(StoreError::Inconsistent("a family without an end"))?,
         }))
@@ -122,28 +123,28 @@ impl RedisStore {
         })
     }
 
-    /// A refresh in three round trips when it rotates: the token's index; the facts
-    /// (one atomic read of the family's slot) together with the key choice; the successor's
-    /// index, the compare-and-set rotation and the account together.
-    pub(super) fn rotate(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>> {
+    /// A refresh in three round trips and two handoffs to the store's runtime when it
+    /// rotates. The first handoff: the token's index, then the facts (one atomic read of
+    /// the family's slot, the DPoP binding included) together with the key choice. The
+    /// second: the successor's index, the compare-and-set rotation (which binds the family
+    /// with a proof, and refuses to apply without one if the family was bound meanwhile)
+    /// and the account together.
+    pub(super) fn rotate(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
+        let Step {
+            now,
+            rules,
+            ref grant,
+            dpop,
+        } = *step;
         let hash = presented.hash();
-        let Some(fid) = self.family_of(&hash)? else {
-            return Ok(Err(Refused::Unknown));
-        };
+        let mut fid: Option<String> = None;
         for _ in 0..MAX_ATTEMPTS {
-            let (grant_script, exp, f) = (self.scripts.grant.clone(), grant.exp, fid.clone());
-            let (read, kid) = self.run(move |c| async move {
-                tokio::try_join!(
-                    facts_call(c.clone(), &f, &hash),
-                    grant_call(c, &grant_script, exp)
-                )
-            })?;
+            let (grant_script, exp, known) = (self.scripts.grant.clone(), grant.exp, fid.clone());
+            let read = self.run(move |c| read_step(c, known, hash, grant_script, exp))?;
+            let Some((family_id, read, kid)) = read else {
+                return Ok(Err(Refused::Unknown));
+            };
+            let fid = &*fid.insert(family_id);
             let Some((family, raw)) = parse_facts(read)? else {
                 return Ok(Err(Refused::Unknown));
             };
@@ -155,15 +156,18 @@ impl RedisStore {
                 grace_replays: entry.grace_replays,
                 family_revoked: family.revoked,
                 session_ends_at: family.session_ends_at,
+                dpop_bound: family.dpop_bound,
             };
-            let presented_as = classify(&facts, now, rules);
+            let presented_as = classify(&facts, now, rules, dpop);
             if let Some(refused) = refusal(presented_as) {
                 return Ok(Err(refused));
             }
             if presented_as == Presented::Replayed {
                 let reason = replay_reason(&facts, now, rules);
-                self.revoke(&fid, now, reason, true)?;
-                return Ok(Err(Refused::ReuseDetected { family_id: fid }));
+                self.revoke(fid, now, reason, true)?;
+                return Ok(Err(Refused::ReuseDetected {
+                    family_id: fid.to_owned(),
+                }));
             }
             let granted = finish_grant(kid, grant)?;
             let (token, expires_at, grace_replay, user) = if presented_as == Presented::Current {
@@ -179,8 +183,9 @@ impl RedisStore {
                     grace_replays: 0,
                 };
                 let answer = Answer {
-                    fid: &fid,
+                    fid,
                     username: &family.user,
+                    presented: hash,
                     hash: next.hash(),
                     expires_at,
                 };
@@ -188,11 +193,6 @@ impl RedisStore {
                     answer,
                     now,
                     &self.scripts.rotate,
-                    vec![
-                        family_key(&fid).into_bytes(),
-                        token_key(&fid, &hash),
-                        token_key(&fid, &next.hash()),
-                    ],
                     vec![
                         raw.clone(),
                         rotated.encode().into_bytes(),
@@ -203,6 +203,7 @@ impl RedisStore {
                         ttl(expires_at.max(granted.exp), now)
                             .to_string()
                             .into_bytes(),
+                        proof_arg(dpop),
                     ],
                 )?;
                 let Some(user) = applied else { continue };
@@ -219,7 +220,7 @@ impl RedisStore {
                     candidate = next;
                 }
                 let entries =
-                    self.token_entries(&fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
+                    self.token_entries(fid, chain.iter().map(|t| t.hash().to_vec()).collect())?;
                 let mut found = None;
                 for (token, raw_entry) in chain.into_iter().zip(entries) {
                     let Some(raw_entry) = raw_entry else { break };
@@ -246,8 +247,9 @@ impl RedisStore {
                 // rotation whose index write failed is answered here, before that token
                 // is ever presented.
                 let answer = Answer {
-                    fid: &fid,
+                    fid,
                     username: &family.user,
+                    presented: hash,
                     hash: current.hash(),
                     expires_at: current_entry.expires_at,
                 };
@@ -256,11 +258,6 @@ impl RedisStore {
                     now,
                     &self.scripts.grace,
                     vec![
-                        family_key(&fid).into_bytes(),
-                        token_key(&fid, &hash),
-                        token_key(&fid, &current.hash()),
-                    ],
-                    vec![
                         raw.clone(),
                         replayed.encode().into_bytes(),
                         current_raw,
@@ -268,6 +265,7 @@ impl RedisStore {
                         ttl(current_entry.expires_at.max(granted.exp), now)
                             .to_string()
                             .into_bytes(),
+                        proof_arg(dpop),
                     ],
                 )?;
                 let Some(user) = applied else { continue };
@@ -276,7 +274,7 @@ impl RedisStore {
             return Ok(Ok(Issued {
                 token,
                 expires_at,
-                family_id: fid,
+                family_id: fid.to_owned(),
                 user,
                 grace_replay,
                 grant: granted,
@@ -288,23 +286,29 @@ impl RedisStore {
     }
 
     /// One round trip: the index of the token about to be handed out, the compare-and-set
-    /// `script` that makes it the answer, and the family's account, at the same time. The
-    /// token is revealed only after all three answered. `None` if the script found the
-    /// facts changed (nothing applied).
+    /// `script` (on the family, the presented token and the answer's token, with `args`)
+    /// that makes it the answer, and the family's account, at the same time. The token is
+    /// revealed only after all three answered. `None` if the script found the facts
+    /// changed (nothing applied).
     fn apply(
         &self,
         answer: Answer<'_>,
         now: u64,
         script: &redis::Script,
-        keys: Vec<Vec<u8>>,
         args: Vec<Vec<u8>>,
     ) -> Result<Option<User>> {
         let Answer {
             fid,
             username,
+            presented,
             hash,
             expires_at,
         } = answer;
+        let keys = vec![
+            family_key(fid).into_bytes(),
+            token_key(fid, &presented),
+            token_key(fid, &hash),
+        ];
         let (script, secs) = (script.clone(), ttl(expires_at, now));
         let (fid, name) = (fid.to_owned(), username.to_owned());
         let (applied, account): (i64, _) = self.run(move |c| async move {
@@ -328,6 +332,9 @@ impl RedisStore {
 struct Answer<'a> {
     fid: &'a str,
     username: &'a str,
+    /// The token presented, whose entry the step changes.
+    presented: TokenHash,
+    /// The token handed out.
     hash: TokenHash,
     expires_at: u64,
 }
@@ -335,6 +342,7 @@ struct Answer<'a> {
 /// The refusals that need no write.
 fn refusal(presented: Presented) -> Option<Refused> {
     match presented {
+        Presented::ProofMissing => Some(Refused::ProofMissing),
         Presented::FamilyRevoked => Some(Refused::Revoked),
         Presented::Expired => Some(Refused::Expired),
         Presented::SessionEnded => Some(Refused::SessionEnded),

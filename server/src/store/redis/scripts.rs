@@ -18,8 +18,8 @@ impl Scripts {
     pub(super) fn new() -> Self {
         Self {
             create: Script::new(CREATE),
-            rotate: Script::new(ROTATE),
-            grace: Script::new(GRACE),
+            rotate: Script::new(&format!("{STEP}{ROTATE}")),
+            grace: Script::new(&format!("{STEP}{GRACE}")),
             revoke: Script::new(REVOKE),
             throttle: Script::new(THROTTLE),
             install_key: Script::new(INSTALL_KEY),
@@ -31,52 +31,64 @@ impl Scripts {
 }
 
 // KEYS: family, its first token. ARGV: user, successor key, created, exp, amax, end, token
-// value, family ttl, token ttl.
+// value, family ttl, token ttl, proof ('1': the family starts DPoP-bound).
 pub(super) const CREATE: &str = r"
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'key', ARGV[2], 'created', ARGV[3],
   'exp', ARGV[4], 'amax', ARGV[5], 'end', ARGV[6])
+if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'dpop', '1') end
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[9])
 return 1
 ";
 
-// Rotation. KEYS: family, presented token, successor. ARGV: the presented token's value as
-// classified, its rotated value, the successor's value, the successor's ttl, new family
-// exp, access exp, family ttl. Applies nothing (0) unless the family is unrevoked and the
-// presented token unchanged. The rotated token keeps its own TTL (its expiry).
-pub(super) const ROTATE: &str = r"
+// What the rotation and the grace replay share. KEYS[1] is the family, KEYS[2] the
+// presented token, ARGV[1] its value as classified. `unchanged(proof)`: the facts the
+// decision was made on still hold (the family exists and is unrevoked, unbound unless a
+// proof came (`proof` '1'), the token's value unchanged); `bind(proof)` binds the family
+// with a proof; `raise` only raises a number; `keep(ttl)` only lengthens the family's TTL.
+const STEP: &str = r"
 local function raise(field, value)
   local old = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if tonumber(value) > old then redis.call('HSET', KEYS[1], field, value) end
 end
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rev') == 1
-  or redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return 0
+local function unchanged(proof)
+  return redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HEXISTS', KEYS[1], 'rev') == 0
+    and (proof == '1' or redis.call('HEXISTS', KEYS[1], 'dpop') == 0)
+    and redis.call('GET', KEYS[2]) == ARGV[1]
 end
+local function bind(proof)
+  if proof == '1' then redis.call('HSET', KEYS[1], 'dpop', '1') end
+end
+local function keep(ttl)
+  if redis.call('TTL', KEYS[1]) < tonumber(ttl) then redis.call('EXPIRE', KEYS[1], ttl) end
+end
+";
+
+// Rotation. KEYS: family, presented token, successor. ARGV: the presented token's value as
+// classified, its rotated value, the successor's value, the successor's ttl, new family
+// exp, access exp, family ttl, proof ('1': bind the family; '0': the family must not be
+// bound). Applies nothing (0) unless the facts are unchanged. The rotated token keeps its
+// own TTL (its expiry).
+const ROTATE: &str = r"
+if not unchanged(ARGV[8]) then return 0 end
+bind(ARGV[8])
 redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 raise('exp', ARGV[5])
 raise('amax', ARGV[6])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[7]) then redis.call('EXPIRE', KEYS[1], ARGV[7]) end
+keep(ARGV[7])
 return 1
 ";
 
 // Grace replay. KEYS: family, presented token, current token. ARGV: the presented token's
 // value as classified, its value with one more replay, the current token's value as read,
-// access exp, family ttl.
-pub(super) const GRACE: &str = r"
-local function raise(field, value)
-  local old = tonumber(redis.call('HGET', KEYS[1], field) or '0')
-  if tonumber(value) > old then redis.call('HSET', KEYS[1], field, value) end
-end
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rev') == 1
-  or redis.call('GET', KEYS[2]) ~= ARGV[1]
-  or redis.call('GET', KEYS[3]) ~= ARGV[3] then
-  return 0
-end
+// access exp, family ttl, proof (as for a rotation).
+const GRACE: &str = r"
+if not unchanged(ARGV[6]) or redis.call('GET', KEYS[3]) ~= ARGV[3] then return 0 end
+bind(ARGV[6])
 redis.call('SET', KEYS[2], ARGV[2], 'KEEPTTL')
 raise('amax', ARGV[4])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+keep(ARGV[5])
 return 1
 ";
 

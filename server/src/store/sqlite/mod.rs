@@ -7,7 +7,9 @@
 //! Login and refresh (the transactions that start and rotate a family) live in
 //! [`rotate`]; the unit tests in `tests.rs`.
 
+mod retention;
 mod rotate;
+mod throttle;
 
 use rotate::token_row;
 #[cfg(test)]
@@ -16,13 +18,13 @@ mod tests;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
-    AccessState, CleanupReport, GrantRequest, Issued, KeyEncryptionKey, RefreshTokenStatus,
-    Refused, Result, RowCounts, Store, StoreError, StoredKey, User,
+    AccessState, CleanupReport, Deny, Ended, KeyEncryptionKey, RefreshTokenStatus, Refreshed,
+    Result, RowCounts, Started, Step, Store, StoreError, StoredKey, User,
 };
-use crate::refresh::{RefreshToken, SessionRules, TokenHash};
+use crate::refresh::{RefreshToken, TokenHash};
 use crate::schema;
 use crate::throttle::{Counter, Write};
 
@@ -71,6 +73,15 @@ impl SqliteStore {
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
+    fn immediate<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -124,88 +135,66 @@ impl Store for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Stores `key` as the signing key and retires every other current key, atomically.
     fn install_key(&self, key: &StoredKey, now: u64) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
-            [to_i64(now)],
-        )?;
-        tx.execute(
-            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at, last_exp)
-             VALUES (?1, ?2, ?3, ?4, NULL, 0)",
-            params![key.kid, key.alg, key.private_der, to_i64(key.created_at)],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.immediate(|tx| {
+            tx.execute(
+                "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
+                [to_i64(now)],
+            )?;
+            tx.execute(
+                "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at, last_exp)
+                 VALUES (?1, ?2, ?3, ?4, NULL, 0)",
+                params![key.kid, key.alg, key.private_der, to_i64(key.created_at)],
+            )?;
+            Ok(())
+        })
     }
 
-    fn login(
-        &self,
-        user: User,
-        previous: &[TokenHash],
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<(Issued, Vec<String>)> {
-        self.start_family(user, previous, now, rules, grant)
+    fn login(&self, user: User, previous: &[TokenHash], step: &Step<'_>) -> Result<Started> {
+        self.immediate(|tx| rotate::start_family(tx, user, previous, step))
     }
 
-    fn refresh(
-        &self,
-        presented: &RefreshToken,
-        now: u64,
-        rules: &SessionRules,
-        grant: &GrantRequest<'_>,
-    ) -> Result<std::result::Result<Issued, Refused>> {
-        self.rotate(presented, now, rules, grant)
+    fn refresh(&self, presented: &RefreshToken, step: &Step<'_>) -> Result<Refreshed> {
+        self.immediate(|tx| rotate::rotate(tx, presented, step))
     }
 
     /// Revokes the family of `cookie` (if known), denies `jti` until `exp` and revokes the
     /// token's session `sid`, atomically. `deny` must come from a token that verified.
     /// Returns the revoked family's id (the cookie's, else the token's).
-    fn logout(
-        &self,
-        cookie: Option<&TokenHash>,
-        deny: Option<(&str, u64, &str)>,
-        now: u64,
-    ) -> Result<Option<String>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut family = None;
-        if let Some(hash) = cookie {
-            if let Some(row) = token_row(&tx, hash)? {
-                tx.execute(
-                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
+    fn logout(&self, cookie: Option<&TokenHash>, deny: Option<Deny<'_>>, now: u64) -> Ended {
+        self.immediate(|tx| {
+            let mut family = None;
+            if let Some(hash) = cookie {
+                if let Some(row) = token_row(tx, hash)? {
+                    tx.execute(
+                        "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
                      WHERE id = ?2 AND revoked_at IS NULL",
-                    params![to_i64(now), row.family_id],
-                )?;
-                family = Some(row.family_id);
+                        params![to_i64(now), row.family_id],
+                    )?;
+                    family = Some(row.family_id);
+                }
             }
-        }
-        if let Some((jti, exp, sid)) = deny {
-            tx.execute(
-                "INSERT INTO denied_jti (jti, expires_at) VALUES (?1, ?2)
+            if let Some((jti, exp, sid)) = deny {
+                tx.execute(
+                    "INSERT INTO denied_jti (jti, expires_at) VALUES (?1, ?2)
                  ON CONFLICT(jti) DO UPDATE SET expires_at = MAX(expires_at, ?2)",
-                params![jti, to_i64(exp)],
-            )?;
-            // Without a cookie the bearer is the only handle on the session: end it too,
-            // or a "logged out" client would keep a live refresh family.
-            let changed = tx.execute(
-                "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
+                    params![jti, to_i64(exp)],
+                )?;
+                // Without a cookie the bearer is the only handle on the session: end it too,
+                // or a "logged out" client would keep a live refresh family.
+                let changed = tx.execute(
+                    "UPDATE families SET revoked_at = ?1, revoked_reason = 'logout'
                  WHERE id = ?2 AND revoked_at IS NULL",
-                params![to_i64(now), sid],
-            )?;
-            if family.is_none() && changed > 0 {
-                family = Some(sid.to_owned());
+                    params![to_i64(now), sid],
+                )?;
+                if family.is_none() && changed > 0 {
+                    family = Some(sid.to_owned());
+                }
             }
-        }
-        tx.commit()?;
-        Ok(family)
+            Ok(family)
+        })
     }
 
-    /// The server-side half of access token validation: denylist and session state.
     fn access_state(&self, jti: &str, sid: &str) -> Result<AccessState> {
         let conn = self.conn();
         let denied: bool = conn
@@ -236,40 +225,7 @@ impl Store for SqliteStore {
     /// Also returns the `kid`s of the signing keys it deleted: the in-memory ring drops
     /// exactly those, so a key leaves memory only once the database agrees it is unused.
     fn cleanup(&self, now: u64) -> Result<(CleanupReport, Vec<String>)> {
-        let now = to_i64(now);
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let refresh_tokens =
-            tx.execute("DELETE FROM refresh_tokens WHERE expires_at <= ?1", [now])?;
-        // A family must outlive its access tokens: /api/me refuses a token whose sid is
-        // unknown, and a revoked family must keep refusing until they have expired.
-        let families = tx.execute(
-            "DELETE FROM families WHERE access_exp_max <= ?1
-             AND (revoked_at IS NOT NULL OR expires_at <= ?1)",
-            [now],
-        )?;
-        let denied_jtis = tx.execute("DELETE FROM denied_jti WHERE expires_at <= ?1", [now])?;
-        let purged: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND last_exp <= ?1
-                 RETURNING kid",
-            )?;
-            let rows = stmt.query_map([now], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let login_throttles =
-            tx.execute("DELETE FROM login_throttle WHERE expires_at <= ?1", [now])?;
-        let dpop_proofs = tx.execute("DELETE FROM dpop_proofs WHERE expires_at <= ?1", [now])?;
-        tx.commit()?;
-        let report = CleanupReport {
-            families,
-            refresh_tokens,
-            denied_jtis,
-            signing_keys: purged.len(),
-            login_throttles,
-            dpop_proofs,
-        };
-        Ok((report, purged))
+        self.immediate(|tx| retention::cleanup(tx, now))
     }
 
     /// Reads the throttle counters of `keys`, lets `decide` (the pure policy) choose the
@@ -280,49 +236,7 @@ impl Store for SqliteStore {
         keys: [&str; 4],
         decide: &mut dyn FnMut([Option<Counter>; 4]) -> [Write; 4],
     ) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut counters = [None; 4];
-        for (counter, key) in counters.iter_mut().zip(keys) {
-            *counter = tx
-                .query_row(
-                    "SELECT failures, last_failure, expires_at FROM login_throttle WHERE key = ?1",
-                    [key],
-                    |r| {
-                        Ok(Counter {
-                            failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
-                            last_failure: to_u64(r.get(1)?),
-                            expires_at: to_u64(r.get(2)?),
-                        })
-                    },
-                )
-                .optional()?;
-        }
-        let writes = decide(counters);
-        for (write, key) in writes.into_iter().zip(keys) {
-            match write {
-                Write::Keep => {}
-                Write::Set(c) => {
-                    tx.execute(
-                        "INSERT INTO login_throttle (key, failures, last_failure, expires_at)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT(key) DO UPDATE SET failures = ?2, last_failure = ?3,
-                                                        expires_at = ?4",
-                        params![
-                            key,
-                            i64::from(c.failures),
-                            to_i64(c.last_failure),
-                            to_i64(c.expires_at)
-                        ],
-                    )?;
-                }
-                Write::Delete => {
-                    tx.execute("DELETE FROM login_throttle WHERE key = ?1", [key])?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.immediate(|tx| throttle::apply(tx, keys, decide))
     }
 
     fn token_status(&self, hash: &TokenHash) -> Result<RefreshTokenStatus> {
@@ -446,27 +360,6 @@ impl Store for SqliteStore {
             params![key, to_i64(expires_at), to_i64(now)],
         )?;
         Ok(changed == 1)
-    }
-
-    fn bind_family_dpop(&self, family_id: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE families SET dpop_bound = 1 WHERE id = ?1",
-            [family_id],
-        )?;
-        Ok(())
-    }
-
-    fn family_dpop_bound(&self, presented: &TokenHash) -> Result<bool> {
-        let bound: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT f.dpop_bound FROM refresh_tokens t
-                 JOIN families f ON f.id = t.family_id WHERE t.hash = ?1",
-                [&presented[..]],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(bound.is_some_and(|b| b != 0))
     }
 
     fn dpop_nonce_secret(&self, fresh: &[u8]) -> Result<Vec<u8>> {

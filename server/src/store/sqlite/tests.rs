@@ -3,6 +3,8 @@
 use super::*;
 use crate::config::SigningAlgorithm;
 use crate::keys::SigningKey;
+use crate::refresh::SessionRules;
+use crate::store::GrantRequest;
 
 const RULES: SessionRules = SessionRules {
     refresh_ttl: 600,
@@ -18,11 +20,16 @@ fn store_with_session(now: u64) -> (SqliteStore, String) {
     store.install_key(&key, now).unwrap();
     let user = store.find_user("u").unwrap().unwrap();
     let pin = |_: &str, _: u64| true;
-    let grant = GrantRequest {
-        exp: now + 900,
-        pin: &pin,
+    let step = Step {
+        now,
+        rules: &RULES,
+        grant: GrantRequest {
+            exp: now + 900,
+            pin: &pin,
+        },
+        dpop: false,
     };
-    let (issued, _) = store.login(user, &[], now, &RULES, &grant).unwrap();
+    let (issued, _) = store.login(user, &[], &step).unwrap();
     (store, issued.family_id)
 }
 
@@ -49,13 +56,18 @@ fn a_grant_is_refused_when_the_chosen_key_is_not_loaded() {
     let (store, _) = store_with_session(1000);
     let user = store.find_user("u").unwrap().unwrap();
     let pin = |_: &str, _: u64| false;
-    let grant = GrantRequest {
-        exp: 1900,
-        pin: &pin,
+    let step = Step {
+        now: 1000,
+        rules: &RULES,
+        grant: GrantRequest {
+            exp: 1900,
+            pin: &pin,
+        },
+        dpop: false,
     };
     let before = store.row_counts().unwrap();
     assert!(matches!(
-        store.login(user, &[], 1000, &RULES, &grant),
+        store.login(user, &[], &step),
         Err(StoreError::Inconsistent(_))
     ));
     assert_eq!(store.row_counts().unwrap(), before, "rolled back");
