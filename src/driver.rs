@@ -15,7 +15,7 @@ use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise};
 use token_manager_core::server_clock::ServerClock;
 use token_manager_core::session::{
-    Action, Announcement, Event, RefreshError, RefreshOutcome, TransientKind,
+    Action, Announcement, RefreshError, RefreshOutcome, TransientKind,
 };
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
 use wasm_bindgen::prelude::*;
@@ -112,12 +112,10 @@ impl Driver {
     /// re-arms the timer.
     pub(crate) fn pump(&self) {
         loop {
-            let (actions, events) = {
-                let mut s = self.session.borrow_mut();
-                let actions: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
-                let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
-                (actions, events)
-            };
+            // Moved out, not popped one at a time: a listener that calls back into the manager
+            // runs a nested pump, which sees only what its call queued, never the rest of
+            // this batch (tests/browser.rs, `a_listener_calling_back_…`).
+            let (actions, events) = self.session.borrow_mut().take_outputs();
             if actions.is_empty() && events.is_empty() {
                 break;
             }
