@@ -207,7 +207,6 @@ impl Options {
             return Err(coded(ErrorCode::InvalidOption, "options must be an object"));
         };
         check_keys(obj, &KNOWN, "")?;
-        let (href, own_origin) = location();
         let mut config = Config::default();
         if let Some(s) = number(obj, "refreshLeadSeconds", 0, 86_400)? {
             config.refresh_lead_min = token_manager_core::schedule::duration_from_secs(s);
@@ -270,6 +269,16 @@ impl Options {
                 config.idle_warning = warning;
             }
         }
+        // Every check that owns nothing comes first, the values that own strings last: an
+        // early error return then has little to drop (README "Size", fifth pass).
+        let expose_token = boolean(obj, "exposeToken", false)?;
+        let replay_non_idempotent = boolean(obj, "replayNonIdempotent", false)?;
+        let dpop = crate::dpop::check_option(boolean(obj, "dpop", false)?)?;
+        let verifier = match get(obj, "verify")? {
+            None => None,
+            Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
+        };
+        let (href, own_origin) = location();
         Ok(Options {
             login_url: endpoint(obj, "loginUrl", "/auth/login", &href)?,
             refresh_url: endpoint(obj, "refreshUrl", "/auth/refresh", &href)?,
@@ -277,14 +286,11 @@ impl Options {
             authorize_url: endpoint(obj, "authorizeUrl", "/auth/authorize", &href)?,
             api_origins: origins(obj, &own_origin)?,
             cross_tab,
-            expose_token: boolean(obj, "exposeToken", false)?,
-            replay_non_idempotent: boolean(obj, "replayNonIdempotent", false)?,
-            dpop: crate::dpop::check_option(boolean(obj, "dpop", false)?)?,
+            expose_token,
+            replay_non_idempotent,
+            dpop,
             config,
-            verifier: match get(obj, "verify")? {
-                None => None,
-                Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
-            },
+            verifier,
         })
     }
 }
