@@ -66,7 +66,7 @@ pub(crate) struct Driver {
 impl Driver {
     /// A driver of `session`; the channel and listeners are attached by the caller.
     pub(crate) fn new(opts: Options, session: Session, target: EventTarget) -> Rc<Self> {
-        let lock_name = ["wasm-token-manager:", &opts.refresh_url].concat();
+        let lock_name = ["wasm-token-manager:", opts.refresh_url()].concat();
         Rc::new_cyclic(|me: &Weak<Driver>| Driver {
             dpop: Dpop::new(opts.dpop),
             opts,

@@ -35,16 +35,22 @@ const KNOWN: [&str; 16] = [
     "idleTimeoutSeconds",
     "idleWarningSeconds",
 ];
+/// The endpoint options and their defaults; [`Options`]' accessors index this order.
+const ENDPOINTS: [(&str, &str); 4] = [
+    ("loginUrl", "/auth/login"),
+    ("refreshUrl", "/auth/refresh"),
+    ("logoutUrl", "/auth/logout"),
+    // `loginWithRedirect()`'s target: the server's authorize endpoint (upstream mode).
+    ("authorizeUrl", "/auth/authorize"),
+];
 const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
 
 /// Validated options.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
-    pub login_url: String,
-    pub refresh_url: String,
-    pub logout_url: String,
-    /// `loginWithRedirect()`'s target: the server's authorize endpoint (upstream mode).
-    pub authorize_url: String,
+    /// The endpoints' absolute URLs, in the order of [`ENDPOINTS`] (one `Vec`: an early
+    /// error return drops one value, not four strings).
+    pub endpoints: Vec<String>,
     /// Serialized origins (`https://api.example.com`) the token may be sent to.
     pub api_origins: Vec<String>,
     pub cross_tab: bool,
@@ -195,6 +201,19 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
 }
 
 impl Options {
+    pub(crate) fn login_url(&self) -> &str {
+        &self.endpoints[0]
+    }
+    pub(crate) fn refresh_url(&self) -> &str {
+        &self.endpoints[1]
+    }
+    pub(crate) fn logout_url(&self) -> &str {
+        &self.endpoints[2]
+    }
+    pub(crate) fn authorize_url(&self) -> &str {
+        &self.endpoints[3]
+    }
+
     /// Reads and checks the options object (`undefined` means all defaults).
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
         let empty: JsValue;
@@ -279,11 +298,12 @@ impl Options {
             Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
         };
         let (href, own_origin) = location();
+        let mut endpoints = Vec::with_capacity(ENDPOINTS.len());
+        for (name, default) in ENDPOINTS {
+            endpoints.push(endpoint(obj, name, default, &href)?);
+        }
         Ok(Options {
-            login_url: endpoint(obj, "loginUrl", "/auth/login", &href)?,
-            refresh_url: endpoint(obj, "refreshUrl", "/auth/refresh", &href)?,
-            logout_url: endpoint(obj, "logoutUrl", "/auth/logout", &href)?,
-            authorize_url: endpoint(obj, "authorizeUrl", "/auth/authorize", &href)?,
+            endpoints,
             api_origins: origins(obj, &own_origin)?,
             cross_tab,
             expose_token,
