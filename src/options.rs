@@ -121,16 +121,13 @@ fn boolean(obj: &JsValue, name: &str, default: bool) -> Result<bool, JsValue> {
     }
 }
 
-/// The page's own URL and origin (`location` in windows and workers).
-pub(crate) fn location() -> (String, String) {
+/// A string member of the page's `location` (windows and workers): `href` or `origin`.
+pub(crate) fn location(name: &str) -> String {
     let loc = Reflect::get(&js_sys::global(), &"location".into()).unwrap_or(JsValue::UNDEFINED);
-    let prop = |name: &str| {
-        Reflect::get(&loc, &name.into())
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
-    };
-    (prop("href"), prop("origin"))
+    Reflect::get(&loc, &name.into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
 }
 
 /// True for `https:` URLs and for `http:` on a loopback host (exactly `localhost`, `[::1]`
@@ -166,10 +163,10 @@ fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<Stri
     Ok(url.href())
 }
 
-fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
+fn origins(obj: &JsValue) -> Result<Vec<String>, JsValue> {
     const EXPECTED: &str = "an array of origins such as \"https://api.example.com\"";
     let Some(v) = get(obj, "apiOrigins")? else {
-        return Ok(vec![own_origin.to_owned()]);
+        return Ok(vec![location("origin")]);
     };
     if !Array::is_array(&v) {
         return Err(invalid("apiOrigins", EXPECTED));
@@ -297,14 +294,14 @@ impl Options {
             None => None,
             Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
         };
-        let (href, own_origin) = location();
+        let href = location("href");
         let mut endpoints = Vec::with_capacity(ENDPOINTS.len());
         for (name, default) in ENDPOINTS {
             endpoints.push(endpoint(obj, name, default, &href)?);
         }
         Ok(Options {
             endpoints,
-            api_origins: origins(obj, &own_origin)?,
+            api_origins: origins(obj)?,
             cross_tab,
             expose_token,
             replay_non_idempotent,
