@@ -11,7 +11,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
+use crate::timer::Timeout;
 use js_sys::{Function, Promise};
 use token_manager_core::server_clock::ServerClock;
 use token_manager_core::session::{

@@ -17,7 +17,7 @@ pub(crate) struct Listener {
 /// A listener's closure: the event as a `JsValue` and a `Result`, the same signature as
 /// wasm-bindgen-futures' own callbacks, so its invoke shims are linked once (README "Size",
 /// fifth pass). It always returns `Ok`.
-type Callback = dyn FnMut(JsValue) -> Result<(), JsError>;
+pub(crate) type Callback = dyn FnMut(JsValue) -> Result<(), JsError>;
 
 impl Listener {
     /// Registers `callback`; `None` when `target` refuses it.
