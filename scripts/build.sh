@@ -48,6 +48,9 @@ build_entry() {
     --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
   # Short names for the imports the glue hands the wasm (README "Size"); checked, not guessed.
   node scripts/minify-imports.mjs "$out"
+  # … and the closure-invoke exports only the glue calls (their names carry mangled types and
+  # crate hashes, up to 334 bytes each; README "Size", fifth pass).
+  node scripts/minify-exports.mjs "$out"
   # The declarations use `Symbol.dispose` (wasm-bindgen's `[Symbol.dispose](): void`), which
   # TypeScript only knows with the esnext.disposable lib: without this reference an app with the
   # usual `lib: ["ES2022", "DOM"]` and `skipLibCheck: false` fails to type-check (TS2550).

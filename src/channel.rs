@@ -51,7 +51,7 @@ impl Channel {
         let listener = Listener::new(&channel, "message", move |event| {
             // Only this closure holds the channel, so only the browser dispatches on it, and
             // its `message` events are `MessageEvent`s: no `instanceof` check (an import).
-            if let Some(m) = parse(&event.unchecked_ref::<MessageEvent>().data()) {
+            if let Some(m) = parse(&event.unchecked_into::<MessageEvent>().data()) {
                 on_message(m);
             }
         })?;

@@ -11,11 +11,11 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
+use crate::timer::Timeout;
 use js_sys::{Function, Promise};
 use token_manager_core::server_clock::ServerClock;
 use token_manager_core::session::{
-    Action, Announcement, Event, RefreshError, RefreshOutcome, TransientKind,
+    Action, Announcement, RefreshError, RefreshOutcome, TransientKind,
 };
 use token_manager_core::{timer_delay, Clock, Session, Timestamp};
 use wasm_bindgen::prelude::*;
@@ -66,7 +66,7 @@ pub(crate) struct Driver {
 impl Driver {
     /// A driver of `session`; the channel and listeners are attached by the caller.
     pub(crate) fn new(opts: Options, session: Session, target: EventTarget) -> Rc<Self> {
-        let lock_name = ["wasm-token-manager:", &opts.refresh_url].concat();
+        let lock_name = ["wasm-token-manager:", opts.refresh_url()].concat();
         Rc::new_cyclic(|me: &Weak<Driver>| Driver {
             dpop: Dpop::new(opts.dpop),
             opts,
@@ -112,12 +112,10 @@ impl Driver {
     /// re-arms the timer.
     pub(crate) fn pump(&self) {
         loop {
-            let (actions, events) = {
-                let mut s = self.session.borrow_mut();
-                let actions: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
-                let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
-                (actions, events)
-            };
+            // Moved out, not popped one at a time: a listener that calls back into the manager
+            // runs a nested pump, which sees only what its call queued, never the rest of
+            // this batch (tests/browser.rs, `a_listener_calling_back_…`).
+            let (actions, events) = self.session.borrow_mut().take_outputs();
             if actions.is_empty() && events.is_empty() {
                 break;
             }

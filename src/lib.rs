@@ -32,6 +32,7 @@ mod pending;
 mod redirect;
 mod refresh;
 mod tabs;
+mod timer;
 #[cfg(feature = "verify")]
 mod verify;
 #[cfg(feature = "verify")]

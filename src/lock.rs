@@ -45,12 +45,16 @@ pub(crate) async fn with_lock(
         Reflect::set(&options, &"signal".into(), signal)?;
     }
     let mut work = Some(work);
-    let callback = Closure::once(move |_lock: JsValue| -> JsValue {
-        match work.take() {
-            Some(work) => work().into(),
-            None => Promise::resolve(&JsValue::UNDEFINED).into(),
-        }
-    });
+    // `auth.fetch`'s response callback's signature (two arguments, the second unused): one
+    // set of invoke shims for both (README "Size", fifth pass).
+    let callback = Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+        move |_lock: JsValue, _: JsValue| {
+            Ok(match work.take() {
+                Some(work) => work().into(),
+                None => Promise::resolve(&JsValue::UNDEFINED).into(),
+            })
+        },
+    );
     let held: Promise = request
         .call3(
             &locks,

@@ -28,7 +28,7 @@ impl Driver {
             .into();
         // A login starts a new session, and with DPoP a new key.
         let (response, key) = match self
-            .token_request(&self.opts.login_url, Some(&body), None, true)
+            .token_request(self.opts.login_url(), Some(&body), None, true)
             .await
         {
             Ok(answer) => answer,
@@ -84,7 +84,7 @@ impl Driver {
         token: Option<AccessToken>,
         key: Option<Rc<KeyPair>>,
     ) -> Result<Response, JsValue> {
-        let url = &self.opts.logout_url;
+        let url = self.opts.logout_url();
         let secret = token.as_ref().map(|t| t.expose_secret());
         match (&self.dpop, key, &token) {
             (Some(d), Some(key), Some(t)) if t.is_dpop() => d

@@ -35,16 +35,22 @@ const KNOWN: [&str; 16] = [
     "idleTimeoutSeconds",
     "idleWarningSeconds",
 ];
+/// The endpoint options and their defaults; [`Options`]' accessors index this order.
+const ENDPOINTS: [(&str, &str); 4] = [
+    ("loginUrl", "/auth/login"),
+    ("refreshUrl", "/auth/refresh"),
+    ("logoutUrl", "/auth/logout"),
+    // `loginWithRedirect()`'s target: the server's authorize endpoint (upstream mode).
+    ("authorizeUrl", "/auth/authorize"),
+];
 const KNOWN_RETRY: [&str; 3] = ["base", "cap", "budget"];
 
 /// Validated options.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
-    pub login_url: String,
-    pub refresh_url: String,
-    pub logout_url: String,
-    /// `loginWithRedirect()`'s target: the server's authorize endpoint (upstream mode).
-    pub authorize_url: String,
+    /// The endpoints' absolute URLs, in the order of [`ENDPOINTS`] (one `Vec`: an early
+    /// error return drops one value, not four strings).
+    pub endpoints: Vec<String>,
     /// Serialized origins (`https://api.example.com`) the token may be sent to.
     pub api_origins: Vec<String>,
     pub cross_tab: bool,
@@ -115,16 +121,13 @@ fn boolean(obj: &JsValue, name: &str, default: bool) -> Result<bool, JsValue> {
     }
 }
 
-/// The page's own URL and origin (`location` in windows and workers).
-pub(crate) fn location() -> (String, String) {
+/// A string member of the page's `location` (windows and workers): `href` or `origin`.
+pub(crate) fn location(name: &str) -> String {
     let loc = Reflect::get(&js_sys::global(), &"location".into()).unwrap_or(JsValue::UNDEFINED);
-    let prop = |name: &str| {
-        Reflect::get(&loc, &name.into())
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
-    };
-    (prop("href"), prop("origin"))
+    Reflect::get(&loc, &name.into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
 }
 
 /// True for `https:` URLs and for `http:` on a loopback host (exactly `localhost`, `[::1]`
@@ -160,10 +163,10 @@ fn endpoint(obj: &JsValue, name: &str, default: &str, base: &str) -> Result<Stri
     Ok(url.href())
 }
 
-fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
+fn origins(obj: &JsValue) -> Result<Vec<String>, JsValue> {
     const EXPECTED: &str = "an array of origins such as \"https://api.example.com\"";
     let Some(v) = get(obj, "apiOrigins")? else {
-        return Ok(vec![own_origin.to_owned()]);
+        return Ok(vec![location("origin")]);
     };
     if !Array::is_array(&v) {
         return Err(invalid("apiOrigins", EXPECTED));
@@ -195,6 +198,19 @@ fn origins(obj: &JsValue, own_origin: &str) -> Result<Vec<String>, JsValue> {
 }
 
 impl Options {
+    pub(crate) fn login_url(&self) -> &str {
+        &self.endpoints[0]
+    }
+    pub(crate) fn refresh_url(&self) -> &str {
+        &self.endpoints[1]
+    }
+    pub(crate) fn logout_url(&self) -> &str {
+        &self.endpoints[2]
+    }
+    pub(crate) fn authorize_url(&self) -> &str {
+        &self.endpoints[3]
+    }
+
     /// Reads and checks the options object (`undefined` means all defaults).
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
         let empty: JsValue;
@@ -207,7 +223,6 @@ impl Options {
             return Err(coded(ErrorCode::InvalidOption, "options must be an object"));
         };
         check_keys(obj, &KNOWN, "")?;
-        let (href, own_origin) = location();
         let mut config = Config::default();
         if let Some(s) = number(obj, "refreshLeadSeconds", 0, 86_400)? {
             config.refresh_lead_min = token_manager_core::schedule::duration_from_secs(s);
@@ -270,21 +285,29 @@ impl Options {
                 config.idle_warning = warning;
             }
         }
+        // Every check that owns nothing comes first, the values that own strings last: an
+        // early error return then has little to drop (README "Size", fifth pass).
+        let expose_token = boolean(obj, "exposeToken", false)?;
+        let replay_non_idempotent = boolean(obj, "replayNonIdempotent", false)?;
+        let dpop = crate::dpop::check_option(boolean(obj, "dpop", false)?)?;
+        let verifier = match get(obj, "verify")? {
+            None => None,
+            Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
+        };
+        let href = location("href");
+        let mut endpoints = Vec::with_capacity(ENDPOINTS.len());
+        for (name, default) in ENDPOINTS {
+            endpoints.push(endpoint(obj, name, default, &href)?);
+        }
         Ok(Options {
-            login_url: endpoint(obj, "loginUrl", "/auth/login", &href)?,
-            refresh_url: endpoint(obj, "refreshUrl", "/auth/refresh", &href)?,
-            logout_url: endpoint(obj, "logoutUrl", "/auth/logout", &href)?,
-            authorize_url: endpoint(obj, "authorizeUrl", "/auth/authorize", &href)?,
-            api_origins: origins(obj, &own_origin)?,
+            endpoints,
+            api_origins: origins(obj)?,
             cross_tab,
-            expose_token: boolean(obj, "exposeToken", false)?,
-            replay_non_idempotent: boolean(obj, "replayNonIdempotent", false)?,
-            dpop: crate::dpop::check_option(boolean(obj, "dpop", false)?)?,
+            expose_token,
+            replay_non_idempotent,
+            dpop,
             config,
-            verifier: match get(obj, "verify")? {
-                None => None,
-                Some(v) => Some(Rc::new(Verifier::from_options(&v, false)?)),
-            },
+            verifier,
         })
     }
 }

@@ -45,7 +45,7 @@ impl TokenManager {
                 path + &text(&location, "search")?.unwrap_or_default()
             }
         };
-        let base = &self.driver.opts.authorize_url;
+        let base = self.driver.opts.authorize_url();
         let separator = if base.contains('?') {
             "&returnTo="
         } else {
@@ -53,7 +53,7 @@ impl TokenManager {
         };
         let encoded = String::from(js_sys::encode_uri_component(&return_to));
         // Concatenated, not `format!`: the browser path links no `core::fmt`.
-        let url = [base.as_str(), separator, &encoded].concat();
+        let url = [base, separator, &encoded].concat();
         let assign: Function = Reflect::get(&location, &"assign".into())?.dyn_into()?;
         assign.call1(&location, &url.into())?;
         Ok(())

@@ -118,7 +118,7 @@ impl Driver {
             return;
         }
         let (mut outcome, key) = match self
-            .token_request(&self.opts.refresh_url, None, Some(&signal), false)
+            .token_request(self.opts.refresh_url(), None, Some(&signal), false)
             .await
         {
             Ok((response, key)) => (

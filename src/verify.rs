@@ -207,7 +207,7 @@ impl Verifier {
             get(obj, "jwks")?,
         ) {
             (Some(url), None) => {
-                let (href, _) = crate::options::location();
+                let href = crate::options::location("href");
                 let parsed = web_sys::Url::new_with_base(&url, &href)
                     .map_err(|_| invalid(&name("jwksUrl"), "a valid URL"))?;
                 if !secure_or_loopback(&parsed) {

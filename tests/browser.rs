@@ -679,6 +679,54 @@ async fn listeners_are_typed_by_event_name_and_removable() {
 }
 
 #[wasm_bindgen_test]
+async fn a_listener_that_calls_back_sees_what_its_call_queued_before_the_rest_of_its_batch() {
+    // A refresh fails (503) with the token still valid: one batch of two events, `error` then
+    // the state back to `signedIn`. The `error` listener calls back into the manager (an
+    // `online` event: retry now), which queues a new refresh and its `statechange` at once.
+    // That nested call dispatches only what it queued, before the rest of the outer batch: the
+    // order the driver has always had (`Driver::pump` takes the queued batch whole). A pump
+    // popping one event at a time would show `refreshing>signedIn` first.
+    let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    let log = Array::new();
+    let record = js_sys::Function::new_with_args(
+        "log, m",
+        "let retried = false;
+         m.addEventListener('statechange', (e) => log.push(e.detail.from + '>' + e.detail.to));
+         m.addEventListener('error', (e) => {
+           log.push('error:' + e.detail.code);
+           if (!retried) { retried = true; globalThis.dispatchEvent(new Event('online')); }
+           log.push('error listener returned');
+         });",
+    );
+    record.call2(&JsValue::NULL, &log, &m).unwrap();
+    server.reject_token(&server.latest_token().unwrap());
+    server.push_refresh_reply(503.into());
+    let res = call_async(&m, "fetch", &["/api/x".into()]).await.unwrap();
+    assert_eq!(prop(&res, "status"), 401);
+    if prop(&m, "state") == "refreshing" {
+        next_event(&m, "statechange", 5_000).await;
+    }
+    let seen: Vec<String> = log.iter().map(|v| v.as_string().unwrap()).collect();
+    assert_eq!(
+        seen,
+        [
+            "signedIn>refreshing",
+            "error:server_error",
+            "signedIn>refreshing",
+            "error listener returned",
+            "refreshing>signedIn",
+            "refreshing>signedIn",
+        ]
+    );
+    assert_eq!(prop(&m, "state"), "signedIn");
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
 fn decode_claims_reads_a_token_and_names_what_is_wrong() {
     let header = "eyJhbGciOiJSUzI1NiJ9"; // {"alg":"RS256"}
     let claims = "eyJzdWIiOiJ1MSIsIm5hbWUiOiJBZGEiLCJleHAiOjk5fQ"; // {"sub":"u1","name":"Ada","exp":99}
@@ -896,7 +944,7 @@ async fn a_post_refused_with_401_is_not_replayed_and_the_401_is_returned() {
         "each sent once, never replayed"
     );
     // The refused token is replaced in the background, so the app's own retry can succeed.
-    refreshed.await.unwrap();
+    let _ = refreshed.await;
     assert_eq!(server.count("/auth/refresh"), 1);
     let init = obj(&[("method", "POST".into()), ("body", "pay 10".into())]);
     let res = call_async(&m, "fetch", &["/api/pay".into(), init])

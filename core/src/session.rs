@@ -859,6 +859,17 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Every action and event queued so far, moved out at once (the queues are left empty).
+    /// The same as calling [`Session::poll_action`] and [`Session::poll_event`] until `None`,
+    /// without copying them into new collections.
+    #[must_use]
+    pub fn take_outputs(&mut self) -> (VecDeque<Action>, VecDeque<Event>) {
+        (
+            std::mem::take(&mut self.actions),
+            std::mem::take(&mut self.events),
+        )
+    }
+
     /// When to call [`Session::handle_timeout`] next, on the caller's clock; `None` when
     /// nothing is pending. Never more than [`MAX_TIMER_DELAY`] after the last input, so a
     /// timer armed with it never overflows; arm with [`crate::timer_delay`].
