@@ -8,6 +8,7 @@
 // Fails, leaving the files as they were, unless each renamed name occurs in the glue only as a
 // member access and exactly once in the .d.ts.
 import { readFileSync, writeFileSync } from "node:fs";
+import { encLeb, encStr, leb, readName, rewriteSection } from "./wasm-sections.mjs";
 
 const dir = process.argv[2];
 const wasmPath = `${dir}/wasm_token_manager_bg.wasm`;
@@ -18,33 +19,14 @@ let js = readFileSync(jsPath, "utf8");
 let dts = readFileSync(dtsPath, "utf8");
 const CLOSURE = /^wasm_bindgen_[0-9a-f]{16}___convert__closures_/;
 
-function leb(buf, pos) {
-  let result = 0, shift = 0, byte;
-  do { byte = buf[pos++]; result |= (byte & 0x7f) << shift; shift += 7; } while (byte & 0x80);
-  return [result >>> 0, pos];
-}
-function encLeb(n) {
-  const out = [];
-  do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n);
-  return Buffer.from(out);
-}
-const encStr = (s) => { const b = Buffer.from(s, "utf8"); return Buffer.concat([encLeb(b.length), b]); };
-const escape = (s) => s.replace(/[$]/g, "\\$");
-
-let pos = 8;
-const parts = [wasm.subarray(0, 8)];
 const renames = [];
-while (pos < wasm.length) {
-  const id = wasm[pos];
-  const [size, start] = leb(wasm, pos + 1);
-  const end = start + size;
-  if (id !== 7) { parts.push(wasm.subarray(pos, end)); pos = end; continue; }
+const rewritten = rewriteSection(wasm, 7, (start, end) => {
   let p = start, count;
   [count, p] = leb(wasm, p);
   const entries = [encLeb(count)];
   for (let i = 0; i < count; i++) {
-    let len;
-    [len, p] = leb(wasm, p); const name = wasm.toString("utf8", p, p + len); p += len;
+    let name;
+    [name, p] = readName(wasm, p);
     const descStart = p;
     p++; // kind
     [, p] = leb(wasm, p); // index
@@ -56,10 +38,9 @@ while (pos < wasm.length) {
     entries.push(encStr(newName), wasm.subarray(descStart, p));
   }
   if (p !== end) throw new Error("minify-exports: export section not fully read");
-  const body = Buffer.concat(entries);
-  parts.push(Buffer.from([7]), encLeb(body.length), body);
-  pos = end;
-}
+  return Buffer.concat(entries);
+});
+const escape = (s) => s.replace(/[$]/g, "\\$");
 for (const [from, to] of renames) {
   if (js.includes(to) || dts.includes(to)) throw new Error(`minify-exports: ${to} is already used`);
   const anywhere = new RegExp(`(?<![\\w$])${escape(from)}(?![\\w$])`, "g");
@@ -76,7 +57,7 @@ for (const [from, to] of renames) {
   }
   dts = dts.replace(declared, to);
 }
-writeFileSync(wasmPath, Buffer.concat(parts));
+writeFileSync(wasmPath, rewritten);
 writeFileSync(jsPath, js);
 writeFileSync(dtsPath, dts);
 console.log(`minify-exports: ${renames.length} closure exports renamed in ${dir}`);

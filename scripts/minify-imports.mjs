@@ -5,24 +5,13 @@
 // Usage: node scripts/minify-imports.mjs DIR   (DIR holds wasm_token_manager_bg.wasm and .js)
 // Fails, leaving the files as they were, unless every import is found exactly once in the glue.
 import { readFileSync, writeFileSync } from "node:fs";
+import { encLeb, encStr, leb, readName, rewriteSection } from "./wasm-sections.mjs";
 
 const dir = process.argv[2];
 const wasmPath = `${dir}/wasm_token_manager_bg.wasm`;
 const jsPath = `${dir}/wasm_token_manager.js`;
 const wasm = readFileSync(wasmPath);
 let js = readFileSync(jsPath, "utf8");
-
-function leb(buf, pos) {
-  let result = 0, shift = 0, byte;
-  do { byte = buf[pos++]; result |= (byte & 0x7f) << shift; shift += 7; } while (byte & 0x80);
-  return [result >>> 0, pos];
-}
-function encLeb(n) {
-  const out = [];
-  do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n);
-  return Buffer.from(out);
-}
-const encStr = (s) => { const b = Buffer.from(s, "utf8"); return Buffer.concat([encLeb(b.length), b]); };
 
 // The one module every import comes from (the glue), renamed `a` too.
 const GLUE = "./wasm_token_manager_bg.js";
@@ -32,21 +21,15 @@ if (js.split(glueKey).length !== 2 || js.split(GLUE).length !== 2) {
 }
 js = js.replace(glueKey, "a:");
 
-let pos = 8;
-const parts = [wasm.subarray(0, 8)];
 const renames = [];
-while (pos < wasm.length) {
-  const id = wasm[pos];
-  const [size, start] = leb(wasm, pos + 1);
-  const end = start + size;
-  if (id !== 2) { parts.push(wasm.subarray(pos, end)); pos = end; continue; }
+const rewritten = rewriteSection(wasm, 2, (start, end) => {
   let p = start, count;
   [count, p] = leb(wasm, p);
   const entries = [encLeb(count)];
   for (let i = 0; i < count; i++) {
-    let len;
-    [len, p] = leb(wasm, p); const module = wasm.toString("utf8", p, p + len); p += len;
-    [len, p] = leb(wasm, p); const name = wasm.toString("utf8", p, p + len); p += len;
+    let module, name;
+    [module, p] = readName(wasm, p);
+    [name, p] = readName(wasm, p);
     const descStart = p, kind = wasm[p++];
     const limits = () => { const flags = wasm[p++]; [, p] = leb(wasm, p); if (flags & 1) [, p] = leb(wasm, p); };
     if (kind === 0) [, p] = leb(wasm, p);
@@ -64,10 +47,8 @@ while (pos < wasm.length) {
     entries.push(encStr("a"), encStr(newName), wasm.subarray(descStart, p));
   }
   if (p !== end) throw new Error("minify-imports: import section not fully read");
-  const body = Buffer.concat(entries);
-  parts.push(Buffer.from([2]), encLeb(body.length), body);
-  pos = end;
-}
+  return Buffer.concat(entries);
+});
 for (const [from, to] of renames) {
   const key = new RegExp(`(?<![\\w$])${from.replace(/\$/g, "\\$")}:`, "g");
   const found = js.match(key)?.length ?? 0;
@@ -77,6 +58,6 @@ for (const [from, to] of renames) {
   }
   js = js.replace(key, `${to}:`);
 }
-writeFileSync(wasmPath, Buffer.concat(parts));
+writeFileSync(wasmPath, rewritten);
 writeFileSync(jsPath, js);
 console.log(`minify-imports: ${renames.length} imports renamed in ${dir}`);
