@@ -13,29 +13,18 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
 import { callback, setCookie, signInUntilCallback as signInAt } from "../oidc/signin.mjs";
 import { ARTIFACTS, startServer } from "./helpers/server.mjs";
+import { freePort } from "./helpers/ports.mjs";
 
 let provider;
 let direct; // the server trusting the real provider
 let proxied; // the server trusting the tampering wrapper
 let wrapper;
-
-function freePort() {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => done(port));
-    });
-  });
-}
 
 const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 

@@ -8,30 +8,19 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
 import { callback, setCookie, signInUntilCallback } from "../oidc/signin.mjs";
 import { ARTIFACTS, startServer } from "./helpers/server.mjs";
+import { freePort } from "./helpers/ports.mjs";
 
 let provider;
 let providerPort;
 let servers = [];
 let secretFile;
 const appPorts = [];
-
-function freePort() {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => done(port));
-    });
-  });
-}
 
 /** A fresh RS256 key pair as JWKs named `kid`: the private one for the provider, the public one. */
 function signingKey(kid) {

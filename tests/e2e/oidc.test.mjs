@@ -11,7 +11,6 @@
 
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 
@@ -28,6 +27,7 @@ import {
   waitForEvents,
 } from "./helpers/browser.mjs";
 import { ARTIFACTS, SHARED, startServer } from "./helpers/server.mjs";
+import { freePort } from "./helpers/ports.mjs";
 
 const TTL = 4; // seconds, the provider's access token lifetime
 
@@ -35,18 +35,6 @@ let provider;
 let server;
 let browser;
 let context;
-
-/** A port nobody listens on now: the server's, known before the provider registers its callback. */
-function freePort() {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => done(port));
-    });
-  });
-}
 
 before(async () => {
   const port = await freePort();

@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { createWriteStream, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
@@ -21,6 +20,7 @@ import { promisify } from "node:util";
 
 import { assertNoTokenExposed, nextLogoutAnswer, launchBrowser, newContext } from "./helpers/browser.mjs";
 import { ARTIFACTS, DEMO_USER, ROOT, startServer } from "./helpers/server.mjs";
+import { freePort } from "./helpers/ports.mjs";
 
 const EXAMPLE = join(ROOT, "examples/react-spa");
 const PKG = join(ROOT, "pkg");
@@ -46,17 +46,6 @@ async function run(file, args, options = {}) {
   } finally {
     timings.push(`${basename(file)} ${args[0]}: ${Date.now() - started} ms`);
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** `vite preview` of `dist` on `port`, proxying to `target`; resolves once it answers. */

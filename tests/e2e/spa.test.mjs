@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { createWriteStream, lstatSync, readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
@@ -16,6 +15,7 @@ import { promisify } from "node:util";
 
 import { assertNoTokenExposed, nextLogoutAnswer, assertStrictHeaders, launchBrowser, newContext } from "./helpers/browser.mjs";
 import { ARTIFACTS, DEMO_USER, ROOT, startServer } from "./helpers/server.mjs";
+import { freePort } from "./helpers/ports.mjs";
 
 const EXAMPLE = join(ROOT, "examples/vite-spa");
 const PKG = join(ROOT, "pkg");
@@ -42,17 +42,6 @@ async function run(file, args, options = {}) {
   } finally {
     timings.push(`${basename(file)} ${args[0]}: ${Date.now() - started} ms`);
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** `vite preview` of `dist` on `port`, proxying to `target`; resolves once it answers. */

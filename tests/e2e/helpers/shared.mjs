@@ -12,24 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { ROOT, controls, launchInstance } from "./server.mjs";
+import { freePort } from "./ports.mjs";
 
 const INSTANCES = 3;
 const READY_TIMEOUT_MS = 20_000;
-
-/** A free loopback port (below 55000, like the Rust tests). */
-async function freePort() {
-  for (;;) {
-    const port = await new Promise((done, fail) => {
-      const s = createServer();
-      s.once("error", fail);
-      s.listen(0, "127.0.0.1", () => {
-        const { port } = s.address();
-        s.close(() => done(port));
-      });
-    });
-    if (port < 55000) return port;
-  }
-}
 
 /** Resolves once something accepts connections on `port` (readiness, not a sleep). */
 async function listening(port, what) {
