@@ -11,14 +11,13 @@
 
 import assert from "node:assert/strict";
 import { generateKeyPairSync, sign } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
+import { startProvider } from "../oidc/provider.mjs";
 import { callback, setCookie, signInUntilCallback as signInAt } from "../oidc/signin.mjs";
-import { ARTIFACTS, startServer } from "./helpers/server.mjs";
+import { clientSecretFile, upstreamArgs } from "../oidc/upstream.mjs";
+import { startServer } from "./helpers/server.mjs";
 import { freePort } from "./helpers/ports.mjs";
 
 let provider;
@@ -74,19 +73,6 @@ async function startWrapper(realIssuer) {
   return { issuer: `http://127.0.0.1:${server.address().port}`, state, close: () => new Promise((d) => server.close(d)) };
 }
 
-function upstreamArgs(port, issuer, secretFile) {
-  const app = `http://localhost:${port}`;
-  return [
-    "--listen", `127.0.0.1:${port}`,
-    "--upstream-issuer", issuer,
-    "--upstream-client-id", CLIENT_ID,
-    "--upstream-client-secret-file", secretFile,
-    "--upstream-scopes", `openid profile email offline_access ${API_SCOPE}`,
-    "--upstream-prompt", "consent",
-    "--redirect-uri", `${app}/auth/callback`,
-  ];
-}
-
 before(async () => {
   const [p1, p2] = [await freePort(), await freePort()];
   provider = await startProvider({
@@ -94,12 +80,10 @@ before(async () => {
     accessTtl: 60,
   });
   wrapper = await startWrapper(provider.issuer);
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const secretFile = join(ARTIFACTS, "oidc-attacks-client-secret");
-  writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+  const secretFile = clientSecretFile("oidc-attacks");
   [direct, proxied] = await Promise.all([
-    startServer({ name: "oidc-attacks", args: upstreamArgs(p1, provider.issuer, secretFile) }),
-    startServer({ name: "oidc-attacks-wrapped", args: upstreamArgs(p2, wrapper.issuer, secretFile) }),
+    startServer({ name: "oidc-attacks", port: p1, args: upstreamArgs({ issuer: provider.issuer, port: p1, secretFile }) }),
+    startServer({ name: "oidc-attacks-wrapped", port: p2, args: upstreamArgs({ issuer: wrapper.issuer, port: p2, secretFile }) }),
   ]);
 });
 after(async () => {

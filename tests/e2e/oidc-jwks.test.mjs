@@ -7,13 +7,12 @@
 
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
+import { startProvider } from "../oidc/provider.mjs";
 import { callback, setCookie, signInUntilCallback } from "../oidc/signin.mjs";
-import { ARTIFACTS, startServer } from "./helpers/server.mjs";
+import { clientSecretFile, upstreamArgs } from "../oidc/upstream.mjs";
+import { startServer } from "./helpers/server.mjs";
 import { freePort } from "./helpers/ports.mjs";
 
 let provider;
@@ -41,18 +40,7 @@ async function restartProvider(options) {
 }
 
 function startUpstreamServer(name, port) {
-  return startServer({
-    name,
-    port,
-    args: [
-      "--upstream-issuer", provider.issuer,
-      "--upstream-client-id", CLIENT_ID,
-      "--upstream-client-secret-file", secretFile,
-      "--upstream-scopes", `openid profile email offline_access ${API_SCOPE}`,
-      "--upstream-prompt", "consent",
-      "--redirect-uri", `http://localhost:${port}/auth/callback`,
-    ],
-  });
+  return startServer({ name, port, args: upstreamArgs({ issuer: provider.issuer, port, secretFile }) });
 }
 
 /** A whole sign-in at `server`: the callback's answer. */
@@ -66,9 +54,7 @@ const [first, second, unpublished] = [signingKey("first"), signingKey("second"),
 before(async () => {
   providerPort = await freePort();
   appPorts.push(await freePort(), await freePort());
-  mkdirSync(ARTIFACTS, { recursive: true });
-  secretFile = join(ARTIFACTS, "oidc-jwks-client-secret");
-  writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+  secretFile = clientSecretFile("oidc-jwks");
   await restartProvider({ signingKey: first.private });
   servers.push(await startUpstreamServer("oidc-jwks", appPorts[0]));
 });

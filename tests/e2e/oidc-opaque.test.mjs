@@ -6,11 +6,9 @@
 // token as it does a JWT.
 
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 
-import { ACCOUNTS, API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
+import { ACCOUNTS, CLIENT_ID, startProvider } from "../oidc/provider.mjs";
 import {
   assertNoTokenExposed,
   claims,
@@ -22,7 +20,8 @@ import {
   state,
   waitForEvents,
 } from "./helpers/browser.mjs";
-import { ARTIFACTS, startServer } from "./helpers/server.mjs";
+import { clientSecretFile, upstreamArgs } from "../oidc/upstream.mjs";
+import { startServer } from "./helpers/server.mjs";
 import { freePort } from "./helpers/ports.mjs";
 
 const TTL = 4; // seconds, the provider's access token lifetime
@@ -41,22 +40,9 @@ before(async () => {
     accessTtl: TTL,
     accessTokenFormat: "opaque",
   });
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const secretFile = join(ARTIFACTS, "oidc-opaque-client-secret");
-  writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+  const secretFile = clientSecretFile("oidc-opaque");
   [server, browser] = await Promise.all([
-    startServer({
-      name: "oidc-opaque",
-      args: [
-        "--listen", `127.0.0.1:${port}`,
-        "--upstream-issuer", provider.issuer,
-        "--upstream-client-id", CLIENT_ID,
-        "--upstream-client-secret-file", secretFile,
-        "--upstream-scopes", `openid profile email offline_access ${API_SCOPE}`,
-        "--upstream-prompt", "consent",
-        "--redirect-uri", `${app}/auth/callback`,
-      ],
-    }),
+    startServer({ name: "oidc-opaque", port, args: upstreamArgs({ issuer: provider.issuer, port, secretFile }) }),
     launchBrowser(),
   ]);
 });

@@ -10,11 +10,9 @@
 // upstream-refresh lock then live in Redis, and the tabs' refreshes reach both instances.
 
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 
-import { API_AUDIENCE, API_SCOPE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
+import { API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, startProvider } from "../oidc/provider.mjs";
 import {
   assertNoTokenExposed,
   claims,
@@ -26,7 +24,8 @@ import {
   state,
   waitForEvents,
 } from "./helpers/browser.mjs";
-import { ARTIFACTS, SHARED, startServer } from "./helpers/server.mjs";
+import { clientSecretFile, upstreamArgs } from "../oidc/upstream.mjs";
+import { SHARED, startServer } from "./helpers/server.mjs";
 import { freePort } from "./helpers/ports.mjs";
 
 const TTL = 4; // seconds, the provider's access token lifetime
@@ -44,24 +43,9 @@ before(async () => {
     postLogoutRedirectUris: [`${app}/`],
     accessTtl: TTL,
   });
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const secretFile = join(ARTIFACTS, "oidc-client-secret");
-  writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
+  const secretFile = clientSecretFile("oidc");
   [server, browser] = await Promise.all([
-    startServer({
-      name: "oidc",
-      port,
-      instances: 2,
-      args: [
-        "--upstream-issuer", provider.issuer,
-        "--upstream-client-id", CLIENT_ID,
-        "--upstream-client-secret-file", secretFile,
-        "--upstream-scopes", `openid profile email offline_access ${API_SCOPE}`,
-        // oidc-provider follows OpenID Connect Core §11: no refresh token without it.
-        "--upstream-prompt", "consent",
-        "--redirect-uri", `${app}/auth/callback`,
-      ],
-    }),
+    startServer({ name: "oidc", port, instances: 2, args: upstreamArgs({ issuer: provider.issuer, port, secretFile }) }),
     launchBrowser(),
   ]);
 });
