@@ -137,15 +137,14 @@ fn attempt(
     init: &JsValue,
     now: token_manager_core::Timestamp,
 ) -> Result<Promise, JsValue> {
-    // Read once, at the time the renewal was decided on: no second clock read.
-    let held = driver
-        .session
-        .borrow()
-        .token(now)
-        .map(|t| (t.expose_secret().to_owned(), t.is_dpop()));
-    let (mut token, _dpop) = held.ok_or_else(not_authenticated)?;
+    // Read once, at the time the renewal was decided on: no second clock read. The session is
+    // borrowed only here: `send` calls the global `fetch`, which may be the app's own.
+    let session = driver.session.borrow();
+    let held = session.token(now).ok_or_else(not_authenticated)?;
     #[cfg(feature = "dpop")]
-    if _dpop && driver.dpop.is_some() {
+    if held.is_dpop() && driver.dpop.is_some() {
+        let token = held.expose_secret().to_owned();
+        drop(session);
         let spare = if replayable(&request, init, driver.opts.replay_non_idempotent) {
             request.clone().ok()
         } else {
@@ -158,8 +157,8 @@ fn attempt(
         };
         return Ok(later(driver.clone(), stage));
     }
-    let mut header = ["Bearer ", &token].concat();
-    token.zeroize();
+    let mut header = ["Bearer ", held.expose_secret()].concat();
+    drop(session);
     let sent = driver.fetcher().send(&request, init, &header);
     header.zeroize();
     sent.map_err(http::no_fetch)
