@@ -175,6 +175,11 @@ function summary(results) {
       `median ${ms(f.wrapped, 0.5)} ms, p99 ${ms(f.wrapped, 0.99)} ms; overhead ${signed(f.overheadUs)} µs (median of paired differences)`,
       `bare \`fetch\`: median ${ms(f.bare, 0.5)} ms, p99 ${ms(f.bare, 0.99)} ms; the same steps in JS: ${signed(f.jsOverheadUs)} µs`,
     ]);
+    rows.push([
+      "`auth.fetch` − the same steps in JS (median of paired differences)",
+      `${signed(f.noDevtoolsVsJsUs)} µs with no DevTools attached (as a real page)`,
+      `${signed(f.vsJsUs)} µs in the playwright-core page (DevTools \`Network\` on: it records each request's stack, dearer under a wasm frame)`,
+    ]);
   }
   const r = results.refresh;
   if (r?.cases) {

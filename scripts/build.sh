@@ -43,9 +43,12 @@ build_entry() {
   node_modules/.bin/wasm-opt -Oz $wasm_opt_size $wasm_opt_features \
     "$out/wasm_token_manager_bg.wasm" -o "$out/wasm_token_manager_bg.wasm"
   # The glue is minified like any published bundle (comments and long helper names are most
-  # of its bytes); the readable API and its docs live in the .d.ts.
-  node_modules/.bin/esbuild "$out/wasm_token_manager.js" --minify --format=esm --target=es2020 \
-    --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
+  # of its bytes); the readable API and its docs live in the .d.ts. Bundled: the JS the crate
+  # imports itself (src/js/fetch.js, which wasm-bindgen copies to snippets/) goes inline, so
+  # the package stays one module and one wasm per entry.
+  node_modules/.bin/esbuild "$out/wasm_token_manager.js" --bundle --minify --format=esm \
+    --target=es2020 --log-level=warning --allow-overwrite --outfile="$out/wasm_token_manager.js"
+  rm -rf "$out/snippets"
   # Short names for the imports the glue hands the wasm (README "Size"); checked, not guessed.
   node scripts/minify-imports.mjs "$out"
   # … and the closure-invoke exports only the glue calls (their names carry mangled types and

@@ -9,8 +9,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
-use token_manager_core::protocol::idempotent_method;
+use js_sys::{Function, Promise};
 use token_manager_core::session::Renewal;
 use token_manager_core::ErrorCode;
 use wasm_bindgen::prelude::*;
@@ -23,23 +22,6 @@ use crate::dpop::SendError;
 use crate::driver::Driver;
 use crate::error::{coded, dpop_failed, invalid_argument};
 use crate::http;
-
-/// The origin of a request's URL as `URL.origin` gives it. A `Request`'s URL is serialized by
-/// the URL parser (lower-case host, no default port, never credentials), so for `http:` and
-/// `https:` the origin is everything before the path; any other scheme asks `URL`.
-fn origin_matches(origins: &[String], url: &str) -> bool {
-    let after = ["https://", "http://"]
-        .iter()
-        .find_map(|s| url.strip_prefix(s).map(|rest| url.len() - rest.len()));
-    if let Some(start) = after {
-        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-        let origin = &url[..end];
-        if !origin.contains('@') {
-            return origins.iter().any(|o| o == origin);
-        }
-    }
-    web_sys::Url::new(url).is_ok_and(|u| origins.iter().any(|o| *o == u.origin()))
-}
 
 /// Sets `Authorization: Bearer <token>` on `request`, or `DPoP <token>` and the `proof`. The
 /// request is one `auth.fetch` built itself (`new Request(input, init)`), never the app's.
@@ -84,16 +66,27 @@ async fn send(
     })
 }
 
-#[wasm_bindgen]
+#[wasm_bindgen(module = "/src/js/fetch.js")]
 extern "C" {
-    /// A promise and a function, with the two calls the fast path makes on them (js-sys's own
-    /// `then` and `bind` take typed closures).
-    type Thenable;
-    #[wasm_bindgen(method, js_name = then)]
-    fn then_call(this: &Thenable, on_fulfilled: &Function) -> Promise;
-    type Bindable;
-    #[wasm_bindgen(method, js_name = bind)]
-    fn bind_one(this: &Bindable, this_arg: &JsValue, a: &JsValue) -> Function;
+    /// The request work of `auth.fetch` in JavaScript (src/js/fetch.js), one per manager:
+    /// one crossing to build and check the request, one to send it with the header.
+    pub(crate) type Fetcher;
+    #[wasm_bindgen(constructor)]
+    fn new(origins: &js_sys::Array, replay_all: bool, refused: &Function) -> Fetcher;
+    /// The `Request` when it is one the token goes on; the promise of `fetch` when it is not
+    /// (another origin, or the app's own `Authorization`); `null` for bad arguments.
+    #[wasm_bindgen(method, catch)]
+    fn prepare(this: &Fetcher, input: &JsValue, init: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn send(
+        this: &Fetcher,
+        request: &Request,
+        init: &JsValue,
+        header: &str,
+    ) -> Result<Promise, JsValue>;
+    /// Whether the request may be sent again after a 401 (an idempotent method or
+    /// `replayNonIdempotent`, and a body that is not a stream).
+    fn replayable(request: &Request, init: &JsValue, all: bool) -> bool;
 }
 
 fn not_authenticated() -> JsValue {
@@ -109,44 +102,50 @@ pub(crate) fn authorized_fetch(driver: &Rc<Driver>, input: &JsValue, init: &JsVa
 }
 
 fn start(driver: &Rc<Driver>, input: &JsValue, init: &JsValue) -> Result<Promise, JsValue> {
-    // `new Request(input, init)`, exactly as `fetch` itself would build it.
-    let request = http::new_request(input, init).map_err(|_| {
-        invalid_argument("fetch(input, init) arguments do not make a valid Request")
-    })?;
     // Only allowlisted origins ever see the token; an explicit Authorization header is the
-    // application's choice and is left alone.
-    let headers = request.headers();
-    if !origin_matches(&driver.opts.api_origins, &request.url()) || headers.has("Authorization")? {
-        return http::fetch_promise(&request);
-    }
-    // (Reflect.get on a non-object throws: the guard keeps exceptions off the hot path.)
-    let stream_body = init.is_object()
-        && Reflect::get(init, &"body".into())
-            .ok()
-            .is_some_and(|b| b.is_instance_of::<web_sys::ReadableStream>());
-    // A POST the API refused with 401 may still have been acted on (a proxy or a handler that
-    // checks the token late): replaying it could pay twice. Only idempotent methods are
-    // replayed unless the application says its non-idempotent endpoints are safe to repeat.
-    let replayable =
-        !stream_body && (driver.opts.replay_non_idempotent || idempotent_method(&request.method()));
-    if driver.input(|s, now| s.renew_on_read(now)) == Renewal::Pending {
+    // application's choice and is left alone: those are sent by `prepare` itself.
+    let prepared = driver
+        .fetcher()
+        .prepare(input, init)
+        .map_err(http::no_fetch)?;
+    let request = match prepared.dyn_into::<Request>() {
+        Ok(request) => request,
+        Err(sent) if sent.is_null() => {
+            return Err(invalid_argument(
+                "fetch(input, init) arguments do not make a valid Request",
+            ))
+        }
+        Err(sent) => return Ok(sent.unchecked_into()),
+    };
+    let (renewal, now) = driver.input(|s, now| (s.renew_on_read(now), now));
+    if renewal == Renewal::Pending {
         let stage = Stage::Wait {
             request,
-            replayable,
+            init: init.clone(),
         };
         return Ok(later(driver.clone(), stage));
     }
-    attempt(driver, request, replayable)
+    attempt(driver, request, init, now)
 }
 
-/// Sends `request` with the token held now. A bearer token is set on the request and
-/// `fetch`'s promise returned with [`Driver::on_response`] after it; a DPoP-bound one needs
-/// a proof signed first, in [`finish`].
-fn attempt(driver: &Rc<Driver>, request: Request, replayable: bool) -> Result<Promise, JsValue> {
-    let mut token = driver.token_string().ok_or_else(not_authenticated)?;
+/// Sends `request` with the token the session offers at `now`. A bearer token goes in the
+/// header and the request out through [`Fetcher`]'s `send`, whose `then` passes every
+/// response but a 401 on as it is; a DPoP-bound one needs a proof signed first, in [`finish`].
+fn attempt(
+    driver: &Rc<Driver>,
+    request: Request,
+    init: &JsValue,
+    now: token_manager_core::Timestamp,
+) -> Result<Promise, JsValue> {
+    // Read once, at the time the renewal was decided on: no second clock read. The session is
+    // borrowed only here: `send` calls the global `fetch`, which may be the app's own.
+    let session = driver.session.borrow();
+    let held = session.token(now).ok_or_else(not_authenticated)?;
     #[cfg(feature = "dpop")]
-    if driver.token_is_dpop() {
-        let spare = if replayable {
+    if held.is_dpop() && driver.dpop.is_some() {
+        let token = held.expose_secret().to_owned();
+        drop(session);
+        let spare = if replayable(&request, init, driver.opts.replay_non_idempotent) {
             request.clone().ok()
         } else {
             None
@@ -158,54 +157,53 @@ fn attempt(driver: &Rc<Driver>, request: Request, replayable: bool) -> Result<Pr
         };
         return Ok(later(driver.clone(), stage));
     }
-    attach(&request, &token, None)?;
-    token.zeroize();
-    // The spare copy carries the header too: a replay overwrites it with the new token.
-    let spare = if replayable {
-        request.clone().map_or(JsValue::UNDEFINED, Into::into)
-    } else {
-        JsValue::UNDEFINED
-    };
-    let sent = http::fetch_promise(&request)?;
-    let callback = driver.on_response();
-    let callback = callback
-        .unchecked_ref::<Bindable>()
-        .bind_one(&JsValue::NULL, &js_sys::Array::of2(&request, &spare));
-    Ok(sent.unchecked_ref::<Thenable>().then_call(&callback))
+    let mut header = ["Bearer ", held.expose_secret()].concat();
+    drop(session);
+    let sent = driver.fetcher().send(&request, init, &header);
+    header.zeroize();
+    sent.map_err(http::no_fetch)
 }
 
 impl Driver {
-    /// The one `then` callback of every fast-path request, `(sent, spare, response)`: a
-    /// response other than 401 is passed on as it is; a 401 goes to [`finish`].
-    fn on_response(&self) -> Function {
-        self.on_response
-            .get_or_init(|| {
-                let me = self.me.clone();
-                Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
-                    move |pair: JsValue, response: JsValue| {
-                        let pair: js_sys::Array = pair.unchecked_into();
-                        let (sent, spare) = (pair.get(0), pair.get(1));
-                        let response: Response = response.dyn_into()?;
-                        let Some(driver) = me.upgrade().filter(|_| response.status() == 401) else {
-                            return Ok(response.into());
-                        };
-                        // The refused token, read back from the request that carried it.
-                        let sent: Request = sent.unchecked_into();
-                        let mut header = sent.headers().get("Authorization")?.unwrap_or_default();
-                        let token = header.strip_prefix("Bearer ").unwrap_or("").to_owned();
-                        header.zeroize();
-                        let stage = Stage::Refused {
-                            response,
-                            spare: spare.dyn_into().ok(),
-                            token,
-                        };
-                        Ok(later(driver, stage).into())
-                    },
-                )
-                .into_js_value()
-                .unchecked_into()
-            })
-            .clone()
+    /// This manager's [`Fetcher`]: its allowlist as a JS array, its replay option, and the one
+    /// callback every request refused with 401 goes to, `([sent, spare], response)`.
+    fn fetcher(&self) -> &Fetcher {
+        self.fetcher.get_or_init(|| {
+            let origins: js_sys::Array = self
+                .opts
+                .api_origins
+                .iter()
+                .map(|o| JsValue::from_str(o))
+                .collect();
+            let me = self.me.clone();
+            let refused = Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+                move |pair: JsValue, response: JsValue| {
+                    let pair: js_sys::Array = pair.unchecked_into();
+                    let (sent, spare) = (pair.get(0), pair.get(1));
+                    let response: Response = response.dyn_into()?;
+                    let Some(driver) = me.upgrade() else {
+                        return Ok(response.into());
+                    };
+                    // The refused token, read back from the request that carried it.
+                    let sent: Request = sent.unchecked_into();
+                    let mut header = sent.headers().get("Authorization")?.unwrap_or_default();
+                    let token = header.strip_prefix("Bearer ").unwrap_or("").to_owned();
+                    header.zeroize();
+                    let stage = Stage::Refused {
+                        response,
+                        spare: spare.dyn_into().ok(),
+                        token,
+                    };
+                    Ok(later(driver, stage).into())
+                },
+            )
+            .into_js_value();
+            Fetcher::new(
+                &origins,
+                self.opts.replay_non_idempotent,
+                refused.unchecked_ref(),
+            )
+        })
     }
 }
 
@@ -214,7 +212,7 @@ impl Driver {
 enum Stage {
     Wait {
         request: Request,
-        replayable: bool,
+        init: JsValue,
     },
     #[cfg(feature = "dpop")]
     Dpop {
@@ -239,12 +237,10 @@ fn later(driver: Rc<Driver>, stage: Stage) -> Promise {
 /// gave another token, the 401 itself otherwise.
 async fn finish(driver: &Rc<Driver>, stage: Stage) -> Result<JsValue, JsValue> {
     let (response, spare, mut token) = match stage {
-        Stage::Wait {
-            request,
-            replayable,
-        } => {
+        Stage::Wait { request, init } => {
             let _ = driver.settled().await;
-            return JsFuture::from(attempt(driver, request, replayable)?).await;
+            let now = driver.now();
+            return JsFuture::from(attempt(driver, request, &init, now)?).await;
         }
         #[cfg(feature = "dpop")]
         Stage::Dpop {

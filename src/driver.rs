@@ -58,8 +58,8 @@ pub(crate) struct Driver {
     pub(crate) lock_name: String,
     /// The DPoP key and nonces (`dpop: true`).
     pub(crate) dpop: Option<Dpop>,
-    /// `auth.fetch`'s response callback, made on the first call (`authorized_fetch.rs`).
-    pub(crate) on_response: OnceCell<Function>,
+    /// `auth.fetch`'s request work in JavaScript, made on the first call (`authorized_fetch.rs`).
+    pub(crate) fetcher: OnceCell<crate::authorized_fetch::Fetcher>,
     pub(crate) me: Weak<Driver>,
 }
 
@@ -84,7 +84,7 @@ impl Driver {
             last_error: RefCell::new(None),
             server_clock: Cell::new(ServerClock::default()),
             lock_name,
-            on_response: OnceCell::new(),
+            fetcher: OnceCell::new(),
             me: me.clone(),
         })
     }

@@ -26,13 +26,16 @@ pub(crate) async fn fetch(request: &Request) -> Result<Response, JsValue> {
 
 /// The promise the global `fetch` returns for `request`; `no_fetch` when there is none.
 pub(crate) fn fetch_promise(request: &Request) -> Result<Promise, JsValue> {
-    global_fetch(request).map_err(|e| {
-        if e.is_instance_of::<js_sys::ReferenceError>() {
-            coded(ErrorCode::NoFetch, "this environment has no global fetch")
-        } else {
-            e
-        }
-    })
+    global_fetch(request).map_err(no_fetch)
+}
+
+/// What calling the global `fetch` threw: `no_fetch` when there is none, else as it is.
+pub(crate) fn no_fetch(e: JsValue) -> JsValue {
+    if e.is_instance_of::<js_sys::ReferenceError>() {
+        coded(ErrorCode::NoFetch, "this environment has no global fetch")
+    } else {
+        e
+    }
 }
 
 #[wasm_bindgen]

@@ -960,6 +960,53 @@ async fn a_post_refused_with_401_is_not_replayed_and_the_401_is_returned() {
 }
 
 #[wasm_bindgen_test]
+async fn a_stream_body_is_never_replayed_and_the_apps_own_authorization_is_left_alone() {
+    let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"crossTab": false}"#);
+    login(&m).await;
+    server.reject_token(&server.latest_token().unwrap());
+    // A PUT may be replayed, but not with a body that can be read only once.
+    let global = js_sys::global();
+    let response_class: js_sys::Function = prop(&global, "Response").unchecked_into();
+    let streamed = Reflect::construct(&response_class, &Array::of1(&"chunk".into())).unwrap();
+    let init = obj(&[
+        ("method", "PUT".into()),
+        ("body", prop(&streamed, "body")),
+        ("duplex", "half".into()),
+    ]);
+    let res = call_async(&m, "fetch", &["/api/upload".into(), init])
+        .await
+        .unwrap();
+    assert_eq!(prop(&res, "status"), 401);
+    assert_eq!(server.count("/api/upload"), 1, "sent once, never replayed");
+    assert_eq!(prop(&server.last_request("/api/upload"), "body"), "chunk");
+    // An Authorization header of the app's own goes out as it is, and its 401 is the app's.
+    let refreshes = server.count("/auth/refresh");
+    let headers = obj(&[("Authorization", "Basic YXBwOmtleQ==".into())]);
+    let res = call_async(
+        &m,
+        "fetch",
+        &["/api/own".into(), obj(&[("headers", headers)])],
+    )
+    .await
+    .unwrap();
+    assert_eq!(prop(&res, "status"), 401);
+    assert_eq!(server.count("/api/own"), 1);
+    assert_eq!(
+        prop(&server.last_request("/api/own"), "authorization"),
+        "Basic YXBwOmtleQ=="
+    );
+    assert_eq!(
+        server.count("/auth/refresh"),
+        refreshes,
+        "no refresh for it"
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
 async fn replay_non_idempotent_opts_in_to_replaying_a_post_after_a_401() {
     let server = FakeServer::new(900.0);
     let _guard = Guard::new(&server);
