@@ -349,19 +349,58 @@ impl Verifier {
         limits: &DecodeLimits,
         now: Timestamp,
     ) -> Result<UnverifiedJws, VerifyError> {
-        let decoded = decode_jws_unverified(jws.as_bytes(), limits)?;
-        check_header(&decoded, &self.policy)?;
-        let alg = decoded.header.alg;
-        let key = self
-            .key_for(decoded.header.kid.as_deref(), alg, now)
-            .await?;
-        check_signature_shape(alg, &decoded.signature)?;
-        let crypto_key = self.crypto_key(&key, alg).await?;
-        let data = &jws.as_bytes()[..decoded.signing_input_len];
-        if !webcrypto::verify(alg, &crypto_key, &decoded.signature, data).await {
+        let (decoded, ready) = self.verify_compact_now(jws, limits)?;
+        let promise = match ready {
+            Some(promise) => promise,
+            None => {
+                let alg = decoded.header.alg;
+                let key = self
+                    .key_for(decoded.header.kid.as_deref(), alg, now)
+                    .await?;
+                check_signature_shape(alg, &decoded.signature)?;
+                let crypto_key = self.crypto_key(&key, alg).await?;
+                signature_check(alg, &crypto_key, jws, &decoded)?
+            }
+        };
+        let settled = JsFuture::from(promise).await.unwrap_or(JsValue::FALSE);
+        if !webcrypto::verdict(&settled) {
             return Err(VerifyError::BadSignature);
         }
         Ok(decoded)
+    }
+
+    /// The verification of [`Self::verify_compact`] without an `await` when it needs none:
+    /// decodes `jws`, checks its header and, when the key is among the known keys and already
+    /// imported, its signature's shape, and returns it decoded with `crypto.subtle.verify`'s
+    /// pending promise (only a resolved `true` verifies it, [`webcrypto::verdict`]). No
+    /// promise: the key needs a fetch, an import or a refusal that a JWKS refetch decides,
+    /// which [`Self::verify_compact`] does, with the same checks in the same order, so both
+    /// paths refuse a token with the same code.
+    pub(crate) fn verify_compact_now(
+        &self,
+        jws: &str,
+        limits: &DecodeLimits,
+    ) -> Result<(UnverifiedJws, Option<js_sys::Promise>), VerifyError> {
+        let decoded = decode_jws_unverified(jws.as_bytes(), limits)?;
+        check_header(&decoded, &self.policy)?;
+        let alg = decoded.header.alg;
+        let crypto_key = {
+            let keys = self.keys.borrow();
+            let Ok(key) = select_key(&keys, decoded.header.kid.as_deref(), alg) else {
+                return Ok((decoded, None));
+            };
+            check_signature_shape(alg, &decoded.signature)?;
+            let imported = self.imported.borrow();
+            match imported
+                .iter()
+                .find(|(json, a, _)| *json == key.public_json && *a == alg)
+            {
+                Some((_, _, k)) => k.clone(),
+                None => return Ok((decoded, None)),
+            }
+        };
+        let promise = signature_check(alg, &crypto_key, jws, &decoded)?;
+        Ok((decoded, Some(promise)))
     }
 
     /// Verifies `token` at `now` (the issuer's time as best known): the compact verification,
@@ -373,8 +412,29 @@ impl Verifier {
     ) -> Result<UnverifiedToken, VerifyError> {
         let limits = DecodeLimits::default();
         let jws = self.verify_compact(token, &limits, now).await?;
-        let decoded = UnverifiedToken::from_jws(jws, limits.max_depth)?;
+        self.claims(jws, now)
+    }
+
+    /// After the signature of `jws` verified: its payload as claims, checked at `now`.
+    pub(crate) fn claims(
+        &self,
+        jws: UnverifiedJws,
+        now: Timestamp,
+    ) -> Result<UnverifiedToken, VerifyError> {
+        let decoded = UnverifiedToken::from_jws(jws, DecodeLimits::default().max_depth)?;
         check_claims(&decoded.claims, &self.policy, now)?;
         Ok(decoded)
     }
+}
+
+/// `crypto.subtle.verify` of `decoded`'s signature over its signing input (a prefix of `jws`).
+fn signature_check(
+    alg: Algorithm,
+    crypto_key: &JsValue,
+    jws: &str,
+    decoded: &UnverifiedJws,
+) -> Result<js_sys::Promise, VerifyError> {
+    let data = &jws.as_bytes()[..decoded.signing_input_len];
+    webcrypto::verify_promise(alg, crypto_key, &decoded.signature, data)
+        .map_err(|_| VerifyError::BadSignature)
 }

@@ -54,20 +54,39 @@ pub(crate) async fn import_verify_key(
     })
 }
 
-/// `crypto.subtle.verify`; anything but a resolved `true` is a bad signature.
+/// Whether what `crypto.subtle.verify`'s promise settled with is a verified signature: only a
+/// resolved `true` is (a rejection's `DOMException` or anything else is not).
 #[cfg(feature = "verify")]
-pub(crate) async fn verify(alg: Algorithm, key: &JsValue, signature: &[u8], data: &[u8]) -> bool {
-    let args = Array::of4(
-        &verify_params(alg),
-        key,
-        &Uint8Array::from(signature),
-        &Uint8Array::from(data),
-    );
-    subtle("verify", &args)
-        .await
-        .ok()
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
+pub(crate) fn verdict(settled: &JsValue) -> bool {
+    settled.as_bool() == Some(true)
+}
+
+/// `crypto.subtle.verify(...)`'s promise, not awaited: a caller that chains one `then` on it
+/// saves the closures and microtasks of an `await` through wasm-bindgen-futures. One direct
+/// binding (no `Reflect` look-ups, no argument array), and the signature and the signed bytes go
+/// as views on wasm memory rather than copies: wasm-bindgen passes a `&[u8]` argument of an
+/// import as a view for the duration of the call, and WebCrypto copies its `BufferSource`
+/// arguments before `verify` returns (WebCrypto §14.3.4, "get a copy of the bytes held by").
+#[cfg(feature = "verify")]
+pub(crate) fn verify_promise(
+    alg: Algorithm,
+    key: &JsValue,
+    signature: &[u8],
+    data: &[u8],
+) -> Result<Promise, JsValue> {
+    subtle_verify(&verify_params(alg), key, signature, data)
+}
+
+#[cfg(feature = "verify")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = verify)]
+    fn subtle_verify(
+        algorithm: &JsValue,
+        key: &JsValue,
+        signature: &[u8],
+        data: &[u8],
+    ) -> Result<Promise, JsValue>;
 }
 
 #[cfg(feature = "verify")]
@@ -110,8 +129,9 @@ fn verify_params(alg: Algorithm) -> JsValue {
         Algorithm::ES256 | Algorithm::ES384 => {
             params(&[("name", "ECDSA"), ("hash", hash_name(alg))])
         }
-        Algorithm::EdDSA => params(&[("name", "Ed25519")]),
-        _ => params(&[("name", "RSASSA-PKCS1-v1_5")]),
+        // No parameter besides the name: the name alone is an algorithm identifier.
+        Algorithm::EdDSA => "Ed25519".into(),
+        _ => "RSASSA-PKCS1-v1_5".into(),
     }
 }
 
