@@ -30,11 +30,11 @@ use crate::error::coded;
 use crate::options::{get, invalid, plain_object, secure_or_loopback};
 use crate::{http, webcrypto};
 
-/// Where keys come from.
+/// Where keys come from: a JWKS URL, or the inline set the keys were read from.
 #[derive(Clone, Debug)]
 enum KeySource {
     Url(String),
-    Inline(Vec<Jwk>),
+    Inline,
 }
 
 /// A verifier for one issuer: policy, key source and caches.
@@ -202,7 +202,7 @@ impl Verifier {
                     as u64,
             ),
         };
-        let source = match (
+        let (source, keys) = match (
             optional_string(obj, "jwksUrl", &name("jwksUrl"))?,
             get(obj, "jwks")?,
         ) {
@@ -221,7 +221,7 @@ impl Verifier {
                         .concat(),
                     ));
                 }
-                KeySource::Url(parsed.href())
+                (KeySource::Url(parsed.href()), Vec::new())
             }
             (None, Some(jwks)) => {
                 if !plain_object(&jwks) {
@@ -250,13 +250,9 @@ impl Verifier {
                         .concat(),
                     ));
                 }
-                KeySource::Inline(keys)
+                (KeySource::Inline, keys)
             }
             _ => return Err(invalid(p, "given exactly one of `jwksUrl` and `jwks`")),
-        };
-        let keys = match &source {
-            KeySource::Inline(keys) => keys.clone(),
-            KeySource::Url(_) => Vec::new(),
         };
         Ok(Verifier {
             policy,
@@ -301,44 +297,55 @@ impl Verifier {
         Ok(())
     }
 
+    /// The public members (JSON) of the key for `kid` and `alg`, fetching the JWKS if need be.
     async fn key_for(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
         now: Timestamp,
-    ) -> Result<Jwk, VerifyError> {
+    ) -> Result<String, VerifyError> {
         if self.keys.borrow().is_empty() {
             let fetched = self.refresh_keys(now).await;
             if self.keys.borrow().is_empty() {
                 fetched?;
             }
         }
-        let first = select_key(&self.keys.borrow(), kid, alg).cloned();
+        let public_json = |k: &Jwk| k.public_json.clone();
+        let first = select_key(&self.keys.borrow(), kid, alg).map(public_json);
         match first {
             Err(VerifyError::UnknownKid) => {
                 // Keys rotate: look again, at most once per cooldown. A failed fetch keeps the
                 // known keys, so the answer is then "unknown kid", not an outage.
                 let _ = self.refresh_keys(now).await;
-                select_key(&self.keys.borrow(), kid, alg).cloned()
+                select_key(&self.keys.borrow(), kid, alg).map(public_json)
             }
             other => other,
         }
     }
 
-    async fn crypto_key(&self, key: &Jwk, alg: Algorithm) -> Result<JsValue, VerifyError> {
-        if let Some((_, _, k)) = self
-            .imported
-            .borrow()
-            .iter()
-            .find(|(json, a, _)| *json == key.public_json && *a == alg)
-        {
-            return Ok(k.clone());
+    /// The key with these public members imported for `alg`, from the cache or imported now.
+    async fn crypto_key(
+        &self,
+        public_json: String,
+        alg: Algorithm,
+    ) -> Result<JsValue, VerifyError> {
+        if let Some(k) = self.imported_key(&public_json, alg) {
+            return Ok(k);
         }
-        let imported = webcrypto::import_verify_key(&key.public_json, alg).await?;
+        let imported = webcrypto::import_verify_key(&public_json, alg).await?;
         self.imported
             .borrow_mut()
-            .push((key.public_json.clone(), alg, imported.clone()));
+            .push((public_json, alg, imported.clone()));
         Ok(imported)
+    }
+
+    /// The cached import of the key with these public members for `alg`.
+    fn imported_key(&self, public_json: &str, alg: Algorithm) -> Option<JsValue> {
+        self.imported
+            .borrow()
+            .iter()
+            .find(|(json, a, _)| json == public_json && *a == alg)
+            .map(|(_, _, k)| k.clone())
     }
 
     /// Verifies a compact JWS: header policy, key, signature shape, WebCrypto. `now` only
@@ -358,7 +365,7 @@ impl Verifier {
                     .key_for(decoded.header.kid.as_deref(), alg, now)
                     .await?;
                 check_signature_shape(alg, &decoded.signature)?;
-                let crypto_key = self.crypto_key(&key, alg).await?;
+                let crypto_key = self.crypto_key(key, alg).await?;
                 signature_check(alg, &crypto_key, jws, &decoded)?
             }
         };
@@ -390,12 +397,8 @@ impl Verifier {
                 return Ok((decoded, None));
             };
             check_signature_shape(alg, &decoded.signature)?;
-            let imported = self.imported.borrow();
-            match imported
-                .iter()
-                .find(|(json, a, _)| *json == key.public_json && *a == alg)
-            {
-                Some((_, _, k)) => k.clone(),
+            match self.imported_key(&key.public_json, alg) {
+                Some(k) => k,
                 None => return Ok((decoded, None)),
             }
         };
