@@ -37,8 +37,9 @@ extern "C" {
 /// The key is the JSON of a copy of the options whose `currentTime` is set to `undefined`, which
 /// `JSON.stringify` leaves out (deleting the property instead turns the copy into a slow
 /// dictionary-mode object, which cost more than the rest of the call).
-fn standalone(options: &JsValue, caller: Caller) -> Result<Rc<Verifier>, JsValue> {
-    let policy_only: JsValue = if caller == Caller::VerifyToken {
+fn standalone(options: &JsValue, caller: Caller, timed: bool) -> Result<Rc<Verifier>, JsValue> {
+    // Without a `currentTime`, the options are their own key.
+    let policy_only: JsValue = if timed {
         let copy = Object::assign(&Object::new(), &Object::from(options.clone()));
         Reflect::set(&copy, &"currentTime".into(), &JsValue::UNDEFINED)?;
         copy.into()
@@ -161,7 +162,9 @@ pub fn verify_token(
         let token = token.as_string().ok_or_else(|| {
             crate::error::invalid_argument("verifyToken(token, options) needs a string")
         })?;
-        let now = match get(&options, "currentTime").ok().flatten() {
+        let time = get(&options, "currentTime").ok().flatten();
+        let timed = time.is_some();
+        let now = match time {
             Some(t) => Timestamp::from_millis(
                 t.as_f64()
                     .filter(|t| t.is_finite() && *t >= 0.0)
@@ -170,7 +173,7 @@ pub fn verify_token(
             ),
             None => clock::wall(),
         };
-        let verifier = standalone(&options, Caller::VerifyToken)?;
+        let verifier = standalone(&options, Caller::VerifyToken, timed)?;
         start(
             token,
             verifier,
@@ -203,7 +206,7 @@ pub fn compact_verify(
                 "compactVerify(jws, options) needs the JWS as a string",
             ));
         };
-        let verifier = standalone(&options, Caller::CompactVerify)?;
+        let verifier = standalone(&options, Caller::CompactVerify, false)?;
         let limits = DecodeLimits {
             max_len: JWS_MAX_LEN,
             ..DecodeLimits::default()
