@@ -4,10 +4,12 @@
 // replaces the committed results). Raw samples go to bench/results-raw/.
 //
 //   node bench/run.mjs [--quick] [--only size,decode,verify,startup,fetch,refresh,memory]
+//                      [--verify-baseline DIR]  (a `pkg/verify` of another build, measured in
+//                      the verify section as one more contestant: before and after in one run)
 //
 // No number is asserted: the exit status is non-zero only when a section could not run.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { join } from "node:path";
@@ -29,6 +31,8 @@ const quick = args.includes("--quick");
 const onlyArg = args.find((a) => a.startsWith("--only"));
 const only = onlyArg ? (onlyArg.includes("=") ? onlyArg.split("=")[1] : args[args.indexOf(onlyArg) + 1]).split(",") : SECTIONS;
 for (const a of only) if (!SECTIONS.includes(a)) throw new Error(`unknown section ${a}; known: ${SECTIONS.join(", ")}`);
+const baselineArg = args.indexOf("--verify-baseline");
+const verifyBaseline = baselineArg >= 0 ? args[baselineArg + 1] : undefined;
 
 /** Iterations per mode: quick runs the same code paths, shorter. */
 const P = quick
@@ -107,7 +111,13 @@ async function main() {
     };
     if (only.includes("decode") || only.includes("verify")) {
       try {
-        micro = await openMicroPage(browser, server.origin, { decode: decodeInput, verify: verifyInput });
+        let baseline;
+        if (verifyBaseline) {
+          // Served with the bench pages, next to the bundle.
+          cpSync(verifyBaseline, join(DIST, "verify-baseline"), { recursive: true });
+          baseline = "/dist/verify-baseline/wasm_token_manager.js";
+        }
+        micro = await openMicroPage(browser, server.origin, { decode: decodeInput, verify: verifyInput, baseline });
       } catch (e) {
         micro = { error: e };
       }
@@ -157,7 +167,7 @@ function summary(results) {
     for (const alg of ["RS256", "ES256", "EdDSA"]) {
       const o = v[alg];
       rows.push([`Verify ${alg}, ops/s`, int(median(o.verifyToken)),
-        `jose (local JWKS) ${int(median(o["jwtVerify (local JWKS)"]))} (${ratio(medianRatio(o, "jwtVerify (local JWKS)", "verifyToken"))}) · floor ${int(median(o.floor))} (${ratio(medianRatio(o, "floor", "verifyToken"))})`]);
+        `jose (local JWKS) ${int(median(o["jwtVerify (local JWKS)"]))} (${ratio(medianRatio(o, "jwtVerify (local JWKS)", "verifyToken"))}) · floor ${int(median(o.floor))} (${ratio(medianRatio(o, "floor", "verifyToken"))})${o["verifyToken (baseline)"] ? ` · baseline build ${int(median(o["verifyToken (baseline)"]))} (${ratio(medianRatio(o, "verifyToken (baseline)", "verifyToken"))})` : ""}`]);
     }
   }
   const st = results.startup?.results;

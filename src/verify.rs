@@ -30,11 +30,11 @@ use crate::error::coded;
 use crate::options::{get, invalid, plain_object, secure_or_loopback};
 use crate::{http, webcrypto};
 
-/// Where keys come from.
+/// Where keys come from: a JWKS URL, or the inline set the keys were read from.
 #[derive(Clone, Debug)]
 enum KeySource {
     Url(String),
-    Inline(Vec<Jwk>),
+    Inline,
 }
 
 /// A verifier for one issuer: policy, key source and caches.
@@ -202,7 +202,7 @@ impl Verifier {
                     as u64,
             ),
         };
-        let source = match (
+        let (source, keys) = match (
             optional_string(obj, "jwksUrl", &name("jwksUrl"))?,
             get(obj, "jwks")?,
         ) {
@@ -221,7 +221,7 @@ impl Verifier {
                         .concat(),
                     ));
                 }
-                KeySource::Url(parsed.href())
+                (KeySource::Url(parsed.href()), Vec::new())
             }
             (None, Some(jwks)) => {
                 if !plain_object(&jwks) {
@@ -250,13 +250,9 @@ impl Verifier {
                         .concat(),
                     ));
                 }
-                KeySource::Inline(keys)
+                (KeySource::Inline, keys)
             }
             _ => return Err(invalid(p, "given exactly one of `jwksUrl` and `jwks`")),
-        };
-        let keys = match &source {
-            KeySource::Inline(keys) => keys.clone(),
-            KeySource::Url(_) => Vec::new(),
         };
         Ok(Verifier {
             policy,
@@ -301,44 +297,55 @@ impl Verifier {
         Ok(())
     }
 
+    /// The public members (JSON) of the key for `kid` and `alg`, fetching the JWKS if need be.
     async fn key_for(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
         now: Timestamp,
-    ) -> Result<Jwk, VerifyError> {
+    ) -> Result<String, VerifyError> {
         if self.keys.borrow().is_empty() {
             let fetched = self.refresh_keys(now).await;
             if self.keys.borrow().is_empty() {
                 fetched?;
             }
         }
-        let first = select_key(&self.keys.borrow(), kid, alg).cloned();
+        let public_json = |k: &Jwk| k.public_json.clone();
+        let first = select_key(&self.keys.borrow(), kid, alg).map(public_json);
         match first {
             Err(VerifyError::UnknownKid) => {
                 // Keys rotate: look again, at most once per cooldown. A failed fetch keeps the
                 // known keys, so the answer is then "unknown kid", not an outage.
                 let _ = self.refresh_keys(now).await;
-                select_key(&self.keys.borrow(), kid, alg).cloned()
+                select_key(&self.keys.borrow(), kid, alg).map(public_json)
             }
             other => other,
         }
     }
 
-    async fn crypto_key(&self, key: &Jwk, alg: Algorithm) -> Result<JsValue, VerifyError> {
-        if let Some((_, _, k)) = self
-            .imported
-            .borrow()
-            .iter()
-            .find(|(json, a, _)| *json == key.public_json && *a == alg)
-        {
-            return Ok(k.clone());
+    /// The key with these public members imported for `alg`, from the cache or imported now.
+    async fn crypto_key(
+        &self,
+        public_json: String,
+        alg: Algorithm,
+    ) -> Result<JsValue, VerifyError> {
+        if let Some(k) = self.imported_key(&public_json, alg) {
+            return Ok(k);
         }
-        let imported = webcrypto::import_verify_key(&key.public_json, alg).await?;
+        let imported = webcrypto::import_verify_key(&public_json, alg).await?;
         self.imported
             .borrow_mut()
-            .push((key.public_json.clone(), alg, imported.clone()));
+            .push((public_json, alg, imported.clone()));
         Ok(imported)
+    }
+
+    /// The cached import of the key with these public members for `alg`.
+    fn imported_key(&self, public_json: &str, alg: Algorithm) -> Option<JsValue> {
+        self.imported
+            .borrow()
+            .iter()
+            .find(|(json, a, _)| json == public_json && *a == alg)
+            .map(|(_, _, k)| k.clone())
     }
 
     /// Verifies a compact JWS: header policy, key, signature shape, WebCrypto. `now` only
@@ -349,19 +356,54 @@ impl Verifier {
         limits: &DecodeLimits,
         now: Timestamp,
     ) -> Result<UnverifiedJws, VerifyError> {
-        let decoded = decode_jws_unverified(jws.as_bytes(), limits)?;
-        check_header(&decoded, &self.policy)?;
-        let alg = decoded.header.alg;
-        let key = self
-            .key_for(decoded.header.kid.as_deref(), alg, now)
-            .await?;
-        check_signature_shape(alg, &decoded.signature)?;
-        let crypto_key = self.crypto_key(&key, alg).await?;
-        let data = &jws.as_bytes()[..decoded.signing_input_len];
-        if !webcrypto::verify(alg, &crypto_key, &decoded.signature, data).await {
+        let (decoded, ready) = self.verify_compact_now(jws, limits)?;
+        let promise = match ready {
+            Some(promise) => promise,
+            None => {
+                let alg = decoded.header.alg;
+                let key = self
+                    .key_for(decoded.header.kid.as_deref(), alg, now)
+                    .await?;
+                check_signature_shape(alg, &decoded.signature)?;
+                let crypto_key = self.crypto_key(key, alg).await?;
+                signature_check(alg, &crypto_key, jws, &decoded)?
+            }
+        };
+        let settled = JsFuture::from(promise).await.unwrap_or(JsValue::FALSE);
+        if !webcrypto::verdict(&settled) {
             return Err(VerifyError::BadSignature);
         }
         Ok(decoded)
+    }
+
+    /// The verification of [`Self::verify_compact`] without an `await` when it needs none:
+    /// decodes `jws`, checks its header and, when the key is among the known keys and already
+    /// imported, its signature's shape, and returns it decoded with `crypto.subtle.verify`'s
+    /// pending promise (only a resolved `true` verifies it, [`webcrypto::verdict`]). No
+    /// promise: the key needs a fetch, an import or a refusal that a JWKS refetch decides,
+    /// which [`Self::verify_compact`] does, with the same checks in the same order, so both
+    /// paths refuse a token with the same code.
+    pub(crate) fn verify_compact_now(
+        &self,
+        jws: &str,
+        limits: &DecodeLimits,
+    ) -> Result<(UnverifiedJws, Option<js_sys::Promise>), VerifyError> {
+        let decoded = decode_jws_unverified(jws.as_bytes(), limits)?;
+        check_header(&decoded, &self.policy)?;
+        let alg = decoded.header.alg;
+        let crypto_key = {
+            let keys = self.keys.borrow();
+            let Ok(key) = select_key(&keys, decoded.header.kid.as_deref(), alg) else {
+                return Ok((decoded, None));
+            };
+            check_signature_shape(alg, &decoded.signature)?;
+            match self.imported_key(&key.public_json, alg) {
+                Some(k) => k,
+                None => return Ok((decoded, None)),
+            }
+        };
+        let promise = signature_check(alg, &crypto_key, jws, &decoded)?;
+        Ok((decoded, Some(promise)))
     }
 
     /// Verifies `token` at `now` (the issuer's time as best known): the compact verification,
@@ -373,8 +415,29 @@ impl Verifier {
     ) -> Result<UnverifiedToken, VerifyError> {
         let limits = DecodeLimits::default();
         let jws = self.verify_compact(token, &limits, now).await?;
-        let decoded = UnverifiedToken::from_jws(jws, limits.max_depth)?;
+        self.claims(jws, now)
+    }
+
+    /// After the signature of `jws` verified: its payload as claims, checked at `now`.
+    pub(crate) fn claims(
+        &self,
+        jws: UnverifiedJws,
+        now: Timestamp,
+    ) -> Result<UnverifiedToken, VerifyError> {
+        let decoded = UnverifiedToken::from_jws(jws, DecodeLimits::default().max_depth)?;
         check_claims(&decoded.claims, &self.policy, now)?;
         Ok(decoded)
     }
+}
+
+/// `crypto.subtle.verify` of `decoded`'s signature over its signing input (a prefix of `jws`).
+fn signature_check(
+    alg: Algorithm,
+    crypto_key: &JsValue,
+    jws: &str,
+    decoded: &UnverifiedJws,
+) -> Result<js_sys::Promise, VerifyError> {
+    let data = &jws.as_bytes()[..decoded.signing_input_len];
+    webcrypto::verify_promise(alg, crypto_key, &decoded.signature, data)
+        .map_err(|_| VerifyError::BadSignature)
 }

@@ -6,55 +6,145 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect, Uint8Array, JSON};
-use token_manager_core::dangerous::DecodeLimits;
+use token_manager_core::dangerous::{DecodeLimits, UnverifiedJws};
 use token_manager_core::verify::VerifyError;
 use token_manager_core::Timestamp;
 use wasm_bindgen::prelude::*;
 
-use crate::clock;
 use crate::error::thrown;
 use crate::options::{get, invalid};
 use crate::verify::{Caller, Verifier, JWS_MAX_LEN};
+use crate::{clock, webcrypto};
 
 thread_local! {
     /// Verifiers of `verifyToken` and `compactVerify`, by caller and options JSON, so repeated
     /// calls share keys and imports.
-    static STANDALONE: RefCell<Vec<(String, Rc<Verifier>)>> = const { RefCell::new(Vec::new()) };
+    static STANDALONE: RefCell<Vec<(Caller, JsValue, Rc<Verifier>)>> = const { RefCell::new(Vec::new()) };
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise, for `then` with plain functions (js-sys's takes closures).
+    type Thenable;
+    /// `promise.then(f, f)`: one handler for both outcomes, which tells them apart.
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_both(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue) -> Promise;
 }
 
 /// The cached verifier for these options, or a new one. Keyed by the caller and the policy
 /// only: a `currentTime` that changes on every call must not make a new verifier (and a JWKS
 /// fetch) per call, and options one caller refuses must not reach it through the other's cache.
-fn standalone(options: &JsValue, caller: Caller) -> Result<Rc<Verifier>, JsValue> {
-    let policy_only = Object::assign(&Object::new(), &Object::from(options.clone()));
-    if caller == Caller::VerifyToken {
-        let _ = Reflect::delete_property(&policy_only, &JsValue::from("currentTime"));
-    }
-    let mut key = caller.prefix().to_owned();
-    key.push_str(
-        &JSON::stringify(&policy_only)
-            .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default(),
-    );
+/// The key is the JSON of a copy of the options whose `currentTime` is set to `undefined`, which
+/// `JSON.stringify` leaves out (deleting the property instead turns the copy into a slow
+/// dictionary-mode object, which cost more than the rest of the call).
+fn standalone(options: &JsValue, caller: Caller, timed: bool) -> Result<Rc<Verifier>, JsValue> {
+    // Without a `currentTime`, the options are their own key.
+    let policy_only: JsValue = if timed {
+        let copy = Object::assign(&Object::new(), &Object::from(options.clone()));
+        Reflect::set(&copy, &"currentTime".into(), &JsValue::UNDEFINED)?;
+        copy.into()
+    } else {
+        options.clone()
+    };
+    // Compared in JavaScript (`===`): the JSON never crosses into wasm. Options JSON cannot
+    // express (a cycle, a BigInt) are never cached.
+    let json = JSON::stringify(&policy_only).ok().map(JsValue::from);
     let cached = STANDALONE.with(|c| {
         c.borrow()
             .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
+            .find(|(c, k, _)| *c == caller && Some(k) == json.as_ref())
+            .map(|(_, _, v)| v.clone())
     });
     if let Some(v) = cached {
         return Ok(v);
     }
     let v = Rc::new(Verifier::read(options, caller)?);
-    STANDALONE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 8 {
-            c.remove(0);
-        }
-        c.push((key, v.clone()));
-    });
+    if let Some(json) = json {
+        STANDALONE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= 8 {
+                c.remove(0);
+            }
+            c.push((caller, json, v.clone()));
+        });
+    }
     Ok(v)
+}
+
+/// What a verification does once the signature verified.
+#[derive(Clone, Copy)]
+enum Then {
+    /// `verifyToken`: the payload as claims, checked at this time; resolves to the claims.
+    Claims(Timestamp),
+    /// `compactVerify`: resolves to `{ payload, protectedHeader }`.
+    Jws,
+}
+
+/// Verifies `jws` with `verifier` and resolves as `then` says. When the key is known and
+/// imported, the promise is `crypto.subtle.verify`'s with one handler chained: no Rust future,
+/// and no microtask besides WebCrypto's own. Otherwise (the first call, a JWKS to fetch, a key
+/// to import) the whole verification runs as a future.
+fn start(
+    jws: String,
+    verifier: Rc<Verifier>,
+    limits: DecodeLimits,
+    now: Timestamp,
+    then: Then,
+) -> Result<Promise, JsValue> {
+    let (decoded, ready) = verifier
+        .verify_compact_now(&jws, &limits)
+        .map_err(|e| thrown(&e))?;
+    let Some(promise) = ready else {
+        // The first call, a JWKS to fetch, a key to import: the verification as a future.
+        return Ok(crate::promise(async move {
+            let decoded = verifier
+                .verify_compact(&jws, &limits, now)
+                .await
+                .map_err(|e| thrown(&e))?;
+            finish(&verifier, decoded, then)
+        }));
+    };
+    Ok(chain(verifier, decoded, promise, then))
+}
+
+/// `promise.then(f, f)` with a handler that finishes this verification when WebCrypto
+/// answers: only a resolved `true` verifies.
+fn chain(verifier: Rc<Verifier>, decoded: UnverifiedJws, promise: Promise, then: Then) -> Promise {
+    let handler = Closure::once_into_js(move |settled: JsValue| {
+        if !webcrypto::verdict(&settled) {
+            return Err(thrown(&VerifyError::BadSignature));
+        }
+        finish(&verifier, decoded, then)
+    });
+    promise
+        .unchecked_ref::<Thenable>()
+        .then_both(&handler, &handler)
+}
+
+/// After the signature verified: the claims or the JWS, as `then` says.
+fn finish(verifier: &Verifier, jws: UnverifiedJws, then: Then) -> Result<JsValue, JsValue> {
+    match then {
+        Then::Claims(now) => {
+            let decoded = verifier.claims(jws, now).map_err(|e| thrown(&e))?;
+            crate::decode::parse_frozen(&decoded.claims.to_json())
+        }
+        Then::Jws => {
+            let header = crate::decode::parse_frozen(&jws.header_json)?;
+            let result = Object::new();
+            Reflect::set(
+                &result,
+                &"payload".into(),
+                &Uint8Array::from(&jws.payload[..]),
+            )?;
+            Reflect::set(&result, &"protectedHeader".into(), &header)?;
+            Ok(result.into())
+        }
+    }
+}
+
+/// A promise of `run()`'s value, rejected with its error.
+fn settled(run: impl FnOnce() -> Result<Promise, JsValue>) -> Promise {
+    run().unwrap_or_else(|e| Promise::reject(&e))
 }
 
 /// Verifies a token's signature against the issuer's keys and checks its claims. Resolves to
@@ -68,11 +158,13 @@ pub fn verify_token(
     #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
     #[wasm_bindgen(unchecked_param_type = "VerifyOptions")] options: JsValue,
 ) -> Promise {
-    crate::promise(async move {
+    settled(|| {
         let token = token.as_string().ok_or_else(|| {
             crate::error::invalid_argument("verifyToken(token, options) needs a string")
         })?;
-        let now = match get(&options, "currentTime").ok().flatten() {
+        let time = get(&options, "currentTime").ok().flatten();
+        let timed = time.is_some();
+        let now = match time {
             Some(t) => Timestamp::from_millis(
                 t.as_f64()
                     .filter(|t| t.is_finite() && *t >= 0.0)
@@ -81,9 +173,14 @@ pub fn verify_token(
             ),
             None => clock::wall(),
         };
-        let verifier = standalone(&options, Caller::VerifyToken)?;
-        let decoded = verifier.verify(&token, now).await.map_err(|e| thrown(&e))?;
-        crate::decode::parse_frozen(&decoded.claims.to_json())
+        let verifier = standalone(&options, Caller::VerifyToken, timed)?;
+        start(
+            token,
+            verifier,
+            DecodeLimits::default(),
+            now,
+            Then::Claims(now),
+        )
     })
 }
 
@@ -99,7 +196,7 @@ pub fn compact_verify(
     #[wasm_bindgen(unchecked_param_type = "string")] jws: JsValue,
     #[wasm_bindgen(unchecked_param_type = "CompactVerifyOptions")] options: JsValue,
 ) -> Promise {
-    crate::promise(async move {
+    settled(|| {
         let Some(jws) = jws.as_string() else {
             if jws.is_object() && !jws.is_instance_of::<Uint8Array>() {
                 let e = VerifyError::Decode(token_manager_core::DecodeError::NotCompact);
@@ -109,24 +206,12 @@ pub fn compact_verify(
                 "compactVerify(jws, options) needs the JWS as a string",
             ));
         };
-        let verifier = standalone(&options, Caller::CompactVerify)?;
+        let verifier = standalone(&options, Caller::CompactVerify, false)?;
         let limits = DecodeLimits {
             max_len: JWS_MAX_LEN,
             ..DecodeLimits::default()
         };
-        let decoded = verifier
-            .verify_compact(&jws, &limits, clock::wall())
-            .await
-            .map_err(|e| thrown(&e))?;
-        let header = crate::decode::parse_frozen(&decoded.header_json)?;
-        let result = Object::new();
-        Reflect::set(
-            &result,
-            &"payload".into(),
-            &Uint8Array::from(&decoded.payload[..]),
-        )?;
-        Reflect::set(&result, &"protectedHeader".into(), &header)?;
-        Ok(result.into())
+        start(jws, verifier, limits, clock::wall(), Then::Jws)
     })
 }
 

@@ -1,13 +1,13 @@
 //! WebCrypto: every `crypto.subtle` and `crypto.getRandomValues` call of the package.
 //!
 //! Signature verification (`verify` feature) imports public keys and verifies; DPoP (`dpop`
-//! feature) generates the session's key pair, hashes, signs and draws random ids. Both go
-//! through one `crypto.subtle[method](...args)` call and one algorithm-parameters builder, so
-//! the bindings are written (and compiled) once. No key material leaves a `CryptoKey` except a
-//! public key's coordinates.
+//! feature) generates the session's key pair, hashes, signs and draws random ids. Each method is
+//! bound directly (smaller and faster than one `crypto.subtle[method](...args)` call through
+//! `Reflect` and an argument array, which this module had), with one algorithm-parameters
+//! builder. No key material leaves a `CryptoKey` except a public key's coordinates.
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Array, Object, Promise, Reflect};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 #[cfg(feature = "verify")]
@@ -22,13 +22,53 @@ fn params(pairs: &[(&str, &str)]) -> JsValue {
     o.into()
 }
 
-/// `crypto.subtle[method](...args)`, awaited.
-async fn subtle(method: &str, args: &Array) -> Result<JsValue, JsValue> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
-    let subtle = Reflect::get(&crypto, &"subtle".into())?;
-    let f: Function = Reflect::get(&subtle, &method.into())?.dyn_into()?;
-    let promise: Promise = f.apply(&subtle, args)?.dyn_into()?;
-    JsFuture::from(promise).await
+/// A `crypto.subtle` call's promise, awaited.
+async fn settled(promise: Result<Promise, JsValue>) -> Result<JsValue, JsValue> {
+    JsFuture::from(promise?).await
+}
+
+// `crypto.subtle`'s methods, bound directly: no `Reflect` look-ups, no argument arrays. A
+// `&[u8]` argument goes as a view on wasm memory for the duration of the call, which is all
+// WebCrypto needs: it copies its `BufferSource` arguments before the method returns
+// (WebCrypto §14.3, "get a copy of the bytes held by").
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[cfg(feature = "verify")]
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = importKey)]
+    fn import_key(
+        format: &str,
+        key: &JsValue,
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &JsValue,
+    ) -> Result<Promise, JsValue>;
+    #[cfg(feature = "verify")]
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = verify)]
+    fn subtle_verify(
+        algorithm: &JsValue,
+        key: &JsValue,
+        signature: &[u8],
+        data: &[u8],
+    ) -> Result<Promise, JsValue>;
+    #[cfg(feature = "dpop")]
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = generateKey)]
+    fn generate_key(
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &JsValue,
+    ) -> Result<Promise, JsValue>;
+    #[cfg(feature = "dpop")]
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = exportKey)]
+    fn export_key(format: &str, key: &JsValue) -> Result<Promise, JsValue>;
+    #[cfg(feature = "dpop")]
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = digest)]
+    fn digest(algorithm: &str, data: &[u8]) -> Result<Promise, JsValue>;
+    #[cfg(feature = "dpop")]
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
+    #[cfg(feature = "dpop")]
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = sign)]
+    fn sign(algorithm: &JsValue, key: &JsValue, data: &[u8]) -> Result<Promise, JsValue>;
 }
 
 /// `crypto.subtle.importKey("jwk", …)` of a public key for `alg`, usable only to verify.
@@ -40,34 +80,38 @@ pub(crate) async fn import_verify_key(
     let jwk = js_sys::JSON::parse(public_json)
         .map_err(|_| VerifyError::InvalidKey("its public members are not JSON"))?;
     let usages = Array::of1(&"verify".into());
-    let args = Array::of5(
-        &"jwk".into(),
-        &jwk,
-        &import_params(alg),
-        &false.into(),
-        &usages,
-    );
     // WebCrypto checks what the policy cannot cheaply: that an EC point lies on its curve, that
     // an RSA modulus is usable.
-    subtle("importKey", &args).await.map_err(|_| {
-        VerifyError::InvalidKey("WebCrypto refused to import it (an EC point not on its curve?)")
-    })
+    settled(import_key("jwk", &jwk, &import_params(alg), false, &usages))
+        .await
+        .map_err(|_| {
+            VerifyError::InvalidKey(
+                "WebCrypto refused to import it (an EC point not on its curve?)",
+            )
+        })
 }
 
-/// `crypto.subtle.verify`; anything but a resolved `true` is a bad signature.
+/// Whether what `crypto.subtle.verify`'s promise settled with is a verified signature: only a
+/// resolved `true` is (a rejection's `DOMException` or anything else is not).
 #[cfg(feature = "verify")]
-pub(crate) async fn verify(alg: Algorithm, key: &JsValue, signature: &[u8], data: &[u8]) -> bool {
-    let args = Array::of4(
-        &verify_params(alg),
-        key,
-        &Uint8Array::from(signature),
-        &Uint8Array::from(data),
-    );
-    subtle("verify", &args)
-        .await
-        .ok()
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
+pub(crate) fn verdict(settled: &JsValue) -> bool {
+    settled.as_bool() == Some(true)
+}
+
+/// `crypto.subtle.verify(...)`'s promise, not awaited: a caller that chains one `then` on it
+/// saves the closures and microtasks of an `await` through wasm-bindgen-futures. One direct
+/// binding (no `Reflect` look-ups, no argument array), and the signature and the signed bytes go
+/// as views on wasm memory rather than copies: wasm-bindgen passes a `&[u8]` argument of an
+/// import as a view for the duration of the call, and WebCrypto copies its `BufferSource`
+/// arguments before `verify` returns (WebCrypto §14.3.4, "get a copy of the bytes held by").
+#[cfg(feature = "verify")]
+pub(crate) fn verify_promise(
+    alg: Algorithm,
+    key: &JsValue,
+    signature: &[u8],
+    data: &[u8],
+) -> Result<Promise, JsValue> {
+    subtle_verify(&verify_params(alg), key, signature, data)
 }
 
 #[cfg(feature = "verify")]
@@ -110,8 +154,9 @@ fn verify_params(alg: Algorithm) -> JsValue {
         Algorithm::ES256 | Algorithm::ES384 => {
             params(&[("name", "ECDSA"), ("hash", hash_name(alg))])
         }
-        Algorithm::EdDSA => params(&[("name", "Ed25519")]),
-        _ => params(&[("name", "RSASSA-PKCS1-v1_5")]),
+        // No parameter besides the name: the name alone is an algorithm identifier.
+        Algorithm::EdDSA => "Ed25519".into(),
+        _ => "RSASSA-PKCS1-v1_5".into(),
     }
 }
 
@@ -121,44 +166,37 @@ fn verify_params(alg: Algorithm) -> JsValue {
 pub(crate) async fn generate_p256() -> Result<(JsValue, JsValue), JsValue> {
     let algorithm = params(&[("name", "ECDSA"), ("namedCurve", "P-256")]);
     let usages = Array::of1(&"sign".into());
-    let pair = subtle(
-        "generateKey",
-        &Array::of3(&algorithm, &JsValue::FALSE, &usages),
-    )
-    .await?;
+    let pair = settled(generate_key(&algorithm, false, &usages)).await?;
     let private = Reflect::get(&pair, &"privateKey".into())?;
     let public = Reflect::get(&pair, &"publicKey".into())?;
     // A public key is always exportable.
-    let jwk = subtle("exportKey", &Array::of2(&"jwk".into(), &public)).await?;
+    let jwk = settled(export_key("jwk", &public)).await?;
     Ok((private, jwk))
 }
 
 /// SHA-256 of `data` (`crypto.subtle.digest`).
 #[cfg(feature = "dpop")]
 pub(crate) async fn sha256(data: &[u8]) -> Result<Vec<u8>, JsValue> {
-    let args = Array::of2(&"SHA-256".into(), &Uint8Array::from(data));
-    Ok(bytes(&subtle("digest", &args).await?))
+    Ok(bytes(&settled(digest("SHA-256", data)).await?))
 }
 
 /// ES256 signature (raw `r || s`) of `data` with the private `key`.
 #[cfg(feature = "dpop")]
 pub(crate) async fn sign_es256(key: &JsValue, data: &[u8]) -> Result<Vec<u8>, JsValue> {
     let algorithm = params(&[("name", "ECDSA"), ("hash", "SHA-256")]);
-    let args = Array::of3(&algorithm, key, &Uint8Array::from(data));
-    Ok(bytes(&subtle("sign", &args).await?))
+    Ok(bytes(&settled(sign(&algorithm, key, data)).await?))
 }
 
-/// `n` bytes from `crypto.getRandomValues`.
+/// `n` bytes from `crypto.getRandomValues`, written straight into wasm memory (a `&mut [u8]`
+/// argument is a view on it).
 #[cfg(feature = "dpop")]
 pub(crate) fn random_bytes(n: u32) -> Result<Vec<u8>, JsValue> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
-    let f: Function = Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
-    let buf = Uint8Array::new_with_length(n);
-    f.call1(&crypto, &buf)?;
-    Ok(buf.to_vec())
+    let mut buf = vec![0; n as usize];
+    get_random_values(&mut buf)?;
+    Ok(buf)
 }
 
 #[cfg(feature = "dpop")]
 fn bytes(buffer: &JsValue) -> Vec<u8> {
-    Uint8Array::new(buffer).to_vec()
+    js_sys::Uint8Array::new(buffer).to_vec()
 }

@@ -1101,6 +1101,150 @@ async fn verify_token_honours_the_jwks_cooldown_on_its_frozen_clock() {
     stage.server.uninstall();
 }
 
+/// `verifyToken`'s options against the stage's JWKS URL (made unique by `tag`, so no verifier
+/// cached by another test is reused), the clock frozen at `NOW_MS`, `jwksCooldownMs` as given.
+fn remote_options(tag: &str, cooldown_ms: Option<u32>) -> JsValue {
+    let o = json(MANAGER_VERIFY);
+    set(
+        &o,
+        "jwksUrl",
+        format!("/.well-known/jwks.json?{tag}").into(),
+    );
+    if let Some(ms) = cooldown_ms {
+        set(&o, "jwksCooldownMs", ms.into());
+    }
+    set(&o, "currentTime", NOW_MS.into());
+    o
+}
+
+/// The fixture `name`'s public JWK under another `kid`.
+fn public_jwk_as(name: &str, kid: &str) -> JsValue {
+    let jwk = prop(&fixture(name), "public_jwk");
+    set(&jwk, "kid", kid.into());
+    jwk
+}
+
+#[wasm_bindgen_test]
+async fn an_imported_key_is_never_used_after_a_refetched_jwks_dropped_or_replaced_it() {
+    let stage = Stage::new().await;
+    // Cooldown 0: every unknown kid refetches.
+    let o = remote_options("rotation-test", Some(0));
+    let old = stage.server_token(&stage.issuer, "issuer-es256").await;
+    // Imported once, then verified from the cache without a fetch (the path with no future).
+    for _ in 0..3 {
+        verify(&old, &o).await.unwrap();
+    }
+    assert_eq!(stage.server.jwks_requests(), 1);
+
+    // The issuer rotates: its key leaves the set, a new one comes as `rotated`.
+    let keys = js_sys::Array::of1(&public_jwk_as("attacker-es256", "rotated"));
+    set(stage.server.as_ref(), "jwks", json("{}"));
+    set(&prop(stage.server.as_ref(), "jwks"), "keys", keys.into());
+    let new = stage.server_token(&stage.attacker, "rotated").await;
+    verify(&new, &o).await.unwrap();
+    assert_eq!(stage.server.jwks_requests(), 2, "the unknown kid refetched");
+    assert_eq!(
+        verify(&old, &o).await.unwrap_err(),
+        "unknown_kid",
+        "the dropped key's import is not used"
+    );
+    assert_eq!(stage.server.jwks_requests(), 3);
+
+    // The old kid comes back, naming another key: the old key's signature does not verify.
+    let keys = js_sys::Array::of1(&public_jwk_as("attacker-es256", "issuer-es256"));
+    set(&prop(stage.server.as_ref(), "jwks"), "keys", keys.into());
+    assert_eq!(verify(&old, &o).await.unwrap_err(), "bad_signature");
+    assert_eq!(stage.server.jwks_requests(), 4);
+    let reissued = stage.server_token(&stage.attacker, "issuer-es256").await;
+    verify(&reissued, &o).await.unwrap();
+    assert_eq!(verify(&old, &o).await.unwrap_err(), "bad_signature");
+    assert_eq!(stage.server.jwks_requests(), 4, "known kids never refetch");
+    stage.server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn verify_token_follows_options_changed_on_the_same_object_whatever_current_time_says() {
+    let stage = Stage::new().await;
+    let o = remote_options("options-test", None);
+    let token = stage.server_token(&stage.issuer, "issuer-es256").await;
+    verify(&token, &o).await.unwrap();
+    // `currentTime` first instead of last, and another value: still the same verifier (the
+    // JWKS is not fetched again).
+    let first = json(&format!(r#"{{"currentTime":{}}}"#, NOW_MS + 5_000.0));
+    let first = Object::assign(&Object::from(first), &Object::from(o.clone()));
+    set(&first, "currentTime", (NOW_MS + 5_000.0).into());
+    verify(&token, &first).await.unwrap();
+    assert_eq!(stage.server.jwks_requests(), 1);
+
+    // The same object, changed between calls: each change takes effect.
+    set(&o, "issuer", "https://other.test".into());
+    assert_eq!(verify(&token, &o).await.unwrap_err(), "wrong_issuer");
+    set(&o, "issuer", "https://issuer.test".into());
+    verify(&token, &o).await.unwrap();
+    set(&o, "algorithms", json(r#"["RS256"]"#));
+    assert_eq!(verify(&token, &o).await.unwrap_err(), "alg_not_allowed");
+    set(&o, "algorithms", json(r#"["ES256"]"#));
+    set(&o, "currentTime", (NOW_MS + 3_600_000.0).into());
+    assert_eq!(verify(&token, &o).await.unwrap_err(), "token_expired");
+    // Back to the first options: the first verifier again, no fetch; the changed issuer's
+    // verifier fetched its own copy of the set.
+    set(&o, "currentTime", NOW_MS.into());
+    verify(&token, &o).await.unwrap();
+    assert_eq!(stage.server.jwks_requests(), 2);
+    stage.server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_verifications_each_settle_with_their_own_verdict() {
+    let issuer = Issuer::new().await;
+    let claims = |jti: usize, exp: u64| {
+        format!(
+            r#"{{"iss":"https://issuer.test","aud":"api","sub":"u1","iat":1799999990,"exp":{exp},"jti":"c{jti}"}}"#
+        )
+    };
+    let mut inputs = Vec::new();
+    for i in 0..16 {
+        let valid = issuer.sign(HEADER, &claims(i, 1_800_000_900)).await;
+        inputs.push(match i % 4 {
+            0 => (valid, format!("c{i}")),
+            1 => (
+                with_flipped_signature_byte(&valid),
+                "bad_signature".to_owned(),
+            ),
+            2 => (
+                issuer.sign(HEADER, &claims(i, 1_799_990_000)).await,
+                "token_expired".to_owned(),
+            ),
+            _ => (valid, claims(i, 1_800_000_900)),
+        });
+    }
+    // Sixteen calls in flight at once (the key is imported: each waits on its own WebCrypto
+    // promise): valid tokens, altered signatures, expired claims and compactVerify calls.
+    let calls: Vec<_> = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (token, want))| {
+            let promise = if i % 4 == 3 {
+                compact_verify(token.into(), issuer.compact_options.clone())
+            } else {
+                verify_token(token.into(), issuer.options.clone())
+            };
+            (promise, want)
+        })
+        .collect();
+    for (i, (promise, want)) in calls.into_iter().enumerate() {
+        let got = match JsFuture::from(promise).await {
+            Ok(v) if i % 4 == 3 => {
+                let payload: js_sys::Uint8Array = prop(&v, "payload").dyn_into().unwrap();
+                String::from_utf8(payload.to_vec()).unwrap()
+            }
+            Ok(v) => prop(&v, "jti").as_string().unwrap(),
+            Err(e) => error_code(&e).unwrap(),
+        };
+        assert_eq!(got, want, "call {i}");
+    }
+}
+
 impl Stage {
     /// A token valid around `NOW_MS` (the frozen clock of `verifyToken`).
     async fn server_token(&self, key: &JsValue, kid: &str) -> String {

@@ -9,6 +9,7 @@ const DISPLAY = {
   decodeJwt: "jose `decodeJwt`",
   floor: "floor: `atob` + `JSON.parse`",
   verifyToken: "**`verifyToken`** (inline `jwks`)",
+  "verifyToken (baseline)": "`verifyToken` of the `--verify-baseline` build",
   "jwtVerify (local JWKS)": "jose `jwtVerify` + `createLocalJWKSet`",
   "jwtVerify (CryptoKey)": "jose `jwtVerify` + imported `CryptoKey`",
 };

@@ -51,11 +51,17 @@ async function rejects(p) {
 }
 
 /** Loads both package entries, imports keys, and checks every contestant on every input. */
-async function setup({ decode, verify }) {
+async function setup({ decode, verify, baseline }) {
   const plain = await import("/pkg/wasm_token_manager.js");
   await plain.default();
   const verifying = await import("/pkg/verify/wasm_token_manager.js");
   await verifying.default();
+  // `--verify-baseline`: another build's verify entry, one more contestant.
+  let before;
+  if (baseline) {
+    before = await import(baseline);
+    await before.default();
+  }
 
   decoders = {
     decodeClaims: (t) => plain.decodeClaims(t),
@@ -83,6 +89,7 @@ async function setup({ decode, verify }) {
       verifyToken: (t) => verifying.verifyToken(t, ours),
       "jwtVerify (local JWKS)": (t) => jwtVerify(t, keySet, joseOptions),
       "jwtVerify (CryptoKey)": (t) => jwtVerify(t, joseKey, joseOptions),
+      ...(before && { "verifyToken (baseline)": (t) => before.verifyToken(t, ours) }),
       "floor": (t) => {
         const dot = t.lastIndexOf(".");
         return crypto.subtle.verify(VERIFY[alg], subtleKey, base64urlBytes(t.slice(dot + 1)), utf8.encode(t.slice(0, dot)));
