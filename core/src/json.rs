@@ -426,41 +426,406 @@ pub(crate) fn saturating_digits(digits: &[u8]) -> i64 {
     })
 }
 
+/// The value of each base64url character (RFC 4648 §5), `0xFF` for every other byte.
+static BASE64URL: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Strict unpadded base64url: only `A-Z a-z 0-9 - _`, no `=`, no whitespace, and the unused
 /// low bits of the last character must be zero, so every byte string has exactly one encoding.
 pub(crate) fn base64url(input: &[u8], part: Part) -> Result<Vec<u8>, DecodeError> {
-    let bad = DecodeError::BadBase64 { part };
-    if input.len() % 4 == 1 {
-        return Err(bad);
-    }
-    // Written by index into a buffer of the exact length, not pushed byte by byte.
+    // Written four characters (three bytes) at a time into a buffer of the exact length.
     let mut out = vec![0u8; input.len() * 6 / 8];
-    let mut n = 0;
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in input {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return Err(bad),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            if let Some(byte) = out.get_mut(n) {
-                *byte = (acc >> bits) as u8;
-            }
-            n += 1;
-            acc &= (1 << bits) - 1;
+    if base64url_into(input, &mut out) {
+        Ok(out)
+    } else {
+        Err(DecodeError::BadBase64 { part })
+    }
+}
+
+/// Decodes `input` into `out` (exactly `input.len() * 6 / 8` bytes long) with a lookup
+/// table; false when `input` is not strict unpadded base64url (see [`base64url`]).
+fn base64url_into(input: &[u8], out: &mut [u8]) -> bool {
+    let v = |c: u8| u32::from(BASE64URL[usize::from(c)]);
+    let mut invalid = 0;
+    let (mut i, mut o) = (0, 0);
+    // Three bytes written one by one (a three-byte slice copy is a `memcpy` call at opt-level z).
+    while let (Some(&[a, b, c, d]), Some([x, y, z])) = (input.get(i..i + 4), out.get_mut(o..o + 3))
+    {
+        let (a, b, c, d) = (v(a), v(b), v(c), v(d));
+        // 0xFF has bits above the six a character carries.
+        invalid |= a | b | c | d;
+        let n = a << 18 | b << 12 | c << 6 | d;
+        (*x, *y, *z) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+        i += 4;
+        o += 3;
+    }
+    let (n, stray) = match input[i..] {
+        [] => (0, 0),
+        [a, b] => {
+            let (a, b) = (v(a), v(b));
+            invalid |= a | b;
+            (a << 18 | b << 12, b & 0x0F)
+        }
+        [a, b, c] => {
+            let (a, b, c) = (v(a), v(b), v(c));
+            invalid |= a | b | c;
+            (a << 18 | b << 12 | c << 6, c & 0x03)
+        }
+        _ => return false,
+    };
+    for (k, byte) in out[o..].iter_mut().enumerate() {
+        *byte = (n >> (16 - 8 * k)) as u8;
+    }
+    invalid < 64 && stray == 0
+}
+
+/// True when `input` is strict unpadded base64url, decoding nothing (a signature that is
+/// only checked for its form).
+pub(crate) fn is_base64url(input: &[u8]) -> bool {
+    let stray_mask = match input.len() % 4 {
+        0 => 0,
+        2 => 0x0F,
+        3 => 0x03,
+        _ => return false,
+    };
+    let mut invalid = 0;
+    for c in input {
+        invalid |= BASE64URL[usize::from(*c)];
+    }
+    let last = input.last().map_or(0, |c| BASE64URL[usize::from(*c)]);
+    invalid < 64 && last & stray_mask == 0
+}
+
+/// What [`scan_claims`] found: the time claims that are numbers but not written as plain
+/// integers (`1.9e1`, `1900.5`), as (start, end, whole seconds), to be written as integers.
+pub(crate) type TimeSpans = Vec<(usize, usize, u64)>;
+
+/// The kind of a scanned value, as far as the claim types need it.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    String,
+    /// A number and whether it is plain digits (no sign, fraction or exponent).
+    Number(bool),
+    /// An array and whether every item is a string.
+    Array(bool),
+    Other,
+}
+
+/// A member name seen in the current objects: its raw text (between the quotes) and whether
+/// it holds an escape.
+#[derive(Clone, Copy)]
+struct Name {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+/// The validating scan behind [`scan_claims`]: the grammar of [`Parser`], the same depth cap
+/// and duplicate rule, building nothing. Every refusal is `None`: the caller then runs the
+/// strict parser, which names the error.
+struct Scanner<'a> {
+    s: &'a [u8],
+    i: usize,
+    max_depth: usize,
+    /// Names of the objects being read, innermost last (one stack for every level).
+    names: Vec<Name>,
+    times: TimeSpans,
+    scratch: (Vec<u8>, Vec<u8>),
+}
+
+impl Scanner<'_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
         }
     }
-    if acc != 0 {
-        return Err(bad);
+
+    fn eat(&mut self, lit: &[u8]) -> Option<Kind> {
+        self.s[self.i..].starts_with(lit).then(|| {
+            self.i += lit.len();
+            Kind::Other
+        })
     }
-    Ok(out)
+
+    fn value(&mut self, depth: usize) -> Option<Kind> {
+        self.ws();
+        match self.s.get(self.i)? {
+            b'{' | b'[' if depth >= self.max_depth => None,
+            b'{' => self.object(depth + 1),
+            b'[' => {
+                self.i += 1;
+                let mut strings = true;
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Some(Kind::Array(true));
+                }
+                loop {
+                    strings &= self.value(depth + 1)? == Kind::String;
+                    self.ws();
+                    match self.s.get(self.i)? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(Kind::Array(strings));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(|_| Kind::String),
+            b't' => self.eat(b"true"),
+            b'f' => self.eat(b"false"),
+            b'n' => self.eat(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// `{...}`; at depth 1 (the claims set) the registered claims' types are checked too.
+    fn object(&mut self, depth: usize) -> Option<Kind> {
+        self.i += 1;
+        let base = self.names.len();
+        self.ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Some(Kind::Other);
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return None;
+            }
+            let start = self.i + 1;
+            let escaped = self.string()?;
+            let name = Name {
+                start,
+                end: self.i - 1,
+                escaped,
+            };
+            for k in base..self.names.len() {
+                if self.same(self.names[k], name) {
+                    return None;
+                }
+            }
+            self.names.push(name);
+            self.ws();
+            self.eat(b":")?;
+            self.ws();
+            let value_start = self.i;
+            let kind = self.value(depth)?;
+            if depth == 1 {
+                self.check_claim(name, kind, value_start)?;
+            }
+            self.ws();
+            match self.s.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    self.names.truncate(base);
+                    return Some(Kind::Other);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The registered claims' types, as [`crate::claims::Claims`] requires them.
+    fn check_claim(&mut self, name: Name, kind: Kind, value_start: usize) -> Option<()> {
+        let s = self.s;
+        let text: &[u8] = if name.escaped {
+            unescape(&s[name.start..name.end], &mut self.scratch.0);
+            &self.scratch.0
+        } else {
+            &s[name.start..name.end]
+        };
+        let ok = match text {
+            b"iss" | b"sub" | b"jti" => kind == Kind::String,
+            b"aud" => matches!(kind, Kind::String | Kind::Array(true)),
+            b"exp" | b"nbf" | b"iat" => {
+                let Kind::Number(plain) = kind else {
+                    return None;
+                };
+                // A validated number is ASCII.
+                let number = std::str::from_utf8(&s[value_start..self.i]).ok()?;
+                let secs = numeric_date(number, crate::claims::MAX_NUMERIC_DATE)?;
+                if !plain {
+                    self.times.push((value_start, self.i, secs));
+                }
+                true
+            }
+            _ => true,
+        };
+        ok.then_some(())
+    }
+
+    /// Whether two member names are the same string once unescaped.
+    fn same(&mut self, a: Name, b: Name) -> bool {
+        let (ra, rb) = (&self.s[a.start..a.end], &self.s[b.start..b.end]);
+        if !a.escaped && !b.escaped {
+            return ra == rb;
+        }
+        let (ua, ub) = &mut self.scratch;
+        unescape(ra, ua);
+        unescape(rb, ub);
+        ua == ub
+    }
+
+    /// A string at `self.i` (its opening quote); whether it holds an escape.
+    fn string(&mut self) -> Option<bool> {
+        self.i += 1;
+        let mut escaped = false;
+        loop {
+            let run = self.s[self.i..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            self.i += run;
+            let b = self.s[self.i];
+            self.i += 1;
+            match b {
+                b'"' => return Some(escaped),
+                b'\\' => {
+                    escaped = true;
+                    let e = *self.s.get(self.i)?;
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => match self.hex4()? {
+                            0xD800..=0xDBFF => {
+                                if !self.s[self.i..].starts_with(b"\\u") {
+                                    return None;
+                                }
+                                self.i += 2;
+                                if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
+                                    return None;
+                                }
+                            }
+                            0xDC00..=0xDFFF => return None,
+                            _ => {}
+                        },
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let v = hex4(self.s.get(self.i..self.i + 4)?)?;
+        self.i += 4;
+        Some(v)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.s.get(self.i) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Option<Kind> {
+        let negative = self.s[self.i] == b'-';
+        self.i += usize::from(negative);
+        let int_start = self.i;
+        let int_len = self.digits();
+        if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
+            return None;
+        }
+        let mut plain = !negative;
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            plain = false;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.i) {
+            self.i += 1;
+            plain = false;
+            if let Some(b'+' | b'-') = self.s.get(self.i) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(Kind::Number(plain))
+    }
+}
+
+/// Four hex digits as a number.
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0, |v, d| Some(v * 16 + (*d as char).to_digit(16)?))
+}
+
+/// Unescapes the text of a string the scanner accepted (between its quotes) into `out`.
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let e = raw.get(i).copied().unwrap_or(b'\\');
+        i += 1;
+        let c = match e {
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = |at: usize| raw.get(at..at + 4).and_then(hex4).unwrap_or(0);
+                let mut code = unit(i);
+                i += 4;
+                if (0xD800..=0xDBFF).contains(&code) {
+                    // The scanner checked that an escaped low surrogate follows.
+                    code = 0x10000 + ((code - 0xD800) << 10) + (unit(i + 2).wrapping_sub(0xDC00));
+                    i += 6;
+                }
+                char::from_u32(code).unwrap_or('\u{FFFD}')
+            }
+            other => char::from(other),
+        };
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
+/// Checks a claims set's JSON text (UTF-8 already checked) without building it: RFC 8259,
+/// one object, nesting within `max_depth`, unique names at every level, and the registered
+/// claims of the types [`crate::claims::Claims`] reads. `None` when anything is wrong (the
+/// strict parser then names the error); otherwise the time claims to rewrite as integers.
+pub(crate) fn scan_claims(json: &[u8], max_depth: usize) -> Option<TimeSpans> {
+    let mut scan = Scanner {
+        s: json,
+        i: 0,
+        max_depth,
+        names: Vec::new(),
+        times: Vec::new(),
+        scratch: (Vec::new(), Vec::new()),
+    };
+    scan.ws();
+    if scan.s.get(scan.i) != Some(&b'{') || max_depth == 0 {
+        return None;
+    }
+    scan.object(1)?;
+    scan.ws();
+    (scan.i == json.len()).then_some(scan.times)
 }
 
 #[cfg(test)]
@@ -584,6 +949,26 @@ mod tests {
             ("25340230079.99e1", Some(253_402_300_799)),
         ] {
             assert_eq!(numeric_date(text, max), want, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The table decoder against the base64 crate's strict unpadded URL-safe engine, and
+        /// the check without decoding against both.
+        #[test]
+        fn base64url_decodes_as_the_base64_crate_does(
+            text in proptest::collection::vec(proptest::sample::select(
+                b"AQgw_-Zz09+/= .\xff".to_vec()), 0..24),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            use base64::Engine;
+            let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let encoded = engine.encode(&raw);
+            for input in [&text[..], encoded.as_bytes()] {
+                let ours = base64url(input, Part::Claims).ok();
+                proptest::prop_assert_eq!(&ours, &engine.decode(input).ok(), "{:?}", input);
+                proptest::prop_assert_eq!(is_base64url(input), ours.is_some(), "{:?}", input);
+            }
         }
     }
 
