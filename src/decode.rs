@@ -28,7 +28,7 @@ extern "C" {
 thread_local! {
     static ENCODER: Utf8Encoder = Utf8Encoder::new();
     // Remembers the last header that passed its checks (one issuer's tokens share it).
-    static DECODER: RefCell<ClaimsJsonDecoder> = RefCell::default();
+    static DECODER: RefCell<ClaimsJsonDecoder> = const { RefCell::new(ClaimsJsonDecoder::new()) };
 }
 
 /// Decodes a token's claims **without verifying its signature** — for display only. Throws a

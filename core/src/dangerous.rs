@@ -167,6 +167,13 @@ pub struct ClaimsJsonDecoder {
 }
 
 impl ClaimsJsonDecoder {
+    /// A decoder that remembers no header yet (`const`, for a `static`).
+    pub const fn new() -> Self {
+        Self {
+            checked_header: Vec::new(),
+        }
+    }
+
     /// The claims of `token` as JSON text, or the error [`decode_unverified`] gives.
     pub fn decode(&mut self, token: &[u8]) -> Result<String, DecodeError> {
         let limits = DecodeLimits::default();
@@ -183,10 +190,13 @@ impl ClaimsJsonDecoder {
         if token.len() > limits.max_len {
             return None;
         }
-        let mut parts = token.split(|b| *b == b'.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Two dots; a third is refused with the signature, where `.` is not base64url.
+        let dot = |s: &[u8]| s.iter().position(|b| *b == b'.');
+        let first = dot(token)?;
+        let (header, rest) = (&token[..first], &token[first + 1..]);
+        let second = dot(rest)?;
+        let (payload, signature) = (&rest[..second], &rest[second + 1..]);
+        if header.is_empty() || payload.is_empty() || !is_base64url(signature) {
             return None;
         };
         if header.is_empty() || payload.is_empty() || !is_base64url(signature) {

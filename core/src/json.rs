@@ -218,73 +218,19 @@ impl Parser<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, DecodeError> {
-        let digits = self.s.get(self.i..self.i + 4).ok_or_else(|| self.bad())?;
-        let mut v = 0;
-        for &d in digits {
-            let n = (d as char).to_digit(16).ok_or_else(|| self.bad())?;
-            v = v * 16 + n;
-        }
-        self.i += 4;
-        Ok(v)
-    }
-
     fn string(&mut self) -> Result<String, DecodeError> {
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            // A run of bytes that need no unescaping is copied whole.
-            let run = self.s[self.i..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(self.s.len() - self.i);
-            out.extend_from_slice(&self.s[self.i..self.i + run]);
-            self.i += run;
-            let Some(&b) = self.s.get(self.i) else {
-                return Err(self.bad());
-            };
-            self.i += 1;
-            match b {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else {
-                        return Err(self.bad());
-                    };
-                    self.i += 1;
-                    let c = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let code = match hi {
-                                0xD800..=0xDBFF => {
-                                    // A high surrogate must be followed by an escaped low one.
-                                    self.eat(b"\\u")?;
-                                    let lo = self.hex4()?;
-                                    if !(0xDC00..=0xDFFF).contains(&lo) {
-                                        return Err(self.bad());
-                                    }
-                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                                }
-                                0xDC00..=0xDFFF => return Err(self.bad()),
-                                c => c,
-                            };
-                            char::from_u32(code).ok_or_else(|| self.bad())?
-                        }
-                        _ => return Err(self.bad()),
-                    };
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-                0..=0x1f => return Err(self.bad()),
-                b => out.push(b),
-            }
+        let start = self.i + 1;
+        let (end, escaped) = string_end(self.s, self.i).map_err(|offset| {
+            self.i = offset;
+            self.bad()
+        })?;
+        self.i = end;
+        let raw = &self.s[start..end - 1];
+        let mut out = Vec::with_capacity(raw.len());
+        if escaped {
+            unescape(raw, &mut out);
+        } else {
+            out.extend_from_slice(raw);
         }
         // The input was checked to be UTF-8 and escapes produce whole chars, so this holds;
         // refuse rather than panic if it ever does not.
@@ -293,43 +239,104 @@ impl Parser<'_> {
         })
     }
 
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while let Some(b'0'..=b'9') = self.s.get(self.i) {
-            self.i += 1;
-        }
-        self.i - start
-    }
-
     fn number(&mut self) -> Result<Value, DecodeError> {
         let start = self.i;
-        if self.s.get(self.i) == Some(&b'-') {
-            self.i += 1;
-        }
-        let int_start = self.i;
-        let int_len = self.digits();
-        if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
-            return Err(self.bad());
-        }
-        if self.s.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
-                return Err(self.bad());
-            }
-        }
-        if let Some(b'e' | b'E') = self.s.get(self.i) {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.s.get(self.i) {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return Err(self.bad());
-            }
-        }
-        // Validated ASCII.
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        let (end, _) = number_end(self.s, self.i).map_err(|offset| {
+            self.i = offset;
+            self.bad()
+        })?;
+        self.i = end;
+        // Validated ASCII, so every byte is a char (and no lossy conversion is linked).
+        let text = self.s[start..end].iter().map(|b| char::from(*b)).collect();
         Ok(Value::Number(text))
     }
+}
+
+/// The end (past the closing quote) of the string literal whose opening quote is at `s[i]`,
+/// and whether it holds an escape; `Err(offset)` where RFC 8259 is broken: a control
+/// character, an unknown escape, a bad `\u` escape or a lone surrogate, no closing quote.
+fn string_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
+    i += 1;
+    let mut escaped = false;
+    loop {
+        // A run of bytes that need no attention is skipped whole.
+        let run = s[i..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .ok_or(s.len())?;
+        i += run + 1;
+        match s[i - 1] {
+            b'"' => return Ok((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                let e = *s.get(i).ok_or(i)?;
+                i += 1;
+                match e {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        let hi = s.get(i..i + 4).and_then(hex4).ok_or(i)?;
+                        i += 4;
+                        match hi {
+                            // A high surrogate must be followed by an escaped low one.
+                            0xD800..=0xDBFF => {
+                                if !s[i..].starts_with(b"\\u") {
+                                    return Err(i);
+                                }
+                                i += 2;
+                                let lo = s.get(i..i + 4).and_then(hex4).ok_or(i)?;
+                                i += 4;
+                                if !(0xDC00..=0xDFFF).contains(&lo) {
+                                    return Err(i);
+                                }
+                            }
+                            0xDC00..=0xDFFF => return Err(i),
+                            _ => {}
+                        }
+                    }
+                    _ => return Err(i),
+                }
+            }
+            _ => return Err(i),
+        }
+    }
+}
+
+/// The end of the number at `s[i]` (`-`? int frac? exp?, no leading zeros) and whether it is
+/// plain digits; `Err(offset)` where the grammar is broken.
+fn number_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while let Some(b'0'..=b'9') = s.get(*i) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let negative = s.get(i) == Some(&b'-');
+    i += usize::from(negative);
+    let int_start = i;
+    let int_len = digits(&mut i);
+    if int_len == 0 || (int_len > 1 && s[int_start] == b'0') {
+        return Err(i);
+    }
+    let mut plain = !negative;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        plain = false;
+        if digits(&mut i) == 0 {
+            return Err(i);
+        }
+    }
+    if let Some(b'e' | b'E') = s.get(i) {
+        i += 1;
+        plain = false;
+        if let Some(b'+' | b'-') = s.get(i) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return Err(i);
+        }
+    }
+    Ok((i, plain))
 }
 
 fn truncated(mut s: String, max: usize) -> String {
@@ -594,6 +601,9 @@ impl Scanner<'_> {
     fn object(&mut self, depth: usize) -> Option<Kind> {
         self.i += 1;
         let base = self.names.len();
+        // One bit per unescaped name length (mod 64) seen in this object: a name whose bit is
+        // clear cannot repeat an unescaped one, so most names are compared with none.
+        let (mut lengths, mut any_escaped) = (0u64, false);
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
             self.i += 1;
@@ -611,11 +621,16 @@ impl Scanner<'_> {
                 end: self.i - 1,
                 escaped,
             };
-            for k in base..self.names.len() {
-                if self.same(self.names[k], name) {
-                    return None;
+            let bit = 1u64 << ((name.end - name.start) % 64);
+            if escaped || any_escaped || lengths & bit != 0 {
+                for k in base..self.names.len() {
+                    if self.same(self.names[k], name) {
+                        return None;
+                    }
                 }
             }
+            lengths |= bit;
+            any_escaped |= escaped;
             self.names.push(name);
             self.ws();
             self.eat(b":")?;
@@ -654,13 +669,20 @@ impl Scanner<'_> {
                 let Kind::Number(plain) = kind else {
                     return None;
                 };
-                // A validated number is ASCII.
-                let number = std::str::from_utf8(&s[value_start..self.i]).ok()?;
-                let secs = numeric_date(number, crate::claims::MAX_NUMERIC_DATE)?;
-                if !plain {
-                    self.times.push((value_start, self.i, secs));
+                let number = &s[value_start..self.i];
+                let max = crate::claims::MAX_NUMERIC_DATE;
+                if plain && number.len() <= 12 {
+                    // Plain digits (`1800000000`): the common case, read directly.
+                    let secs = number.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
+                    secs <= max
+                } else {
+                    // A validated number is ASCII.
+                    let secs = numeric_date(std::str::from_utf8(number).ok()?, max)?;
+                    if !plain {
+                        self.times.push((value_start, self.i, secs));
+                    }
+                    true
                 }
-                true
             }
             _ => true,
         };
@@ -681,84 +703,14 @@ impl Scanner<'_> {
 
     /// A string at `self.i` (its opening quote); whether it holds an escape.
     fn string(&mut self) -> Option<bool> {
-        self.i += 1;
-        let mut escaped = false;
-        loop {
-            let run = self.s[self.i..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-            self.i += run;
-            let b = self.s[self.i];
-            self.i += 1;
-            match b {
-                b'"' => return Some(escaped),
-                b'\\' => {
-                    escaped = true;
-                    let e = *self.s.get(self.i)?;
-                    self.i += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                        b'u' => match self.hex4()? {
-                            0xD800..=0xDBFF => {
-                                if !self.s[self.i..].starts_with(b"\\u") {
-                                    return None;
-                                }
-                                self.i += 2;
-                                if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
-                                    return None;
-                                }
-                            }
-                            0xDC00..=0xDFFF => return None,
-                            _ => {}
-                        },
-                        _ => return None,
-                    }
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn hex4(&mut self) -> Option<u32> {
-        let v = hex4(self.s.get(self.i..self.i + 4)?)?;
-        self.i += 4;
-        Some(v)
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while let Some(b'0'..=b'9') = self.s.get(self.i) {
-            self.i += 1;
-        }
-        self.i - start
+        let (end, escaped) = string_end(self.s, self.i).ok()?;
+        self.i = end;
+        Some(escaped)
     }
 
     fn number(&mut self) -> Option<Kind> {
-        let negative = self.s[self.i] == b'-';
-        self.i += usize::from(negative);
-        let int_start = self.i;
-        let int_len = self.digits();
-        if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
-            return None;
-        }
-        let mut plain = !negative;
-        if self.s.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            plain = false;
-            if self.digits() == 0 {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.s.get(self.i) {
-            self.i += 1;
-            plain = false;
-            if let Some(b'+' | b'-') = self.s.get(self.i) {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return None;
-            }
-        }
+        let (end, plain) = number_end(self.s, self.i).ok()?;
+        self.i = end;
         Some(Kind::Number(plain))
     }
 }
@@ -815,7 +767,7 @@ pub(crate) fn scan_claims(json: &[u8], max_depth: usize) -> Option<TimeSpans> {
         s: json,
         i: 0,
         max_depth,
-        names: Vec::new(),
+        names: Vec::with_capacity(16),
         times: Vec::new(),
         scratch: (Vec::new(), Vec::new()),
     };
