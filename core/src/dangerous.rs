@@ -203,8 +203,7 @@ impl ClaimsJsonDecoder {
             return None;
         }
         if header != self.checked_header.as_slice() {
-            let json = base64url(header, Part::Header).ok()?;
-            Header::from_object(parse_object(&json, limits.max_depth, Part::Header).ok()?).ok()?;
+            read_header(&base64url(header, Part::Header).ok()?, limits.max_depth).ok()?;
             self.checked_header.clear();
             self.checked_header.extend_from_slice(header);
         }
@@ -246,6 +245,11 @@ pub fn decode_jws_unverified(
     decode_compact(jws, limits, Part::Payload)
 }
 
+/// A decoded header segment as a [`Header`]: one copy of the header's checks for both decoders.
+fn read_header(json: &[u8], max_depth: usize) -> Result<Header, DecodeError> {
+    Header::from_object(parse_object(json, max_depth, Part::Header)?)
+}
+
 /// The one compact decoder behind both entry points; `payload_part` names the middle segment
 /// in errors (`claims` for a JWT, `payload` for a JWS).
 fn decode_compact(
@@ -283,7 +287,7 @@ fn decode_compact(
     let payload_bytes = base64url(payload, payload_part)?;
     let signature_bytes = base64url(signature, Part::Signature)?;
 
-    let header = Header::from_object(parse_object(&header_json, limits.max_depth, Part::Header)?)?;
+    let header = read_header(&header_json, limits.max_depth)?;
     Ok(UnverifiedJws {
         header,
         // parse_object accepted it, so it is UTF-8.
