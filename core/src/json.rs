@@ -6,6 +6,10 @@
 //! general-purpose deserializer with float parsing and formatting would double the `.wasm`.
 //! Numbers keep their source text; the few that matter (time claims) are read exactly by
 //! `numeric_date` with integer arithmetic.
+//!
+//! Reading is two steps: a scanner checks the text (and names the first problem), then a
+//! builder that checks nothing builds the [`Value`]s. `decodeClaims` stops after the scan and
+//! hands the checked text itself to `JSON.parse`.
 
 use crate::error::{DecodeError, Part};
 
@@ -113,142 +117,107 @@ pub(crate) fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-struct Parser<'a> {
+/// Builds the tree of a text the [`Scanner`] accepted, so nothing is checked twice: the checks
+/// and their errors live in the scan only.
+struct Builder<'a> {
     s: &'a [u8],
     i: usize,
-    max_depth: usize,
-    part: Part,
 }
 
-impl Parser<'_> {
-    fn bad(&self) -> DecodeError {
-        DecodeError::BadJson {
-            part: self.part,
-            offset: self.i,
-        }
-    }
-
+impl Builder<'_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, lit: &[u8]) -> Result<(), DecodeError> {
-        if self.s[self.i..].starts_with(lit) {
-            self.i += lit.len();
-            Ok(())
-        } else {
-            Err(self.bad())
-        }
+    /// The byte at `self.i` and a step past it.
+    fn next(&mut self) -> u8 {
+        let b = self.s.get(self.i).copied().unwrap_or(b'}');
+        self.i += 1;
+        b
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+    fn value(&mut self) -> Value {
         self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') | Some(b'[') if depth >= self.max_depth => Err(DecodeError::TooDeep {
-                part: self.part,
-                max: self.max_depth,
-            }),
-            Some(b'{') => self.object(depth + 1).map(Value::Object),
-            Some(b'[') => {
+        match self.s.get(self.i).copied().unwrap_or(b'n') {
+            b'{' => Value::Object(self.object()),
+            b'[' => {
                 self.i += 1;
                 let mut items = Vec::new();
                 self.ws();
                 if self.s.get(self.i) == Some(&b']') {
                     self.i += 1;
-                    return Ok(Value::Array(items));
+                } else {
+                    // Items until `]` (a validated text alternates items and `,`).
+                    while {
+                        items.push(self.value());
+                        self.ws();
+                        self.next() == b','
+                    } {}
                 }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Value::Array(items));
-                        }
-                        _ => return Err(self.bad()),
-                    }
-                }
+                Value::Array(items)
             }
-            Some(b'"') => self.string().map(Value::String),
-            Some(b't') => self.eat(b"true").map(|_| Value::Bool(true)),
-            Some(b'f') => self.eat(b"false").map(|_| Value::Bool(false)),
-            Some(b'n') => self.eat(b"null").map(|_| Value::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err(self.bad()),
+            b'"' => Value::String(self.string()),
+            b't' => {
+                self.i += 4;
+                Value::Bool(true)
+            }
+            b'f' => {
+                self.i += 5;
+                Value::Bool(false)
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                self.i = number_end(self.s, start).map_or(self.s.len(), |(end, _)| end);
+                // Validated ASCII, so every byte is a char (and no lossy conversion is linked).
+                Value::Number(
+                    self.s[start..self.i]
+                        .iter()
+                        .map(|b| char::from(*b))
+                        .collect(),
+                )
+            }
+            _ => {
+                self.i += 4;
+                Value::Null
+            }
         }
     }
 
-    /// Parses `{...}` at `self.i`; refuses a member name seen before in the same object.
-    fn object(&mut self, depth: usize) -> Result<Vec<(String, Value)>, DecodeError> {
+    fn object(&mut self) -> Vec<(String, Value)> {
         self.i += 1;
-        let mut members: Vec<(String, Value)> = Vec::new();
+        let mut members = Vec::new();
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
             self.i += 1;
-            return Ok(members);
+            return members;
         }
-        loop {
+        while {
             self.ws();
-            if self.s.get(self.i) != Some(&b'"') {
-                return Err(self.bad());
-            }
-            let name = self.string()?;
-            if members.iter().any(|(k, _)| *k == name) {
-                return Err(DecodeError::Duplicate {
-                    part: self.part,
-                    name: truncated(name, 64),
-                });
-            }
+            let name = self.string();
             self.ws();
-            self.eat(b":")?;
-            let value = self.value(depth)?;
-            members.push((name, value));
+            self.i += 1; // `:`
+            members.push((name, self.value()));
             self.ws();
-            match self.s.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(members);
-                }
-                _ => return Err(self.bad()),
-            }
-        }
+            self.next() == b','
+        } {}
+        members
     }
 
-    fn string(&mut self) -> Result<String, DecodeError> {
+    fn string(&mut self) -> String {
         let start = self.i + 1;
-        let (end, escaped) = string_end(self.s, self.i).map_err(|offset| {
-            self.i = offset;
-            self.bad()
-        })?;
+        let (end, escaped) = string_end(self.s, self.i).unwrap_or((self.s.len(), false));
         self.i = end;
-        let raw = &self.s[start..end - 1];
+        let raw = self.s.get(start..end.saturating_sub(1)).unwrap_or_default();
         let mut out = Vec::with_capacity(raw.len());
         if escaped {
             unescape(raw, &mut out);
         } else {
             out.extend_from_slice(raw);
         }
-        // The input was checked to be UTF-8 and escapes produce whole chars, so this holds;
-        // refuse rather than panic if it ever does not.
-        String::from_utf8(out).map_err(|_| DecodeError::NotUtf8 {
-            part: Some(self.part),
-        })
-    }
-
-    fn number(&mut self) -> Result<Value, DecodeError> {
-        let start = self.i;
-        let (end, _) = number_end(self.s, self.i).map_err(|offset| {
-            self.i = offset;
-            self.bad()
-        })?;
-        self.i = end;
-        // Validated ASCII, so every byte is a char (and no lossy conversion is linked).
-        let text = self.s[start..end].iter().map(|b| char::from(*b)).collect();
-        Ok(Value::Number(text))
+        // The scan checked the text is UTF-8 and escapes produce whole chars.
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -351,7 +320,8 @@ fn truncated(mut s: String, max: usize) -> String {
 }
 
 /// Parses a segment that must be one JSON object with unique member names (at every level),
-/// nested no deeper than `max_depth`.
+/// nested no deeper than `max_depth`: the [`Scanner`] checks it and names the first problem,
+/// then the [`Builder`] builds it.
 pub(crate) fn parse_object(
     json: &[u8],
     max_depth: usize,
@@ -360,21 +330,12 @@ pub(crate) fn parse_object(
     if std::str::from_utf8(json).is_err() {
         return Err(DecodeError::NotUtf8 { part: Some(part) });
     }
-    let mut p = Parser {
-        s: json,
-        i: 0,
-        max_depth,
-        part,
-    };
-    let value = p.value(0)?;
-    p.ws();
-    if p.i != json.len() {
-        return Err(p.bad());
+    if Scanner::new(json, max_depth, part, false).document()? != Kind::Object {
+        return Err(DecodeError::NotObject { part });
     }
-    match value {
-        Value::Object(members) => Ok(members),
-        _ => Err(DecodeError::NotObject { part }),
-    }
+    let mut builder = Builder { s: json, i: 0 };
+    builder.ws();
+    Ok(builder.object())
 }
 
 /// Reads a JSON number as whole seconds (a NumericDate, floored), exactly and without floats.
@@ -523,6 +484,7 @@ enum Kind {
     Number(bool),
     /// An array and whether every item is a string.
     Array(bool),
+    Object,
     Other,
 }
 
@@ -535,70 +497,119 @@ struct Name {
     escaped: bool,
 }
 
-/// The validating scan behind [`scan_claims`]: the grammar of [`Parser`], the same depth cap
-/// and duplicate rule, building nothing. Every refusal is `None`: the caller then runs the
-/// strict parser, which names the error.
+/// The validating scan: RFC 8259, the depth cap, unique member names at every level (escaped
+/// spellings unescaped), and, for a claims set, the registered claims' types — building
+/// nothing. Its errors are the strict reader's ([`parse_object`]): the first problem in
+/// document order, at the offset where reading stops.
 struct Scanner<'a> {
     s: &'a [u8],
     i: usize,
     max_depth: usize,
+    part: Part,
+    /// Check the registered claims' types at depth 1 ([`scan_claims`]).
+    claims: bool,
     /// Names of the objects being read, innermost last (one stack for every level).
     names: Vec<Name>,
     times: TimeSpans,
     scratch: (Vec<u8>, Vec<u8>),
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    fn new(s: &'a [u8], max_depth: usize, part: Part, claims: bool) -> Self {
+        Scanner {
+            s,
+            i: 0,
+            max_depth,
+            part,
+            claims,
+            names: Vec::with_capacity(16),
+            times: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
+        }
+    }
+
+    fn bad(&self) -> DecodeError {
+        DecodeError::BadJson {
+            part: self.part,
+            offset: self.i,
+        }
+    }
+
+    /// `Err(offset)` of a string or number reader as `bad_json` at that offset.
+    fn at(&mut self, offset: usize) -> DecodeError {
+        self.i = offset;
+        self.bad()
+    }
+
+    /// One value and nothing after it but whitespace.
+    fn document(&mut self) -> Result<Kind, DecodeError> {
+        let kind = self.value(0)?;
+        self.ws();
+        if self.i != self.s.len() {
+            return Err(self.bad());
+        }
+        Ok(kind)
+    }
+
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, lit: &[u8]) -> Option<Kind> {
-        self.s[self.i..].starts_with(lit).then(|| {
+    fn eat(&mut self, lit: &[u8]) -> Result<Kind, DecodeError> {
+        if self.s[self.i..].starts_with(lit) {
             self.i += lit.len();
-            Kind::Other
-        })
+            Ok(Kind::Other)
+        } else {
+            Err(self.bad())
+        }
     }
 
-    fn value(&mut self, depth: usize) -> Option<Kind> {
+    fn value(&mut self, depth: usize) -> Result<Kind, DecodeError> {
         self.ws();
-        match self.s.get(self.i)? {
-            b'{' | b'[' if depth >= self.max_depth => None,
-            b'{' => self.object(depth + 1),
-            b'[' => {
+        match self.s.get(self.i) {
+            Some(b'{' | b'[') if depth >= self.max_depth => Err(DecodeError::TooDeep {
+                part: self.part,
+                max: self.max_depth,
+            }),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => {
                 self.i += 1;
                 let mut strings = true;
                 self.ws();
                 if self.s.get(self.i) == Some(&b']') {
                     self.i += 1;
-                    return Some(Kind::Array(true));
+                    return Ok(Kind::Array(true));
                 }
                 loop {
                     strings &= self.value(depth + 1)? == Kind::String;
                     self.ws();
-                    match self.s.get(self.i)? {
-                        b',' => self.i += 1,
-                        b']' => {
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
                             self.i += 1;
-                            return Some(Kind::Array(strings));
+                            return Ok(Kind::Array(strings));
                         }
-                        _ => return None,
+                        _ => return Err(self.bad()),
                     }
                 }
             }
-            b'"' => self.string().map(|_| Kind::String),
-            b't' => self.eat(b"true"),
-            b'f' => self.eat(b"false"),
-            b'n' => self.eat(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
+            Some(b'"') => self.string().map(|_| Kind::String),
+            Some(b't') => self.eat(b"true"),
+            Some(b'f') => self.eat(b"false"),
+            Some(b'n') => self.eat(b"null"),
+            Some(b'-' | b'0'..=b'9') => {
+                let (end, plain) = number_end(self.s, self.i).map_err(|o| self.at(o))?;
+                self.i = end;
+                Ok(Kind::Number(plain))
+            }
+            _ => Err(self.bad()),
         }
     }
 
-    /// `{...}`; at depth 1 (the claims set) the registered claims' types are checked too.
-    fn object(&mut self, depth: usize) -> Option<Kind> {
+    /// `{...}`; in a claims set, at depth 1 the registered claims' types are checked too.
+    fn object(&mut self, depth: usize) -> Result<Kind, DecodeError> {
         self.i += 1;
         let base = self.names.len();
         // One bit per unescaped name length (mod 64) seen in this object: a name whose bit is
@@ -607,12 +618,12 @@ impl Scanner<'_> {
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
             self.i += 1;
-            return Some(Kind::Other);
+            return Ok(Kind::Object);
         }
         loop {
             self.ws();
             if self.s.get(self.i) != Some(&b'"') {
-                return None;
+                return Err(self.bad());
             }
             let start = self.i + 1;
             let escaped = self.string()?;
@@ -625,7 +636,7 @@ impl Scanner<'_> {
             if escaped || any_escaped || lengths & bit != 0 {
                 for k in base..self.names.len() {
                     if self.same(self.names[k], name) {
-                        return None;
+                        return Err(self.duplicate(name));
                     }
                 }
             }
@@ -637,24 +648,36 @@ impl Scanner<'_> {
             self.ws();
             let value_start = self.i;
             let kind = self.value(depth)?;
-            if depth == 1 {
-                self.check_claim(name, kind, value_start)?;
+            if depth == 1 && self.claims && !self.check_claim(name, kind, value_start) {
+                // Only `scan_claims` asks, and it names no error: the full decoder does.
+                return Err(self.bad());
             }
             self.ws();
-            match self.s.get(self.i)? {
-                b',' => self.i += 1,
-                b'}' => {
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
                     self.i += 1;
                     self.names.truncate(base);
-                    return Some(Kind::Other);
+                    return Ok(Kind::Object);
                 }
-                _ => return None,
+                _ => return Err(self.bad()),
             }
         }
     }
 
+    #[cold]
+    fn duplicate(&mut self, name: Name) -> DecodeError {
+        unescape(&self.s[name.start..name.end], &mut self.scratch.0);
+        // The scan checked the text is UTF-8 and escapes produce whole chars.
+        let name = String::from_utf8(self.scratch.0.clone()).unwrap_or_default();
+        DecodeError::Duplicate {
+            part: self.part,
+            name: truncated(name, 64),
+        }
+    }
+
     /// The registered claims' types, as [`crate::claims::Claims`] requires them.
-    fn check_claim(&mut self, name: Name, kind: Kind, value_start: usize) -> Option<()> {
+    fn check_claim(&mut self, name: Name, kind: Kind, value_start: usize) -> bool {
         let s = self.s;
         let text: &[u8] = if name.escaped {
             unescape(&s[name.start..name.end], &mut self.scratch.0);
@@ -662,12 +685,12 @@ impl Scanner<'_> {
         } else {
             &s[name.start..name.end]
         };
-        let ok = match text {
+        match text {
             b"iss" | b"sub" | b"jti" => kind == Kind::String,
             b"aud" => matches!(kind, Kind::String | Kind::Array(true)),
             b"exp" | b"nbf" | b"iat" => {
                 let Kind::Number(plain) = kind else {
-                    return None;
+                    return false;
                 };
                 let number = &s[value_start..self.i];
                 let max = crate::claims::MAX_NUMERIC_DATE;
@@ -677,7 +700,10 @@ impl Scanner<'_> {
                     secs <= max
                 } else {
                     // A validated number is ASCII.
-                    let secs = numeric_date(std::str::from_utf8(number).ok()?, max)?;
+                    let text = std::str::from_utf8(number).unwrap_or_default();
+                    let Some(secs) = numeric_date(text, max) else {
+                        return false;
+                    };
                     if !plain {
                         self.times.push((value_start, self.i, secs));
                     }
@@ -685,8 +711,7 @@ impl Scanner<'_> {
                 }
             }
             _ => true,
-        };
-        ok.then_some(())
+        }
     }
 
     /// Whether two member names are the same string once unescaped.
@@ -702,16 +727,10 @@ impl Scanner<'_> {
     }
 
     /// A string at `self.i` (its opening quote); whether it holds an escape.
-    fn string(&mut self) -> Option<bool> {
-        let (end, escaped) = string_end(self.s, self.i).ok()?;
+    fn string(&mut self) -> Result<bool, DecodeError> {
+        let (end, escaped) = string_end(self.s, self.i).map_err(|o| self.at(o))?;
         self.i = end;
-        Some(escaped)
-    }
-
-    fn number(&mut self) -> Option<Kind> {
-        let (end, plain) = number_end(self.s, self.i).ok()?;
-        self.i = end;
-        Some(Kind::Number(plain))
+        Ok(escaped)
     }
 }
 
@@ -761,23 +780,10 @@ fn unescape(raw: &[u8], out: &mut Vec<u8>) {
 /// Checks a claims set's JSON text (UTF-8 already checked) without building it: RFC 8259,
 /// one object, nesting within `max_depth`, unique names at every level, and the registered
 /// claims of the types [`crate::claims::Claims`] reads. `None` when anything is wrong (the
-/// strict parser then names the error); otherwise the time claims to rewrite as integers.
+/// full decoder then names the error); otherwise the time claims to rewrite as integers.
 pub(crate) fn scan_claims(json: &[u8], max_depth: usize) -> Option<TimeSpans> {
-    let mut scan = Scanner {
-        s: json,
-        i: 0,
-        max_depth,
-        names: Vec::with_capacity(16),
-        times: Vec::new(),
-        scratch: (Vec::new(), Vec::new()),
-    };
-    scan.ws();
-    if scan.s.get(scan.i) != Some(&b'{') || max_depth == 0 {
-        return None;
-    }
-    scan.object(1)?;
-    scan.ws();
-    (scan.i == json.len()).then_some(scan.times)
+    let mut scan = Scanner::new(json, max_depth, Part::Claims, true);
+    (scan.document().ok()? == Kind::Object).then_some(scan.times)
 }
 
 #[cfg(test)]
