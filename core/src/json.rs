@@ -873,6 +873,12 @@ mod tests {
         );
         let ok = format!("{{\"a\":{}{}}}", "[".repeat(31), "]".repeat(31));
         assert!(parse(&ok).is_ok());
+        let one_more = format!("{{\"a\":{}{}}}", "[".repeat(32), "]".repeat(32));
+        assert_eq!(
+            parse(&one_more).unwrap_err().code(),
+            "too_deep",
+            "32 levels are the cap"
+        );
     }
 
     #[test]
@@ -907,6 +913,303 @@ mod tests {
             ("25340230079.99e1", Some(253_402_300_799)),
         ] {
             assert_eq!(numeric_date(text, max), want, "{text}");
+        }
+    }
+
+    /// The strict reader as it was before the scan took over its checks (main before issue 16's
+    /// second decoding pass), kept as the reference the scan-then-build reader must match,
+    /// result and error, offsets included.
+    mod reference {
+        use super::super::truncated;
+        use crate::error::{DecodeError, Part};
+        use crate::json::Value;
+
+        struct Parser<'a> {
+            s: &'a [u8],
+            i: usize,
+            max_depth: usize,
+            part: Part,
+        }
+
+        impl Parser<'_> {
+            fn bad(&self) -> DecodeError {
+                DecodeError::BadJson {
+                    part: self.part,
+                    offset: self.i,
+                }
+            }
+
+            fn ws(&mut self) {
+                while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+                    self.i += 1;
+                }
+            }
+
+            fn eat(&mut self, lit: &[u8]) -> Result<(), DecodeError> {
+                if self.s[self.i..].starts_with(lit) {
+                    self.i += lit.len();
+                    Ok(())
+                } else {
+                    Err(self.bad())
+                }
+            }
+
+            fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+                self.ws();
+                match self.s.get(self.i) {
+                    Some(b'{') | Some(b'[') if depth >= self.max_depth => {
+                        Err(DecodeError::TooDeep {
+                            part: self.part,
+                            max: self.max_depth,
+                        })
+                    }
+                    Some(b'{') => self.object(depth + 1).map(Value::Object),
+                    Some(b'[') => {
+                        self.i += 1;
+                        let mut items = Vec::new();
+                        self.ws();
+                        if self.s.get(self.i) == Some(&b']') {
+                            self.i += 1;
+                            return Ok(Value::Array(items));
+                        }
+                        loop {
+                            items.push(self.value(depth + 1)?);
+                            self.ws();
+                            match self.s.get(self.i) {
+                                Some(b',') => self.i += 1,
+                                Some(b']') => {
+                                    self.i += 1;
+                                    return Ok(Value::Array(items));
+                                }
+                                _ => return Err(self.bad()),
+                            }
+                        }
+                    }
+                    Some(b'"') => self.string().map(Value::String),
+                    Some(b't') => self.eat(b"true").map(|_| Value::Bool(true)),
+                    Some(b'f') => self.eat(b"false").map(|_| Value::Bool(false)),
+                    Some(b'n') => self.eat(b"null").map(|_| Value::Null),
+                    Some(b'-' | b'0'..=b'9') => self.number(),
+                    _ => Err(self.bad()),
+                }
+            }
+
+            /// Parses `{...}` at `self.i`; refuses a member name seen before in the same object.
+            fn object(&mut self, depth: usize) -> Result<Vec<(String, Value)>, DecodeError> {
+                self.i += 1;
+                let mut members: Vec<(String, Value)> = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(members);
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.bad());
+                    }
+                    let name = self.string()?;
+                    if members.iter().any(|(k, _)| *k == name) {
+                        return Err(DecodeError::Duplicate {
+                            part: self.part,
+                            name: truncated(name, 64),
+                        });
+                    }
+                    self.ws();
+                    self.eat(b":")?;
+                    let value = self.value(depth)?;
+                    members.push((name, value));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(members);
+                        }
+                        _ => return Err(self.bad()),
+                    }
+                }
+            }
+
+            fn hex4(&mut self) -> Result<u32, DecodeError> {
+                let digits = self.s.get(self.i..self.i + 4).ok_or_else(|| self.bad())?;
+                let mut v = 0;
+                for &d in digits {
+                    let n = (d as char).to_digit(16).ok_or_else(|| self.bad())?;
+                    v = v * 16 + n;
+                }
+                self.i += 4;
+                Ok(v)
+            }
+
+            fn string(&mut self) -> Result<String, DecodeError> {
+                self.i += 1;
+                let mut out = Vec::new();
+                loop {
+                    // A run of bytes that need no unescaping is copied whole.
+                    let run = self.s[self.i..]
+                        .iter()
+                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                        .unwrap_or(self.s.len() - self.i);
+                    out.extend_from_slice(&self.s[self.i..self.i + run]);
+                    self.i += run;
+                    let Some(&b) = self.s.get(self.i) else {
+                        return Err(self.bad());
+                    };
+                    self.i += 1;
+                    match b {
+                        b'"' => break,
+                        b'\\' => {
+                            let Some(&e) = self.s.get(self.i) else {
+                                return Err(self.bad());
+                            };
+                            self.i += 1;
+                            let c = match e {
+                                b'"' => '"',
+                                b'\\' => '\\',
+                                b'/' => '/',
+                                b'b' => '\u{8}',
+                                b'f' => '\u{c}',
+                                b'n' => '\n',
+                                b'r' => '\r',
+                                b't' => '\t',
+                                b'u' => {
+                                    let hi = self.hex4()?;
+                                    let code = match hi {
+                                        0xD800..=0xDBFF => {
+                                            // A high surrogate must be followed by an escaped low one.
+                                            self.eat(b"\\u")?;
+                                            let lo = self.hex4()?;
+                                            if !(0xDC00..=0xDFFF).contains(&lo) {
+                                                return Err(self.bad());
+                                            }
+                                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                        }
+                                        0xDC00..=0xDFFF => return Err(self.bad()),
+                                        c => c,
+                                    };
+                                    char::from_u32(code).ok_or_else(|| self.bad())?
+                                }
+                                _ => return Err(self.bad()),
+                            };
+                            let mut buf = [0; 4];
+                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        }
+                        0..=0x1f => return Err(self.bad()),
+                        b => out.push(b),
+                    }
+                }
+                // The input was checked to be UTF-8 and escapes produce whole chars, so this holds;
+                // refuse rather than panic if it ever does not.
+                String::from_utf8(out).map_err(|_| DecodeError::NotUtf8 {
+                    part: Some(self.part),
+                })
+            }
+
+            fn digits(&mut self) -> usize {
+                let start = self.i;
+                while let Some(b'0'..=b'9') = self.s.get(self.i) {
+                    self.i += 1;
+                }
+                self.i - start
+            }
+
+            fn number(&mut self) -> Result<Value, DecodeError> {
+                let start = self.i;
+                if self.s.get(self.i) == Some(&b'-') {
+                    self.i += 1;
+                }
+                let int_start = self.i;
+                let int_len = self.digits();
+                if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
+                    return Err(self.bad());
+                }
+                if self.s.get(self.i) == Some(&b'.') {
+                    self.i += 1;
+                    if self.digits() == 0 {
+                        return Err(self.bad());
+                    }
+                }
+                if let Some(b'e' | b'E') = self.s.get(self.i) {
+                    self.i += 1;
+                    if let Some(b'+' | b'-') = self.s.get(self.i) {
+                        self.i += 1;
+                    }
+                    if self.digits() == 0 {
+                        return Err(self.bad());
+                    }
+                }
+                // Validated ASCII.
+                let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+                Ok(Value::Number(text))
+            }
+        }
+
+        /// Parses a segment that must be one JSON object with unique member names (at every level),
+        /// nested no deeper than `max_depth`.
+        pub(super) fn parse_object(
+            json: &[u8],
+            max_depth: usize,
+            part: Part,
+        ) -> Result<Vec<(String, Value)>, DecodeError> {
+            if std::str::from_utf8(json).is_err() {
+                return Err(DecodeError::NotUtf8 { part: Some(part) });
+            }
+            let mut p = Parser {
+                s: json,
+                i: 0,
+                max_depth,
+                part,
+            };
+            let value = p.value(0)?;
+            p.ws();
+            if p.i != json.len() {
+                return Err(p.bad());
+            }
+            match value {
+                Value::Object(members) => Ok(members),
+                _ => Err(DecodeError::NotObject { part }),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Mutated texts (bytes inserted, removed, replaced) read exactly as the reference
+        /// reads them, with depth caps 32 and 3.
+        #[test]
+        fn the_reader_matches_the_reference_on_mutated_texts(
+            seed in proptest::sample::select(vec![
+                r#"{"a":[1,-2.5e3,true,false,null,"x\u00e9\n\ud83d\ude00"],"b":{},"exp":1.5e3}"#,
+                r#"{"s":"\"\\\/\b\f\n\r\t\u0041\uD83D\uDE00","n":-0.0e+1,"o":{"p":[{"q":"é"}]}}"#,
+                r#"{"a":{"b":{"c":[[[{"d":1,"e":[2,{"f":"\u0066"}]}]]]}},"a\u0062":0,"ab":1}"#,
+                r#"[1,{"x":[]},"s"]"#,
+            ]),
+            edits in proptest::collection::vec(
+                (0..3u8, proptest::prelude::any::<proptest::sample::Index>(), proptest::sample::select(
+                    b"{}[]\":,\\u0123456789abcdefABCDEF.eE+- \ttrnlsxyz\xc3\xa9\x01".to_vec())),
+                1..4),
+        ) {
+            let mut text = seed.as_bytes().to_vec();
+            for (op, at, byte) in edits {
+                let i = at.index(text.len() + 1);
+                match op {
+                    0 if i < text.len() => {
+                        text.remove(i);
+                    }
+                    1 => text.insert(i, byte),
+                    _ if i < text.len() => text[i] = byte,
+                    _ => {}
+                }
+            }
+            for depth in [32, 3] {
+                proptest::prop_assert_eq!(
+                    parse_object(&text, depth, Part::Claims),
+                    reference::parse_object(&text, depth, Part::Claims),
+                    "{}", String::from_utf8_lossy(&text)
+                );
+            }
         }
     }
 
