@@ -198,9 +198,6 @@ impl ClaimsJsonDecoder {
         let (payload, signature) = (&rest[..second], &rest[second + 1..]);
         if header.is_empty() || payload.is_empty() || !is_base64url(signature) {
             return None;
-        };
-        if header.is_empty() || payload.is_empty() || !is_base64url(signature) {
-            return None;
         }
         if header != self.checked_header.as_slice() {
             read_header(&base64url(header, Part::Header).ok()?, limits.max_depth).ok()?;
