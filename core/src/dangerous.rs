@@ -16,7 +16,8 @@
 use crate::claims::Claims;
 use crate::error::{DecodeError, Part};
 use crate::header::Header;
-use crate::json::{base64url, parse_object};
+use crate::json::{base64url, is_base64url, parse_object, scan_claims};
+use crate::message::push_decimal;
 
 /// Bounds applied before and during decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +137,91 @@ pub fn claims_from_json_unverified(
     parse_claims(json, limits.max_depth)
 }
 
+/// The claims of a token as JSON text for the UI's `JSON.parse`, with the default
+/// [`DecodeLimits`] — accepted and refused exactly as [`decode_unverified`] accepts and
+/// refuses, with the same errors. One [`ClaimsJsonDecoder`] call.
+///
+/// DANGER: see the [module documentation](self).
+pub fn claims_json_unverified(token: impl AsRef<[u8]>) -> Result<String, DecodeError> {
+    ClaimsJsonDecoder::default().decode(token.as_ref())
+}
+
+/// Decodes tokens' claims as JSON text for the UI's `JSON.parse` (`decodeClaims`), accepting
+/// and refusing exactly what [`decode_unverified`] does, with the same errors, under the
+/// default [`DecodeLimits`].
+///
+/// The text is the token's own decoded claims, members in the token's order, except that a
+/// time claim (`exp`, `nbf`, `iat`) not written as a plain integer (`1.9e1`, `1900.5`) is
+/// written as its whole seconds, as [`Claims`] reads it. So `JSON.parse` gives the object
+/// [`Claims::to_json`] describes, in the token's member order rather than registered claims
+/// first. A validating scan checks the text without building a [`crate::Value`] for each
+/// member; only a token it refuses goes through the full decoder, which names the error.
+/// The decoder remembers the last header segment that passed its checks (the tokens of one
+/// issuer share it), so the same header is not read again.
+///
+/// DANGER: see the [module documentation](self).
+#[derive(Clone, Debug, Default)]
+pub struct ClaimsJsonDecoder {
+    /// The last header segment (base64url text) that passed every header check.
+    checked_header: Vec<u8>,
+}
+
+impl ClaimsJsonDecoder {
+    /// A decoder that remembers no header yet (`const`, for a `static`).
+    pub const fn new() -> Self {
+        Self {
+            checked_header: Vec::new(),
+        }
+    }
+
+    /// The claims of `token` as JSON text, or the error [`decode_unverified`] gives.
+    pub fn decode(&mut self, token: &[u8]) -> Result<String, DecodeError> {
+        let limits = DecodeLimits::default();
+        match self.scanned(token, &limits) {
+            Some(json) => Ok(json),
+            None => decode_unverified_with(token, &limits).map(|t| t.claims.to_json()),
+        }
+    }
+
+    /// The fast path: `None` for anything the full decoder might refuse. A token whose
+    /// segments are base64url is ASCII, so the token's UTF-8 check and the `not_compact` check
+    /// (`{` or whitespace first) are covered by the base64url checks.
+    fn scanned(&mut self, token: &[u8], limits: &DecodeLimits) -> Option<String> {
+        if token.len() > limits.max_len {
+            return None;
+        }
+        // Two dots; a third is refused with the signature, where `.` is not base64url.
+        let dot = |s: &[u8]| s.iter().position(|b| *b == b'.');
+        let first = dot(token)?;
+        let (header, rest) = (&token[..first], &token[first + 1..]);
+        let second = dot(rest)?;
+        let (payload, signature) = (&rest[..second], &rest[second + 1..]);
+        if header.is_empty() || payload.is_empty() || !is_base64url(signature) {
+            return None;
+        }
+        if header != self.checked_header.as_slice() {
+            read_header(&base64url(header, Part::Header).ok()?, limits.max_depth).ok()?;
+            self.checked_header.clear();
+            self.checked_header.extend_from_slice(header);
+        }
+        let json = String::from_utf8(base64url(payload, Part::Claims).ok()?).ok()?;
+        let times = scan_claims(json.as_bytes(), limits.max_depth)?;
+        if times.is_empty() {
+            return Some(json);
+        }
+        // Rare: a time claim such as `1.9e1` is written as the integer the claims hold.
+        let mut out = String::with_capacity(json.len());
+        let mut at = 0;
+        for (start, end, secs) in times {
+            out.push_str(json.get(at..start)?);
+            push_decimal(&mut out, secs);
+            at = end;
+        }
+        out.push_str(json.get(at..)?);
+        Some(out)
+    }
+}
+
 /// A claims set from its JSON text: the one parse behind a JWT's claims and claims given as
 /// JSON, so both get the same checks (and the package one copy of them).
 fn parse_claims(json: &[u8], max_depth: usize) -> Result<Claims, DecodeError> {
@@ -154,6 +240,11 @@ pub fn decode_jws_unverified(
     limits: &DecodeLimits,
 ) -> Result<UnverifiedJws, DecodeError> {
     decode_compact(jws, limits, Part::Payload)
+}
+
+/// A decoded header segment as a [`Header`]: one copy of the header's checks for both decoders.
+fn read_header(json: &[u8], max_depth: usize) -> Result<Header, DecodeError> {
+    Header::from_object(parse_object(json, max_depth, Part::Header)?)
 }
 
 /// The one compact decoder behind both entry points; `payload_part` names the middle segment
@@ -193,7 +284,7 @@ fn decode_compact(
     let payload_bytes = base64url(payload, payload_part)?;
     let signature_bytes = base64url(signature, Part::Signature)?;
 
-    let header = Header::from_object(parse_object(&header_json, limits.max_depth, Part::Header)?)?;
+    let header = read_header(&header_json, limits.max_depth)?;
     Ok(UnverifiedJws {
         header,
         // parse_object accepted it, so it is UTF-8.

@@ -6,6 +6,10 @@
 //! general-purpose deserializer with float parsing and formatting would double the `.wasm`.
 //! Numbers keep their source text; the few that matter (time claims) are read exactly by
 //! `numeric_date` with integer arithmetic.
+//!
+//! Reading is two steps: a scanner checks the text (and names the first problem), then a
+//! builder that checks nothing builds the [`Value`]s. `decodeClaims` stops after the scan and
+//! hands the checked text itself to `JSON.parse`.
 
 use crate::error::{DecodeError, Part};
 
@@ -113,223 +117,195 @@ pub(crate) fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-struct Parser<'a> {
+/// Builds the tree of a text the [`Scanner`] accepted, so nothing is checked twice: the checks
+/// and their errors live in the scan only.
+struct Builder<'a> {
     s: &'a [u8],
     i: usize,
-    max_depth: usize,
-    part: Part,
 }
 
-impl Parser<'_> {
-    fn bad(&self) -> DecodeError {
-        DecodeError::BadJson {
-            part: self.part,
-            offset: self.i,
-        }
-    }
-
+impl Builder<'_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, lit: &[u8]) -> Result<(), DecodeError> {
-        if self.s[self.i..].starts_with(lit) {
-            self.i += lit.len();
-            Ok(())
-        } else {
-            Err(self.bad())
-        }
+    /// The byte at `self.i` and a step past it.
+    fn next(&mut self) -> u8 {
+        let b = self.s.get(self.i).copied().unwrap_or(b'}');
+        self.i += 1;
+        b
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+    fn value(&mut self) -> Value {
         self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') | Some(b'[') if depth >= self.max_depth => Err(DecodeError::TooDeep {
-                part: self.part,
-                max: self.max_depth,
-            }),
-            Some(b'{') => self.object(depth + 1).map(Value::Object),
-            Some(b'[') => {
+        match self.s.get(self.i).copied().unwrap_or(b'n') {
+            b'{' => Value::Object(self.object()),
+            b'[' => {
                 self.i += 1;
                 let mut items = Vec::new();
                 self.ws();
                 if self.s.get(self.i) == Some(&b']') {
                     self.i += 1;
-                    return Ok(Value::Array(items));
+                } else {
+                    // Items until `]` (a validated text alternates items and `,`).
+                    while {
+                        items.push(self.value());
+                        self.ws();
+                        self.next() == b','
+                    } {}
                 }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Value::Array(items));
-                        }
-                        _ => return Err(self.bad()),
-                    }
-                }
+                Value::Array(items)
             }
-            Some(b'"') => self.string().map(Value::String),
-            Some(b't') => self.eat(b"true").map(|_| Value::Bool(true)),
-            Some(b'f') => self.eat(b"false").map(|_| Value::Bool(false)),
-            Some(b'n') => self.eat(b"null").map(|_| Value::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err(self.bad()),
+            b'"' => Value::String(self.string()),
+            b't' => {
+                self.i += 4;
+                Value::Bool(true)
+            }
+            b'f' => {
+                self.i += 5;
+                Value::Bool(false)
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                self.i = number_end(self.s, start).map_or(self.s.len(), |(end, _)| end);
+                // Validated ASCII, so every byte is a char (and no lossy conversion is linked).
+                Value::Number(
+                    self.s[start..self.i]
+                        .iter()
+                        .map(|b| char::from(*b))
+                        .collect(),
+                )
+            }
+            _ => {
+                self.i += 4;
+                Value::Null
+            }
         }
     }
 
-    /// Parses `{...}` at `self.i`; refuses a member name seen before in the same object.
-    fn object(&mut self, depth: usize) -> Result<Vec<(String, Value)>, DecodeError> {
+    fn object(&mut self) -> Vec<(String, Value)> {
         self.i += 1;
-        let mut members: Vec<(String, Value)> = Vec::new();
+        let mut members = Vec::new();
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
             self.i += 1;
-            return Ok(members);
+            return members;
         }
-        loop {
+        while {
             self.ws();
-            if self.s.get(self.i) != Some(&b'"') {
-                return Err(self.bad());
-            }
-            let name = self.string()?;
-            if members.iter().any(|(k, _)| *k == name) {
-                return Err(DecodeError::Duplicate {
-                    part: self.part,
-                    name: truncated(name, 64),
-                });
-            }
+            let name = self.string();
             self.ws();
-            self.eat(b":")?;
-            let value = self.value(depth)?;
-            members.push((name, value));
+            self.i += 1; // `:`
+            members.push((name, self.value()));
             self.ws();
-            match self.s.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(members);
-                }
-                _ => return Err(self.bad()),
-            }
-        }
+            self.next() == b','
+        } {}
+        members
     }
 
-    fn hex4(&mut self) -> Result<u32, DecodeError> {
-        let digits = self.s.get(self.i..self.i + 4).ok_or_else(|| self.bad())?;
-        let mut v = 0;
-        for &d in digits {
-            let n = (d as char).to_digit(16).ok_or_else(|| self.bad())?;
-            v = v * 16 + n;
+    fn string(&mut self) -> String {
+        let start = self.i + 1;
+        let (end, escaped) = string_end(self.s, self.i).unwrap_or((self.s.len(), false));
+        self.i = end;
+        let raw = self.s.get(start..end.saturating_sub(1)).unwrap_or_default();
+        let mut out = Vec::with_capacity(raw.len());
+        if escaped {
+            unescape(raw, &mut out);
+        } else {
+            out.extend_from_slice(raw);
         }
-        self.i += 4;
-        Ok(v)
+        // The scan checked the text is UTF-8 and escapes produce whole chars.
+        String::from_utf8(out).unwrap_or_default()
     }
+}
 
-    fn string(&mut self) -> Result<String, DecodeError> {
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            // A run of bytes that need no unescaping is copied whole.
-            let run = self.s[self.i..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(self.s.len() - self.i);
-            out.extend_from_slice(&self.s[self.i..self.i + run]);
-            self.i += run;
-            let Some(&b) = self.s.get(self.i) else {
-                return Err(self.bad());
-            };
-            self.i += 1;
-            match b {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else {
-                        return Err(self.bad());
-                    };
-                    self.i += 1;
-                    let c = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let code = match hi {
-                                0xD800..=0xDBFF => {
-                                    // A high surrogate must be followed by an escaped low one.
-                                    self.eat(b"\\u")?;
-                                    let lo = self.hex4()?;
-                                    if !(0xDC00..=0xDFFF).contains(&lo) {
-                                        return Err(self.bad());
-                                    }
-                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+/// The end (past the closing quote) of the string literal whose opening quote is at `s[i]`,
+/// and whether it holds an escape; `Err(offset)` where RFC 8259 is broken: a control
+/// character, an unknown escape, a bad `\u` escape or a lone surrogate, no closing quote.
+fn string_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
+    i += 1;
+    let mut escaped = false;
+    loop {
+        // A run of bytes that need no attention is skipped whole.
+        let run = s[i..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .ok_or(s.len())?;
+        i += run + 1;
+        match s[i - 1] {
+            b'"' => return Ok((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                let e = *s.get(i).ok_or(i)?;
+                i += 1;
+                match e {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        let hi = s.get(i..i + 4).and_then(hex4).ok_or(i)?;
+                        i += 4;
+                        match hi {
+                            // A high surrogate must be followed by an escaped low one.
+                            0xD800..=0xDBFF => {
+                                if !s[i..].starts_with(b"\\u") {
+                                    return Err(i);
                                 }
-                                0xDC00..=0xDFFF => return Err(self.bad()),
-                                c => c,
-                            };
-                            char::from_u32(code).ok_or_else(|| self.bad())?
+                                i += 2;
+                                let lo = s.get(i..i + 4).and_then(hex4).ok_or(i)?;
+                                i += 4;
+                                if !(0xDC00..=0xDFFF).contains(&lo) {
+                                    return Err(i);
+                                }
+                            }
+                            0xDC00..=0xDFFF => return Err(i),
+                            _ => {}
                         }
-                        _ => return Err(self.bad()),
-                    };
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    _ => return Err(i),
                 }
-                0..=0x1f => return Err(self.bad()),
-                b => out.push(b),
             }
+            _ => return Err(i),
         }
-        // The input was checked to be UTF-8 and escapes produce whole chars, so this holds;
-        // refuse rather than panic if it ever does not.
-        String::from_utf8(out).map_err(|_| DecodeError::NotUtf8 {
-            part: Some(self.part),
-        })
     }
+}
 
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while let Some(b'0'..=b'9') = self.s.get(self.i) {
-            self.i += 1;
+/// The end of the number at `s[i]` (`-`? int frac? exp?, no leading zeros) and whether it is
+/// plain digits; `Err(offset)` where the grammar is broken.
+fn number_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while let Some(b'0'..=b'9') = s.get(*i) {
+            *i += 1;
         }
-        self.i - start
+        *i - start
+    };
+    let negative = s.get(i) == Some(&b'-');
+    i += usize::from(negative);
+    let int_start = i;
+    let int_len = digits(&mut i);
+    if int_len == 0 || (int_len > 1 && s[int_start] == b'0') {
+        return Err(i);
     }
-
-    fn number(&mut self) -> Result<Value, DecodeError> {
-        let start = self.i;
-        if self.s.get(self.i) == Some(&b'-') {
-            self.i += 1;
+    let mut plain = !negative;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        plain = false;
+        if digits(&mut i) == 0 {
+            return Err(i);
         }
-        let int_start = self.i;
-        let int_len = self.digits();
-        if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
-            return Err(self.bad());
-        }
-        if self.s.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
-                return Err(self.bad());
-            }
-        }
-        if let Some(b'e' | b'E') = self.s.get(self.i) {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.s.get(self.i) {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return Err(self.bad());
-            }
-        }
-        // Validated ASCII.
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
-        Ok(Value::Number(text))
     }
+    if let Some(b'e' | b'E') = s.get(i) {
+        i += 1;
+        plain = false;
+        if let Some(b'+' | b'-') = s.get(i) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return Err(i);
+        }
+    }
+    Ok((i, plain))
 }
 
 fn truncated(mut s: String, max: usize) -> String {
@@ -344,7 +320,8 @@ fn truncated(mut s: String, max: usize) -> String {
 }
 
 /// Parses a segment that must be one JSON object with unique member names (at every level),
-/// nested no deeper than `max_depth`.
+/// nested no deeper than `max_depth`: the [`Scanner`] checks it and names the first problem,
+/// then the [`Builder`] builds it.
 pub(crate) fn parse_object(
     json: &[u8],
     max_depth: usize,
@@ -353,21 +330,12 @@ pub(crate) fn parse_object(
     if std::str::from_utf8(json).is_err() {
         return Err(DecodeError::NotUtf8 { part: Some(part) });
     }
-    let mut p = Parser {
-        s: json,
-        i: 0,
-        max_depth,
-        part,
-    };
-    let value = p.value(0)?;
-    p.ws();
-    if p.i != json.len() {
-        return Err(p.bad());
+    if Scanner::new(json, max_depth, part, false).document()? != Kind::Object {
+        return Err(DecodeError::NotObject { part });
     }
-    match value {
-        Value::Object(members) => Ok(members),
-        _ => Err(DecodeError::NotObject { part }),
-    }
+    let mut builder = Builder { s: json, i: 0 };
+    builder.ws();
+    Ok(builder.object())
 }
 
 /// Reads a JSON number as whole seconds (a NumericDate, floored), exactly and without floats.
@@ -426,41 +394,396 @@ pub(crate) fn saturating_digits(digits: &[u8]) -> i64 {
     })
 }
 
+/// The value of each base64url character (RFC 4648 §5), `0xFF` for every other byte.
+static BASE64URL: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Strict unpadded base64url: only `A-Z a-z 0-9 - _`, no `=`, no whitespace, and the unused
 /// low bits of the last character must be zero, so every byte string has exactly one encoding.
 pub(crate) fn base64url(input: &[u8], part: Part) -> Result<Vec<u8>, DecodeError> {
-    let bad = DecodeError::BadBase64 { part };
-    if input.len() % 4 == 1 {
-        return Err(bad);
-    }
-    // Written by index into a buffer of the exact length, not pushed byte by byte.
+    // Written four characters (three bytes) at a time into a buffer of the exact length.
     let mut out = vec![0u8; input.len() * 6 / 8];
-    let mut n = 0;
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in input {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return Err(bad),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            if let Some(byte) = out.get_mut(n) {
-                *byte = (acc >> bits) as u8;
-            }
-            n += 1;
-            acc &= (1 << bits) - 1;
+    if base64url_into(input, &mut out) {
+        Ok(out)
+    } else {
+        Err(DecodeError::BadBase64 { part })
+    }
+}
+
+/// Decodes `input` into `out` (exactly `input.len() * 6 / 8` bytes long) with a lookup
+/// table; false when `input` is not strict unpadded base64url (see [`base64url`]).
+fn base64url_into(input: &[u8], out: &mut [u8]) -> bool {
+    let v = |c: u8| u32::from(BASE64URL[usize::from(c)]);
+    let mut invalid = 0;
+    let (mut i, mut o) = (0, 0);
+    // Three bytes written one by one (a three-byte slice copy is a `memcpy` call at opt-level z).
+    while let (Some(&[a, b, c, d]), Some([x, y, z])) = (input.get(i..i + 4), out.get_mut(o..o + 3))
+    {
+        let (a, b, c, d) = (v(a), v(b), v(c), v(d));
+        // 0xFF has bits above the six a character carries.
+        invalid |= a | b | c | d;
+        let n = a << 18 | b << 12 | c << 6 | d;
+        (*x, *y, *z) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+        i += 4;
+        o += 3;
+    }
+    let (n, stray) = match input[i..] {
+        [] => (0, 0),
+        [a, b] => {
+            let (a, b) = (v(a), v(b));
+            invalid |= a | b;
+            (a << 18 | b << 12, b & 0x0F)
+        }
+        [a, b, c] => {
+            let (a, b, c) = (v(a), v(b), v(c));
+            invalid |= a | b | c;
+            (a << 18 | b << 12 | c << 6, c & 0x03)
+        }
+        _ => return false,
+    };
+    for (k, byte) in out[o..].iter_mut().enumerate() {
+        *byte = (n >> (16 - 8 * k)) as u8;
+    }
+    invalid < 64 && stray == 0
+}
+
+/// True when `input` is strict unpadded base64url, decoding nothing (a signature that is
+/// only checked for its form).
+pub(crate) fn is_base64url(input: &[u8]) -> bool {
+    let stray_mask = match input.len() % 4 {
+        0 => 0,
+        2 => 0x0F,
+        3 => 0x03,
+        _ => return false,
+    };
+    let mut invalid = 0;
+    for c in input {
+        invalid |= BASE64URL[usize::from(*c)];
+    }
+    let last = input.last().map_or(0, |c| BASE64URL[usize::from(*c)]);
+    invalid < 64 && last & stray_mask == 0
+}
+
+/// What [`scan_claims`] found: the time claims that are numbers but not written as plain
+/// integers (`1.9e1`, `1900.5`), as (start, end, whole seconds), to be written as integers.
+pub(crate) type TimeSpans = Vec<(usize, usize, u64)>;
+
+/// The kind of a scanned value, as far as the claim types need it.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    String,
+    /// A number and whether it is plain digits (no sign, fraction or exponent).
+    Number(bool),
+    /// An array and whether every item is a string.
+    Array(bool),
+    Object,
+    Other,
+}
+
+/// A member name seen in the current objects: its raw text (between the quotes) and whether
+/// it holds an escape.
+#[derive(Clone, Copy)]
+struct Name {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+/// The validating scan: RFC 8259, the depth cap, unique member names at every level (escaped
+/// spellings unescaped), and, for a claims set, the registered claims' types — building
+/// nothing. Its errors are the strict reader's ([`parse_object`]): the first problem in
+/// document order, at the offset where reading stops.
+struct Scanner<'a> {
+    s: &'a [u8],
+    i: usize,
+    max_depth: usize,
+    part: Part,
+    /// Check the registered claims' types at depth 1 ([`scan_claims`]).
+    claims: bool,
+    /// Names of the objects being read, innermost last (one stack for every level).
+    names: Vec<Name>,
+    times: TimeSpans,
+    scratch: (Vec<u8>, Vec<u8>),
+}
+
+impl<'a> Scanner<'a> {
+    fn new(s: &'a [u8], max_depth: usize, part: Part, claims: bool) -> Self {
+        Scanner {
+            s,
+            i: 0,
+            max_depth,
+            part,
+            claims,
+            names: Vec::with_capacity(16),
+            times: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
         }
     }
-    if acc != 0 {
-        return Err(bad);
+
+    fn bad(&self) -> DecodeError {
+        DecodeError::BadJson {
+            part: self.part,
+            offset: self.i,
+        }
     }
-    Ok(out)
+
+    /// `Err(offset)` of a string or number reader as `bad_json` at that offset.
+    fn at(&mut self, offset: usize) -> DecodeError {
+        self.i = offset;
+        self.bad()
+    }
+
+    /// One value and nothing after it but whitespace.
+    fn document(&mut self) -> Result<Kind, DecodeError> {
+        let kind = self.value(0)?;
+        self.ws();
+        if self.i != self.s.len() {
+            return Err(self.bad());
+        }
+        Ok(kind)
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> Result<Kind, DecodeError> {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            Ok(Kind::Other)
+        } else {
+            Err(self.bad())
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Kind, DecodeError> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'{' | b'[') if depth >= self.max_depth => Err(DecodeError::TooDeep {
+                part: self.part,
+                max: self.max_depth,
+            }),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => {
+                self.i += 1;
+                let mut strings = true;
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Kind::Array(true));
+                }
+                loop {
+                    strings &= self.value(depth + 1)? == Kind::String;
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Kind::Array(strings));
+                        }
+                        _ => return Err(self.bad()),
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(|_| Kind::String),
+            Some(b't') => self.eat(b"true"),
+            Some(b'f') => self.eat(b"false"),
+            Some(b'n') => self.eat(b"null"),
+            Some(b'-' | b'0'..=b'9') => {
+                let (end, plain) = number_end(self.s, self.i).map_err(|o| self.at(o))?;
+                self.i = end;
+                Ok(Kind::Number(plain))
+            }
+            _ => Err(self.bad()),
+        }
+    }
+
+    /// `{...}`; in a claims set, at depth 1 the registered claims' types are checked too.
+    fn object(&mut self, depth: usize) -> Result<Kind, DecodeError> {
+        self.i += 1;
+        let base = self.names.len();
+        // One bit per unescaped name length (mod 64) seen in this object: a name whose bit is
+        // clear cannot repeat an unescaped one, so most names are compared with none.
+        let (mut lengths, mut any_escaped) = (0u64, false);
+        self.ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(Kind::Object);
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return Err(self.bad());
+            }
+            let start = self.i + 1;
+            let escaped = self.string()?;
+            let name = Name {
+                start,
+                end: self.i - 1,
+                escaped,
+            };
+            let bit = 1u64 << ((name.end - name.start) % 64);
+            if escaped || any_escaped || lengths & bit != 0 {
+                for k in base..self.names.len() {
+                    if self.same(self.names[k], name) {
+                        return Err(self.duplicate(name));
+                    }
+                }
+            }
+            lengths |= bit;
+            any_escaped |= escaped;
+            self.names.push(name);
+            self.ws();
+            self.eat(b":")?;
+            self.ws();
+            let value_start = self.i;
+            let kind = self.value(depth)?;
+            if depth == 1 && self.claims && !self.check_claim(name, kind, value_start) {
+                // Only `scan_claims` asks, and it names no error: the full decoder does.
+                return Err(self.bad());
+            }
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    self.names.truncate(base);
+                    return Ok(Kind::Object);
+                }
+                _ => return Err(self.bad()),
+            }
+        }
+    }
+
+    #[cold]
+    fn duplicate(&mut self, name: Name) -> DecodeError {
+        unescape(&self.s[name.start..name.end], &mut self.scratch.0);
+        // The scan checked the text is UTF-8 and escapes produce whole chars.
+        let name = String::from_utf8(self.scratch.0.clone()).unwrap_or_default();
+        DecodeError::Duplicate {
+            part: self.part,
+            name: truncated(name, 64),
+        }
+    }
+
+    /// The registered claims' types, as [`crate::claims::Claims`] requires them.
+    fn check_claim(&mut self, name: Name, kind: Kind, value_start: usize) -> bool {
+        let s = self.s;
+        let text: &[u8] = if name.escaped {
+            unescape(&s[name.start..name.end], &mut self.scratch.0);
+            &self.scratch.0
+        } else {
+            &s[name.start..name.end]
+        };
+        match text {
+            b"iss" | b"sub" | b"jti" => kind == Kind::String,
+            b"aud" => matches!(kind, Kind::String | Kind::Array(true)),
+            b"exp" | b"nbf" | b"iat" => {
+                let Kind::Number(plain) = kind else {
+                    return false;
+                };
+                let number = &s[value_start..self.i];
+                let max = crate::claims::MAX_NUMERIC_DATE;
+                if plain && number.len() <= 12 {
+                    // Plain digits (`1800000000`): the common case, read directly.
+                    let secs = number.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
+                    secs <= max
+                } else {
+                    // A validated number is ASCII.
+                    let text = std::str::from_utf8(number).unwrap_or_default();
+                    let Some(secs) = numeric_date(text, max) else {
+                        return false;
+                    };
+                    if !plain {
+                        self.times.push((value_start, self.i, secs));
+                    }
+                    true
+                }
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether two member names are the same string once unescaped.
+    fn same(&mut self, a: Name, b: Name) -> bool {
+        let (ra, rb) = (&self.s[a.start..a.end], &self.s[b.start..b.end]);
+        if !a.escaped && !b.escaped {
+            return ra == rb;
+        }
+        let (ua, ub) = &mut self.scratch;
+        unescape(ra, ua);
+        unescape(rb, ub);
+        ua == ub
+    }
+
+    /// A string at `self.i` (its opening quote); whether it holds an escape.
+    fn string(&mut self) -> Result<bool, DecodeError> {
+        let (end, escaped) = string_end(self.s, self.i).map_err(|o| self.at(o))?;
+        self.i = end;
+        Ok(escaped)
+    }
+}
+
+/// Four hex digits as a number.
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0, |v, d| Some(v * 16 + (*d as char).to_digit(16)?))
+}
+
+/// Unescapes the text of a string the scanner accepted (between its quotes) into `out`.
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let e = raw.get(i).copied().unwrap_or(b'\\');
+        i += 1;
+        let c = match e {
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = |at: usize| raw.get(at..at + 4).and_then(hex4).unwrap_or(0);
+                let mut code = unit(i);
+                i += 4;
+                if (0xD800..=0xDBFF).contains(&code) {
+                    // The scanner checked that an escaped low surrogate follows.
+                    code = 0x10000 + ((code - 0xD800) << 10) + (unit(i + 2).wrapping_sub(0xDC00));
+                    i += 6;
+                }
+                char::from_u32(code).unwrap_or('\u{FFFD}')
+            }
+            other => char::from(other),
+        };
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
+/// Checks a claims set's JSON text (UTF-8 already checked) without building it: RFC 8259,
+/// one object, nesting within `max_depth`, unique names at every level, and the registered
+/// claims of the types [`crate::claims::Claims`] reads. `None` when anything is wrong (the
+/// full decoder then names the error); otherwise the time claims to rewrite as integers.
+pub(crate) fn scan_claims(json: &[u8], max_depth: usize) -> Option<TimeSpans> {
+    let mut scan = Scanner::new(json, max_depth, Part::Claims, true);
+    (scan.document().ok()? == Kind::Object).then_some(scan.times)
 }
 
 #[cfg(test)]
@@ -550,6 +873,12 @@ mod tests {
         );
         let ok = format!("{{\"a\":{}{}}}", "[".repeat(31), "]".repeat(31));
         assert!(parse(&ok).is_ok());
+        let one_more = format!("{{\"a\":{}{}}}", "[".repeat(32), "]".repeat(32));
+        assert_eq!(
+            parse(&one_more).unwrap_err().code(),
+            "too_deep",
+            "32 levels are the cap"
+        );
     }
 
     #[test]
@@ -584,6 +913,323 @@ mod tests {
             ("25340230079.99e1", Some(253_402_300_799)),
         ] {
             assert_eq!(numeric_date(text, max), want, "{text}");
+        }
+    }
+
+    /// The strict reader as it was before the scan took over its checks (main before issue 16's
+    /// second decoding pass), kept as the reference the scan-then-build reader must match,
+    /// result and error, offsets included.
+    mod reference {
+        use super::super::truncated;
+        use crate::error::{DecodeError, Part};
+        use crate::json::Value;
+
+        struct Parser<'a> {
+            s: &'a [u8],
+            i: usize,
+            max_depth: usize,
+            part: Part,
+        }
+
+        impl Parser<'_> {
+            fn bad(&self) -> DecodeError {
+                DecodeError::BadJson {
+                    part: self.part,
+                    offset: self.i,
+                }
+            }
+
+            fn ws(&mut self) {
+                while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+                    self.i += 1;
+                }
+            }
+
+            fn eat(&mut self, lit: &[u8]) -> Result<(), DecodeError> {
+                if self.s[self.i..].starts_with(lit) {
+                    self.i += lit.len();
+                    Ok(())
+                } else {
+                    Err(self.bad())
+                }
+            }
+
+            fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+                self.ws();
+                match self.s.get(self.i) {
+                    Some(b'{') | Some(b'[') if depth >= self.max_depth => {
+                        Err(DecodeError::TooDeep {
+                            part: self.part,
+                            max: self.max_depth,
+                        })
+                    }
+                    Some(b'{') => self.object(depth + 1).map(Value::Object),
+                    Some(b'[') => {
+                        self.i += 1;
+                        let mut items = Vec::new();
+                        self.ws();
+                        if self.s.get(self.i) == Some(&b']') {
+                            self.i += 1;
+                            return Ok(Value::Array(items));
+                        }
+                        loop {
+                            items.push(self.value(depth + 1)?);
+                            self.ws();
+                            match self.s.get(self.i) {
+                                Some(b',') => self.i += 1,
+                                Some(b']') => {
+                                    self.i += 1;
+                                    return Ok(Value::Array(items));
+                                }
+                                _ => return Err(self.bad()),
+                            }
+                        }
+                    }
+                    Some(b'"') => self.string().map(Value::String),
+                    Some(b't') => self.eat(b"true").map(|_| Value::Bool(true)),
+                    Some(b'f') => self.eat(b"false").map(|_| Value::Bool(false)),
+                    Some(b'n') => self.eat(b"null").map(|_| Value::Null),
+                    Some(b'-' | b'0'..=b'9') => self.number(),
+                    _ => Err(self.bad()),
+                }
+            }
+
+            /// Parses `{...}` at `self.i`; refuses a member name seen before in the same object.
+            fn object(&mut self, depth: usize) -> Result<Vec<(String, Value)>, DecodeError> {
+                self.i += 1;
+                let mut members: Vec<(String, Value)> = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(members);
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.bad());
+                    }
+                    let name = self.string()?;
+                    if members.iter().any(|(k, _)| *k == name) {
+                        return Err(DecodeError::Duplicate {
+                            part: self.part,
+                            name: truncated(name, 64),
+                        });
+                    }
+                    self.ws();
+                    self.eat(b":")?;
+                    let value = self.value(depth)?;
+                    members.push((name, value));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(members);
+                        }
+                        _ => return Err(self.bad()),
+                    }
+                }
+            }
+
+            fn hex4(&mut self) -> Result<u32, DecodeError> {
+                let digits = self.s.get(self.i..self.i + 4).ok_or_else(|| self.bad())?;
+                let mut v = 0;
+                for &d in digits {
+                    let n = (d as char).to_digit(16).ok_or_else(|| self.bad())?;
+                    v = v * 16 + n;
+                }
+                self.i += 4;
+                Ok(v)
+            }
+
+            fn string(&mut self) -> Result<String, DecodeError> {
+                self.i += 1;
+                let mut out = Vec::new();
+                loop {
+                    // A run of bytes that need no unescaping is copied whole.
+                    let run = self.s[self.i..]
+                        .iter()
+                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                        .unwrap_or(self.s.len() - self.i);
+                    out.extend_from_slice(&self.s[self.i..self.i + run]);
+                    self.i += run;
+                    let Some(&b) = self.s.get(self.i) else {
+                        return Err(self.bad());
+                    };
+                    self.i += 1;
+                    match b {
+                        b'"' => break,
+                        b'\\' => {
+                            let Some(&e) = self.s.get(self.i) else {
+                                return Err(self.bad());
+                            };
+                            self.i += 1;
+                            let c = match e {
+                                b'"' => '"',
+                                b'\\' => '\\',
+                                b'/' => '/',
+                                b'b' => '\u{8}',
+                                b'f' => '\u{c}',
+                                b'n' => '\n',
+                                b'r' => '\r',
+                                b't' => '\t',
+                                b'u' => {
+                                    let hi = self.hex4()?;
+                                    let code = match hi {
+                                        0xD800..=0xDBFF => {
+                                            // A high surrogate must be followed by an escaped low one.
+                                            self.eat(b"\\u")?;
+                                            let lo = self.hex4()?;
+                                            if !(0xDC00..=0xDFFF).contains(&lo) {
+                                                return Err(self.bad());
+                                            }
+                                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                        }
+                                        0xDC00..=0xDFFF => return Err(self.bad()),
+                                        c => c,
+                                    };
+                                    char::from_u32(code).ok_or_else(|| self.bad())?
+                                }
+                                _ => return Err(self.bad()),
+                            };
+                            let mut buf = [0; 4];
+                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        }
+                        0..=0x1f => return Err(self.bad()),
+                        b => out.push(b),
+                    }
+                }
+                // The input was checked to be UTF-8 and escapes produce whole chars, so this holds;
+                // refuse rather than panic if it ever does not.
+                String::from_utf8(out).map_err(|_| DecodeError::NotUtf8 {
+                    part: Some(self.part),
+                })
+            }
+
+            fn digits(&mut self) -> usize {
+                let start = self.i;
+                while let Some(b'0'..=b'9') = self.s.get(self.i) {
+                    self.i += 1;
+                }
+                self.i - start
+            }
+
+            fn number(&mut self) -> Result<Value, DecodeError> {
+                let start = self.i;
+                if self.s.get(self.i) == Some(&b'-') {
+                    self.i += 1;
+                }
+                let int_start = self.i;
+                let int_len = self.digits();
+                if int_len == 0 || (int_len > 1 && self.s[int_start] == b'0') {
+                    return Err(self.bad());
+                }
+                if self.s.get(self.i) == Some(&b'.') {
+                    self.i += 1;
+                    if self.digits() == 0 {
+                        return Err(self.bad());
+                    }
+                }
+                if let Some(b'e' | b'E') = self.s.get(self.i) {
+                    self.i += 1;
+                    if let Some(b'+' | b'-') = self.s.get(self.i) {
+                        self.i += 1;
+                    }
+                    if self.digits() == 0 {
+                        return Err(self.bad());
+                    }
+                }
+                // Validated ASCII.
+                let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+                Ok(Value::Number(text))
+            }
+        }
+
+        /// Parses a segment that must be one JSON object with unique member names (at every level),
+        /// nested no deeper than `max_depth`.
+        pub(super) fn parse_object(
+            json: &[u8],
+            max_depth: usize,
+            part: Part,
+        ) -> Result<Vec<(String, Value)>, DecodeError> {
+            if std::str::from_utf8(json).is_err() {
+                return Err(DecodeError::NotUtf8 { part: Some(part) });
+            }
+            let mut p = Parser {
+                s: json,
+                i: 0,
+                max_depth,
+                part,
+            };
+            let value = p.value(0)?;
+            p.ws();
+            if p.i != json.len() {
+                return Err(p.bad());
+            }
+            match value {
+                Value::Object(members) => Ok(members),
+                _ => Err(DecodeError::NotObject { part }),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Mutated texts (bytes inserted, removed, replaced) read exactly as the reference
+        /// reads them, with depth caps 32 and 3.
+        #[test]
+        fn the_reader_matches_the_reference_on_mutated_texts(
+            seed in proptest::sample::select(vec![
+                r#"{"a":[1,-2.5e3,true,false,null,"x\u00e9\n\ud83d\ude00"],"b":{},"exp":1.5e3}"#,
+                r#"{"s":"\"\\\/\b\f\n\r\t\u0041\uD83D\uDE00","n":-0.0e+1,"o":{"p":[{"q":"é"}]}}"#,
+                r#"{"a":{"b":{"c":[[[{"d":1,"e":[2,{"f":"\u0066"}]}]]]}},"a\u0062":0,"ab":1}"#,
+                r#"[1,{"x":[]},"s"]"#,
+            ]),
+            edits in proptest::collection::vec(
+                (0..3u8, proptest::prelude::any::<proptest::sample::Index>(), proptest::sample::select(
+                    b"{}[]\":,\\u0123456789abcdefABCDEF.eE+- \ttrnlsxyz\xc3\xa9\x01".to_vec())),
+                1..4),
+        ) {
+            let mut text = seed.as_bytes().to_vec();
+            for (op, at, byte) in edits {
+                let i = at.index(text.len() + 1);
+                match op {
+                    0 if i < text.len() => {
+                        text.remove(i);
+                    }
+                    1 => text.insert(i, byte),
+                    _ if i < text.len() => text[i] = byte,
+                    _ => {}
+                }
+            }
+            for depth in [32, 3] {
+                proptest::prop_assert_eq!(
+                    parse_object(&text, depth, Part::Claims),
+                    reference::parse_object(&text, depth, Part::Claims),
+                    "{}", String::from_utf8_lossy(&text)
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The table decoder against the base64 crate's strict unpadded URL-safe engine, and
+        /// the check without decoding against both.
+        #[test]
+        fn base64url_decodes_as_the_base64_crate_does(
+            text in proptest::collection::vec(proptest::sample::select(
+                b"AQgw_-Zz09+/= .\xff".to_vec()), 0..24),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            use base64::Engine;
+            let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let encoded = engine.encode(&raw);
+            for input in [&text[..], encoded.as_bytes()] {
+                let ours = base64url(input, Part::Claims).ok();
+                proptest::prop_assert_eq!(&ours, &engine.decode(input).ok(), "{:?}", input);
+                proptest::prop_assert_eq!(is_base64url(input), ours.is_some(), "{:?}", input);
+            }
         }
     }
 
