@@ -66,6 +66,30 @@ impl Driver {
         }
     }
 
+    /// Resolves once attempt `id`'s hand-off wait is over (an announcement, the deadline, or
+    /// the attempt ended): the pump checks after every input, the timer fires at the deadline.
+    fn handoff_ended(&self, id: RefreshId) -> JsFuture {
+        let handoff = &self.handoff;
+        JsFuture::from(Promise::new(&mut |resolve, _| {
+            *handoff.borrow_mut() = Some((id, resolve));
+        }))
+    }
+
+    /// Resumes the attempt waiting for a hand-off once the session no longer holds it there
+    /// (or at once with `always`: the manager is being freed).
+    pub(crate) fn resume_handoff(&self, always: bool) {
+        let ended = self
+            .handoff
+            .borrow()
+            .as_ref()
+            .is_some_and(|(id, _)| always || !self.session.borrow().handoff_pending(*id));
+        if ended {
+            if let Some((_, resume)) = self.handoff.take() {
+                let _ = resume.call0(&JsValue::UNDEFINED);
+            }
+        }
+    }
+
     /// One refresh attempt: under the cross-tab lock when enabled, so the tabs queue and all
     /// but the first find the token already adopted. A wait longer than `lock_timeout` means
     /// the holder has stopped: the session asks for the lock to be taken over (`steal`).
@@ -75,9 +99,14 @@ impl Driver {
             let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
             let work = || {
                 let (driver, running, sig) = (self.clone(), running.clone(), signal.clone());
-                move || {
+                move |contended| {
                     let promise = crate::promise(async move {
-                        driver.input(|s, now| s.handle_lock_granted(now, id));
+                        driver.input(|s, now| s.handle_lock_granted(now, id, contended));
+                        // After a contended grant, the previous holder's announcement may still
+                        // be on its way: the session says how long to wait for it.
+                        if driver.session.borrow().handoff_pending(id) {
+                            let _ = driver.handoff_ended(id).await;
+                        }
                         driver.refresh_request(id, sig).await;
                         Ok(JsValue::UNDEFINED)
                     });
@@ -98,7 +127,7 @@ impl Driver {
             let started = running.borrow().is_some();
             if locked.is_err() && !started && !signal.aborted() {
                 // The Web Locks API refused (an opaque origin, say): refresh without it.
-                let _ = work()();
+                let _ = work()(false);
             }
             // The lock may have been taken from this tab while it worked: the work goes on.
             let promise = running.borrow_mut().take();

@@ -59,8 +59,9 @@ pub struct Config {
     /// before it lets go, but the grant and the message reach this tab by different paths, in
     /// either order; a token announced within this wait ends the attempt without a request
     /// ([`crate::session::RefreshOutcome::LostRace`]), and when none comes (the holder failed,
-    /// crashed or was closed) the refresh goes ahead. Zero never waits. Must be less than
-    /// `request_timeout`, which bounds the wait too. Defaults to 300 ms.
+    /// crashed or was closed) the refresh goes ahead. Zero never waits. The wait is part of the
+    /// attempt, so at most half of `request_timeout` is spent on it (the request keeps the
+    /// rest); at most 60 s. Defaults to 300 ms.
     pub lock_handoff_wait: Duration,
     /// Sign out after this long without user activity in any tab; `None` (the default) never.
     /// Refreshes and API calls are not activity: only [`crate::Session::handle_activity`] is.
@@ -166,10 +167,10 @@ impl Config {
                 expected: "at least retry_base",
             });
         }
-        if self.lock_handoff_wait >= self.request_timeout {
+        if self.lock_handoff_wait > Duration::from_secs(60) {
             return Err(ConfigError {
                 field: "lock_handoff_wait",
-                expected: "less than request_timeout",
+                expected: "at most 60 s",
             });
         }
         if let Some(idle) = self.idle_timeout {

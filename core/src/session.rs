@@ -784,14 +784,16 @@ impl Session {
     /// counts from now. `contended`: another tab held the lock when this one asked (a takeover
     /// is not: its holder has stopped). The holder announces its token before it lets go, but
     /// the grant may reach this tab before the announcement does; so after a contended grant
-    /// of a refresh still needed, the attempt waits up to `lock_handoff_wait`
+    /// of a refresh still needed, the attempt waits up to `lock_handoff_wait` (at most half of
+    /// `request_timeout`)
     /// ([`Session::handoff_pending`]) before calling the endpoint. A token adopted meanwhile ends
     /// the attempt at once, as [`RefreshOutcome::LostRace`] would; when the wait passes, the
     /// refresh goes ahead.
     pub fn handle_lock_granted(&mut self, now: Timestamp, id: RefreshId, contended: bool) {
         self.observe(now);
         let wait = contended && self.refresh_still_needed(now, id);
-        let (timeout, handoff) = (self.config.request_timeout, self.config.lock_handoff_wait);
+        let timeout = self.config.request_timeout;
+        let handoff = self.config.lock_handoff_wait.min(timeout / 2);
         if let Some(f) = self.in_flight.as_mut().filter(|f| f.id == id) {
             f.lock_until = None;
             f.deadline = self.now + timeout;

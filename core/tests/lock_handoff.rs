@@ -156,12 +156,19 @@ fn a_contended_grant_of_a_refresh_already_moot_does_not_wait() {
 }
 
 #[test]
-fn a_handoff_wait_not_shorter_than_the_request_timeout_is_a_config_error() {
+fn the_handoff_wait_is_at_most_a_minute_and_half_the_request_timeout_and_zero_turns_it_off() {
     let bad = Config {
-        lock_handoff_wait: secs(10),
+        lock_handoff_wait: secs(61),
         ..config()
     };
     assert_eq!(Session::new(bad, 0).unwrap_err().field, "lock_handoff_wait");
+    // A short request timeout (a test's 300 ms, say) keeps half of it for the request.
+    let (mut s, id, due) = waiting_with(Config {
+        request_timeout: Duration::from_millis(300),
+        ..config()
+    });
+    s.handle_lock_granted(due, id, true);
+    assert_eq!(s.poll_timeout(), Some(due + Duration::from_millis(150)));
     // Zero turns the wait off.
     let (mut s, id, due) = waiting_with(Config {
         lock_handoff_wait: Duration::ZERO,
