@@ -51,18 +51,22 @@ pub(crate) async fn with_lock(
     // set of invoke shims for both (README "Size", fifth pass).
     let callback = Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
         move |lock: JsValue, _: JsValue| {
-            Ok(match (lock.is_null(), work.take()) {
-                (false, Some(work)) => work(contended).into(),
-                // `ifAvailable` and held by another tab: queue (below).
-                (true, w) => {
-                    (contended, work) = (true, w);
-                    Promise::resolve(&JsValue::NULL).into()
-                }
-                (false, None) => Promise::resolve(&JsValue::UNDEFINED).into(),
+            if lock.is_null() {
+                // `ifAvailable`, and another tab holds it.
+                contended = true;
+                return Ok(JsValue::NULL);
+            }
+            Ok(match work.take() {
+                Some(work) => work(contended).into(),
+                None => JsValue::UNDEFINED,
             })
         },
     );
-    let ask = |key: &str, value: &JsValue| -> Result<JsFuture, JsValue> {
+    // `steal` and `ifAvailable` are refused together.
+    let mut key = if steal { "steal" } else { "ifAvailable" };
+    let mut value: &JsValue = &JsValue::TRUE;
+    let mut queued = steal;
+    loop {
         let options = Object::new();
         Reflect::set(&options, &key.into(), value)?;
         let held: Promise = request
@@ -73,15 +77,13 @@ pub(crate) async fn with_lock(
                 callback.as_ref().unchecked_ref(),
             )?
             .dyn_into()?;
-        Ok(JsFuture::from(held))
-    };
-    // `steal` and `ifAvailable` are refused together.
-    let mut result = ask(if steal { "steal" } else { "ifAvailable" }, &JsValue::TRUE)?.await;
-    // `null` only when held by another tab (the work resolves `undefined`): wait in the queue,
-    // which `signal` may abort.
-    if matches!(&result, Ok(v) if v.is_null()) {
-        result = ask("signal", signal)?.await;
+        let result = JsFuture::from(held).await;
+        // `null` only when another tab held it (the work resolves `undefined`): wait in the
+        // queue, which `signal` may abort.
+        if queued || !matches!(&result, Ok(v) if v.is_null()) {
+            drop(callback);
+            return result.map(|_| ());
+        }
+        (key, value, queued) = ("signal", signal.as_ref(), true);
     }
-    drop(callback);
-    result.map(|_| ())
 }

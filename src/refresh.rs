@@ -66,25 +66,18 @@ impl Driver {
         }
     }
 
-    /// Resolves once attempt `id`'s hand-off wait is over (an announcement, the deadline, or
-    /// the attempt ended): the pump checks after every input, the timer fires at the deadline.
-    fn handoff_ended(&self, id: RefreshId) -> JsFuture {
+    /// Resolves once the hand-off wait is over (an announcement, the deadline, or the attempt
+    /// ended): the pump checks after every input, and the timer fires at the deadline.
+    fn handoff_ended(&self) -> JsFuture {
         let handoff = &self.handoff;
-        JsFuture::from(Promise::new(&mut |resolve, _| {
-            *handoff.borrow_mut() = Some((id, resolve));
-        }))
+        JsFuture::from(Promise::new(&mut |resume, _| handoff.set(Some(resume))))
     }
 
     /// Resumes the attempt waiting for a hand-off once the session no longer holds it there
-    /// (or at once with `always`: the manager is being freed).
-    pub(crate) fn resume_handoff(&self, always: bool) {
-        let ended = self
-            .handoff
-            .borrow()
-            .as_ref()
-            .is_some_and(|(id, _)| always || !self.session.borrow().handoff_pending(*id));
-        if ended {
-            if let Some((_, resume)) = self.handoff.take() {
+    /// (`free()` replaces the session, which ends it too).
+    pub(crate) fn resume_handoff(&self) {
+        if !self.session.borrow().in_handoff() {
+            if let Some(resume) = self.handoff.take() {
                 let _ = resume.call0(&JsValue::UNDEFINED);
             }
         }
@@ -104,8 +97,8 @@ impl Driver {
                         driver.input(|s, now| s.handle_lock_granted(now, id, contended));
                         // After a contended grant, the previous holder's announcement may still
                         // be on its way: the session says how long to wait for it.
-                        if driver.session.borrow().handoff_pending(id) {
-                            let _ = driver.handoff_ended(id).await;
+                        if driver.session.borrow().in_handoff() {
+                            let _ = driver.handoff_ended().await;
                         }
                         driver.refresh_request(id, sig).await;
                         Ok(JsValue::UNDEFINED)

@@ -1012,6 +1012,12 @@ impl Session {
             .is_some_and(|f| f.id == id && f.handoff_until.is_some())
     }
 
+    /// Whether the attempt in flight waits for a hand-off ([`Session::handoff_pending`] of
+    /// whichever attempt that is).
+    pub fn in_handoff(&self) -> bool {
+        self.in_flight.is_some_and(|f| f.handoff_until.is_some())
+    }
+
     /// The held token as an announcement, for answering a sibling tab that asks.
     pub fn announcement(&self, now: Timestamp) -> Option<Announcement> {
         self.token(now)?;
