@@ -132,6 +132,9 @@ pub struct World {
     pub cross_tab: bool,
     /// Something outside the sessions holds the lock and never gives it back (a frozen tab).
     pub lock_frozen: bool,
+    /// The next tab's lock grant reaches it before the winner's announcement does (they
+    /// travel by different paths in a browser; by default the announcement comes first).
+    pub grant_before_announcement: bool,
     /// Logout requests the sessions asked for on their own (idle timeout): (true time, tab).
     pub revocations: Vec<(Timestamp, usize)>,
     /// Activity messages on the channel: (true time, from tab).
@@ -158,6 +161,7 @@ impl World {
             max_armed_delay: Duration::ZERO,
             cross_tab: true,
             lock_frozen: false,
+            grant_before_announcement: false,
             revocations: Vec::new(),
             activity_messages: Vec::new(),
         }
@@ -314,9 +318,15 @@ impl World {
         self.tabs[tab]
             .session
             .handle_refresh_outcome(now, id, outcome);
-        // As in the browser: the winner announces its token before it releases the lock.
-        self.settle(tab);
-        self.release_lock(tab, id);
+        // As in the browser: the winner announces its token before it releases the lock; the
+        // next tab may still hear of the grant first.
+        if self.grant_before_announcement {
+            self.release_lock(tab, id);
+            self.settle(tab);
+        } else {
+            self.settle(tab);
+            self.release_lock(tab, id);
+        }
     }
 
     fn release_lock(&mut self, tab: usize, id: RefreshId) {
