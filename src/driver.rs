@@ -48,6 +48,8 @@ pub(crate) struct Driver {
     /// When activity was last forwarded to the session (its clock, ms).
     pub(crate) activity_forwarded: Cell<Option<u64>>,
     waiters: RefCell<Vec<Function>>,
+    /// What resumes the attempt waiting for a lock hand-off (`refresh.rs`).
+    pub(crate) handoff: Cell<Option<Function>>,
     /// The frozen claims object handed to JavaScript, until the token changes.
     pub(crate) claims: RefCell<Option<JsValue>>,
     /// The latest refresh failure reported (what `restore()` rejects with).
@@ -80,6 +82,7 @@ impl Driver {
             lock_waits: Pending::default(),
             activity_forwarded: Cell::new(None),
             waiters: RefCell::new(Vec::new()),
+            handoff: Cell::new(None),
             claims: RefCell::new(None),
             last_error: RefCell::new(None),
             server_clock: Cell::new(ServerClock::default()),
@@ -127,6 +130,7 @@ impl Driver {
             }
         }
         self.arm_timer();
+        self.resume_handoff();
         if self.session.borrow().is_settled() {
             for resolve in self.waiters.take() {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
@@ -283,6 +287,7 @@ impl Driver {
             *self.session.borrow_mut() = fresh;
         }
         self.claims.take();
+        self.resume_handoff();
         for resolve in self.waiters.take() {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }

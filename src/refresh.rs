@@ -66,6 +66,23 @@ impl Driver {
         }
     }
 
+    /// Resolves once the hand-off wait is over (an announcement, the deadline, or the attempt
+    /// ended): the pump checks after every input, and the timer fires at the deadline.
+    fn handoff_ended(&self) -> JsFuture {
+        let handoff = &self.handoff;
+        JsFuture::from(Promise::new(&mut |resume, _| handoff.set(Some(resume))))
+    }
+
+    /// Resumes the attempt waiting for a hand-off once the session no longer holds it there
+    /// (`free()` replaces the session, which ends it too).
+    pub(crate) fn resume_handoff(&self) {
+        if !self.session.borrow().in_handoff() {
+            if let Some(resume) = self.handoff.take() {
+                let _ = resume.call0(&JsValue::UNDEFINED);
+            }
+        }
+    }
+
     /// One refresh attempt: under the cross-tab lock when enabled, so the tabs queue and all
     /// but the first find the token already adopted. A wait longer than `lock_timeout` means
     /// the holder has stopped: the session asks for the lock to be taken over (`steal`).
@@ -75,9 +92,14 @@ impl Driver {
             let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
             let work = || {
                 let (driver, running, sig) = (self.clone(), running.clone(), signal.clone());
-                move || {
+                move |contended| {
                     let promise = crate::promise(async move {
-                        driver.input(|s, now| s.handle_lock_granted(now, id));
+                        driver.input(|s, now| s.handle_lock_granted(now, id, contended));
+                        // After a contended grant, the previous holder's announcement may still
+                        // be on its way: the session says how long to wait for it.
+                        if driver.session.borrow().in_handoff() {
+                            let _ = driver.handoff_ended().await;
+                        }
                         driver.refresh_request(id, sig).await;
                         Ok(JsValue::UNDEFINED)
                     });
@@ -98,7 +120,7 @@ impl Driver {
             let started = running.borrow().is_some();
             if locked.is_err() && !started && !signal.aborted() {
                 // The Web Locks API refused (an opaque origin, say): refresh without it.
-                let _ = work()();
+                let _ = work()(false);
             }
             // The lock may have been taken from this tab while it worked: the work goes on.
             let promise = running.borrow_mut().take();

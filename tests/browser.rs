@@ -1341,3 +1341,127 @@ async fn logout_resolves_to_the_end_session_url_the_server_answered_when_it_is_s
     free(m);
     server.uninstall();
 }
+
+#[wasm_bindgen(inline_js = r#"
+const lockName = (p) => `wasm-token-manager:${new URL(p, location.href).href}`;
+async function until(what, ms, pred) {
+  const end = performance.now() + ms;
+  while (!pred(await navigator.locks.query())) {
+    if (performance.now() > end) throw new Error(`no ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+/**
+ * A sibling tab refreshing under the managers' lock: takes the lock, waits until a manager
+ * queues behind it, lets go, and only once the lock has passed to the manager (its grant is
+ * out) posts `message` (none: the sibling died before announcing). Resolves with
+ * `performance.now()` at the release.
+ */
+export async function releaseToQueuedThenPost(refreshPath, message, ms) {
+  const name = lockName(refreshPath);
+  let release;
+  const holding = new Promise((r) => (release = r));
+  let granted;
+  const got = new Promise((r) => (granted = r));
+  const done = navigator.locks.request(name, () => { granted(); return holding; });
+  await got;
+  await until("manager queued behind the lock", ms, (s) => s.pending.some((l) => l.name === name));
+  const releasedAt = performance.now();
+  release();
+  await done;
+  // Back to back, no timer: the message leaves as soon as the grant is out.
+  while (!(await navigator.locks.query()).held.some((l) => l.name === name)) {
+    if (performance.now() - releasedAt > ms) throw new Error("the manager never held the lock");
+  }
+  if (message) {
+    const channel = new BroadcastChannel(name);
+    channel.postMessage(message);
+    channel.close();
+  }
+  return releasedAt;
+}
+export const nowMs = () => performance.now();
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = releaseToQueuedThenPost)]
+    fn release_to_queued_then_post(
+        refresh_path: &str,
+        message: &JsValue,
+        ms: u32,
+    ) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = nowMs)]
+    fn now_ms() -> f64;
+}
+
+/// A sibling's announcement of the session's next token, as its manager posts it.
+fn sibling_announcement(lifetime_secs: f64) -> JsValue {
+    let iat = now_secs();
+    let token = forge_token(&json(&format!(
+        r#"{{"sub":"user-1","sid":"session-1","iat":{iat},"exp":{},"jti":"sibling"}}"#,
+        iat + lifetime_secs
+    )));
+    obj(&[
+        ("v", 1.into()),
+        ("type", "token".into()),
+        ("token", token.into()),
+        ("receivedAt", js_sys::Date::now().into()),
+        ("lifetimeMs", (lifetime_secs * 1000.0).into()),
+    ])
+}
+
+#[wasm_bindgen_test]
+async fn a_sibling_announcement_arriving_after_the_lock_grant_is_adopted_without_a_request() {
+    let server = FakeServer::new(4.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{}"#);
+    login(&m).await;
+    let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 8_000));
+    // The sibling holds the lock while it refreshes; the manager's scheduled refresh queues.
+    JsFuture::from(release_to_queued_then_post(
+        "/auth/refresh",
+        &sibling_announcement(4.0),
+        8_000,
+    ))
+    .await
+    .unwrap();
+    let detail = refreshed.await.unwrap();
+    assert_eq!(prop(&detail, "source"), "otherTab");
+    assert_eq!(prop(&call(&m, "claims", &[]).unwrap(), "jti"), "sibling");
+    assert_eq!(
+        server.count("/auth/refresh"),
+        0,
+        "the sibling's token was announced: no request of this tab's own"
+    );
+    free(m);
+    server.uninstall();
+}
+
+#[wasm_bindgen_test]
+async fn without_the_siblings_announcement_the_refresh_goes_ahead_once_after_the_handoff_wait() {
+    let server = FakeServer::new(4.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{}"#);
+    login(&m).await;
+    let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 8_000));
+    // The sibling lets go of the lock without announcing anything (it failed or was closed).
+    let released_at = JsFuture::from(release_to_queued_then_post(
+        "/auth/refresh",
+        &JsValue::NULL,
+        8_000,
+    ))
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap();
+    let detail = refreshed.await.unwrap();
+    let waited = now_ms() - released_at;
+    assert_eq!(prop(&detail, "source"), "refresh");
+    assert_eq!(server.count("/auth/refresh"), 1, "exactly one request");
+    // The grant came after the release; the request after the 300 ms hand-off wait.
+    assert!(
+        waited >= 299.0,
+        "the refresh went out {waited} ms after the release"
+    );
+    free(m);
+    server.uninstall();
+}

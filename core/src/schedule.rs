@@ -54,6 +54,15 @@ pub struct Config {
     /// is the right value (the browser layer uses `request_timeout` + 1 s). `None` (the default
     /// here): no acquire timeout, for drivers without a lock.
     pub lock_timeout: Option<Duration>,
+    /// After a *contended* grant of the cross-tab lock (another tab held it), how long to wait
+    /// for that tab's announcement before calling the endpoint. The holder announces its token
+    /// before it lets go, but the grant and the message reach this tab by different paths, in
+    /// either order; a token announced within this wait ends the attempt without a request
+    /// ([`crate::session::RefreshOutcome::LostRace`]), and when none comes (the holder failed,
+    /// crashed or was closed) the refresh goes ahead. Zero never waits. The wait is part of the
+    /// attempt, so at most half of `request_timeout` is spent on it (the request keeps the
+    /// rest); at most 60 s. Defaults to 300 ms.
+    pub lock_handoff_wait: Duration,
     /// Sign out after this long without user activity in any tab; `None` (the default) never.
     /// Refreshes and API calls are not activity: only [`crate::Session::handle_activity`] is.
     pub idle_timeout: Option<Duration>,
@@ -87,6 +96,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             sibling_wait: Some(Duration::from_millis(100)),
             lock_timeout: None,
+            lock_handoff_wait: Duration::from_millis(300),
             idle_timeout: None,
             idle_warning: Duration::from_secs(60),
             activity_share_interval: Duration::from_secs(5),
@@ -155,6 +165,12 @@ impl Config {
             return Err(ConfigError {
                 field: "retry_cap",
                 expected: "at least retry_base",
+            });
+        }
+        if self.lock_handoff_wait > Duration::from_secs(60) {
+            return Err(ConfigError {
+                field: "lock_handoff_wait",
+                expected: "at most 60 s",
             });
         }
         if let Some(idle) = self.idle_timeout {

@@ -233,8 +233,8 @@ pub struct Announcement {
 pub enum Action {
     /// Call the refresh endpoint (under the cross-tab lock), then report
     /// [`Session::handle_refresh_outcome`] with this id. Once the lock is granted, report
-    /// [`Session::handle_lock_granted`] and check [`Session::refresh_still_needed`]: another
-    /// tab may have refreshed meanwhile.
+    /// [`Session::handle_lock_granted`], wait while [`Session::handoff_pending`], then check
+    /// [`Session::refresh_still_needed`]: another tab may have refreshed meanwhile.
     StartRefresh(RefreshId),
     /// The lock has not been granted within `lock_timeout`: its holder has stopped. Stop
     /// waiting and take it over (Web Locks `steal: true`), then go on as when it is granted.
@@ -528,6 +528,9 @@ struct InFlight {
     refused: Option<Timestamp>,
     /// Until the cross-tab lock is granted: when to take it over (`lock_timeout`).
     lock_until: Option<Timestamp>,
+    /// After a contended grant: until when to wait for the previous holder's announcement
+    /// before calling the endpoint (`lock_handoff_wait`).
+    handoff_until: Option<Timestamp>,
 }
 
 /// The session of one tab. See the [module documentation](self).
@@ -680,16 +683,21 @@ impl Session {
             }
             RefreshOutcome::Rejected { status } => self.reject(RefreshError::Rejected(status)),
             RefreshOutcome::Forbidden => self.reject(RefreshError::Forbidden),
-            RefreshOutcome::LostRace => match self.held.as_ref().map(|h| h.refresh_at) {
-                Some(at) if at > self.now => self.next_refresh = Some(at),
-                // Still due, yet someone held the lock: try again shortly, without counting a failure.
-                _ => {
-                    let wait = schedule::backoff(1, &self.config, &mut self.rng);
-                    self.next_refresh = Some(self.now + wait);
-                }
-            },
+            RefreshOutcome::LostRace => self.lost_race(),
         }
         self.drive();
+    }
+
+    /// An attempt ended without a request because another tab refreshed.
+    fn lost_race(&mut self) {
+        match self.held.as_ref().map(|h| h.refresh_at) {
+            Some(at) if at > self.now => self.next_refresh = Some(at),
+            // Still due, yet someone held the lock: try again shortly, without counting a failure.
+            _ => {
+                let wait = schedule::backoff(1, &self.config, &mut self.rng);
+                self.next_refresh = Some(self.now + wait);
+            }
+        }
     }
 
     /// Another tab announced a token. Adopted when it expires later than the one held (so the
@@ -717,6 +725,13 @@ impl Session {
     ) -> Result<bool, TokenError> {
         self.observe(now);
         let adopted = self.adopt(announcement, issuer_now);
+        // The previous lock holder's token, come after the grant: no request.
+        if let Some(f) = self.in_flight.filter(|f| f.handoff_until.is_some()) {
+            if !self.refresh_still_needed(now, f.id) {
+                self.in_flight = None;
+                self.lost_race();
+            }
+        }
         self.drive();
         adopted
     }
@@ -766,13 +781,23 @@ impl Session {
     }
 
     /// The cross-tab lock of attempt `id` was granted (or taken over): the request timeout
-    /// counts from now.
-    pub fn handle_lock_granted(&mut self, now: Timestamp, id: RefreshId) {
+    /// counts from now. `contended`: another tab held the lock when this one asked (a takeover
+    /// is not: its holder has stopped). The holder announces its token before it lets go, but
+    /// the grant may reach this tab before the announcement does; so after a contended grant
+    /// of a refresh still needed, the attempt waits up to `lock_handoff_wait` (at most half of
+    /// `request_timeout`)
+    /// ([`Session::handoff_pending`]) before calling the endpoint. A token adopted meanwhile ends
+    /// the attempt at once, as [`RefreshOutcome::LostRace`] would; when the wait passes, the
+    /// refresh goes ahead.
+    pub fn handle_lock_granted(&mut self, now: Timestamp, id: RefreshId, contended: bool) {
         self.observe(now);
+        let wait = contended && self.refresh_still_needed(now, id);
         let timeout = self.config.request_timeout;
+        let handoff = self.config.lock_handoff_wait.min(timeout / 2);
         if let Some(f) = self.in_flight.as_mut().filter(|f| f.id == id) {
             f.lock_until = None;
             f.deadline = self.now + timeout;
+            f.handoff_until = (wait && !handoff.is_zero()).then(|| self.now + handoff);
         }
         self.drive();
     }
@@ -880,6 +905,7 @@ impl Session {
             self.held.as_ref().map(|h| h.usable_until),
             self.in_flight.map(|f| f.deadline),
             self.in_flight.and_then(|f| f.lock_until),
+            self.in_flight.and_then(|f| f.handoff_until),
             self.idle_deadline(),
             self.activity_unshared
                 .then(|| self.activity_shared.map(|t| t + self.share_interval()))
@@ -975,6 +1001,21 @@ impl Session {
             (Some(refused), Some(h)) => h.expires_at <= refused,
             (None, Some(h)) => now >= h.refresh_at,
         }
+    }
+
+    /// Whether attempt `id` is waiting, after a contended lock grant, for the previous
+    /// holder's announcement (see [`Session::handle_lock_granted`]). The driver calls the
+    /// endpoint only once this is false (at the latest at [`Session::poll_timeout`]), and then
+    /// checks [`Session::refresh_still_needed`] as usual.
+    pub fn handoff_pending(&self, id: RefreshId) -> bool {
+        self.in_flight
+            .is_some_and(|f| f.id == id && f.handoff_until.is_some())
+    }
+
+    /// Whether the attempt in flight waits for a hand-off ([`Session::handoff_pending`] of
+    /// whichever attempt that is).
+    pub fn in_handoff(&self) -> bool {
+        self.in_flight.is_some_and(|f| f.handoff_until.is_some())
     }
 
     /// The held token as an announcement, for answering a sibling tab that asks.
@@ -1262,6 +1303,7 @@ impl Session {
             deadline: lock_until.unwrap_or(self.now) + self.config.request_timeout,
             refused: None,
             lock_until,
+            handoff_until: None,
         });
         self.next_refresh = None;
         self.budget_reported = false;
@@ -1290,6 +1332,10 @@ impl Session {
             self.share_activity();
         }
         if let Some(f) = self.in_flight.as_mut() {
+            // No announcement came: the holder failed, crashed or was closed; go ahead.
+            if f.handoff_until.is_some_and(|t| now >= t) {
+                f.handoff_until = None;
+            }
             if f.lock_until.is_some_and(|t| now >= t) {
                 f.lock_until = None;
                 f.deadline = now + self.config.request_timeout;

@@ -323,7 +323,7 @@ fn the_request_timeout_counts_from_the_lock_grant() {
     };
     // Waiting for the lock: the timer is set for the takeover, 11 s on.
     assert_eq!(s.poll_timeout(), Some(t0 + secs(11)));
-    s.handle_lock_granted(t0 + secs(8), id);
+    s.handle_lock_granted(t0 + secs(8), id, false);
     assert_eq!(s.poll_timeout(), Some(t0 + secs(18)));
     s.handle_timeout(t0 + secs(17));
     assert!(!s.is_settled(), "10 s after the grant, not after the start");

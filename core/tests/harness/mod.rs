@@ -115,6 +115,9 @@ pub struct Tab {
     pending: Vec<(Timestamp, RefreshId, Reply)>,
     /// Waiting for the cross-tab lock.
     queued: Option<RefreshId>,
+    /// Holding the lock after a contended grant, waiting for the previous holder's
+    /// announcement (`Session::handoff_pending`).
+    handoff: Option<RefreshId>,
     pub events: Vec<(Timestamp, Event)>,
     pub started: Vec<Timestamp>,
     pub closed: bool,
@@ -129,6 +132,9 @@ pub struct World {
     pub cross_tab: bool,
     /// Something outside the sessions holds the lock and never gives it back (a frozen tab).
     pub lock_frozen: bool,
+    /// The next tab's lock grant reaches it before the winner's announcement does (they
+    /// travel by different paths in a browser; by default the announcement comes first).
+    pub grant_before_announcement: bool,
     /// Logout requests the sessions asked for on their own (idle timeout): (true time, tab).
     pub revocations: Vec<(Timestamp, usize)>,
     /// Activity messages on the channel: (true time, from tab).
@@ -155,6 +161,7 @@ impl World {
             max_armed_delay: Duration::ZERO,
             cross_tab: true,
             lock_frozen: false,
+            grant_before_announcement: false,
             revocations: Vec::new(),
             activity_messages: Vec::new(),
         }
@@ -166,6 +173,7 @@ impl World {
             skew_ms,
             pending: Vec::new(),
             queued: None,
+            handoff: None,
             events: Vec::new(),
             started: Vec::new(),
             closed: false,
@@ -310,9 +318,15 @@ impl World {
         self.tabs[tab]
             .session
             .handle_refresh_outcome(now, id, outcome);
-        // As in the browser: the winner announces its token before it releases the lock.
-        self.settle(tab);
-        self.release_lock(tab, id);
+        // As in the browser: the winner announces its token before it releases the lock; the
+        // next tab may still hear of the grant first.
+        if self.grant_before_announcement {
+            self.release_lock(tab, id);
+            self.settle(tab);
+        } else {
+            self.settle(tab);
+            self.release_lock(tab, id);
+        }
     }
 
     fn release_lock(&mut self, tab: usize, id: RefreshId) {
@@ -323,22 +337,48 @@ impl World {
                 .collect();
             if let Some(&next) = waiting.first() {
                 let id = self.tabs[next].queued.take().unwrap();
-                self.acquire(next, id);
+                self.acquire(next, id, true);
                 self.settle(next);
             }
         }
     }
 
-    fn acquire(&mut self, tab: usize, id: RefreshId) {
+    fn acquire(&mut self, tab: usize, id: RefreshId, contended: bool) {
         let now = self.local(tab);
-        self.tabs[tab].session.handle_lock_granted(now, id);
+        self.tabs[tab]
+            .session
+            .handle_lock_granted(now, id, contended);
+        self.lock = Some((tab, id));
+        if self.tabs[tab].session.handoff_pending(id) {
+            self.tabs[tab].handoff = Some(id);
+            return;
+        }
+        self.call_endpoint(tab, id);
+    }
+
+    /// Continues the attempts whose hand-off wait has ended (announcement, deadline, abort).
+    fn end_handoffs(&mut self) {
+        for tab in 0..self.tabs.len() {
+            if let Some(id) = self.tabs[tab].handoff {
+                if !self.tabs[tab].session.handoff_pending(id) {
+                    self.tabs[tab].handoff = None;
+                    self.call_endpoint(tab, id);
+                    self.settle(tab);
+                }
+            }
+        }
+    }
+
+    /// Holding the lock: calls the endpoint unless another tab's token made it moot.
+    fn call_endpoint(&mut self, tab: usize, id: RefreshId) {
+        let now = self.local(tab);
         if !self.tabs[tab].session.refresh_still_needed(now, id) {
             self.tabs[tab]
                 .session
                 .handle_refresh_outcome(now, id, RefreshOutcome::LostRace);
+            self.release_lock(tab, id);
             return;
         }
-        self.lock = Some((tab, id));
         self.server.requests.push(self.now);
         self.tabs[tab].started.push(self.now);
         let reply = self
@@ -362,7 +402,7 @@ impl World {
                         if self.cross_tab && (self.lock.is_some() || self.lock_frozen) {
                             self.tabs[t].queued = Some(id);
                         } else {
-                            self.acquire(t, id);
+                            self.acquire(t, id, false);
                         }
                     }
                     Action::AbortRefresh(id) => {
@@ -403,7 +443,7 @@ impl World {
                             self.tabs[t].queued = None;
                             self.lock_frozen = false;
                             self.lock = None;
-                            self.acquire(t, id);
+                            self.acquire(t, id, false);
                         }
                     }
                     Action::AnnounceActivity(at) => {
@@ -422,6 +462,9 @@ impl World {
             }
         }
         self.check_invariants();
+        if self.tabs.iter().any(|t| t.handoff.is_some()) {
+            self.end_handoffs();
+        }
     }
 
     fn others(&self, tab: usize) -> Vec<usize> {
