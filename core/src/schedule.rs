@@ -12,7 +12,7 @@ use crate::claims::Claims;
 use crate::time::Timestamp;
 
 /// Every knob of the timing policy. Each field documents its default ([`Config::default`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
     /// Smallest refresh lead: refresh starts at least this long before expiry.
     /// Defaults to 60 s.
