@@ -5,11 +5,11 @@
 //! verification policy can refuse them, and are never used.
 
 use jsonwebtoken::Algorithm;
-use std::str::FromStr;
 
 use crate::claims::take;
 use crate::error::DecodeError;
 use crate::json::Value;
+use crate::verify::algorithm_name;
 
 /// Header parameters that carry or point at a key chosen by whoever made the token.
 pub const KEY_CARRYING_PARAMS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
@@ -37,11 +37,32 @@ impl AsRef<Header> for Header {
     }
 }
 
+/// Every algorithm `alg` may name (those of `Algorithm::from_str`).
+const ALGORITHMS: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
+
 impl Header {
     pub(crate) fn from_object(mut map: Vec<(String, Value)>) -> Result<Self, DecodeError> {
         let alg = match take(&mut map, "alg") {
             Some(Value::String(s)) => {
-                Algorithm::from_str(&s).map_err(|_| DecodeError::UnsupportedAlgorithm)?
+                // By the names `algorithm_name` gives, the ones `Algorithm::from_str` accepts:
+                // its error type (with an `Arc<serde_json::Error>` to drop) is not linked.
+                ALGORITHMS
+                    .into_iter()
+                    .find(|a| algorithm_name(*a) == s)
+                    .ok_or(DecodeError::UnsupportedAlgorithm)?
             }
             _ => return Err(DecodeError::BadHeader { field: "alg" }),
         };
