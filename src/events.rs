@@ -102,7 +102,7 @@ impl Driver {
                 set(
                     &detail,
                     "retryInMs",
-                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as f64).into()),
+                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as u64 as f64).into()),
                 );
                 set(&detail, "tokenValid", token_valid);
                 *self.last_error.borrow_mut() = Some(error);
