@@ -68,15 +68,17 @@ impl Header {
         };
         let crit = match take(&mut map, "crit") {
             None => None,
-            Some(Value::Array(items)) if !items.is_empty() => Some(
-                items
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::String(s) => Ok(s),
-                        _ => Err(DecodeError::BadHeader { field: "crit" }),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            // A plain loop, as for `aud` (README "Size", sixth pass).
+            Some(Value::Array(items)) if !items.is_empty() => {
+                let mut names = Vec::with_capacity(items.len());
+                for v in items {
+                    match v {
+                        Value::String(s) => names.push(s),
+                        _ => return Err(DecodeError::BadHeader { field: "crit" }),
+                    }
+                }
+                Some(names)
+            }
             Some(_) => return Err(DecodeError::BadHeader { field: "crit" }),
         };
         Ok(Header {
