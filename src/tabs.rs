@@ -53,7 +53,9 @@ impl Driver {
                 let Some(key) = self.announced_key(&a, key.as_ref()) else {
                     return;
                 };
-                if self.opts.verifier.is_none() {
+                // Without the `verify` feature no verifier can exist: the check below is not
+                // compiled at all (README "Size", sixth pass).
+                if !cfg!(feature = "verify") || self.opts.verifier.is_none() {
                     // Refused announcements (another account or session, no `exp`) change
                     // nothing and are not reported: a sibling signing in as someone else is
                     // not this tab's error.
