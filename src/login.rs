@@ -48,9 +48,7 @@ impl Driver {
                         coded(code, "the login endpoint answered with an unusable body")
                     })?;
                 // Refused before the session sees it: a token that fails verification is
-                // never used or announced, and a session already held is kept. (Without the
-                // `verify` feature no verifier can exist: no state is compiled to wait for one.)
-                #[cfg(feature = "verify")]
+                // never used or announced, and a session already held is kept.
                 self.check_token(token.token.expose_secret())
                     .await
                     .map_err(|e| thrown(&e))?;

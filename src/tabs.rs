@@ -53,9 +53,7 @@ impl Driver {
                 let Some(key) = self.announced_key(&a, key.as_ref()) else {
                     return;
                 };
-                // Without the `verify` feature no verifier can exist: the check below is not
-                // compiled at all (README "Size", sixth pass).
-                if !cfg!(feature = "verify") || self.opts.verifier.is_none() {
+                if self.opts.verifier.is_none() {
                     // Refused announcements (another account or session, no `exp`) change
                     // nothing and are not reported: a sibling signing in as someone else is
                     // not this tab's error.
