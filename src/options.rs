@@ -300,6 +300,8 @@ impl Options {
         let expose_token = boolean(obj, "exposeToken", false)?;
         let replay_non_idempotent = boolean(obj, "replayNonIdempotent", false)?;
         let dpop = crate::dpop::check_option(boolean(obj, "dpop", false)?)?;
+        // `from` is the identity without the `verify` feature (`VerifierHandle`).
+        #[allow(clippy::useless_conversion)]
         let verifier = match get(obj, "verify")? {
             None => None,
             Some(v) => Some(Verifier::from_options(&v, false).map(VerifierHandle::from)?),
