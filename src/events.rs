@@ -43,6 +43,16 @@ impl Driver {
     /// Dispatches one session event to the application's listeners.
     pub(crate) fn dispatch(&self, event: Event) {
         let detail = Object::new();
+        // The events that change the token drop the claims object (once, here).
+        if matches!(
+            event,
+            Event::SignedIn { .. }
+                | Event::Refreshed { .. }
+                | Event::SignedOut { .. }
+                | Event::Expired { .. }
+        ) {
+            self.claims.take();
+        }
         let kind = match event {
             Event::StateChanged { from, to } => {
                 set(&detail, "from", JsValue::from(from.as_str()));
@@ -50,17 +60,14 @@ impl Driver {
                 "statechange"
             }
             Event::SignedIn { source } => {
-                self.claims.take();
                 set(&detail, "source", JsValue::from(source.as_str()));
                 "login"
             }
             Event::Refreshed { source } => {
-                self.claims.take();
                 set(&detail, "source", JsValue::from(source.as_str()));
                 "refresh"
             }
             Event::SignedOut { origin, reason } => {
-                self.claims.take();
                 // The key goes with the session; a new session makes a new one.
                 if let Some(d) = &self.dpop {
                     d.forget();
@@ -88,7 +95,6 @@ impl Driver {
             }
             Event::Active => "active",
             Event::Expired { reason, retrying } => {
-                self.claims.take();
                 set(&detail, "reason", JsValue::from(reason.as_str()));
                 set(&detail, "retrying", JsValue::from(retrying));
                 "expired"
