@@ -74,7 +74,11 @@ impl Channel {
             "receivedAt",
             &(a.received_at.as_millis() as f64).into(),
         );
-        set(&obj, "lifetimeMs", &(a.lifetime.as_millis() as f64).into());
+        set(
+            &obj,
+            "lifetimeMs",
+            &(a.lifetime.as_millis() as u64 as f64).into(),
+        );
         // An opaque token's claims (JSON text): the other tabs cannot read them off the token.
         if let Some(claims) = &a.claims {
             set(&obj, "claims", &claims.into());

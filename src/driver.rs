@@ -283,7 +283,7 @@ impl Driver {
             d.forget();
         }
         // Replacing the session drops the token, which zeroizes it.
-        if let Ok(fresh) = Session::new(self.opts.config.clone(), 0) {
+        if let Ok(fresh) = Session::new(self.opts.config, 0) {
             *self.session.borrow_mut() = fresh;
         }
         self.claims.take();

@@ -34,32 +34,40 @@ pub(crate) fn check_event_type(kind: &str) -> Result<(), JsValue> {
     }
 }
 
-fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &key.into(), &value.into());
+/// One property of an event's detail. (Not generic over the value: one copy in the wasm.)
+fn set(obj: &Object, key: &str, value: JsValue) {
+    let _ = Reflect::set(obj, &key.into(), &value);
 }
 
 impl Driver {
     /// Dispatches one session event to the application's listeners.
     pub(crate) fn dispatch(&self, event: Event) {
         let detail = Object::new();
+        // The events that change the token drop the claims object (once, here).
+        if matches!(
+            event,
+            Event::SignedIn { .. }
+                | Event::Refreshed { .. }
+                | Event::SignedOut { .. }
+                | Event::Expired { .. }
+        ) {
+            self.claims.take();
+        }
         let kind = match event {
             Event::StateChanged { from, to } => {
-                set(&detail, "from", from.as_str());
-                set(&detail, "to", to.as_str());
+                set(&detail, "from", JsValue::from(from.as_str()));
+                set(&detail, "to", JsValue::from(to.as_str()));
                 "statechange"
             }
             Event::SignedIn { source } => {
-                self.claims.take();
-                set(&detail, "source", source.as_str());
+                set(&detail, "source", JsValue::from(source.as_str()));
                 "login"
             }
             Event::Refreshed { source } => {
-                self.claims.take();
-                set(&detail, "source", source.as_str());
+                set(&detail, "source", JsValue::from(source.as_str()));
                 "refresh"
             }
             Event::SignedOut { origin, reason } => {
-                self.claims.take();
                 // The key goes with the session; a new session makes a new one.
                 if let Some(d) = &self.dpop {
                     d.forget();
@@ -67,29 +75,28 @@ impl Driver {
                 set(
                     &detail,
                     "origin",
-                    match origin {
+                    JsValue::from(match origin {
                         LogoutOrigin::Local => "local",
                         LogoutOrigin::OtherTab => "otherTab",
-                    },
+                    }),
                 );
-                set(&detail, "reason", reason.as_str());
+                set(&detail, "reason", JsValue::from(reason.as_str()));
                 "logout"
             }
             Event::IdleWarning { logout_at } => {
                 let at = self.to_wall(logout_at);
-                set(&detail, "logoutAt", at);
+                set(&detail, "logoutAt", JsValue::from(at));
                 set(
                     &detail,
                     "inMs",
-                    (at - clock::wall().as_millis() as f64).max(0.0),
+                    JsValue::from((at - clock::wall().as_millis() as f64).max(0.0)),
                 );
                 "idle"
             }
             Event::Active => "active",
             Event::Expired { reason, retrying } => {
-                self.claims.take();
-                set(&detail, "reason", reason.as_str());
-                set(&detail, "retrying", retrying);
+                set(&detail, "reason", JsValue::from(reason.as_str()));
+                set(&detail, "retrying", JsValue::from(retrying));
                 "expired"
             }
             Event::RefreshFailed {
@@ -97,14 +104,14 @@ impl Driver {
                 retry_in,
                 token_valid,
             } => {
-                set(&detail, "code", error.code());
-                set(&detail, "message", error.message());
+                set(&detail, "code", JsValue::from(error.code()));
+                set(&detail, "message", JsValue::from(error.message()));
                 set(
                     &detail,
                     "retryInMs",
-                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as f64).into()),
+                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as u64 as f64).into()),
                 );
-                set(&detail, "tokenValid", token_valid);
+                set(&detail, "tokenValid", JsValue::from(token_valid));
                 *self.last_error.borrow_mut() = Some(error);
                 "error"
             }

@@ -21,7 +21,7 @@ impl Driver {
     pub(crate) fn listen_to_the_page(&self) {
         let mut listeners = lifecycle_listeners(&self.me);
         if self.opts.config.idle_timeout.is_some() {
-            listeners.extend(activity_listeners(&self.me));
+            listeners = activity_listeners(&self.me, listeners);
         }
         *self.listeners.borrow_mut() = listeners;
     }
@@ -88,7 +88,10 @@ impl<'a> Attach<'a> {
                 f(&driver, kind);
             }
         });
-        self.out.extend(listener);
+        // `push`, not `extend` over the `Option`: no `extend_trusted` instance in the wasm.
+        if let Some(listener) = listener {
+            self.out.push(listener);
+        }
     }
 }
 
@@ -118,9 +121,13 @@ fn lifecycle_listeners(me: &Weak<Driver>) -> Vec<Listener> {
 
 /// With `idleTimeoutSeconds` only: pointer and key presses and the page becoming visible are
 /// user activity, seen in the capture phase.
-fn activity_listeners(me: &Weak<Driver>) -> Vec<Listener> {
+fn activity_listeners(me: &Weak<Driver>, out: Vec<Listener>) -> Vec<Listener> {
     let (global, document) = global_and_document();
-    let mut attach = Attach::new(me, true);
+    // Added to the lifecycle listeners' `Vec` (no `extend` of one `Vec` by another).
+    let mut attach = Attach {
+        out,
+        ..Attach::new(me, true)
+    };
     let active = |driver: &Driver, kind: &'static str| {
         if kind != "visibilitychange" || !page_hidden() {
             driver.activity();

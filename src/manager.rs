@@ -57,7 +57,7 @@ impl TokenManager {
         >,
     ) -> Result<TokenManager, JsValue> {
         let opts = Options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
-        let session = Session::new(opts.config.clone(), random_seed())
+        let session = Session::new(opts.config, random_seed())
             .map_err(|e| coded(ErrorCode::InvalidOption, &e.message()))?;
         let driver = Driver::new(opts, session, EventTarget::new()?);
         if driver.opts.cross_tab {

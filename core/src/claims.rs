@@ -157,14 +157,18 @@ fn take_audience(map: &mut Vec<(String, Value)>) -> Result<Option<Audience>, Dec
     match take(map, "aud") {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(Audience::Single(s))),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s),
-                _ => Err(err.clone()),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|list| Some(Audience::Many(list))),
+        // A plain loop: `collect::<Result<Vec<_>, _>>()` compiles to an in-place-collect
+        // `try_fold` several times its size (README "Size", sixth pass).
+        Some(Value::Array(items)) => {
+            let mut list = Vec::with_capacity(items.len());
+            for v in items {
+                match v {
+                    Value::String(s) => list.push(s),
+                    _ => return Err(err),
+                }
+            }
+            Ok(Some(Audience::Many(list)))
+        }
         Some(_) => Err(err),
     }
 }

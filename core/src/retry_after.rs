@@ -19,7 +19,7 @@ pub enum RetryAfter {
 impl RetryAfter {
     /// Parses a header value; `None` when it is neither form (the header is then ignored).
     pub fn parse(value: &str) -> Option<Self> {
-        let value = value.trim();
+        let value = value.trim_ascii();
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
             // Absurdly long digit strings saturate rather than fail: "wait very long".
             let secs = crate::json::saturating_digits(value.as_bytes()) as u64;
@@ -138,6 +138,23 @@ mod tests {
             RetryAfter::parse(" 0 "),
             Some(RetryAfter::Delay(Duration::ZERO))
         );
+    }
+
+    /// The whitespace around the value is HTTP's optional whitespace (RFC 9110 §5.6.3: spaces
+    /// and tabs), trimmed as ASCII: a non-ASCII space is part of the value, which is then not
+    /// a number. (`trim_ascii`, not Unicode `trim`: README "Size", sixth pass.)
+    #[test]
+    fn only_ascii_whitespace_around_the_value_is_trimmed() {
+        assert_eq!(
+            RetryAfter::parse("\t120 "),
+            Some(RetryAfter::Delay(Duration::from_secs(120)))
+        );
+        assert_eq!(
+            RetryAfter::parse(" Sun, 06 Nov 1994 08:49:37 GMT\t"),
+            Some(RetryAfter::Date(NOV_6_1994))
+        );
+        assert_eq!(RetryAfter::parse("120\u{a0}"), None);
+        assert_eq!(RetryAfter::parse("\u{2003}120"), None);
     }
 
     #[test]

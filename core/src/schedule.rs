@@ -12,7 +12,7 @@ use crate::claims::Claims;
 use crate::time::Timestamp;
 
 /// Every knob of the timing policy. Each field documents its default ([`Config::default`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
     /// Smallest refresh lead: refresh starts at least this long before expiry.
     /// Defaults to 60 s.
@@ -281,9 +281,11 @@ pub fn announced_opaque_lifetime(lifetime: Duration, config: &Config) -> Duratio
 }
 
 /// `d × fraction` at millisecond resolution. The float-to-int cast saturates (NaN gives 0), so
-/// unlike `Duration::mul_f64` this cannot panic.
+/// unlike `Duration::mul_f64` this cannot panic. (The milliseconds go through `u64`, saturated:
+/// a `u128` to `f64` conversion would link its own software routine into the wasm.)
 fn scale(d: Duration, fraction: f64) -> Duration {
-    Duration::from_millis((d.as_millis() as f64 * fraction) as u64)
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis((ms as f64 * fraction) as u64)
 }
 
 /// Seconds as a float (from JavaScript) to a duration, at millisecond resolution; negative,
@@ -397,6 +399,14 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaling_saturates_at_the_largest_durations_instead_of_wrapping() {
+        assert_eq!(scale(Duration::MAX, 1.0), Duration::from_millis(u64::MAX));
+        assert_eq!(scale(Duration::MAX, 0.0), Duration::ZERO);
+        assert_eq!(scale(Duration::from_secs(90), 0.5), Duration::from_secs(45));
+        assert_eq!(scale(Duration::from_secs(1), f64::NAN), Duration::ZERO);
+    }
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)

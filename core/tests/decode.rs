@@ -308,6 +308,47 @@ fn none_in_any_spelling_and_unknown_algorithms_are_unsupported() {
     }
 }
 
+/// `alg` is read by the names of `verify::algorithm_name` (README "Size", sixth pass): the
+/// same names `jsonwebtoken`'s `Algorithm::from_str` accepts, each to the same algorithm.
+#[test]
+fn alg_accepts_exactly_the_names_jsonwebtoken_parses() {
+    use std::str::FromStr;
+    let names = [
+        "HS256",
+        "HS384",
+        "HS512",
+        "ES256",
+        "ES384",
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "EdDSA",
+        "EDDSA",
+        "eddsa",
+        "ES512",
+        "ES256K",
+        "Ed25519",
+        r"HS256\u0000",
+        "none",
+    ];
+    for alg in names {
+        let header = format!(r#"{{"alg":"{alg}"}}"#);
+        let decoded = decode_unverified(token(&header, "{}")).map(|d| d.header.alg);
+        let unescaped = alg.replace("\\u0000", "\0");
+        match Algorithm::from_str(&unescaped) {
+            Ok(expected) => assert_eq!(decoded, Ok(expected), "{alg}"),
+            Err(_) => assert_eq!(
+                decoded.map_err(|e| e.code()),
+                Err("unsupported_alg"),
+                "{alg}"
+            ),
+        }
+    }
+}
+
 #[test]
 fn key_carrying_header_parameters_are_recorded_for_the_policy() {
     let header = r#"{"alg":"RS256","jku":"https://evil/jwks","x5c":["AA"]}"#;

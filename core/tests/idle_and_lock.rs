@@ -30,7 +30,7 @@ fn idle_config(timeout: u64, warning: u64) -> Config {
 /// Two tabs of one session, signed in at `T0` (tab 0 logs in, tab 1 adopts on page load).
 fn two_tabs(lifetime: u64, config: Config) -> World {
     let mut w = World::new(secs(lifetime));
-    w.add_tab(config.clone(), 1, 0);
+    w.add_tab(config, 1, 0);
     w.add_tab(config, 2, 0);
     w.login(0);
     w.restore(1);

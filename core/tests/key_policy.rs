@@ -211,3 +211,26 @@ fn a_bad_key_set_says_which_key_and_what_without_any_value() {
         assert!(!message.contains(secret), "{message}");
     }
 }
+
+#[test]
+fn key_ops_are_read_as_strings_and_a_key_without_verify_is_never_selected() {
+    let with_ops = |kid: &str, ops: &str| {
+        let c = b64(vec![7u8; 32]);
+        format!(r#"{{"kty":"EC","kid":"{kid}","crv":"P-256","x":"{c}","y":"{c}","key_ops":{ops}}}"#)
+    };
+    let set = keys(&[
+        with_ops("v", r#"["verify"]"#),
+        with_ops("s", r#"["sign"]"#),
+        with_ops("none", "[]"),
+    ]);
+    assert_eq!(set[0].key_ops.as_deref(), Some(&["verify".to_owned()][..]));
+    assert_eq!(code(&set, Some("v"), Algorithm::ES256), "ok");
+    assert_ne!(code(&set, Some("s"), Algorithm::ES256), "ok");
+    assert_ne!(code(&set, Some("none"), Algorithm::ES256), "ok");
+    for ops in [r#"["verify",1]"#, r#""verify""#, r#"[null]"#] {
+        let doc = format!(r#"{{"keys":[{}]}}"#, with_ops("v", ops));
+        let e = parse_jwks(doc.as_bytes()).unwrap_err();
+        assert_eq!(e.code(), "bad_jwks", "{ops}");
+        assert!(e.to_string().contains("key 0: `key_ops`"), "{ops}: {e}");
+    }
+}

@@ -128,7 +128,7 @@ fn network_errors_back_off_with_growing_jittered_delays_up_to_the_cap_keeping_th
     };
     let (mut early, mut late) = (0.0, 0.0);
     for seed in 0..30 {
-        let mut w = single_tab(HOUR, config.clone(), seed);
+        let mut w = single_tab(HOUR, config, seed);
         w.server.default_reply = if seed % 2 == 0 {
             Reply::Network
         } else {
@@ -282,7 +282,7 @@ fn going_online_retries_at_once_but_still_honours_retry_after() {
         retry_cap: secs(600),
         ..Config::default()
     };
-    let mut w = single_tab(HOUR, config.clone(), 9);
+    let mut w = single_tab(HOUR, config, 9);
     w.server.script.extend([Reply::Network, Reply::Network]);
     let due = w.tabs[0].session.refresh_due().unwrap();
     w.run_until(due + secs(1));
@@ -540,7 +540,7 @@ fn simultaneous_tabs_behind_the_lock_make_one_request() {
     };
     let mut w = World::new(secs(15 * MIN));
     for i in 0..5 {
-        w.add_tab(config.clone(), i, 0);
+        w.add_tab(config, i, 0);
     }
     w.login(0);
     w.server.latency = secs(2);
@@ -691,7 +691,7 @@ fn duplicate_early_and_late_timeouts_change_nothing() {
 #[test]
 fn a_server_answering_expires_in_one_cannot_exceed_the_refresh_budget() {
     let config = Config::default();
-    let mut w = single_tab(1, config.clone(), 8);
+    let mut w = single_tab(1, config, 8);
     w.run_for(secs(10 * MIN));
     let r = &w.server.requests;
     assert!(
@@ -902,7 +902,7 @@ fn a_tab_without_cross_tab_support_still_refreshes_alone() {
         sibling_wait: None,
         ..Config::default()
     };
-    w.add_tab(config.clone(), 1, 0);
+    w.add_tab(config, 1, 0);
     w.add_tab(config, 2, 0);
     w.login(0);
     w.restore(1);

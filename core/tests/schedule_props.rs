@@ -90,7 +90,7 @@ proptest! {
         let c = Config::default();
         let mut w = World::new(secs(lifetime));
         w.server.skew_ms = server_skew;
-        w.add_tab(c.clone(), seed, client_skew);
+        w.add_tab(c, seed, client_skew);
         w.login(0);
         let t0 = w.now;
         w.run_for(secs(3 * lifetime));
