@@ -189,7 +189,7 @@ fn five_tabs_granted_before_the_announcement(handoff: Duration) -> usize {
     };
     let mut w = World::new(secs(15 * 60));
     for i in 0..5 {
-        w.add_tab(config.clone(), i, 0);
+        w.add_tab(config, i, 0);
     }
     w.login(0);
     w.server.latency = secs(2);
