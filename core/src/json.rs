@@ -919,6 +919,7 @@ mod tests {
     /// The strict reader as it was before the scan took over its checks (main before issue 16's
     /// second decoding pass), kept as the reference the scan-then-build reader must match,
     /// result and error, offsets included.
+    #[cfg(not(target_arch = "wasm32"))]
     mod reference {
         use super::super::truncated;
         use crate::error::{DecodeError, Part};
@@ -1173,6 +1174,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
@@ -1213,6 +1215,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// The table decoder against the base64 crate's strict unpadded URL-safe engine, and
         /// the check without decoding against both.
