@@ -1417,9 +1417,12 @@ async fn a_sibling_announcement_arriving_after_the_lock_grant_is_adopted_without
     login(&m).await;
     let refreshed = JsFuture::from(next_event_promise(&m, "refresh", 8_000));
     // The sibling holds the lock while it refreshes; the manager's scheduled refresh queues.
+    // The sibling's token is a fresh one (a minute to live): one as old as the manager's own
+    // would be within its refresh leeway by the time it is posted on a loaded machine, and
+    // refused as too stale, with the manager then rightly refreshing on its own.
     JsFuture::from(release_to_queued_then_post(
         "/auth/refresh",
-        &sibling_announcement(4.0),
+        &sibling_announcement(60.0),
         8_000,
     ))
     .await
