@@ -17,7 +17,7 @@
 // output for that long; WASM_TEST_SUITE_SECS (default 900): the bound on a whole suite.
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "../tests/e2e/helpers/browser.mjs";
 
 const [wasm, ...args] = process.argv.slice(2);
 if (!wasm) {
@@ -94,21 +94,8 @@ proxy = http.createServer((req, res) => {
 await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
 const url = `http://127.0.0.1:${proxy.address().port}/`;
 
-// 3. Chromium, headless, off the network this machine does not have.
-browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
+// 3. Chromium, headless, off the network this machine does not have: the e2e suite's launch.
+browser = await launchBrowser();
 const page = await browser.newPage();
 const consoleLines = [];
 page.on("console", (m) => {
