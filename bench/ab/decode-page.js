@@ -1,12 +1,7 @@
 // In-page side of bench/decode-ab.mjs: two builds of the package (loaded from /old/ and /new/),
 // jose's decodeJwt and the atob + JSON.parse floor, each measured for a fixed time.
 import { decodeJwt } from "jose";
-
-function floorDecode(token) {
-  const a = token.indexOf(".");
-  const b = token.indexOf(".", a + 1);
-  return JSON.parse(atob(token.slice(a + 1, b).replace(/-/g, "+").replace(/_/g, "/")));
-}
+import { decodeFor, floorDecode } from "../www/decode-loop.js";
 
 let decoders;
 let pools;
@@ -35,24 +30,7 @@ async function setup(tokens) {
 }
 
 function decode(name, kind, ms) {
-  const fn = decoders[name];
-  const pool = pools[kind];
-  const mask = pool.length - 1;
-  let i = 0;
-  let n = 0;
-  let sink = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < ms) {
-    for (let k = 0; k < 32; k++) {
-      sink += fn(pool[i]).exp;
-      i = (i + 1) & mask;
-    }
-    n += 32;
-    t = performance.now();
-  }
-  if (!(sink > 0)) throw new Error("decode produced nothing");
-  return (n * 1000) / (t - t0);
+  return decodeFor(decoders[name], pools[kind], ms);
 }
 
 window.ab = { setup, decode };

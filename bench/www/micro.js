@@ -4,6 +4,7 @@
 // one contestant for a fixed time and returns operations per second.
 import { jwtDecode } from "jwt-decode";
 import { createLocalJWKSet, decodeJwt, importJWK, jwtVerify } from "jose";
+import { decodeFor, floorDecode } from "./decode-loop.js";
 
 const IMPORT = {
   RS256: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
@@ -23,13 +24,6 @@ function base64urlBytes(s) {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-/** The floor: what any decoder must do at least (slice, base64url → base64, atob, JSON.parse). */
-function floorDecode(token) {
-  const a = token.indexOf(".");
-  const b = token.indexOf(".", a + 1);
-  return JSON.parse(atob(token.slice(a + 1, b).replace(/-/g, "+").replace(/_/g, "/")));
 }
 
 let decoders;
@@ -107,24 +101,7 @@ async function setup({ decode, verify, baseline }) {
 
 /** Decodes tokens of `kind` round-robin for `ms` milliseconds; returns ops/s. */
 function decode(name, kind, ms) {
-  const fn = decoders[name];
-  const pool = pools.decode[kind];
-  const mask = pool.length - 1; // a power of two
-  let i = 0;
-  let n = 0;
-  let sink = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < ms) {
-    for (let k = 0; k < 32; k++) {
-      sink += fn(pool[i]).exp;
-      i = (i + 1) & mask;
-    }
-    n += 32;
-    t = performance.now();
-  }
-  if (!(sink > 0)) throw new Error("decode produced nothing");
-  return (n * 1000) / (t - t0);
+  return decodeFor(decoders[name], pools.decode[kind], ms);
 }
 
 /** Verifies tokens of `alg` one after the other (each awaited) for `ms`; returns ops/s. */
