@@ -121,10 +121,12 @@ const diagnostics = () => {
   return lines.join("\n");
 };
 for (;;) {
+  let timer;
   const read = await Promise.race([
     page.evaluate(() => document.getElementById("output")?.textContent ?? ""),
-    new Promise((r) => setTimeout(() => r(null), STALL_MS)),
+    new Promise((r) => (timer = setTimeout(() => r(null), STALL_MS))),
   ]);
+  clearTimeout(timer);
   if (read === null) await finish(1, `the page stopped answering: ${diagnostics()}`);
   text = read;
   if (text.length > printed) {
