@@ -2,7 +2,7 @@
 //! and every other claim kept as JSON for the UI.
 
 use crate::error::DecodeError;
-use crate::json::{numeric_date, write_string, Value};
+use crate::json::{build, numeric_date, write_string, Field, Members, Value};
 use crate::message::push_decimal;
 
 /// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is an overflow attempt.
@@ -30,7 +30,8 @@ impl Audience {
 /// The claims of a token. Time claims are whole seconds since the Unix epoch.
 ///
 /// [`Claims::to_json`] writes them back as one flat JSON object (registered and other claims
-/// together), which is what the UI receives.
+/// together), which is what the UI receives. The other claims are kept as their JSON text
+/// (checked when the claims were read), not as a tree: [`Claims::get`] builds one on demand.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Claims {
     /// Issuer.
@@ -47,13 +48,14 @@ pub struct Claims {
     pub iat: Option<u64>,
     /// Token identifier.
     pub jti: Option<String>,
-    /// Every other claim (`name`, `roles`, `email` …), untouched, in document order.
-    pub other: Vec<(String, Value)>,
+    /// Every other claim (`name`, `roles`, `email` …), in document order: its name and its
+    /// value's JSON text as the token wrote it.
+    pub(crate) other: Vec<(String, String)>,
 }
 
 impl Claims {
-    /// Splits a parsed claims object into typed registered claims and the rest.
-    pub(crate) fn from_object(mut map: Vec<(String, Value)>) -> Result<Self, DecodeError> {
+    /// Splits a checked claims object into typed registered claims and the rest.
+    pub(crate) fn from_members(mut map: Members<'_>) -> Result<Self, DecodeError> {
         Ok(Claims {
             iss: take_string(&mut map, "iss")?,
             sub: take_string(&mut map, "sub")?,
@@ -62,13 +64,27 @@ impl Claims {
             nbf: take_numeric_date(&mut map, "nbf")?,
             iat: take_numeric_date(&mut map, "iat")?,
             jti: take_string(&mut map, "jti")?,
-            other: map,
+            other: map.rest(),
         })
     }
 
-    /// Another claim by name.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.other.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    /// Another claim by name, built from its text.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.get_json(name).map(build)
+    }
+
+    /// Another claim by name, as its JSON text (as the token wrote it: whitespace and escapes
+    /// kept).
+    pub fn get_json(&self, name: &str) -> Option<&str> {
+        self.other
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The other claims' names, in document order.
+    pub fn other_names(&self) -> impl Iterator<Item = &str> {
+        self.other.iter().map(|(k, _)| k.as_str())
     }
 
     /// All claims as one JSON object, for the UI: the registered claims first, then the
@@ -118,7 +134,7 @@ impl Claims {
         }
         for (name, value) in &self.other {
             member(&mut out, name);
-            value.write_json(&mut out);
+            out.push_str(value);
         }
         if first {
             out.push('{');
@@ -128,19 +144,10 @@ impl Claims {
     }
 }
 
-/// Removes member `name` from a parsed object.
-pub(crate) fn take(map: &mut Vec<(String, Value)>, name: &str) -> Option<Value> {
-    let i = map.iter().position(|(k, _)| k == name)?;
-    Some(map.remove(i).1)
-}
-
-fn take_string(
-    map: &mut Vec<(String, Value)>,
-    claim: &'static str,
-) -> Result<Option<String>, DecodeError> {
-    match take(map, claim) {
+fn take_string(map: &mut Members<'_>, claim: &'static str) -> Result<Option<String>, DecodeError> {
+    match map.take(claim) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Field::String(s)) => Ok(Some(s)),
         Some(_) => Err(DecodeError::ClaimType {
             claim,
             expected: "a string",
@@ -148,44 +155,31 @@ fn take_string(
     }
 }
 
-fn take_audience(map: &mut Vec<(String, Value)>) -> Result<Option<Audience>, DecodeError> {
-    const EXPECTED: &str = "a string or an array of strings";
-    let err = DecodeError::ClaimType {
-        claim: "aud",
-        expected: EXPECTED,
-    };
-    match take(map, "aud") {
+fn take_audience(map: &mut Members<'_>) -> Result<Option<Audience>, DecodeError> {
+    match map.take("aud") {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(Audience::Single(s))),
-        // A plain loop: `collect::<Result<Vec<_>, _>>()` compiles to an in-place-collect
-        // `try_fold` several times its size (README "Size", sixth pass).
-        Some(Value::Array(items)) => {
-            let mut list = Vec::with_capacity(items.len());
-            for v in items {
-                match v {
-                    Value::String(s) => list.push(s),
-                    _ => return Err(err),
-                }
-            }
-            Ok(Some(Audience::Many(list)))
-        }
-        Some(_) => Err(err),
+        Some(Field::String(s)) => Ok(Some(Audience::Single(s))),
+        Some(Field::Strings(list)) => Ok(Some(Audience::Many(list))),
+        Some(_) => Err(DecodeError::ClaimType {
+            claim: "aud",
+            expected: "a string or an array of strings",
+        }),
     }
 }
 
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional, which we floor.
 /// Present but not a finite number in `0..=MAX_NUMERIC_DATE` is an error, never "absent".
 fn take_numeric_date(
-    map: &mut Vec<(String, Value)>,
+    map: &mut Members<'_>,
     claim: &'static str,
 ) -> Result<Option<u64>, DecodeError> {
     let err = DecodeError::ClaimType {
         claim,
         expected: "a non-negative number of seconds no later than year 9999",
     };
-    match take(map, claim) {
+    match map.take(claim) {
         None => Ok(None),
-        Some(Value::Number(n)) => numeric_date(&n, MAX_NUMERIC_DATE).map(Some).ok_or(err),
+        Some(Field::Number(n)) => numeric_date(n, MAX_NUMERIC_DATE).map(Some).ok_or(err),
         Some(_) => Err(err),
     }
 }

@@ -16,7 +16,7 @@
 use crate::claims::Claims;
 use crate::error::{DecodeError, Part};
 use crate::header::Header;
-use crate::json::{base64url, is_base64url, parse_object, scan_claims};
+use crate::json::{base64url, is_base64url, members, scan_claims};
 use crate::message::push_decimal;
 
 /// Bounds applied before and during decoding.
@@ -225,7 +225,7 @@ impl ClaimsJsonDecoder {
 /// A claims set from its JSON text: the one parse behind a JWT's claims and claims given as
 /// JSON, so both get the same checks (and the package one copy of them).
 fn parse_claims(json: &[u8], max_depth: usize) -> Result<Claims, DecodeError> {
-    Claims::from_object(parse_object(json, max_depth, Part::Claims)?)
+    Claims::from_members(members(json, max_depth, Part::Claims)?)
 }
 
 /// Decodes a JWS in compact serialization with explicit limits, without verifying it.
@@ -244,7 +244,7 @@ pub fn decode_jws_unverified(
 
 /// A decoded header segment as a [`Header`]: one copy of the header's checks for both decoders.
 fn read_header(json: &[u8], max_depth: usize) -> Result<Header, DecodeError> {
-    Header::from_object(parse_object(json, max_depth, Part::Header)?)
+    Header::from_members(members(json, max_depth, Part::Header)?)
 }
 
 /// The one compact decoder behind both entry points; `payload_part` names the middle segment
@@ -287,7 +287,7 @@ fn decode_compact(
     let header = read_header(&header_json, limits.max_depth)?;
     Ok(UnverifiedJws {
         header,
-        // parse_object accepted it, so it is UTF-8.
+        // `members` accepted it, so it is UTF-8.
         header_json: String::from_utf8(header_json).unwrap_or_default(),
         payload: payload_bytes,
         signature: signature_bytes,

@@ -6,9 +6,8 @@
 
 use jsonwebtoken::Algorithm;
 
-use crate::claims::take;
 use crate::error::DecodeError;
-use crate::json::Value;
+use crate::json::{Field, Members};
 use crate::verify::algorithm_name;
 
 /// Header parameters that carry or point at a key chosen by whoever made the token.
@@ -54,9 +53,9 @@ const ALGORITHMS: [Algorithm; 12] = [
 ];
 
 impl Header {
-    pub(crate) fn from_object(mut map: Vec<(String, Value)>) -> Result<Self, DecodeError> {
-        let alg = match take(&mut map, "alg") {
-            Some(Value::String(s)) => {
+    pub(crate) fn from_members(mut map: Members<'_>) -> Result<Self, DecodeError> {
+        let alg = match map.take("alg") {
+            Some(Field::String(s)) => {
                 // By the names `algorithm_name` gives, the ones `Algorithm::from_str` accepts:
                 // its error type (with an `Arc<serde_json::Error>` to drop) is not linked.
                 ALGORITHMS
@@ -66,19 +65,9 @@ impl Header {
             }
             _ => return Err(DecodeError::BadHeader { field: "alg" }),
         };
-        let crit = match take(&mut map, "crit") {
+        let crit = match map.take("crit") {
             None => None,
-            // A plain loop, as for `aud` (README "Size", sixth pass).
-            Some(Value::Array(items)) if !items.is_empty() => {
-                let mut names = Vec::with_capacity(items.len());
-                for v in items {
-                    match v {
-                        Value::String(s) => names.push(s),
-                        _ => return Err(DecodeError::BadHeader { field: "crit" }),
-                    }
-                }
-                Some(names)
-            }
+            Some(Field::Strings(names)) if !names.is_empty() => Some(names),
             Some(_) => return Err(DecodeError::BadHeader { field: "crit" }),
         };
         let typ = take_string(&mut map, "typ")?;
@@ -87,7 +76,7 @@ impl Header {
         // A plain loop, not `filter` and `collect` (three generic items, about 500 bytes).
         let mut key_params = Vec::new();
         for p in KEY_CARRYING_PARAMS {
-            if map.iter().any(|(k, _)| k == p) {
+            if map.has(p) {
                 key_params.push(p);
             }
         }
@@ -102,13 +91,10 @@ impl Header {
     }
 }
 
-fn take_string(
-    map: &mut Vec<(String, Value)>,
-    field: &'static str,
-) -> Result<Option<String>, DecodeError> {
-    match take(map, field) {
+fn take_string(map: &mut Members<'_>, field: &'static str) -> Result<Option<String>, DecodeError> {
+    match map.take(field) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Field::String(s)) => Ok(Some(s)),
         Some(_) => Err(DecodeError::BadHeader { field }),
     }
 }

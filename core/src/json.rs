@@ -319,29 +319,191 @@ fn truncated(mut s: String, max: usize) -> String {
     s
 }
 
-/// Parses a segment that must be one JSON object with unique member names (at every level),
-/// nested no deeper than `max_depth`: the [`Scanner`] checks it and names the first problem,
-/// then the [`Builder`] builds it.
+/// A top-level member of an object [`members`] checked: its name and the span of its value.
+#[derive(Clone, Copy)]
+struct Member {
+    name: Name,
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+/// The members of a checked JSON object, read from its text without building a [`Value`]:
+/// what the header and the claims need (strings, arrays of strings, numbers as text, the
+/// JSON text of anything else). Members are taken by name, so what is left is the rest, in
+/// document order.
+pub(crate) struct Members<'a> {
+    s: &'a [u8],
+    list: Vec<Member>,
+}
+
+/// A member's value, as far as a reader of the header, the claims or a JWKS needs it.
+pub(crate) enum Field<'a> {
+    /// A string, unescaped.
+    String(String),
+    /// An array whose items are all strings (`[]` included), unescaped.
+    Strings(Vec<String>),
+    /// A number as written.
+    Number(&'a [u8]),
+    /// Any other array, as its text (its items: [`items`]).
+    Array(&'a [u8]),
+    /// Anything else.
+    Other,
+}
+
+impl<'a> Members<'a> {
+    /// Where member `name` is (names are unique, and compared unescaped).
+    fn position(&self, name: &str) -> Option<usize> {
+        let mut scratch = Vec::new();
+        self.list.iter().position(|m| {
+            let raw = &self.s[m.name.start..m.name.end];
+            if m.name.escaped {
+                unescape(raw, &mut scratch);
+                scratch == name.as_bytes()
+            } else {
+                raw == name.as_bytes()
+            }
+        })
+    }
+
+    /// Removes member `name` and reads its value.
+    pub(crate) fn take(&mut self, name: &str) -> Option<Field<'a>> {
+        let m = self.list.remove(self.position(name)?);
+        Some(self.read(m))
+    }
+
+    /// Reads member `name`'s value, leaving it in place.
+    pub(crate) fn get(&self, name: &str) -> Option<Field<'a>> {
+        Some(self.read(self.list[self.position(name)?]))
+    }
+
+    fn read(&self, m: Member) -> Field<'a> {
+        let text = &self.s[m.start..m.end];
+        match m.kind {
+            Kind::String => Field::String(string_text(text)),
+            Kind::Array(true) => {
+                // Each item of a validated array of strings, between `[` and `]`.
+                let mut items = Vec::new();
+                let mut at = 1;
+                while let Some(q) = text[at..].iter().position(|b| *b == b'"') {
+                    let (end, _) = string_end(text, at + q).unwrap_or((text.len(), false));
+                    items.push(string_text(&text[at + q..end]));
+                    at = end;
+                }
+                Field::Strings(items)
+            }
+            Kind::Array(false) => Field::Array(text),
+            Kind::Number(_) => Field::Number(text),
+            _ => Field::Other,
+        }
+    }
+
+    /// Whether a member named `name` is left.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// The members left, in document order: each name unescaped, each value as its JSON text.
+    pub(crate) fn rest(self) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(self.list.len());
+        for m in self.list {
+            out.push((
+                string_text(&self.s[m.name.start - 1..m.name.end + 1]),
+                text_of(&self.s[m.start..m.end]),
+            ));
+        }
+        out
+    }
+}
+
+/// The value of a validated string literal (quotes included), unescaped.
+fn string_text(literal: &[u8]) -> String {
+    let mut out = Vec::with_capacity(literal.len());
+    unescape(
+        literal
+            .get(1..literal.len().saturating_sub(1))
+            .unwrap_or_default(),
+        &mut out,
+    );
+    // The scan checked the text is UTF-8 and escapes produce whole chars.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A checked value's text (UTF-8, checked by [`members`]) as a `String`.
+fn text_of(text: &[u8]) -> String {
+    String::from_utf8(text.to_vec()).unwrap_or_default()
+}
+
+/// Checks a segment that must be one JSON object with unique member names (at every level),
+/// nested no deeper than `max_depth` — the same checks and errors as [`parse_object`] — and
+/// gives its top-level members without building them.
+pub(crate) fn members(
+    json: &[u8],
+    max_depth: usize,
+    part: Part,
+) -> Result<Members<'_>, DecodeError> {
+    if std::str::from_utf8(json).is_err() {
+        return Err(DecodeError::NotUtf8 { part: Some(part) });
+    }
+    let mut scan = Scanner::new(json, max_depth, part, false);
+    scan.members = Some(Vec::new());
+    if scan.document()? != Kind::Object {
+        return Err(DecodeError::NotObject { part });
+    }
+    Ok(Members {
+        s: json,
+        list: scan.members.unwrap_or_default(),
+    })
+}
+
+/// The items of an array a reader checked ([`Field::Array`]), each as its text.
+pub(crate) fn items(array: &[u8]) -> Vec<&[u8]> {
+    let mut scan = Scanner::new(array, usize::MAX, Part::Payload, false);
+    scan.i = 1;
+    let mut out = Vec::new();
+    loop {
+        scan.ws();
+        if matches!(array.get(scan.i), None | Some(b']')) {
+            return out;
+        }
+        let start = scan.i;
+        // Checked already: nothing fails, and a failure would only end the list early.
+        if scan.value(1).is_err() {
+            return out;
+        }
+        out.push(&array[start..scan.i]);
+        scan.ws();
+        scan.i += 1; // `,` or `]`
+        if array.get(scan.i - 1) == Some(&b']') {
+            return out;
+        }
+    }
+}
+
+/// Builds the value of a JSON text a reader checked (a member's text from [`Members::rest`]).
+pub(crate) fn build(text: &str) -> Value {
+    Builder {
+        s: text.as_bytes(),
+        i: 0,
+    }
+    .value()
+}
+
+/// A checked object built whole, for tests: [`members`], then [`build`] for each value left —
+/// the readers' own path.
+#[cfg(test)]
 pub(crate) fn parse_object(
     json: &[u8],
     max_depth: usize,
     part: Part,
 ) -> Result<Vec<(String, Value)>, DecodeError> {
-    if std::str::from_utf8(json).is_err() {
-        return Err(DecodeError::NotUtf8 { part: Some(part) });
-    }
-    if Scanner::new(json, max_depth, part, false).document()? != Kind::Object {
-        return Err(DecodeError::NotObject { part });
-    }
-    let mut builder = Builder { s: json, i: 0 };
-    builder.ws();
-    Ok(builder.object())
+    let rest = members(json, max_depth, part)?.rest();
+    Ok(rest.into_iter().map(|(k, v)| (k, build(&v))).collect())
 }
 
 /// Reads a JSON number as whole seconds (a NumericDate, floored), exactly and without floats.
-/// `None` for a negative number or one above `max`. `text` is a number [`Value::Number`] holds.
-pub(crate) fn numeric_date(text: &str, max: u64) -> Option<u64> {
-    let b = text.as_bytes();
+/// `None` for a negative number or one above `max`. `b` is the text of a checked JSON number.
+pub(crate) fn numeric_date(b: &[u8], max: u64) -> Option<u64> {
     if b.first() == Some(&b'-') {
         return None;
     }
@@ -512,6 +674,8 @@ struct Scanner<'a> {
     names: Vec<Name>,
     times: TimeSpans,
     scratch: (Vec<u8>, Vec<u8>),
+    /// The top-level members, kept when a reader asks ([`members`]).
+    members: Option<Vec<Member>>,
 }
 
 impl<'a> Scanner<'a> {
@@ -525,6 +689,7 @@ impl<'a> Scanner<'a> {
             names: Vec::with_capacity(16),
             times: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
+            members: None,
         }
     }
 
@@ -652,6 +817,14 @@ impl<'a> Scanner<'a> {
                 // Only `scan_claims` asks, and it names no error: the full decoder does.
                 return Err(self.bad());
             }
+            if let (1, Some(members)) = (depth, &mut self.members) {
+                members.push(Member {
+                    name,
+                    start: value_start,
+                    end: self.i,
+                    kind,
+                });
+            }
             self.ws();
             match self.s.get(self.i) {
                 Some(b',') => self.i += 1,
@@ -699,9 +872,7 @@ impl<'a> Scanner<'a> {
                     let secs = number.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
                     secs <= max
                 } else {
-                    // A validated number is ASCII.
-                    let text = std::str::from_utf8(number).unwrap_or_default();
-                    let Some(secs) = numeric_date(text, max) else {
+                    let Some(secs) = numeric_date(number, max) else {
                         return false;
                     };
                     if !plain {
@@ -912,7 +1083,7 @@ mod tests {
             ("1e-99999999999999999999", Some(0)),
             ("25340230079.99e1", Some(253_402_300_799)),
         ] {
-            assert_eq!(numeric_date(text, max), want, "{text}");
+            assert_eq!(numeric_date(text.as_bytes(), max), want, "{text}");
         }
     }
 

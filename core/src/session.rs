@@ -488,8 +488,8 @@ pub enum Renewal {
 #[derive(Clone, Debug, PartialEq)]
 struct Identity {
     sub: Option<String>,
-    /// `sid` as JSON text, so a value of any type compares exactly (and no JSON value needs
-    /// cloning or deep comparison code in the package).
+    /// `sid` as the token's JSON text, so a value of any type compares exactly as written (and
+    /// no JSON value needs building, cloning or deep comparison code in the package).
     sid: Option<String>,
 }
 
@@ -497,11 +497,7 @@ impl Identity {
     fn of(claims: &Claims) -> Self {
         Self {
             sub: claims.sub.clone(),
-            sid: claims.get("sid").map(|v| {
-                let mut out = String::new();
-                v.write_json(&mut out);
-                out
-            }),
+            sid: claims.get_json("sid").map(str::to_owned),
         }
     }
 }

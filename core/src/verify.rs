@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
-use crate::claims::{take, Claims};
+use crate::claims::Claims;
 use crate::code::ErrorCode;
 use crate::error::{DecodeError, Part};
 use crate::header::Header;
-use crate::json::{parse_object, Value};
+use crate::json::{self, members, Field};
 use crate::time::Timestamp;
 
 /// Why a token was not trusted. Each kind has a stable [`VerifyError::code`].
@@ -367,20 +367,24 @@ pub fn parse_jwks(text: &[u8]) -> Result<Vec<Jwk>, VerifyError> {
     if text.len() > 64 * 1024 {
         return Err(bad(None, "larger than 64 KiB"));
     }
-    let mut doc =
-        parse_object(text, 8, Part::Claims).map_err(|_| bad(None, "not a JSON object"))?;
-    let Some(Value::Array(keys)) = take(&mut doc, "keys") else {
-        return Err(bad(None, "`keys` is missing or not an array"));
+    let mut doc = members(text, 8, Part::Claims).map_err(|_| bad(None, "not a JSON object"))?;
+    let keys = match doc.take("keys") {
+        Some(Field::Array(items)) => json::items(items),
+        Some(Field::Strings(names)) if names.is_empty() => Vec::new(),
+        // An array of strings: its first key is not an object.
+        Some(Field::Strings(_)) => return Err(bad(Some(0), "not a JSON object")),
+        _ => return Err(bad(None, "`keys` is missing or not an array")),
     };
     let mut out = Vec::new();
     for (i, key) in keys.into_iter().enumerate() {
-        let Value::Object(members) = key else {
+        // The document was checked whole, with its depth cap: `members` only splits the key.
+        let Ok(key) = members(key, 8, Part::Claims) else {
             return Err(bad(Some(i), "not a JSON object"));
         };
         let text = |name: &'static str| -> Result<Option<String>, VerifyError> {
-            match members.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
+            match key.get(name) {
                 None => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Field::String(s)) => Ok(Some(s)),
                 Some(_) => Err(bad(Some(i), "a member that must be a string is not")),
             }
         };
@@ -399,13 +403,13 @@ pub fn parse_jwks(text: &[u8]) -> Result<Vec<Jwk>, VerifyError> {
                 Some(i),
                 "a public key member (`n`, `e`, `crv`, `x`, `y`) is missing",
             ))?;
-            material.push((*name, Value::String(value)));
+            material.push((*name, value));
         }
         let member = |name: &str| {
             material
                 .iter()
                 .find(|(k, _)| *k == name)
-                .and_then(|(_, v)| v.as_str())
+                .map(|(_, v)| v.as_str())
                 .unwrap_or_default()
         };
         let defect = match kty.as_str() {
@@ -413,21 +417,18 @@ pub fn parse_jwks(text: &[u8]) -> Result<Vec<Jwk>, VerifyError> {
             "EC" => curve_defect(member("crv"), &[member("x"), member("y")]),
             _ => curve_defect(member("crv"), &[member("x")]),
         };
+        // `{"kty":…,"n":…,"e":…}`: the public members only, in that order.
         let mut public_json = String::new();
-        crate::json::write_object(material.iter().map(|(k, v)| (*k, v)), &mut public_json);
-        let key_ops = match members.iter().find(|(k, _)| k == "key_ops").map(|(_, v)| v) {
+        for (k, (name, value)) in material.iter().enumerate() {
+            public_json.push(if k == 0 { '{' } else { ',' });
+            json::write_string(name, &mut public_json);
+            public_json.push(':');
+            json::write_string(value, &mut public_json);
+        }
+        public_json.push('}');
+        let key_ops = match key.get("key_ops") {
             None => None,
-            // A plain loop, as for `aud` (README "Size", sixth pass).
-            Some(Value::Array(ops)) => {
-                let mut names = Vec::with_capacity(ops.len());
-                for o in ops {
-                    match o.as_str() {
-                        Some(op) => names.push(op.to_owned()),
-                        None => return Err(bad(Some(i), "`key_ops` is not an array of strings")),
-                    }
-                }
-                Some(names)
-            }
+            Some(Field::Strings(ops)) => Some(ops),
             Some(_) => return Err(bad(Some(i), "`key_ops` is not an array of strings")),
         };
         out.push(Jwk {

@@ -45,10 +45,10 @@ fn a_well_formed_token_decodes_header_registered_and_other_claims() {
         (d.claims.exp, d.claims.nbf, d.claims.iat),
         (Some(1900), Some(1000), Some(1000))
     );
-    assert_eq!(d.claims.get("name").and_then(|v| v.as_str()), Some("Ada"));
+    assert_eq!(d.claims.get("name"), Some(Value::String("Ada".into())));
     assert_eq!(
         d.claims.get("roles"),
-        Some(&Value::Array(vec![Value::String("admin".into())]))
+        Some(Value::Array(vec![Value::String("admin".into())]))
     );
     assert_eq!(d.signature, b"sig");
     assert_eq!(&t[..d.signing_input_len], t.rsplit_once('.').unwrap().0);
@@ -69,18 +69,19 @@ fn claims_serialize_back_to_one_flat_object_for_the_ui() {
 }
 
 /// The exact text the UI's object is parsed from: registered claims first (in RFC 7519's
-/// order), then the others as they came, every string escaped as RFC 8259 requires, runs of
-/// plain characters and escapes mixed, and every segment's base64url length (0, 2 or 3 left
-/// over) decoded.
+/// order), written from their fields (strings escaped as RFC 8259 requires, runs of plain
+/// characters and escapes mixed, the registered names unescaped), then the others as they
+/// came: each name written the same way, each value the token's own text (escapes and
+/// whitespace kept), and every segment's base64url length (0, 2 or 3 left over) decoded.
 #[test]
 fn claims_json_is_written_exactly_with_escapes_between_plain_runs() {
-    let claims = r#"{"name":"a\"b\\c\u0001d\te\n\u00e9f😀","jti":"j","aud":["x","y"],"iat":7,"nbf":6,"exp":1.9e1,"sub":"u","iss":"i","e":[],"o":{"k":null}}"#;
-    let expected = r#"{"iss":"i","sub":"u","aud":["x","y"],"exp":19,"nbf":6,"iat":7,"jti":"j","name":"a\"b\\c\u0001d\te\néf😀","e":[],"o":{"k":null}}"#;
+    let claims = r#"{"name":"a\"b\\c\u0001d\te\n\u00e9f😀","jti":"j\u00e9\n","aud":["x","\u0079"],"iat":7,"nbf":6,"exp":1.9e1,"sub":"u","iss":"i","e":[],"\u006f":{ "k" : null },"n":[1, 2.5e3]}"#;
+    let expected = r#"{"iss":"i","sub":"u","aud":["x","y"],"exp":19,"nbf":6,"iat":7,"jti":"jé\n","name":"a\"b\\c\u0001d\te\n\u00e9f😀","e":[],"o":{ "k" : null },"n":[1, 2.5e3]}"#;
     for pad in ["", "x", "xy"] {
         let claims = claims.replacen("{", &format!("{{\"p\":\"{pad}\","), 1);
         let expected = expected.replacen(
-            "\"jti\":\"j\",",
-            &format!("\"jti\":\"j\",\"p\":\"{pad}\","),
+            r#""jti":"jé\n","#,
+            &format!(r#""jti":"jé\n","p":"{pad}","#),
             1,
         );
         let d = decode_unverified(token(HEADER, &claims)).unwrap();
@@ -385,4 +386,40 @@ proptest! {
         let d = decode_unverified(token(HEADER, &format!("{{\"exp\":{exp}}}"))).unwrap();
         prop_assert_eq!(d.claims.exp, Some(exp));
     }
+}
+
+/// The header and the claims are read from the checked text itself (no tree is built): member
+/// names are matched unescaped wherever they are looked up — the registered claims, `alg`,
+/// `crit` and its items, the key-carrying parameters — and an array of strings is read item by
+/// item, escapes and whitespace included.
+#[test]
+fn escaped_names_and_items_are_read_unescaped_from_the_checked_text() {
+    let header = r#"{ "\u0061lg" : "ES256", "crit" : [ "\u0065xp" , "b" ], "\u006a\u006bu" : "x", "t\u0079p": "at+jwt" }"#;
+    let claims = r#"{ "\u0073ub" : "u\u00e9", "aud" : [ "a" , "\u0062" ], "e\u0078p": 1900 , "name" : { "k" : [ 1 , "v" ] } }"#;
+    let d = decode_unverified(token(header, claims)).unwrap();
+    assert_eq!(d.header.alg, Algorithm::ES256);
+    assert_eq!(d.header.crit, Some(vec!["exp".into(), "b".into()]));
+    assert_eq!(d.header.key_params, vec!["jku"]);
+    assert_eq!(d.header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(d.claims.sub.as_deref(), Some("ué"));
+    assert_eq!(
+        d.claims.aud,
+        Some(Audience::Many(vec!["a".into(), "b".into()]))
+    );
+    assert_eq!(d.claims.exp, Some(1900));
+    // The other claims: their text as written, and a tree on demand.
+    assert_eq!(d.claims.get_json("name"), Some(r#"{ "k" : [ 1 , "v" ] }"#));
+    assert_eq!(
+        d.claims.get("name"),
+        Some(Value::Object(vec![(
+            "k".into(),
+            Value::Array(vec![Value::Number("1".into()), Value::String("v".into())])
+        )]))
+    );
+    assert_eq!(d.claims.other_names().collect::<Vec<_>>(), ["name"]);
+    assert_eq!(
+        d.claims.get("sub"),
+        None,
+        "registered claims are typed fields"
+    );
 }

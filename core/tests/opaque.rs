@@ -87,7 +87,7 @@ fn an_opaque_token_is_accepted_with_the_id_token_claims_and_expires_after_expire
     let claims = s.claims().expect("claims for the UI");
     assert_eq!(claims.sub.as_deref(), Some("user-1"));
     assert_eq!(claims.iss.as_deref(), Some("https://idp.example"));
-    assert_eq!(claims.get("name").and_then(|v| v.as_str()), Some("Ada"));
+    assert_eq!(claims.get_json("name"), Some(r#""Ada""#));
     // The expiry is the receipt time plus `expires_in`, not the ID token's `exp` (an hour).
     assert_eq!(s.expires_at(), Some(w.local(0) + secs(15 * MIN)));
     assert!(s.token(w.local(0)).is_some());
@@ -209,13 +209,8 @@ fn tabs_share_one_refresh_of_an_opaque_token_and_its_claims_reach_the_siblings()
     for i in 1..3 {
         assert!(w.tabs[i].session.token(w.local(i)).is_some(), "tab {i}");
         assert_eq!(
-            w.tabs[i]
-                .session
-                .claims()
-                .unwrap()
-                .get("name")
-                .and_then(|v| v.as_str()),
-            Some("Ada"),
+            w.tabs[i].session.claims().unwrap().get_json("name"),
+            Some(r#""Ada""#),
             "tab {i} shows the ID token's claims"
         );
     }
