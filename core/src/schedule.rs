@@ -5,7 +5,6 @@
 //! server stated (`expires_in`), so the difference between client and server clocks — hours,
 //! on real laptops — never enters the computation.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::claims::Claims;
@@ -360,18 +359,15 @@ pub fn backoff_ceiling(failures: u32, config: &Config) -> Duration {
 /// Remembers when recent refreshes started, to hold them to `refresh_budget` per window.
 #[derive(Clone, Debug, Default)]
 pub struct Budget {
-    starts: VecDeque<Timestamp>,
+    /// Oldest first, at most `refresh_budget` of them: a `Vec` (a `VecDeque`'s ring code is
+    /// about 450 bytes of wasm for a list this short).
+    starts: Vec<Timestamp>,
 }
 
 impl Budget {
     /// The earliest instant another refresh may start: `now` when the budget allows one.
     pub fn next_allowed(&self, now: Timestamp, config: &Config) -> Timestamp {
-        let recent = self
-            .starts
-            .iter()
-            .filter(|t| now.saturating_since(**t) < config.refresh_budget_window)
-            .count();
-        if recent < config.refresh_budget as usize {
+        if self.used(now, config) < config.refresh_budget as usize {
             return now;
         }
         // Full: the oldest counted start must leave the window first.
@@ -381,9 +377,9 @@ impl Budget {
 
     /// Records a refresh start, forgetting starts older than the budget needs.
     pub fn record(&mut self, now: Timestamp, config: &Config) {
-        self.starts.push_back(now);
+        self.starts.push(now);
         while self.starts.len() > config.refresh_budget as usize {
-            self.starts.pop_front();
+            self.starts.remove(0);
         }
     }
 
