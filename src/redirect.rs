@@ -45,18 +45,39 @@ impl TokenManager {
                 path + &text(&location, "search")?.unwrap_or_default()
             }
         };
-        let base = self.driver.opts.authorize_url();
-        // A byte loop: `contains` links `memchr` (about 330 bytes of wasm) for this one call.
-        let separator = if base.bytes().any(|b| b == b'?') {
-            "&returnTo="
-        } else {
-            "?returnTo="
-        };
         let encoded = String::from(js_sys::encode_uri_component(&return_to));
-        // Concatenated, not `format!`: the browser path links no `core::fmt`.
-        let url = [base, separator, &encoded].concat();
+        let url = with_return_to(self.driver.opts.authorize_url(), &encoded);
         let assign: Function = Reflect::get(&location, &"assign".into())?.dyn_into()?;
         assign.call1(&location, &url.into())?;
         Ok(())
+    }
+}
+
+/// The authorize URL with `returnTo` (already encoded) added to its query.
+fn with_return_to(base: &str, encoded: &str) -> String {
+    // A byte loop: `contains` links `memchr` (about 330 bytes of wasm) for this one call.
+    let separator = if base.bytes().any(|b| b == b'?') {
+        "&returnTo="
+    } else {
+        "?returnTo="
+    };
+    // Concatenated, not `format!`: the browser path links no `core::fmt`.
+    [base, separator, encoded].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_return_to;
+
+    #[test]
+    fn return_to_joins_the_authorize_urls_own_query_or_starts_one() {
+        assert_eq!(
+            with_return_to("/auth/authorize", "%2Fa"),
+            "/auth/authorize?returnTo=%2Fa"
+        );
+        assert_eq!(
+            with_return_to("/auth/authorize?prompt=login", "%2Fa"),
+            "/auth/authorize?prompt=login&returnTo=%2Fa"
+        );
     }
 }
