@@ -206,18 +206,9 @@ impl Builder<'_> {
     }
 
     fn string(&mut self) -> String {
-        let start = self.i + 1;
-        let (end, escaped) = string_end(self.s, self.i).unwrap_or((self.s.len(), false));
-        self.i = end;
-        let raw = self.s.get(start..end.saturating_sub(1)).unwrap_or_default();
-        let mut out = Vec::with_capacity(raw.len());
-        if escaped {
-            unescape(raw, &mut out);
-        } else {
-            out.extend_from_slice(raw);
-        }
-        // The scan checked the text is UTF-8 and escapes produce whole chars.
-        String::from_utf8(out).unwrap_or_default()
+        let start = self.i;
+        self.i = string_end(self.s, start).map_or(self.s.len(), |(end, _)| end);
+        string_text(&self.s[start..self.i])
     }
 }
 
@@ -473,10 +464,10 @@ pub(crate) fn items(array: &[u8]) -> Vec<&[u8]> {
         }
         out.push(&array[start..scan.i]);
         scan.ws();
-        scan.i += 1; // `,` or `]`
-        if array.get(scan.i - 1) == Some(&b']') {
+        if array.get(scan.i) != Some(&b',') {
             return out;
         }
+        scan.i += 1;
     }
 }
 
@@ -840,9 +831,8 @@ impl<'a> Scanner<'a> {
 
     #[cold]
     fn duplicate(&mut self, name: Name) -> DecodeError {
-        unescape(&self.s[name.start..name.end], &mut self.scratch.0);
-        // The scan checked the text is UTF-8 and escapes produce whole chars.
-        let name = String::from_utf8(self.scratch.0.clone()).unwrap_or_default();
+        // The name's literal, quotes included.
+        let name = string_text(&self.s[name.start - 1..name.end + 1]);
         DecodeError::Duplicate {
             part: self.part,
             name: truncated(name, 64),
