@@ -4,20 +4,22 @@
 //! is checked against it); `message` is for people. Neither ever contains a token, a cookie or
 //! a password. Every core error reaches JavaScript the same way: [`thrown`].
 
-use js_sys::{Error, Reflect};
 use token_manager_core::message::Message;
 use token_manager_core::session::{LoginError, RefreshError, TokenError};
 use token_manager_core::verify::VerifyError;
 use token_manager_core::{DecodeError, ErrorCode};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/js/error.js")]
+extern "C" {
+    /// The `TokenManagerError` (src/js/error.js: JavaScript's own checks make theirs there too).
+    #[wasm_bindgen(js_name = coded)]
+    fn js_coded(code: &str, message: &str) -> JsValue;
+}
 
 /// Builds the error object thrown to JavaScript.
 pub(crate) fn coded(code: ErrorCode, message: &str) -> JsValue {
-    let error = Error::new(message);
-    error.set_name("TokenManagerError");
-    // Setting a property on a fresh Error cannot fail.
-    let _ = Reflect::set(&error, &"code".into(), &code.as_str().into());
-    error.into()
+    js_coded(code.as_str(), message)
 }
 
 /// No DPoP proof could be made (no WebCrypto, or it failed).

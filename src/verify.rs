@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use js_sys::{Array, Object, JSON};
+use js_sys::{Array, Object, Reflect, JSON};
 use token_manager_core::dangerous::{
     decode_jws_unverified, DecodeLimits, UnverifiedJws, UnverifiedToken,
 };
@@ -27,8 +27,27 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit};
 
 use crate::error::coded;
-use crate::options::{get, invalid, plain_object, secure_or_loopback};
+use crate::options::{invalid, secure_or_loopback};
 use crate::{http, webcrypto};
+
+pub(crate) fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
+    let v = Reflect::get(obj, &JsValue::from_str(name))?;
+    Ok((!v.is_undefined()).then_some(v))
+}
+
+fn plain_object(v: &JsValue) -> bool {
+    v.is_object() && !Array::is_array(v) && !v.is_function()
+}
+
+/// A string member of the page's `location` (windows and workers): `href` or `origin`.
+fn location(name: &str) -> String {
+    let loc = Reflect::get(&js_sys::global(), &"location".into()).unwrap_or(JsValue::UNDEFINED);
+    Reflect::get(&loc, &name.into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
+}
+
 
 /// Where keys come from: a JWKS URL, or the inline set the keys were read from.
 #[derive(Clone, Debug)]
@@ -207,7 +226,7 @@ impl Verifier {
             get(obj, "jwks")?,
         ) {
             (Some(url), None) => {
-                let href = crate::options::location("href");
+                let href = location("href");
                 let parsed = web_sys::Url::new_with_base(&url, &href)
                     .map_err(|_| invalid(&name("jwksUrl"), "a valid URL"))?;
                 if !secure_or_loopback(&parsed) {

@@ -12,7 +12,8 @@ use token_manager_core::Timestamp;
 use wasm_bindgen::prelude::*;
 
 use crate::error::thrown;
-use crate::options::{get, invalid};
+use crate::options::invalid;
+use crate::verify::get;
 use crate::verify::{Caller, Verifier, JWS_MAX_LEN};
 use crate::{clock, webcrypto};
 
