@@ -1,48 +1,42 @@
 //! The session's events as `CustomEvent`s on the manager's `EventTarget`, and the claims
 //! object they invalidate.
 
-use js_sys::{Object, Reflect};
+use js_sys::Function;
 use token_manager_core::message::Message;
 use token_manager_core::session::{Event, LogoutOrigin};
-use wasm_bindgen::JsValue;
-use web_sys::{CustomEvent, CustomEventInit};
+use wasm_bindgen::prelude::*;
+use web_sys::EventTarget;
 
 use crate::clock;
 use crate::driver::Driver;
-use crate::error::invalid_argument;
 
-/// The event types `addEventListener` accepts.
-const EVENT_TYPES: [&str; 8] = [
-    "login",
-    "refresh",
-    "logout",
-    "expired",
-    "error",
-    "statechange",
-    "idle",
-    "active",
-];
-
-/// `invalid_argument` unless `kind` is one of the manager's event types.
-pub(crate) fn check_event_type(kind: &str) -> Result<(), JsValue> {
-    if EVENT_TYPES.contains(&kind) {
-        Ok(())
-    } else {
-        Err(invalid_argument(
-            "event type must be login, refresh, logout, expired, error, statechange, idle or active",
-        ))
-    }
-}
-
-/// One property of an event's detail. (Not generic over the value: one copy in the wasm.)
-fn set(obj: &Object, key: &str, value: JsValue) {
-    let _ = Reflect::set(obj, &key.into(), &value);
+#[wasm_bindgen(module = "/src/js/events.js")]
+extern "C" {
+    /// Dispatches event `index` (the order of `EVENTS` in src/js/events.js: statechange,
+    /// login, refresh, logout, idle, active, expired, error) with its detail's values.
+    #[wasm_bindgen(catch)]
+    fn emit(
+        target: &EventTarget,
+        index: u32,
+        a: JsValue,
+        b: JsValue,
+        c: JsValue,
+        d: JsValue,
+    ) -> Result<(), JsValue>;
+    /// `addEventListener` (`add`) or `removeEventListener` for one of the manager's event
+    /// types; `invalid_argument` for any other.
+    #[wasm_bindgen(catch)]
+    pub(crate) fn listen(
+        target: &EventTarget,
+        kind: &str,
+        listener: &Function,
+        add: bool,
+    ) -> Result<(), JsValue>;
 }
 
 impl Driver {
     /// Dispatches one session event to the application's listeners.
     pub(crate) fn dispatch(&self, event: Event) {
-        let detail = Object::new();
         // The events that change the token drop the claims object (once, here).
         if matches!(
             event,
@@ -53,75 +47,47 @@ impl Driver {
         ) {
             self.claims.take();
         }
-        let kind = match event {
+        let u = || JsValue::UNDEFINED;
+        let (index, a, b, c, d) = match event {
             Event::StateChanged { from, to } => {
-                set(&detail, "from", JsValue::from(from.as_str()));
-                set(&detail, "to", JsValue::from(to.as_str()));
-                "statechange"
+                (0, from.as_str().into(), to.as_str().into(), u(), u())
             }
-            Event::SignedIn { source } => {
-                set(&detail, "source", JsValue::from(source.as_str()));
-                "login"
-            }
-            Event::Refreshed { source } => {
-                set(&detail, "source", JsValue::from(source.as_str()));
-                "refresh"
-            }
+            Event::SignedIn { source } => (1, source.as_str().into(), u(), u(), u()),
+            Event::Refreshed { source } => (2, source.as_str().into(), u(), u(), u()),
             Event::SignedOut { origin, reason } => {
                 // The key goes with the session; a new session makes a new one.
                 if let Some(d) = &self.dpop {
                     d.forget();
                 }
-                set(
-                    &detail,
-                    "origin",
-                    JsValue::from(match origin {
-                        LogoutOrigin::Local => "local",
-                        LogoutOrigin::OtherTab => "otherTab",
-                    }),
-                );
-                set(&detail, "reason", JsValue::from(reason.as_str()));
-                "logout"
+                let origin = match origin {
+                    LogoutOrigin::Local => "local",
+                    LogoutOrigin::OtherTab => "otherTab",
+                };
+                (3, origin.into(), reason.as_str().into(), u(), u())
             }
             Event::IdleWarning { logout_at } => {
                 let at = self.to_wall(logout_at);
-                set(&detail, "logoutAt", JsValue::from(at));
-                set(
-                    &detail,
-                    "inMs",
-                    JsValue::from((at - clock::wall().as_millis() as f64).max(0.0)),
-                );
-                "idle"
+                let in_ms = (at - clock::wall().as_millis() as f64).max(0.0);
+                (4, at.into(), in_ms.into(), u(), u())
             }
-            Event::Active => "active",
+            Event::Active => (5, u(), u(), u(), u()),
             Event::Expired { reason, retrying } => {
-                set(&detail, "reason", JsValue::from(reason.as_str()));
-                set(&detail, "retrying", JsValue::from(retrying));
-                "expired"
+                (6, reason.as_str().into(), retrying.into(), u(), u())
             }
             Event::RefreshFailed {
                 error,
                 retry_in,
                 token_valid,
             } => {
-                set(&detail, "code", JsValue::from(error.code()));
-                set(&detail, "message", JsValue::from(error.message()));
-                set(
-                    &detail,
-                    "retryInMs",
-                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as u64 as f64).into()),
-                );
-                set(&detail, "tokenValid", JsValue::from(token_valid));
+                let retry_in =
+                    retry_in.map_or(JsValue::NULL, |d| (d.as_millis() as u64 as f64).into());
+                let (code, message) = (error.code().into(), error.message().into());
                 *self.last_error.borrow_mut() = Some(error);
-                "error"
+                (7, code, message, retry_in, token_valid.into())
             }
         };
-        let init = CustomEventInit::new();
-        init.set_detail(&detail);
-        if let Ok(e) = CustomEvent::new_with_event_init_dict(kind, &init) {
-            // Exceptions thrown by listeners are reported by the browser, not propagated here.
-            let _ = self.target.dispatch_event(&e);
-        }
+        // Exceptions thrown by listeners are reported by the browser, not propagated here.
+        let _ = emit(&self.target, index, a, b, c, d);
     }
 
     /// The current token's claims as a frozen object, the same one until the token changes

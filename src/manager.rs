@@ -13,7 +13,7 @@ use web_sys::EventTarget;
 use crate::authorized_fetch::authorized_fetch;
 use crate::driver::Driver;
 use crate::error::coded;
-use crate::events::check_event_type;
+use crate::events::listen;
 use crate::options::Options;
 
 fn random_seed() -> u64 {
@@ -157,19 +157,13 @@ impl TokenManager {
     /// `active`.
     #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
     pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        check_event_type(kind)?;
-        self.driver
-            .target
-            .add_event_listener_with_callback_and_bool(kind, listener, false)
+        listen(&self.driver.target, kind, listener, true)
     }
 
     /// Removes a listener added with `addEventListener`.
     #[wasm_bindgen(js_name = removeEventListener, skip_typescript)]
     pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        check_event_type(kind)?;
-        self.driver
-            .target
-            .remove_event_listener_with_callback_and_bool(kind, listener, false)
+        listen(&self.driver.target, kind, listener, false)
     }
 
     /// The raw access token. Throws `token_not_exposed` unless the manager was created with
