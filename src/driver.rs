@@ -11,7 +11,6 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 
-use crate::timer::Timeout;
 use js_sys::{Function, Promise};
 use token_manager_core::server_clock::ServerClock;
 use token_manager_core::session::{
@@ -22,12 +21,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, EventTarget};
 
-use crate::channel::Channel;
 use crate::clock;
 use crate::dpop::Dpop;
 use crate::error::thrown;
-use crate::listener::Listener;
 use crate::options::Options;
+use crate::page::PageHandle;
 use crate::pending::Pending;
 
 /// The state of one manager, shared by its callbacks through `Rc`/`Weak`.
@@ -37,10 +35,11 @@ pub(crate) struct Driver {
     clock: RefCell<Clock>,
     /// Where the manager's events are dispatched.
     pub(crate) target: EventTarget,
-    timer: RefCell<Option<(Timestamp, Timeout)>>,
-    pub(crate) channel: RefCell<Option<Channel>>,
-    /// Page lifecycle and (with the idle timeout) activity listeners, removed on drop.
-    pub(crate) listeners: RefCell<Vec<Listener>>,
+    /// The deadline the page's timer is armed for.
+    armed: Cell<Option<Timestamp>>,
+    /// The page's listeners, the channel (with `crossTab`) and the timer (`page.rs`); taken
+    /// (and so closed) by `free()`.
+    page: RefCell<Option<PageHandle>>,
     /// The request of each refresh attempt under way.
     pub(crate) requests: Pending,
     /// The wait for the cross-tab lock (aborted to take it over, or when the attempt ends).
@@ -66,18 +65,21 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// A driver of `session`; the channel and listeners are attached by the caller.
+    /// A driver of `session`, listening to the page.
     pub(crate) fn new(opts: Options, session: Session, target: EventTarget) -> Rc<Self> {
         let lock_name = ["wasm-token-manager:", opts.refresh_url()].concat();
         Rc::new_cyclic(|me: &Weak<Driver>| Driver {
+            page: RefCell::new(Some(PageHandle::new(
+                me.clone(),
+                opts.cross_tab.then_some(lock_name.as_str()),
+                opts.config.idle_timeout.is_some(),
+            ))),
             dpop: Dpop::new(opts.dpop),
             opts,
             session: RefCell::new(session),
             clock: RefCell::new(Clock::new()),
             target,
-            timer: RefCell::new(None),
-            channel: RefCell::new(None),
-            listeners: RefCell::new(Vec::new()),
+            armed: Cell::new(None),
             requests: Pending::default(),
             lock_waits: Pending::default(),
             activity_forwarded: Cell::new(None),
@@ -138,26 +140,30 @@ impl Driver {
         }
     }
 
+    /// The page's timer at the session's next deadline (left alone when already there).
     fn arm_timer(&self) {
         let deadline = self.session.borrow().poll_timeout();
-        let mut timer = self.timer.borrow_mut();
-        match deadline {
-            None => *timer = None,
-            Some(d) if timer.as_ref().is_some_and(|(armed, _)| *armed == d) => {}
-            Some(d) => {
-                let delay = timer_delay(d, self.now());
-                let me = self.me.clone();
-                // Replacing the Timeout drops (and so cancels) the previous one.
-                *timer = Some((
-                    d,
-                    Timeout::new(delay.as_millis() as u32, move || {
-                        if let Some(driver) = me.upgrade() {
-                            driver.timer.borrow_mut().take();
-                            driver.input(|s, now| s.handle_timeout(now));
-                        }
-                    }),
-                ));
-            }
+        if deadline == self.armed.get() {
+            return;
+        }
+        self.armed.set(deadline);
+        let now = self.now();
+        self.with_page(|p| match deadline {
+            None => p.disarm(),
+            Some(d) => p.arm(timer_delay(d, now).as_millis() as u32),
+        });
+    }
+
+    /// The timer fired (kind 9 of the page).
+    pub(crate) fn timer_fired(&self) {
+        self.armed.set(None);
+        self.input(|s, now| s.handle_timeout(now));
+    }
+
+    /// Runs `f` on the page, unless `free()` closed it.
+    pub(crate) fn with_page(&self, f: impl FnOnce(&crate::page::Page)) {
+        if let Some(handle) = self.page.borrow().as_ref() {
+            f(&handle.page);
         }
     }
 
@@ -186,11 +192,7 @@ impl Driver {
             }
             // `run_refresh` sees its wait aborted while the attempt is not, and steals.
             Action::StealLock(id) => self.lock_waits.abort(id),
-            Action::AnnounceActivity(at) => {
-                if let Some(c) = self.channel.borrow().as_ref() {
-                    c.activity(at);
-                }
-            }
+            Action::AnnounceActivity(at) => self.with_page(|p| p.activity(at.as_millis() as f64)),
             Action::RevokeSession(token) => {
                 // The key now: the logout event that follows drops it.
                 let key = self.dpop.as_ref().and_then(Dpop::current);
@@ -201,29 +203,30 @@ impl Driver {
                     });
                 }
             }
-            Action::AskSiblings => {
-                if let Some(c) = self.channel.borrow().as_ref() {
-                    c.ask();
-                }
-            }
+            Action::AskSiblings => self.with_page(|p| p.ask()),
             Action::Announce(a) => self.announce(&a),
-            Action::AnnounceLogout(reason) => {
-                if let Some(c) = self.channel.borrow().as_ref() {
-                    c.logout(reason);
-                }
-            }
+            Action::AnnounceLogout(reason) => self.with_page(|p| p.logout(reason.as_str())),
         }
     }
 
     /// Announces a token to the sibling tabs, with the key it is bound to when it is DPoP.
     pub(crate) fn announce(&self, a: &Announcement) {
-        if let Some(c) = self.channel.borrow().as_ref() {
-            let key = match (&self.dpop, a.token.is_dpop()) {
-                (Some(d), true) => d.current().map(|k| k.to_message()),
-                _ => None,
-            };
-            c.announce(a, key.as_ref());
+        if !self.opts.cross_tab {
+            return;
         }
+        let key = match (&self.dpop, a.token.is_dpop()) {
+            (Some(d), true) => d.current().map(|k| k.to_message()),
+            _ => None,
+        };
+        self.with_page(|p| {
+            p.announce(
+                a.token.expose_secret(),
+                a.received_at.as_millis() as f64,
+                a.lifetime.as_millis() as u64 as f64,
+                a.claims.as_deref(),
+                key.as_ref(),
+            )
+        });
     }
 
     /// Resolves once no refresh is in flight (immediately if none is).
@@ -274,10 +277,10 @@ impl Driver {
 
     /// `free()`: stops every timer, listener, request and lock wait, and drops the token.
     pub(crate) fn shutdown(&self) {
-        self.timer.borrow_mut().take();
-        self.listeners.borrow_mut().clear();
+        // Every listener removed, the timer cleared, the channel closed.
+        self.page.borrow_mut().take();
+        self.armed.set(None);
         self.lock_waits.abort_all();
-        self.channel.borrow_mut().take();
         self.requests.abort_all();
         if let Some(d) = &self.dpop {
             d.forget();

@@ -12,7 +12,6 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod authorized_fetch;
-mod channel;
 mod clock;
 mod decode;
 /// DPoP proofs; without the `dpop` feature, a stub that refuses the option.
@@ -22,17 +21,15 @@ mod driver;
 mod error;
 mod events;
 mod http;
-mod lifecycle;
-mod listener;
 mod lock;
 mod login;
 mod manager;
 mod options;
+mod page;
 mod pending;
 mod redirect;
 mod refresh;
 mod tabs;
-mod timer;
 #[cfg(feature = "verify")]
 mod verify;
 #[cfg(feature = "verify")]

@@ -60,10 +60,6 @@ impl TokenManager {
         let session = Session::new(opts.config, random_seed())
             .map_err(|e| coded(ErrorCode::InvalidOption, &e.message()))?;
         let driver = Driver::new(opts, session, EventTarget::new()?);
-        if driver.opts.cross_tab {
-            driver.open_channel();
-        }
-        driver.listen_to_the_page();
         Ok(TokenManager { driver })
     }
 

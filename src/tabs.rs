@@ -1,4 +1,4 @@
-//! Messages from sibling tabs (over [`Channel`]) fed to the session: announced tokens
+//! Messages from sibling tabs (over the page's channel, `page.rs`) fed to the session: announced tokens
 //! (verified first when verification is on), logouts, activity, and requests for the token.
 
 use std::rc::Rc;
@@ -9,21 +9,10 @@ use wasm_bindgen_futures::spawn_local;
 
 use crate::dpop::KeyPair;
 
-use crate::channel::{Channel, Message};
 use crate::driver::Driver;
+use crate::page::Message;
 
 impl Driver {
-    /// Opens the cross-tab channel of this manager (with `crossTab`).
-    pub(crate) fn open_channel(&self) {
-        let me = self.me.clone();
-        let channel = Channel::open(&self.lock_name, move |m| {
-            if let Some(driver) = me.upgrade() {
-                driver.on_message(m);
-            }
-        });
-        *self.channel.borrow_mut() = channel;
-    }
-
     /// The key of an announced token: `Some(None)` for a bearer token, `Some(Some(key))` for
     /// a DPoP-bound one this tab can use, `None` for one it cannot (no DPoP here, or no key).
     fn announced_key(
@@ -47,7 +36,7 @@ impl Driver {
         }
     }
 
-    fn on_message(&self, message: Message) {
+    pub(crate) fn on_message(&self, message: Message) {
         match message {
             Message::Token(a, key) => {
                 let Some(key) = self.announced_key(&a, key.as_ref()) else {

@@ -48,7 +48,6 @@ fn location(name: &str) -> String {
         .unwrap_or_default()
 }
 
-
 /// Where keys come from: a JWKS URL, or the inline set the keys were read from.
 #[derive(Clone, Debug)]
 enum KeySource {
