@@ -10,23 +10,22 @@
 //! holder's announcement may then still be on its way (it comes over the channel, the grant
 //! through the lock manager, and nothing orders the two).
 
-use js_sys::{Function, Object, Promise, Reflect};
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-fn lock_manager() -> Option<(JsValue, Function)> {
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
-    if locks.is_undefined() || locks.is_null() {
-        return None;
-    }
-    let request = Reflect::get(&locks, &"request".into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    Some((locks, request))
+#[wasm_bindgen(module = "/src/js/lock.js")]
+extern "C" {
+    /// `navigator.locks.request` with `ifAvailable` first, then queued with `signal` (or at
+    /// once with `steal`), `work` called with whether the grant was contended.
+    #[wasm_bindgen(catch, js_name = withLock)]
+    fn js_with_lock(
+        name: &str,
+        signal: &AbortSignal,
+        steal: bool,
+        work: &Function,
+    ) -> Result<Promise, JsValue>;
 }
 
 /// Runs `work` while holding the exclusive lock `name`; runs it without a lock where the Web
@@ -41,49 +40,19 @@ pub(crate) async fn with_lock(
     steal: bool,
     work: impl FnOnce(bool) -> Promise + 'static,
 ) -> Result<(), JsValue> {
-    let Some((locks, request)) = lock_manager() else {
-        JsFuture::from(work(false)).await?;
-        return Ok(());
-    };
     let mut work = Some(work);
-    let mut contended = false;
     // `auth.fetch`'s response callback's signature (two arguments, the second unused): one
     // set of invoke shims for both (README "Size", fifth pass).
     let callback = Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
-        move |lock: JsValue, _: JsValue| {
-            if lock.is_null() {
-                // `ifAvailable`, and another tab holds it.
-                contended = true;
-                return Ok(JsValue::NULL);
-            }
+        move |contended: JsValue, _: JsValue| {
             Ok(match work.take() {
-                Some(work) => work(contended).into(),
+                Some(work) => work(contended.is_truthy()).into(),
                 None => JsValue::UNDEFINED,
             })
         },
     );
-    // `steal` and `ifAvailable` are refused together.
-    let mut key = if steal { "steal" } else { "ifAvailable" };
-    let mut value: &JsValue = &JsValue::TRUE;
-    let mut queued = steal;
-    loop {
-        let options = Object::new();
-        Reflect::set(&options, &key.into(), value)?;
-        let held: Promise = request
-            .call3(
-                &locks,
-                &name.into(),
-                &options,
-                callback.as_ref().unchecked_ref(),
-            )?
-            .dyn_into()?;
-        let result = JsFuture::from(held).await;
-        // `null` only when another tab held it (the work resolves `undefined`): wait in the
-        // queue, which `signal` may abort.
-        if queued || !matches!(&result, Ok(v) if v.is_null()) {
-            drop(callback);
-            return result.map(|_| ());
-        }
-        (key, value, queued) = ("signal", signal.as_ref(), true);
-    }
+    let held = js_with_lock(name, signal, steal, callback.as_ref().unchecked_ref())?;
+    let result = JsFuture::from(held).await;
+    drop(callback);
+    result.map(|_| ())
 }
