@@ -15,7 +15,7 @@ use token_manager_core::{AccessToken, Timestamp};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
+use web_sys::{AbortSignal, Request, Response};
 
 use crate::error::coded;
 
@@ -44,6 +44,22 @@ extern "C" {
     fn global_fetch(request: &Request) -> Result<Promise, JsValue>;
 }
 
+#[wasm_bindgen(module = "/src/js/http.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = authRequest)]
+    fn js_auth_request(
+        url: &str,
+        body: Option<&JsValue>,
+        bearer: Option<&str>,
+        signal: Option<&AbortSignal>,
+        proof: Option<&str>,
+        csrf: &str,
+        csrf_value: &str,
+    ) -> Result<Request, JsValue>;
+    #[wasm_bindgen(catch, js_name = jsonBody)]
+    fn js_json_body(response: &Response, max: u32) -> Result<Promise, JsValue>;
+}
+
 /// A credentialed JSON `POST` to an auth endpoint, with the CSRF header the server requires.
 /// `body` is JSON text (a JS string, so a password in it never enters wasm memory); `bearer`, when given, goes in `Authorization` (logout uses it so the
 /// server can deny the access token); `proof`, when given, in `DPoP` (and the token then goes
@@ -55,33 +71,10 @@ pub(crate) fn auth_request(
     signal: Option<&AbortSignal>,
     proof: Option<&str>,
 ) -> Result<Request, JsValue> {
-    let headers = Headers::new()?;
-    headers.set(CSRF_HEADER, CSRF_VALUE)?;
-    headers.set("Accept", "application/json")?;
-    if body.is_some() {
-        headers.set("Content-Type", "application/json")?;
-    }
-    if let Some(token) = bearer {
-        let scheme = if proof.is_some() { "DPoP " } else { "Bearer " };
-        headers.set("Authorization", &[scheme, token].concat())?;
-    }
-    if let Some(proof) = proof {
-        crate::dpop::set_proof(&headers, proof)?;
-    }
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_credentials(RequestCredentials::Include);
-    init.set_cache(web_sys::RequestCache::NoStore);
-    init.set_headers(&headers);
-    if let Some(body) = body {
-        init.set_body(body);
-    }
-    if let Some(signal) = signal {
-        init.set_signal(Some(signal));
-    }
-    new_request(&JsValue::from_str(url), &init)
+    js_auth_request(url, body, bearer, signal, proof, CSRF_HEADER, CSRF_VALUE)
 }
 
+#[cfg(feature = "verify")]
 #[wasm_bindgen]
 extern "C" {
     /// The global `Request`, constructed with any input and init, as `fetch` accepts them.
@@ -91,21 +84,19 @@ extern "C" {
     fn new(input: &JsValue, init: &JsValue) -> Result<AnyRequest, JsValue>;
 }
 
-/// `new Request(input, init)`. The one binding of the constructor (web-sys has one per
+/// `new Request(input, init)` (the JWKS request). The one binding of the constructor (web-sys has one per
 /// argument type, each an import of its own).
+#[cfg(feature = "verify")]
 pub(crate) fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
     AnyRequest::new(input, init).map(JsCast::unchecked_into)
 }
 
 /// Parses a JSON body with the browser's own `JSON.parse` (smaller than linking a second
-/// typed deserializer), refusing bodies over [`MAX_BODY_BYTES`].
+/// typed deserializer), refusing bodies over [`MAX_BODY_BYTES`] (src/js/http.js).
 async fn json_body(response: &Response) -> Option<JsValue> {
-    let text = JsFuture::from(response.text().ok()?).await.ok()?;
-    let len = text.dyn_ref::<js_sys::JsString>()?.length() as usize;
-    if len > MAX_BODY_BYTES {
-        return None;
-    }
-    js_sys::JSON::parse(&text.as_string()?).ok()
+    let promise = js_json_body(response, MAX_BODY_BYTES as u32).ok()?;
+    let value = JsFuture::from(promise).await.ok()?;
+    (!value.is_undefined()).then_some(value)
 }
 
 fn member(body: &JsValue, key: &str) -> JsValue {

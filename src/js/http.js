@@ -1,0 +1,25 @@
+// Requests to the auth endpoints (src/http.rs), in JavaScript: the request and the JSON of an
+// answer are built and read here in one call each, instead of a `Headers` and a `RequestInit`
+// filled a setter at a time and a body read in two awaits.
+
+/** A credentialed JSON `POST` to an auth endpoint with the CSRF header (`csrf: csrfValue`,
+ * core::protocol's) the server requires. `body`: JSON text, so a password in it never enters
+ * wasm memory; `bearer`, when given, goes in `Authorization` (as `DPoP` with a `proof`, which
+ * goes in the `DPoP` header: RFC 9449 §7.1). */
+export function authRequest(url, body, bearer, signal, proof, csrf, csrfValue) {
+  const headers = new Headers();
+  headers.set(csrf, csrfValue);
+  headers.set("Accept", "application/json");
+  if (body !== undefined) headers.set("Content-Type", "application/json");
+  if (bearer !== undefined) headers.set("Authorization", (proof === undefined ? "Bearer " : "DPoP ") + bearer);
+  if (proof !== undefined) headers.set("DPoP", proof);
+  return new Request(url, { method: "POST", credentials: "include", cache: "no-store", headers, body, signal });
+}
+
+/** The JSON of an answer's body with the browser's own `JSON.parse`; undefined for a body
+ * that is not JSON, could not be read, or is longer than `max` characters. */
+export function jsonBody(response, max) {
+  return response.text()
+    .then((text) => (text.length > max ? undefined : JSON.parse(text)))
+    .catch(() => undefined);
+}
