@@ -106,7 +106,7 @@ function origins(obj, page) {
 
 /** Reads and checks the options object (`undefined` or `null`: all defaults). Returns the
  * endpoints' absolute URLs (login, refresh, logout, authorize) followed by the API origins,
- * and writes the rest into `out`, NaN where an option is absent: refreshLeadSeconds,
+ * one per line (the URL parser never serializes a line break), and writes the rest into `out`, NaN where an option is absent: refreshLeadSeconds,
  * leewaySeconds, requestTimeoutMs, retry.base, retry.cap, retry.budget, idleTimeoutSeconds,
  * idleWarningSeconds, then crossTab, exposeToken, replayNonIdempotent, dpop and whether
  * `verify` is given, as 1 or 0. Throws a `TokenManagerError` for the first bad option. */
@@ -139,5 +139,5 @@ export function parseOptions(value, out) {
   out[12] = +(obj.verify !== undefined);
   const loc = globalThis.location;
   const urls = ENDPOINTS.map(([name, fallback]) => endpoint(obj, name, fallback, loc && loc.href));
-  return urls.concat(origins(obj, loc ? loc.origin : ""));
+  return urls.concat(origins(obj, loc ? loc.origin : "")).join("\n");
 }
