@@ -58,6 +58,10 @@ extern "C" {
     ) -> Result<Request, JsValue>;
     #[wasm_bindgen(catch, js_name = jsonBody)]
     fn js_json_body(response: &Response, max: u32) -> Result<Promise, JsValue>;
+    /// `logout()`'s result from the logout answer's JSON (`undefined` when it had none):
+    /// `{ endSessionUrl }` for an absolute `https:` or loopback `http:` URL, else `{}`.
+    #[wasm_bindgen(catch, js_name = logoutResult)]
+    fn js_logout_result(body: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// A credentialed JSON `POST` to an auth endpoint, with the CSRF header the server requires.
@@ -145,6 +149,12 @@ pub(crate) fn error_code(
     response: &Response,
 ) -> impl std::future::Future<Output = Option<String>> + '_ {
     string_member(response, "error")
+}
+
+/// What `logout()` resolves to, from a 200 answer of the logout endpoint (src/js/http.js).
+pub(crate) async fn logout_result(response: &Response) -> JsValue {
+    let body = json_body(response).await.unwrap_or(JsValue::UNDEFINED);
+    js_logout_result(&body).unwrap_or_else(|_| js_sys::Object::new().into())
 }
 
 /// A string member of a JSON answer, if it has one.

@@ -100,23 +100,6 @@ impl Driver {
         }
     }
 
-    /// What `logout()` resolves to: `{ endSessionUrl }` when the server answered the identity
-    /// provider's end-session URL (its upstream mode: `{"end_session_url": …}`) and that is an
-    /// `https:` or loopback `http:` URL, so the app can navigate there for RP-initiated logout;
-    /// `{}` otherwise. Only the server's answer is used, never anything of the page's.
-    async fn logout_result(response: &Response) -> JsValue {
-        let result = js_sys::Object::new();
-        let url = http::string_member(response, "end_session_url")
-            .await
-            // An absolute URL only: nothing is resolved against another.
-            .and_then(|u| web_sys::Url::new(&u).ok())
-            .filter(crate::options::secure_or_loopback);
-        if let Some(url) = url {
-            let _ = js_sys::Reflect::set(&result, &"endSessionUrl".into(), &url.href().into());
-        }
-        result.into()
-    }
-
     /// `logout()`: clears the token at once, then tells the server.
     pub(crate) async fn logout(&self) -> Result<JsValue, JsValue> {
         let now = self.now();
@@ -130,7 +113,9 @@ impl Driver {
             )
         })?;
         match response.status() {
-            200 => Ok(Self::logout_result(&response).await),
+            // `{ endSessionUrl }` when the server (upstream mode) answered the identity provider's
+            // end-session URL, so the app can navigate there for RP-initiated logout.
+            200 => Ok(http::logout_result(&response).await),
             201..=299 | 401 => Ok(js_sys::Object::new().into()),
             status => Err(coded(
                 ErrorCode::LogoutFailed,

@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::Reflect;
-use token_manager_core::endpoint::loopback_host;
 use token_manager_core::schedule::{duration_from_secs, Config};
 use token_manager_core::ErrorCode;
 use wasm_bindgen::prelude::*;
@@ -64,17 +63,6 @@ pub(crate) fn invalid(name: &str, expected: &str) -> JsValue {
         ErrorCode::InvalidOption,
         &["option `", name, "` must be ", expected].concat(),
     )
-}
-
-/// True for `https:` URLs and for `http:` on a loopback host (exactly `localhost`, `[::1]`
-/// or `127.x.y.z`), where browsers treat the origin as potentially trustworthy (and `Secure`
-/// cookies work).
-pub(crate) fn secure_or_loopback(url: &web_sys::Url) -> bool {
-    match url.protocol().as_str() {
-        "https:" => true,
-        "http:" => loopback_host(&url.hostname()),
-        _ => false,
-    }
 }
 
 impl Options {

@@ -14,6 +14,7 @@ use js_sys::{Array, Object, Reflect, JSON};
 use token_manager_core::dangerous::{
     decode_jws_unverified, DecodeLimits, UnverifiedJws, UnverifiedToken,
 };
+use token_manager_core::endpoint::loopback_host;
 use token_manager_core::message::Message;
 use token_manager_core::verify::{
     check_claims, check_header, check_signature_shape, parse_jwks, select_key, Jwk, Policy,
@@ -27,8 +28,19 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit};
 
 use crate::error::coded;
-use crate::options::{invalid, secure_or_loopback};
+use crate::options::invalid;
 use crate::{http, webcrypto};
+
+/// True for `https:` URLs and for `http:` on a loopback host (exactly `localhost`, `[::1]`
+/// or `127.x.y.z`), where browsers treat the origin as potentially trustworthy (and `Secure`
+/// cookies work).
+fn secure_or_loopback(url: &web_sys::Url) -> bool {
+    match url.protocol().as_str() {
+        "https:" => true,
+        "http:" => loopback_host(&url.hostname()),
+        _ => false,
+    }
+}
 
 pub(crate) fn get(obj: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
     let v = Reflect::get(obj, &JsValue::from_str(name))?;

@@ -2,6 +2,8 @@
 // answer are built and read here in one call each, instead of a `Headers` and a `RequestInit`
 // filled a setter at a time and a body read in two awaits.
 
+import { secure } from "./options.js";
+
 /** A credentialed JSON `POST` to an auth endpoint with the CSRF header (`csrf: csrfValue`,
  * core::protocol's) the server requires. `body`: JSON text, so a password in it never enters
  * wasm memory; `bearer`, when given, goes in `Authorization` (as `DPoP` with a `proof`, which
@@ -22,4 +24,18 @@ export function jsonBody(response, max) {
   return response.text()
     .then((text) => (text.length > max ? undefined : JSON.parse(text)))
     .catch(() => undefined);
+}
+
+/** What `logout()` resolves to, from the logout answer's JSON: `{ endSessionUrl }` when the
+ * server (its upstream mode) answered the identity provider's end-session URL and that is an
+ * absolute `https:` or loopback `http:` URL (nothing is resolved against another), `{}`
+ * otherwise. Only the server's answer is used, never anything of the page's. */
+export function logoutResult(body) {
+  let url;
+  try {
+    url = new URL(body.end_session_url);
+  } catch {
+    // not a URL (or no body): no end-session URL
+  }
+  return url && typeof body.end_session_url === "string" && secure(url) ? { endSessionUrl: url.href } : {};
 }

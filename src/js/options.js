@@ -59,7 +59,7 @@ function boolean(obj, name, fallback) {
  * `127.x.y.z`, which the URL parser always writes in that dotted form), where browsers treat
  * the origin as potentially trustworthy and `Secure` cookies work. As
  * core::endpoint::loopback_host. */
-const secure = (url) =>
+export const secure = (url) =>
   url.protocol === "https:" ||
   (url.protocol === "http:" &&
     (url.hostname === "localhost" || url.hostname === "[::1]" ||
