@@ -3,21 +3,18 @@
 //! and, through its callback, back to `returnTo`. No token is involved here: on the page load
 //! that follows, `restore()` finds the session through the refresh cookie, as on any reload.
 
-use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::manager::TokenManager;
-use crate::options::invalid;
 
-fn text(obj: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
-    let v = Reflect::get(obj, &key.into())?;
-    if v.is_undefined() {
-        return Ok(None);
-    }
-    v.as_string()
-        .map(Some)
-        .ok_or_else(|| invalid(key, "a string"))
+#[wasm_bindgen(module = "/src/js/redirect.js")]
+extern "C" {
+    /// `returnTo` of the options, or this page's path and query, encoded for a query;
+    /// `invalid_option` when it is not a string.
+    #[wasm_bindgen(catch, js_name = returnTo)]
+    fn return_to(options: &JsValue) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn navigate(url: &str) -> Result<(), JsValue>;
 }
 
 #[wasm_bindgen]
@@ -33,22 +30,8 @@ impl TokenManager {
             JsValue,
         >,
     ) -> Result<(), JsValue> {
-        let location = Reflect::get(&js_sys::global(), &"location".into())?;
-        let given = match options.filter(JsValue::is_object) {
-            Some(o) => text(&o, "returnTo")?,
-            None => None,
-        };
-        let return_to = match given {
-            Some(r) => r,
-            None => {
-                let path = text(&location, "pathname")?.unwrap_or_else(|| "/".into());
-                path + &text(&location, "search")?.unwrap_or_default()
-            }
-        };
-        let encoded = String::from(js_sys::encode_uri_component(&return_to));
-        let url = with_return_to(self.driver.opts.authorize_url(), &encoded);
-        let assign: Function = Reflect::get(&location, &"assign".into())?.dyn_into()?;
-        assign.call1(&location, &url.into())?;
+        let encoded = return_to(&options.unwrap_or(JsValue::UNDEFINED))?;
+        navigate(&with_return_to(self.driver.opts.authorize_url(), &encoded))?;
         Ok(())
     }
 }
