@@ -20,7 +20,8 @@ use web_sys::{Request, Response};
 
 use crate::driver::Driver;
 use crate::error::dpop_failed;
-use crate::{http, webcrypto};
+use crate::http::{self, Answer};
+use crate::webcrypto;
 
 /// The session's key: the private `CryptoKey` (non-extractable, usable only to sign) and the
 /// public half that goes into every proof's `jwk`.
@@ -198,9 +199,9 @@ impl Dpop {
                 .map_err(|_| SendError::Proof)?;
             let request = build(&proof).map_err(SendError::Fetch)?;
             let response = http::fetch(&request).await.map_err(SendError::Fetch)?;
-            driver.observe_server_date(&response);
             let headers = response.headers();
             let header = |name: &str| headers.get(name).ok().flatten();
+            driver.observe_server_date(header("Date").as_deref());
             let fresh = header(NONCE_HEADER);
             self.nonces.borrow_mut().observe(origin, fresh.as_deref());
             let status = response.status();
@@ -209,7 +210,9 @@ impl Dpop {
             }
             // The JSON error of a token endpoint: read from a copy, the answer stays unread.
             let json_error = match response.clone() {
-                Ok(copy) if status == 400 => http::error_code(&copy).await,
+                Ok(copy) if status == 400 => {
+                    http::answer(&copy).await.ok().and_then(|a| a.error_code())
+                }
                 _ => None,
             };
             let www = header("WWW-Authenticate");
@@ -218,6 +221,20 @@ impl Dpop {
             }
             retried = true;
         }
+    }
+
+    /// [`Dpop::send`] of a `POST` to a token endpoint (login, refresh, logout), its answer
+    /// read.
+    pub(crate) async fn exchange(
+        &self,
+        driver: &Driver,
+        key: &KeyPair,
+        url: &str,
+        token: Option<&str>,
+        build: &dyn Fn(&str) -> Result<Request, JsValue>,
+    ) -> Result<Answer, SendError> {
+        let response = self.send(driver, key, "POST", url, token, build).await?;
+        http::answer(&response).await.map_err(SendError::Fetch)
     }
 }
 

@@ -8,6 +8,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{Headers, Request, Response};
 
 use crate::driver::Driver;
+use crate::http::Answer;
 
 #[derive(Debug)]
 pub(crate) enum Dpop {}
@@ -67,6 +68,17 @@ impl Dpop {
         _: Option<&str>,
         _: &dyn Fn(&str) -> Result<Request, JsValue>,
     ) -> Result<Response, SendError> {
+        match *self {}
+    }
+
+    pub(crate) async fn exchange(
+        &self,
+        _: &Driver,
+        _: &KeyPair,
+        _: &str,
+        _: Option<&str>,
+        _: &dyn Fn(&str) -> Result<Request, JsValue>,
+    ) -> Result<Answer, SendError> {
         match *self {}
     }
 }

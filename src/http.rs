@@ -56,8 +56,13 @@ extern "C" {
         csrf: &str,
         csrf_value: &str,
     ) -> Result<Request, JsValue>;
-    #[wasm_bindgen(catch, js_name = jsonBody)]
-    fn js_json_body(response: &Response, max: u32) -> Result<Promise, JsValue>;
+    /// `fetch(request)`, then [`js_answer`] of the response.
+    #[wasm_bindgen(catch, js_name = post)]
+    fn js_post(request: &Request, max: u32) -> Result<Promise, JsValue>;
+    /// `[status, Date, Retry-After, JSON body]` of an answer, its body read.
+    #[cfg(feature = "dpop")]
+    #[wasm_bindgen(catch, js_name = answer)]
+    fn js_answer(response: &Response, max: u32) -> Result<Promise, JsValue>;
     /// `logout()`'s result from the logout answer's JSON (`undefined` when it had none):
     /// `{ endSessionUrl }` for an absolute `https:` or loopback `http:` URL, else `{}`.
     #[wasm_bindgen(catch, js_name = logoutResult)]
@@ -95,30 +100,59 @@ pub(crate) fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, Js
     AnyRequest::new(input, init).map(JsCast::unchecked_into)
 }
 
-/// Parses a JSON body with the browser's own `JSON.parse` (smaller than linking a second
-/// typed deserializer), refusing bodies over [`MAX_BODY_BYTES`] (src/js/http.js).
-async fn json_body(response: &Response) -> Option<JsValue> {
-    let promise = js_json_body(response, MAX_BODY_BYTES as u32).ok()?;
-    let value = JsFuture::from(promise).await.ok()?;
-    (!value.is_undefined()).then_some(value)
+/// An auth endpoint's answer as the session needs it, read in JavaScript in one promise
+/// (src/js/http.js): the status, the `Date` and `Retry-After` headers, and the JSON body with
+/// the browser's own `JSON.parse` (smaller than linking a second typed deserializer), refused
+/// over [`MAX_BODY_BYTES`]. Every reader below is then synchronous.
+#[derive(Debug)]
+pub(crate) struct Answer(js_sys::Array);
+
+impl Answer {
+    pub(crate) fn status(&self) -> u16 {
+        self.0.get(0).as_f64().unwrap_or_default() as u16
+    }
+
+    /// The `Date` header, for the issuer's clock.
+    pub(crate) fn date(&self) -> Option<String> {
+        self.0.get(1).as_string()
+    }
+
+    pub(crate) fn retry_after(&self) -> Option<String> {
+        self.0.get(2).as_string()
+    }
+
+    /// A member of the JSON body (`undefined` when it has none, or no JSON body).
+    fn member(&self, key: &str) -> JsValue {
+        Reflect::get(&self.0.get(3), &key.into()).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// The `error` member of a JSON error body, if the answer has one.
+    pub(crate) fn error_code(&self) -> Option<String> {
+        self.member("error").as_string()
+    }
 }
 
-fn member(body: &JsValue, key: &str) -> JsValue {
-    Reflect::get(body, &key.into()).unwrap_or(JsValue::UNDEFINED)
+/// Sends `request` with the global `fetch` and reads its [`Answer`]; `no_fetch` when there is
+/// no `fetch`, the rejection when it failed.
+pub(crate) async fn post(request: &Request) -> Result<Answer, JsValue> {
+    let promise = js_post(request, MAX_BODY_BYTES as u32).map_err(no_fetch)?;
+    Ok(Answer(JsFuture::from(promise).await?.unchecked_into()))
+}
+
+/// The [`Answer`] of a response already received (a DPoP exchange sends its own requests).
+#[cfg(feature = "dpop")]
+pub(crate) async fn answer(response: &Response) -> Result<Answer, JsValue> {
+    let promise = js_answer(response, MAX_BODY_BYTES as u32)?;
+    Ok(Answer(JsFuture::from(promise).await?.unchecked_into()))
 }
 
 /// Reads a 200 answer of the login or refresh endpoint. `Err` carries nothing secret.
 /// `token_type` is `Bearer`, or `DPoP` when the request carried a proof (`dpop`).
-pub(crate) async fn read_token(
-    response: &Response,
-    dpop: bool,
-) -> Result<ReceivedToken, ErrorCode> {
-    let body = json_body(response)
-        .await
-        .ok_or(ErrorCode::InvalidResponse)?;
-    let kind = member(&body, "token_type").as_string().unwrap_or_default();
+pub(crate) fn read_token(answer: &Answer, dpop: bool) -> Result<ReceivedToken, ErrorCode> {
+    let member = |key: &str| answer.member(key);
+    let kind = member("token_type").as_string().unwrap_or_default();
     let bound = crate::dpop::ENABLED && dpop && kind.eq_ignore_ascii_case("dpop");
-    let token = member(&body, "access_token").as_string();
+    let token = member("access_token").as_string();
     let (Some(token), true) = (token, bound || kind.eq_ignore_ascii_case("bearer")) else {
         return Err(ErrorCode::InvalidResponse);
     };
@@ -127,13 +161,13 @@ pub(crate) async fn read_token(
     } else {
         AccessToken::new(token)
     };
-    let expires_in = member(&body, "expires_in")
+    let expires_in = member("expires_in")
         .as_f64()
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e10)
         .map(token_manager_core::schedule::duration_from_secs);
     // The ID token's claims a token-mediating backend sends (its upstream mode): the core uses
     // them only for an access token that is not a JWT, and checks them as strictly as a token's.
-    let id_token_claims = Some(member(&body, "id_token_claims"))
+    let id_token_claims = Some(member("id_token_claims"))
         .filter(JsValue::is_object)
         .and_then(|c| js_sys::JSON::stringify(&c).ok()?.as_string());
     Ok(ReceivedToken {
@@ -143,34 +177,16 @@ pub(crate) async fn read_token(
     })
 }
 
-/// The `error` member of a JSON error body, if the answer has one. (The future of
-/// [`string_member`] itself, not an `async fn` around it: one state machine less in the wasm.)
-pub(crate) fn error_code(
-    response: &Response,
-) -> impl std::future::Future<Output = Option<String>> + '_ {
-    string_member(response, "error")
-}
-
 /// What `logout()` resolves to, from a 200 answer of the logout endpoint (src/js/http.js).
-pub(crate) async fn logout_result(response: &Response) -> JsValue {
-    let body = json_body(response).await.unwrap_or(JsValue::UNDEFINED);
-    js_logout_result(&body).unwrap_or_else(|_| js_sys::Object::new().into())
-}
-
-/// A string member of a JSON answer, if it has one.
-pub(crate) async fn string_member(response: &Response, key: &str) -> Option<String> {
-    member(&json_body(response).await?, key).as_string()
+pub(crate) fn logout_result(answer: &Answer) -> JsValue {
+    js_logout_result(&answer.0.get(3)).unwrap_or_else(|_| js_sys::Object::new().into())
 }
 
 /// Classifies a completed refresh answer (`dpop`: the request carried a proof).
-pub(crate) async fn refresh_outcome(
-    response: Response,
-    now: Timestamp,
-    dpop: bool,
-) -> RefreshOutcome {
-    let status = response.status();
+pub(crate) fn refresh_outcome(answer: &Answer, now: Timestamp, dpop: bool) -> RefreshOutcome {
+    let status = answer.status();
     if status == 200 {
-        return match read_token(&response, dpop).await {
+        return match read_token(answer, dpop) {
             Ok(token) => RefreshOutcome::Success(token),
             Err(_) => RefreshOutcome::Transient(TransientKind::InvalidResponse),
         };
@@ -178,7 +194,7 @@ pub(crate) async fn refresh_outcome(
     // The proof was refused (or still lacked the nonce after the one retry), not the cookie
     // (RFC 9449 §5, §8): the session is not over.
     if crate::dpop::ENABLED && dpop && status == 400 {
-        let code = error_code(&response).await;
+        let code = answer.error_code();
         if matches!(
             code.as_deref(),
             Some("invalid_dpop_proof" | "use_dpop_nonce")
@@ -186,10 +202,9 @@ pub(crate) async fn refresh_outcome(
             return RefreshOutcome::Transient(TransientKind::DpopProof);
         }
     }
-    let headers = response.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
-    let retry_after = header("Retry-After")
+    let retry_after = answer
+        .retry_after()
         .and_then(|v| RetryAfter::parse(&v))
-        .map(|ra| ra.delay(header("Date").as_deref(), now));
+        .map(|ra| ra.delay(answer.date().as_deref(), now));
     classify_refresh_status(status, retry_after)
 }

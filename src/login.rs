@@ -8,12 +8,11 @@ use token_manager_core::message::{decimal, Message};
 use token_manager_core::session::{classify_login_status, LoginError, LogoutOrigin, LogoutReason};
 use token_manager_core::{AccessToken, ErrorCode};
 use wasm_bindgen::JsValue;
-use web_sys::Response;
 
 use crate::dpop::{Dpop, KeyPair, SendError};
 use crate::driver::Driver;
 use crate::error::{coded, dpop_failed, invalid_argument, thrown};
-use crate::http;
+use crate::http::{self, Answer};
 
 impl Driver {
     /// `login(credentials)`: resolves to the new token's claims.
@@ -27,7 +26,7 @@ impl Driver {
             .map_err(|_| invalid_argument("credentials must be JSON-serializable"))?
             .into();
         // A login starts a new session, and with DPoP a new key.
-        let (response, key) = match self
+        let (answer, key) = match self
             .token_request(self.opts.login_url(), Some(&body), None, true)
             .await
         {
@@ -40,13 +39,11 @@ impl Driver {
                 ))
             }
         };
-        match response.status() {
+        match answer.status() {
             200 => {
-                let token = http::read_token(&response, key.is_some())
-                    .await
-                    .map_err(|code| {
-                        coded(code, "the login endpoint answered with an unusable body")
-                    })?;
+                let token = http::read_token(&answer, key.is_some()).map_err(|code| {
+                    coded(code, "the login endpoint answered with an unusable body")
+                })?;
                 // Refused before the session sees it: a token that fails verification is
                 // never used or announced, and a session already held is kept.
                 self.check_token(token.token.expose_secret())
@@ -60,17 +57,14 @@ impl Driver {
                 Ok(self.claims_object())
             }
             status => {
-                let retry_after = response.headers().has("Retry-After").unwrap_or(false);
-                let error = classify_login_status(status, retry_after);
+                let error = classify_login_status(status, answer.retry_after().is_some());
                 let message = match error {
                     LoginError::InvalidCredentials | LoginError::RateLimited => error.message(),
                     // The server's own code (`forbidden_origin`…) helps whoever deploys.
-                    LoginError::Forbidden | LoginError::Failed(_) => {
-                        match http::error_code(&response).await {
-                            Some(detail) => [&error.message(), " (", &detail, ")"].concat(),
-                            None => error.message(),
-                        }
-                    }
+                    LoginError::Forbidden | LoginError::Failed(_) => match answer.error_code() {
+                        Some(detail) => [&error.message(), " (", &detail, ")"].concat(),
+                        None => error.message(),
+                    },
                 };
                 Err(coded(error.error_code(), &message))
             }
@@ -83,12 +77,12 @@ impl Driver {
         &self,
         token: Option<AccessToken>,
         key: Option<Rc<KeyPair>>,
-    ) -> Result<Response, JsValue> {
+    ) -> Result<Answer, JsValue> {
         let url = self.opts.logout_url();
         let secret = token.as_ref().map(|t| t.expose_secret());
         match (&self.dpop, key, &token) {
             (Some(d), Some(key), Some(t)) if t.is_dpop() => d
-                .send(self, &key, "POST", url, secret, &|proof| {
+                .exchange(self, &key, url, secret, &|proof| {
                     http::auth_request(url, None, secret, None, Some(proof))
                 })
                 .await
@@ -96,7 +90,7 @@ impl Driver {
                     SendError::Fetch(e) => e,
                     SendError::Proof => dpop_failed(),
                 }),
-            _ => http::fetch(&http::auth_request(url, None, secret, None, None)?).await,
+            _ => http::post(&http::auth_request(url, None, secret, None, None)?).await,
         }
     }
 
@@ -106,16 +100,16 @@ impl Driver {
         let token = self.session.borrow().token(now).cloned();
         let key = self.dpop.as_ref().and_then(Dpop::current);
         self.input(|s, now| s.handle_logout(now, LogoutOrigin::Local, LogoutReason::User));
-        let response = self.send_logout(token, key).await.map_err(|_| {
+        let answer = self.send_logout(token, key).await.map_err(|_| {
             coded(
                 ErrorCode::LogoutFailed,
                 "the logout request failed to reach the server",
             )
         })?;
-        match response.status() {
+        match answer.status() {
             // `{ endSessionUrl }` when the server (upstream mode) answered the identity provider's
             // end-session URL, so the app can navigate there for RP-initiated logout.
-            200 => Ok(http::logout_result(&response).await),
+            200 => Ok(http::logout_result(&answer)),
             201..=299 | 401 => Ok(js_sys::Object::new().into()),
             status => Err(coded(
                 ErrorCode::LogoutFailed,

@@ -10,20 +10,19 @@ use token_manager_core::verify::VerifyError;
 use token_manager_core::Timestamp;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Response};
+use web_sys::{AbortController, AbortSignal};
 
 use crate::clock;
 use crate::dpop::{KeyPair, SendError};
 use crate::driver::Driver;
-use crate::http;
+use crate::http::{self, Answer};
 use crate::lock;
 
 impl Driver {
     /// Notes the issuer's clock from a response's `Date` header.
-    pub(crate) fn observe_server_date(&self, response: &Response) {
-        let date = response.headers().get("Date").ok().flatten();
+    pub(crate) fn observe_server_date(&self, date: Option<&str>) {
         let mut server_clock = self.server_clock.get();
-        server_clock.observe(date.as_deref(), clock::wall());
+        server_clock.observe(date, clock::wall());
         self.server_clock.set(server_clock);
     }
 
@@ -41,21 +40,21 @@ impl Driver {
         body: Option<&JsValue>,
         signal: Option<&AbortSignal>,
         fresh_key: bool,
-    ) -> Result<(Response, Option<Rc<KeyPair>>), SendError> {
+    ) -> Result<(Answer, Option<Rc<KeyPair>>), SendError> {
         let Some(d) = &self.dpop else {
             let request =
                 http::auth_request(url, body, None, signal, None).map_err(SendError::Fetch)?;
-            let response = http::fetch(&request).await.map_err(SendError::Fetch)?;
-            self.observe_server_date(&response);
-            return Ok((response, None));
+            let answer = http::post(&request).await.map_err(SendError::Fetch)?;
+            self.observe_server_date(answer.date().as_deref());
+            return Ok((answer, None));
         };
         let key = d.key(fresh_key).await?;
-        let response = d
-            .send(self, &key, "POST", url, None, &|proof| {
+        let answer = d
+            .exchange(self, &key, url, None, &|proof| {
                 http::auth_request(url, body, None, signal, Some(proof))
             })
             .await?;
-        Ok((response, Some(key)))
+        Ok((answer, Some(key)))
     }
 
     /// Verifies a received token when verification is on.
@@ -143,8 +142,8 @@ impl Driver {
             .token_request(self.opts.refresh_url(), None, Some(&signal), false)
             .await
         {
-            Ok((response, key)) => (
-                http::refresh_outcome(response, clock::wall(), key.is_some()).await,
+            Ok((answer, key)) => (
+                http::refresh_outcome(&answer, clock::wall(), key.is_some()),
                 key,
             ),
             Err(SendError::Proof) => (RefreshOutcome::Transient(TransientKind::DpopProof), None),

@@ -18,12 +18,22 @@ export function authRequest(url, body, bearer, signal, proof, csrf, csrfValue) {
   return new Request(url, { method: "POST", credentials: "include", cache: "no-store", headers, body, signal });
 }
 
-/** The JSON of an answer's body with the browser's own `JSON.parse`; undefined for a body
- * that is not JSON, could not be read, or is longer than `max` characters. */
-export function jsonBody(response, max) {
+/** What the wasm needs of an auth endpoint's answer, read at once:
+ * `[status, Date, Retry-After, JSON body]`. The body is parsed with the browser's own
+ * `JSON.parse`; undefined when it is not JSON, could not be read, or is longer than `max`
+ * characters. */
+export function answer(response, max) {
+  const headers = response.headers;
+  const head = [response.status, headers.get("Date"), headers.get("Retry-After")];
   return response.text()
     .then((text) => (text.length > max ? undefined : JSON.parse(text)))
-    .catch(() => undefined);
+    .catch(() => undefined)
+    .then((body) => (head.push(body), head));
+}
+
+/** `fetch(request)` (the global at each call), then its `answer`. */
+export function post(request, max) {
+  return fetch(request).then((response) => answer(response, max));
 }
 
 /** What `logout()` resolves to, from the logout answer's JSON: `{ endSessionUrl }` when the
