@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager -p token-manager-core --all-targets -- -D warnings
+# The default entry alone: its core has no `verify-messages` (with the core selected too, cargo
+# unifies the core's default features in).
+cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p wasm-token-manager --features verify,dpop --all-targets -- -D warnings
 
 step "cargo doc (warnings denied: broken or private intra-doc links fail the run)"
@@ -30,6 +33,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 
 step "Rust tests (host)"
 cargo test --workspace
+# The core as the browser package's default entry builds it (no `verify-messages`).
+cargo test -p token-manager-core --no-default-features --lib
 
 step "the server's integration suite once more, on Redis (issue 14)"
 # The same tests, another store: tests/common reads TOKEN_SERVER_TEST_STORE. The

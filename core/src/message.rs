@@ -66,7 +66,8 @@ mod tests {
     /// tests may show or match stays the same, and `Display` says the same as `message()`.
     #[test]
     fn every_message_keeps_the_text_the_formatted_display_wrote() {
-        let cases: Vec<((String, String), &str)> = vec![
+        #[allow(unused_mut)]
+        let mut cases: Vec<((String, String), &str)> = vec![
             (
                 both(DecodeError::TooLarge { len: 16_385, max: 16_384 }),
                 "token is 16385 bytes, more than the limit of 16384",
@@ -125,6 +126,9 @@ mod tests {
                 both(ConfigError { field: "retry_cap", expected: "at least retry_base" }),
                 "`retry_cap` must be at least retry_base",
             ),
+        ];
+        #[cfg(feature = "verify-messages")]
+        cases.extend(vec![
             (
                 both(TokenError::Unverified(VerifyError::MissingClaim("exp"))),
                 "the token has no `exp` claim",
@@ -138,18 +142,47 @@ mod tests {
                 "the key is too weak: an RSA modulus below 2048 bits",
             ),
             (
-                both(VerifyError::BadJwks { key: None, problem: "no `keys` array" }),
+                both(VerifyError::BadJwks {
+                    key: None,
+                    problem: "no `keys` array",
+                }),
                 "the key set is not a valid JWKS: no `keys` array",
             ),
             (
-                both(VerifyError::BadJwks { key: Some(3), problem: "`n` is not base64url" }),
+                both(VerifyError::BadJwks {
+                    key: Some(3),
+                    problem: "`n` is not base64url",
+                }),
                 "the key set is not a valid JWKS: key 3: `n` is not base64url",
             ),
-        ];
+        ]);
         for ((message, display), expected) in cases {
             assert_eq!(message, expected);
             assert_eq!(display, expected);
         }
+    }
+
+    /// Without `verify-messages` (the browser package's default entry) a verification error
+    /// still says what it is, by its code, and a decode error inside one keeps its words.
+    #[cfg(not(feature = "verify-messages"))]
+    #[test]
+    fn without_verify_messages_a_verify_error_names_its_code() {
+        assert_eq!(
+            both(TokenError::Unverified(VerifyError::MissingClaim("exp"))).0,
+            "the token failed verification (missing_claim)"
+        );
+        assert_eq!(
+            both(VerifyError::BadJwks {
+                key: Some(3),
+                problem: "`n` is not base64url"
+            })
+            .1,
+            "the token failed verification (bad_jwks)"
+        );
+        assert_eq!(
+            VerifyError::Decode(DecodeError::NotCompact).message(),
+            DecodeError::NotCompact.message()
+        );
     }
 
     /// The error's `message()` and its `Display`.

@@ -9,7 +9,7 @@
 //! `0 < r, s < n`, which also stops CVE-2022-21449 "psychic signatures"), and after the
 //! signature verified, [`check_claims`] (`exp`, `nbf`, `iat`, `iss`, `aud` with leeway).
 
-use crate::message::{display_as_message, push_decimal, Message};
+use crate::message::{display_as_message, Message};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
@@ -106,6 +106,20 @@ impl VerifyError {
 }
 
 impl Message for VerifyError {
+    /// In words with the `verify-messages` feature (on by default); without it, which only
+    /// the browser package's default entry does (it has no verifier, so never makes a
+    /// `VerifyError`), the code in a sentence, and none of these strings linked.
+    #[cfg(not(feature = "verify-messages"))]
+    fn write_message(&self, out: &mut String) {
+        if let VerifyError::Decode(e) = self {
+            return e.write_message(out);
+        }
+        out.push_str("the token failed verification (");
+        out.push_str(self.code());
+        out.push(')');
+    }
+
+    #[cfg(feature = "verify-messages")]
     fn write_message(&self, out: &mut String) {
         let text = match self {
             VerifyError::Decode(e) => return e.write_message(out),
@@ -147,7 +161,7 @@ impl Message for VerifyError {
                 out.push_str("the key set is not a valid JWKS: ");
                 if let Some(i) = key {
                     out.push_str("key ");
-                    push_decimal(out, *i as u64);
+                    crate::message::push_decimal(out, *i as u64);
                     out.push_str(": ");
                 }
                 problem
