@@ -4,7 +4,7 @@
 //! bound once, so it works in windows and workers and a test (or a service-worker shim) can
 //! install its own.
 
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use token_manager_core::protocol::{CSRF_HEADER, CSRF_VALUE, MAX_BODY_BYTES};
 use token_manager_core::retry_after::RetryAfter;
 use token_manager_core::session::{
@@ -59,7 +59,8 @@ extern "C" {
     /// `fetch(request)`, then [`js_answer`] of the response.
     #[wasm_bindgen(catch, js_name = post)]
     fn js_post(request: &Request, max: u32) -> Result<Promise, JsValue>;
-    /// `[status, Date, Retry-After, JSON body]` of an answer, its body read.
+    /// `[status, Date, Retry-After, JSON body, error, token_type, access_token, expires_in,
+    /// id_token_claims as JSON text]` of an answer, its body read.
     #[cfg(feature = "dpop")]
     #[wasm_bindgen(catch, js_name = answer)]
     fn js_answer(response: &Response, max: u32) -> Result<Promise, JsValue>;
@@ -101,9 +102,10 @@ pub(crate) fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, Js
 }
 
 /// An auth endpoint's answer as the session needs it, read in JavaScript in one promise
-/// (src/js/http.js): the status, the `Date` and `Retry-After` headers, and the JSON body with
+/// (src/js/http.js): the status, the `Date` and `Retry-After` headers, the JSON body with
 /// the browser's own `JSON.parse` (smaller than linking a second typed deserializer), refused
-/// over [`MAX_BODY_BYTES`]. Every reader below is then synchronous.
+/// over [`MAX_BODY_BYTES`], and the members of it read here, each by its index. Every reader
+/// below is then synchronous.
 #[derive(Debug)]
 pub(crate) struct Answer(js_sys::Array);
 
@@ -121,14 +123,9 @@ impl Answer {
         self.0.get(2).as_string()
     }
 
-    /// A member of the JSON body (`undefined` when it has none, or no JSON body).
-    fn member(&self, key: &str) -> JsValue {
-        Reflect::get(&self.0.get(3), &key.into()).unwrap_or(JsValue::UNDEFINED)
-    }
-
     /// The `error` member of a JSON error body, if the answer has one.
     pub(crate) fn error_code(&self) -> Option<String> {
-        self.member("error").as_string()
+        self.0.get(4).as_string()
     }
 }
 
@@ -149,10 +146,10 @@ pub(crate) async fn answer(response: &Response) -> Result<Answer, JsValue> {
 /// Reads a 200 answer of the login or refresh endpoint. `Err` carries nothing secret.
 /// `token_type` is `Bearer`, or `DPoP` when the request carried a proof (`dpop`).
 pub(crate) fn read_token(answer: &Answer, dpop: bool) -> Result<ReceivedToken, ErrorCode> {
-    let member = |key: &str| answer.member(key);
-    let kind = member("token_type").as_string().unwrap_or_default();
+    let member = |i: u32| answer.0.get(i);
+    let kind = member(5).as_string().unwrap_or_default();
     let bound = crate::dpop::ENABLED && dpop && kind.eq_ignore_ascii_case("dpop");
-    let token = member("access_token").as_string();
+    let token = member(6).as_string();
     let (Some(token), true) = (token, bound || kind.eq_ignore_ascii_case("bearer")) else {
         return Err(ErrorCode::InvalidResponse);
     };
@@ -161,19 +158,17 @@ pub(crate) fn read_token(answer: &Answer, dpop: bool) -> Result<ReceivedToken, E
     } else {
         AccessToken::new(token)
     };
-    let expires_in = member("expires_in")
+    let expires_in = member(7)
         .as_f64()
         .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e10)
         .map(token_manager_core::schedule::duration_from_secs);
-    // The ID token's claims a token-mediating backend sends (its upstream mode): the core uses
-    // them only for an access token that is not a JWT, and checks them as strictly as a token's.
-    let id_token_claims = Some(member("id_token_claims"))
-        .filter(JsValue::is_object)
-        .and_then(|c| js_sys::JSON::stringify(&c).ok()?.as_string());
+    // The ID token's claims a token-mediating backend sends (its upstream mode), as JSON text
+    // when the member is an object: the core uses them only for an access token that is not
+    // a JWT, and checks them as strictly as a token's.
     Ok(ReceivedToken {
         token,
         expires_in,
-        id_token_claims,
+        id_token_claims: member(8).as_string(),
     })
 }
 

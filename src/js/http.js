@@ -19,16 +19,24 @@ export function authRequest(url, body, bearer, signal, proof, csrf, csrfValue) {
 }
 
 /** What the wasm needs of an auth endpoint's answer, read at once:
- * `[status, Date, Retry-After, JSON body]`. The body is parsed with the browser's own
- * `JSON.parse`; undefined when it is not JSON, could not be read, or is longer than `max`
- * characters. */
+ * `[status, Date, Retry-After, JSON body, error, token_type, access_token, expires_in,
+ * id_token_claims as JSON text]` (src/http.rs `Answer` reads them by index; what each means,
+ * and whether the answer is usable, is decided there). The body is parsed with the browser's
+ * own `JSON.parse`; undefined when it is not JSON, could not be read, or is longer than `max`
+ * characters, and so are its members then. */
 export function answer(response, max) {
   const headers = response.headers;
   const head = [response.status, headers.get("Date"), headers.get("Retry-After")];
   return response.text()
     .then((text) => (text.length > max ? undefined : JSON.parse(text)))
     .catch(() => undefined)
-    .then((body) => (head.push(body), head));
+    .then((body) => {
+      const o = body !== null && typeof body === "object" ? body : {};
+      const claims = o.id_token_claims;
+      head.push(body, o.error, o.token_type, o.access_token, o.expires_in,
+        claims !== null && typeof claims === "object" ? JSON.stringify(claims) : undefined);
+      return head;
+    });
 }
 
 /** `fetch(request)` (the global at each call), then its `answer`. */
