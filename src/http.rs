@@ -64,6 +64,10 @@ extern "C" {
     #[cfg(feature = "dpop")]
     #[wasm_bindgen(catch, js_name = answer)]
     fn js_answer(response: &Response, max: u32) -> Result<Promise, JsValue>;
+    /// The login body: the credentials as JSON text; throws `invalid_argument` for anything
+    /// but an object `JSON.stringify` accepts.
+    #[wasm_bindgen(catch, js_name = loginBody)]
+    pub(crate) fn login_body(credentials: &JsValue) -> Result<JsValue, JsValue>;
     /// `logout()`'s result from the logout answer's JSON (`undefined` when it had none):
     /// `{ endSessionUrl }` for an absolute `https:` or loopback `http:` URL, else `{}`.
     #[wasm_bindgen(catch, js_name = logoutResult)]

@@ -1,9 +1,9 @@
-//! The login and logout requests of the JS API: the credentials sent as JSON text (serialized
-//! in JavaScript, so the password never enters wasm memory), the answer classified by the core.
+//! The login and logout requests of the JS API: the credentials sent as JSON text (checked and
+//! serialized in JavaScript, `src/js/http.js`, so the password never enters wasm memory), the
+//! answer classified by the core.
 
 use std::rc::Rc;
 
-use js_sys::{Array, JSON};
 use token_manager_core::message::{decimal, Message};
 use token_manager_core::session::{classify_login_status, LoginError, LogoutOrigin, LogoutReason};
 use token_manager_core::{AccessToken, ErrorCode};
@@ -11,20 +11,13 @@ use wasm_bindgen::JsValue;
 
 use crate::dpop::{Dpop, KeyPair, SendError};
 use crate::driver::Driver;
-use crate::error::{coded, dpop_failed, invalid_argument, thrown};
+use crate::error::{coded, dpop_failed, thrown};
 use crate::http::{self, Answer};
 
 impl Driver {
     /// `login(credentials)`: resolves to the new token's claims.
     pub(crate) async fn login(&self, credentials: JsValue) -> Result<JsValue, JsValue> {
-        if !credentials.is_object() || Array::is_array(&credentials) {
-            return Err(invalid_argument(
-                "login(credentials) needs an object such as { username, password }",
-            ));
-        }
-        let body: JsValue = JSON::stringify(&credentials)
-            .map_err(|_| invalid_argument("credentials must be JSON-serializable"))?
-            .into();
+        let body = http::login_body(&credentials)?;
         // A login starts a new session, and with DPoP a new key.
         let (answer, key) = match self
             .token_request(self.opts.login_url(), Some(&body), None, true)

@@ -119,6 +119,35 @@ async fn get_json(m: &JsValue, url: &str) -> (u16, JsValue) {
     (status, body)
 }
 
+/// `login()` refuses credentials that are not a JSON-serializable object with
+/// `invalid_argument`, before any request: nothing goes to the login endpoint and the manager
+/// stays signed out; a good login afterwards works.
+#[wasm_bindgen_test]
+async fn login_refuses_credentials_that_are_not_a_serializable_object() {
+    let server = FakeServer::new(900.0);
+    let _guard = Guard::new(&server);
+    let m = manager(r#"{"crossTab": false}"#);
+    let cyclic = Object::new();
+    Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    let big = obj(&[("password", js_sys::BigInt::from(1u32).into())]);
+    let bad: [JsValue; 6] = [
+        JsValue::NULL,
+        JsValue::UNDEFINED,
+        "demo:demo-password".into(),
+        Array::of2(&"demo".into(), &"demo-password".into()).into(),
+        cyclic.into(),
+        big,
+    ];
+    for credentials in bad {
+        let refused = call_async(&m, "login", &[credentials]).await.unwrap_err();
+        assert_eq!(error_code(&refused).as_deref(), Some("invalid_argument"));
+    }
+    assert_eq!(server.count("/auth/login"), 0);
+    assert_eq!(prop(&m, "state"), "signedOut");
+    login(&m).await;
+    assert_eq!(server.count("/auth/login"), 1);
+}
+
 #[wasm_bindgen_test]
 async fn login_gives_claims_and_fetch_attaches_the_bearer_token() {
     let server = FakeServer::new(900.0);

@@ -2,6 +2,7 @@
 // answer are built and read here in one call each, instead of a `Headers` and a `RequestInit`
 // filled a setter at a time and a body read in two awaits.
 
+import { coded } from "./error.js";
 import { secure } from "./options.js";
 
 /** A credentialed JSON `POST` to an auth endpoint with the CSRF header (`csrf: csrfValue`,
@@ -56,4 +57,18 @@ export function logoutResult(body) {
     // not a URL (or no body): no end-session URL
   }
   return url && typeof body.end_session_url === "string" && secure(url) ? { endSessionUrl: url.href } : {};
+}
+
+/** The login request's body: the credentials as JSON text, serialized here so that the
+ * password never enters wasm memory. Throws `invalid_argument` for anything but a plain
+ * object (an array, `null`, a string) or one `JSON.stringify` refuses (a cycle, a BigInt). */
+export function loginBody(credentials) {
+  if (credentials === null || typeof credentials !== "object" || Array.isArray(credentials)) {
+    throw coded("invalid_argument", "login(credentials) needs an object such as { username, password }");
+  }
+  try {
+    return JSON.stringify(credentials);
+  } catch {
+    throw coded("invalid_argument", "credentials must be JSON-serializable");
+  }
 }
