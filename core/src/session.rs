@@ -16,7 +16,6 @@
 //! waited that long for the cross-tab lock asks for it to be taken over.
 
 use crate::message::{display_as_message, push_decimal, Message};
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::claims::Claims;
@@ -565,8 +564,10 @@ pub struct Session {
     activity_shared: Option<Timestamp>,
     /// Local activity since then that the other tabs have not heard of.
     activity_unshared: bool,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    /// What the driver is to do, oldest first: `Vec`s (a `VecDeque`'s ring code is about
+    /// 800 bytes of wasm; the queues hold a few items and the browser takes them all at once).
+    actions: Vec<Action>,
+    events: Vec<Event>,
 }
 
 impl Session {
@@ -597,8 +598,8 @@ impl Session {
             idle_warned: false,
             activity_shared: None,
             activity_unshared: false,
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            actions: Vec::new(),
+            events: Vec::new(),
         })
     }
 
@@ -621,7 +622,7 @@ impl Session {
         let result = self.accept(token, TokenSource::Login);
         if result.is_ok() {
             if let Some(f) = self.in_flight.take() {
-                self.actions.push_back(Action::AbortRefresh(f.id));
+                self.actions.push(Action::AbortRefresh(f.id));
             }
         }
         self.drive();
@@ -639,7 +640,7 @@ impl Session {
             match self.config.sibling_wait {
                 Some(wait) if self.restoring => {
                     self.siblings_until = Some(self.now + wait);
-                    self.actions.push_back(Action::AskSiblings);
+                    self.actions.push(Action::AskSiblings);
                 }
                 _ => self.next_refresh = Some(self.now),
             }
@@ -802,7 +803,7 @@ impl Session {
         let had_session = self.active || self.held.is_some() || self.restoring;
         if reason == LogoutReason::Idle && origin == LogoutOrigin::Local {
             let token = self.held.as_ref().map(|h| h.token.clone());
-            self.actions.push_back(Action::RevokeSession(token));
+            self.actions.push(Action::RevokeSession(token));
         }
         self.held = None;
         self.active = false;
@@ -814,13 +815,13 @@ impl Session {
         self.not_before = None;
         self.failures = 0;
         if let Some(f) = self.in_flight.take() {
-            self.actions.push_back(Action::AbortRefresh(f.id));
+            self.actions.push(Action::AbortRefresh(f.id));
         }
         if origin == LogoutOrigin::Local {
-            self.actions.push_back(Action::AnnounceLogout(reason));
+            self.actions.push(Action::AnnounceLogout(reason));
         }
         if had_session || origin == LogoutOrigin::Local {
-            self.events.push_back(Event::SignedOut { origin, reason });
+            self.events.push(Event::SignedOut { origin, reason });
         }
         self.idle_warned = false;
         self.activity_unshared = false;
@@ -871,20 +872,20 @@ impl Session {
     /// The next action for the driver. Call until `None` after every input.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
     }
 
     /// The next event for the application. Call until `None` after every input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
     /// Every action and event queued so far, moved out at once (the queues are left empty).
     /// The same as calling [`Session::poll_action`] and [`Session::poll_event`] until `None`,
     /// without copying them into new collections.
     #[must_use]
-    pub fn take_outputs(&mut self) -> (VecDeque<Action>, VecDeque<Event>) {
+    pub fn take_outputs(&mut self) -> (Vec<Action>, Vec<Event>) {
         (
             std::mem::take(&mut self.actions),
             std::mem::take(&mut self.events),
@@ -1055,7 +1056,7 @@ impl Session {
                 .is_some_and(|t| t - warning > self.now);
         if cancels {
             self.idle_warned = false;
-            self.events.push_back(Event::Active);
+            self.events.push(Event::Active);
         }
         cancels
     }
@@ -1064,7 +1065,7 @@ impl Session {
         self.activity_shared = Some(self.now);
         self.activity_unshared = false;
         let at = self.to_caller(self.last_activity);
-        self.actions.push_back(Action::AnnounceActivity(at));
+        self.actions.push(Action::AnnounceActivity(at));
     }
 
     /// Maps the caller's clock to internal time, which never runs backwards: when the wall
@@ -1138,7 +1139,7 @@ impl Session {
         .ok_or(TokenError::NoLifetime)?;
         self.install(received.token, claims, opaque, self.now, lifetime, source);
         if let Some(h) = &self.held {
-            self.actions.push_back(Action::Announce(self.announce(h)));
+            self.actions.push(Action::Announce(self.announce(h)));
         }
         Ok(())
     }
@@ -1211,7 +1212,7 @@ impl Session {
             usable_until: expires_at - schedule::leeway(lifetime, &self.config),
             refresh_at,
         });
-        self.events.push_back(if continuing {
+        self.events.push(if continuing {
             Event::Refreshed { source }
         } else {
             Event::SignedIn { source }
@@ -1235,7 +1236,7 @@ impl Session {
             wait = wait.max(asked);
         }
         self.next_refresh = Some(self.now + wait);
-        self.events.push_back(Event::RefreshFailed {
+        self.events.push(Event::RefreshFailed {
             error,
             retry_in: Some(wait),
             token_valid: self.usable().is_some(),
@@ -1255,7 +1256,7 @@ impl Session {
         let no_session_found =
             self.restoring && !self.active && matches!(error, RefreshError::Rejected(401));
         if !no_session_found {
-            self.events.push_back(Event::RefreshFailed {
+            self.events.push(Event::RefreshFailed {
                 error,
                 retry_in: None,
                 token_valid: false,
@@ -1263,7 +1264,7 @@ impl Session {
         }
         if self.active {
             self.expired = Some(ExpiryReason::Rejected);
-            self.events.push_back(Event::Expired {
+            self.events.push(Event::Expired {
                 reason: ExpiryReason::Rejected,
                 retrying: false,
             });
@@ -1304,7 +1305,7 @@ impl Session {
         self.next_refresh = None;
         self.budget_reported = false;
         self.budget.record(self.now, &self.config);
-        self.actions.push_back(Action::StartRefresh(id));
+        self.actions.push(Action::StartRefresh(id));
     }
 
     /// Does whatever is due at `self.now`, then reports a state change.
@@ -1315,7 +1316,7 @@ impl Session {
                 self.end_session(LogoutOrigin::Local, LogoutReason::Idle);
             } else if !self.idle_warned && now + self.config.idle_warning >= logout_at {
                 self.idle_warned = true;
-                self.events.push_back(Event::IdleWarning {
+                self.events.push(Event::IdleWarning {
                     logout_at: self.to_caller(logout_at),
                 });
             }
@@ -1336,14 +1337,14 @@ impl Session {
                 f.lock_until = None;
                 f.deadline = now + self.config.request_timeout;
                 let id = f.id;
-                self.actions.push_back(Action::StealLock(id));
+                self.actions.push(Action::StealLock(id));
             }
         }
         if self.held.as_ref().is_some_and(|h| now >= h.usable_until) {
             self.held = None;
             if self.active {
                 self.expired = Some(ExpiryReason::LifetimeElapsed);
-                self.events.push_back(Event::Expired {
+                self.events.push(Event::Expired {
                     reason: ExpiryReason::LifetimeElapsed,
                     retrying: true,
                 });
@@ -1354,7 +1355,7 @@ impl Session {
         }
         if let Some(f) = self.in_flight.filter(|f| now >= f.deadline) {
             self.in_flight = None;
-            self.actions.push_back(Action::AbortRefresh(f.id));
+            self.actions.push(Action::AbortRefresh(f.id));
             self.fail(RefreshError::Transient(TransientKind::Timeout), None);
         }
         if self.siblings_until.is_some_and(|t| now >= t) {
@@ -1371,7 +1372,7 @@ impl Session {
                     self.next_refresh = Some(allowed);
                     if due <= now && !self.budget_reported {
                         self.budget_reported = true;
-                        self.events.push_back(Event::RefreshFailed {
+                        self.events.push(Event::RefreshFailed {
                             error: RefreshError::BudgetExhausted,
                             retry_in: Some(allowed.saturating_since(now)),
                             token_valid: self.usable().is_some(),
@@ -1390,7 +1391,7 @@ impl Session {
             SessionState::SignedOut
         };
         if state != self.reported {
-            self.events.push_back(Event::StateChanged {
+            self.events.push(Event::StateChanged {
                 from: self.reported,
                 to: state,
             });
