@@ -17,29 +17,29 @@ use web_sys::AbortSignal;
 
 #[wasm_bindgen(module = "/src/js/lock.js")]
 extern "C" {
-    /// `navigator.locks.request` with `ifAvailable` first, then queued with `signal` (or at
-    /// once with `steal`), `work` called with whether the grant was contended.
-    #[wasm_bindgen(catch, js_name = withLock)]
-    fn js_with_lock(
+    /// `navigator.locks.request` with `ifAvailable` first, then queued with `wait`; stolen
+    /// with `signal` when `wait` was aborted and the attempt was not; without a lock when the
+    /// API refused. `work` is called at most once, with whether the grant was contended, and
+    /// the promise settles once the promise `work` returned has (src/js/lock.js).
+    #[wasm_bindgen(js_name = lockedAttempt)]
+    fn locked_attempt(
         name: &str,
+        wait: &AbortSignal,
         signal: &AbortSignal,
-        steal: bool,
         work: &Function,
-    ) -> Result<Promise, JsValue>;
+    ) -> Promise;
 }
 
-/// Runs `work` while holding the exclusive lock `name`; runs it without a lock where the Web
-/// Locks API is missing. `work` is told whether the grant was contended (another tab held the
-/// lock when this one asked). Returns `Err` when `signal` aborted the wait for the lock. With
-/// `steal`, the lock is granted at once, released by whoever held it (`signal` is then not
-/// used: the API refuses the two together, and there is no wait to abort); a takeover is not
-/// contended, its holder has stopped.
-pub(crate) async fn with_lock(
+/// Runs one attempt's `work` under the exclusive lock `name` (see [`locked_attempt`]), and
+/// resolves once it is over. `work` is told whether the grant was contended (another tab held
+/// the lock when this one asked). A takeover (`steal`) is not contended: its holder has
+/// stopped. Where the Web Locks API is missing, `work` runs without a lock.
+pub(crate) async fn run_locked(
     name: &str,
+    wait: &AbortSignal,
     signal: &AbortSignal,
-    steal: bool,
     work: impl FnOnce(bool) -> Promise + 'static,
-) -> Result<(), JsValue> {
+) {
     let mut work = Some(work);
     // `auth.fetch`'s response callback's signature (two arguments, the second unused): one
     // set of invoke shims for both (README "Size", fifth pass).
@@ -51,8 +51,7 @@ pub(crate) async fn with_lock(
             })
         },
     );
-    let held = js_with_lock(name, signal, steal, callback.as_ref().unchecked_ref())?;
-    let result = JsFuture::from(held).await;
+    let done = locked_attempt(name, wait, signal, callback.as_ref().unchecked_ref());
+    let _ = JsFuture::from(done).await;
     drop(callback);
-    result.map(|_| ())
 }

@@ -1,7 +1,6 @@
 //! One refresh attempt: the cross-tab lock (with its takeover), the request to the refresh
 //! endpoint, verification of the token received, and the outcome fed back to the session.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -86,48 +85,31 @@ impl Driver {
     /// but the first find the token already adopted. A wait longer than `lock_timeout` means
     /// the holder has stopped: the session asks for the lock to be taken over (`steal`).
     pub(crate) async fn run_refresh(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
-        if self.opts.cross_tab {
-            // The attempt's work, once started under the lock (granted or stolen).
-            let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
-            let work = || {
-                let (driver, running, sig) = (self.clone(), running.clone(), signal.clone());
-                move |contended| {
-                    let promise = crate::promise(async move {
-                        driver.input(|s, now| s.handle_lock_granted(now, id, contended));
-                        // After a contended grant, the previous holder's announcement may still
-                        // be on its way: the session says how long to wait for it.
-                        if driver.session.borrow().in_handoff() {
-                            let _ = driver.handoff_ended().await;
-                        }
-                        driver.refresh_request(id, sig).await;
-                        Ok(JsValue::UNDEFINED)
-                    });
-                    *running.borrow_mut() = Some(promise.clone());
-                    promise
+        // The attempt's work under the lock (granted or stolen), with `crossTab`.
+        let (driver, sig) = (self.clone(), signal.clone());
+        let work = move |contended| {
+            crate::promise(async move {
+                driver.input(|s, now| s.handle_lock_granted(now, id, contended));
+                // After a contended grant, the previous holder's announcement may still be on
+                // its way: the session says how long to wait for it.
+                if driver.session.borrow().in_handoff() {
+                    let _ = driver.handoff_ended().await;
                 }
-            };
-            let mut locked = Err(JsValue::UNDEFINED);
-            if let Ok(wait) = AbortController::new() {
+                driver.refresh_request(id, sig).await;
+                Ok(JsValue::UNDEFINED)
+            })
+        };
+        match self.opts.cross_tab.then(AbortController::new) {
+            Some(Ok(wait)) => {
                 self.lock_waits.insert(id, wait.clone());
-                locked = lock::with_lock(&self.lock_name, &wait.signal(), false, work()).await;
+                lock::run_locked(&self.lock_name, &wait.signal(), &signal, work).await;
                 let _ = self.lock_waits.take(id);
-                let started = running.borrow().is_some();
-                if locked.is_err() && !started && wait.signal().aborted() && !signal.aborted() {
-                    locked = lock::with_lock(&self.lock_name, &signal, true, work()).await;
-                }
             }
-            let started = running.borrow().is_some();
-            if locked.is_err() && !started && !signal.aborted() {
-                // The Web Locks API refused (an opaque origin, say): refresh without it.
-                let _ = work()(false);
+            // No controller to wait for the lock with: the work runs without it.
+            Some(Err(_)) => {
+                let _ = JsFuture::from(work(false)).await;
             }
-            // The lock may have been taken from this tab while it worked: the work goes on.
-            let promise = running.borrow_mut().take();
-            if let Some(p) = promise {
-                let _ = JsFuture::from(p).await;
-            }
-        } else {
-            self.clone().refresh_request(id, signal).await;
+            None => self.clone().refresh_request(id, signal).await,
         }
         let _ = self.requests.take(id);
     }

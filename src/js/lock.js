@@ -29,3 +29,31 @@ export function withLock(name, signal, steal, work) {
   return locks.request(name, { ifAvailable: true }, run)
     .then((held) => (held === null && !started ? locks.request(name, { signal }, run) : held));
 }
+
+/** One refresh attempt's run under the lock `name` (src/refresh.rs): `work(contended)` is
+ * started at most once and its promise is what this resolves to once it settles. The lock is
+ * first queued for with `wait` (the attempt's wait, which the session aborts to have the lock
+ * taken over); when that wait was aborted while the attempt (`signal`) goes on, the lock is
+ * stolen; when the Web Locks API refused (an opaque origin, say), the work runs without it.
+ * The lock may be taken from this tab while it works: the work goes on all the same. */
+export function lockedAttempt(name, wait, signal, work) {
+  let running;
+  const run = (contended) => (running ??= work(contended));
+  // Never a synchronous throw into the wasm: a refusal is a rejection.
+  const request = (steal) => {
+    try {
+      return withLock(name, steal ? signal : wait, steal, run);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+  return request(false)
+    .catch((e) => {
+      if (!running && wait.aborted && !signal.aborted) return request(true);
+      throw e;
+    })
+    .catch(() => {
+      if (!running && !signal.aborted) run(false);
+    })
+    .then(() => running);
+}
