@@ -28,7 +28,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub(crate) fn listen(
         target: &EventTarget,
-        kind: &str,
+        kind: &JsValue,
         listener: &Function,
         add: bool,
     ) -> Result<(), JsValue>;

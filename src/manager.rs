@@ -152,14 +152,14 @@ impl TokenManager {
     /// Listens for `login`, `refresh`, `logout`, `expired`, `error`, `statechange`, `idle` or
     /// `active`.
     #[wasm_bindgen(js_name = addEventListener, skip_typescript)]
-    pub fn add_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        listen(&self.driver.target, kind, listener, true)
+    pub fn add_event_listener(&self, kind: JsValue, listener: &Function) -> Result<(), JsValue> {
+        listen(&self.driver.target, &kind, listener, true)
     }
 
     /// Removes a listener added with `addEventListener`.
     #[wasm_bindgen(js_name = removeEventListener, skip_typescript)]
-    pub fn remove_event_listener(&self, kind: &str, listener: &Function) -> Result<(), JsValue> {
-        listen(&self.driver.target, kind, listener, false)
+    pub fn remove_event_listener(&self, kind: JsValue, listener: &Function) -> Result<(), JsValue> {
+        listen(&self.driver.target, &kind, listener, false)
     }
 
     /// The raw access token. Throws `token_not_exposed` unless the manager was created with

@@ -675,6 +675,24 @@ async fn listeners_are_typed_by_event_name_and_removable() {
     )
     .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("invalid_argument"));
+    // A type that is not a string at all is refused the same way, on both methods.
+    for method in ["addEventListener", "removeEventListener"] {
+        for kind in [
+            JsValue::from(5),
+            JsValue::NULL,
+            Array::of1(&"login".into()).into(),
+        ] {
+            let err = call(
+                &m,
+                method,
+                &[kind, js_sys::Function::new_no_args("").into()],
+            );
+            assert_eq!(
+                error_code(&err.unwrap_err()).as_deref(),
+                Some("invalid_argument")
+            );
+        }
+    }
     let counter = js_sys::Function::new_with_args(
         "e",
         "globalThis.__stateChanges = (globalThis.__stateChanges || 0) + 1",
