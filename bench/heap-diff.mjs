@@ -14,8 +14,8 @@
 import { launchChromium, openPage } from "./lib/browser.mjs";
 import { startServer } from "./lib/server.mjs";
 import { WWW } from "./lib/paths.mjs";
+import { TTL, prepareRefreshPage, refreshCycles } from "./sections/memory.mjs";
 
-const TTL = 60;
 const control = process.argv[2] === "control";
 
 async function snapshot(cdp) {
@@ -47,33 +47,8 @@ const server = await startServer({ name: "heap-diff", accessTtl: TTL, www: WWW }
 try {
   const { context, page } = await openPage(browser, server.origin, { beforeLoad: (p) => p.clock.install() });
   const cdp = await context.newCDPSession(page);
-  if (control) {
-    await page.evaluate((ms) => {
-      window.nextRefresh = () => new Promise((resolve) => setTimeout(async () => {
-        const res = await fetch("/pkg/package.json");
-        resolve((await res.json()).name);
-      }, ms));
-    }, TTL * 500);
-  } else {
-    await page.evaluate(async () => {
-      const m = await import("/pkg/wasm_token_manager.js");
-      await m.default();
-      const auth = new m.TokenManager();
-      window.nextRefresh = () => new Promise((resolve) => {
-        const once = () => { auth.removeEventListener("refresh", once); resolve(auth.claims()); };
-        auth.addEventListener("refresh", once);
-      });
-      window.auth = auth;
-      await auth.login({ username: "demo", password: "demo-password" });
-    });
-  }
-  const cycle = async (n) => {
-    for (let i = 0; i < n; i++) {
-      const refreshed = page.evaluate(() => window.nextRefresh());
-      await page.clock.fastForward(TTL * 750);
-      await refreshed;
-    }
-  };
+  await prepareRefreshPage(page, control);
+  const cycle = (n) => refreshCycles(page, n);
   await cycle(100);
   const first = await snapshot(cdp);
   await cycle(900);

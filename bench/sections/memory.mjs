@@ -18,7 +18,8 @@ import { startServer } from "../lib/server.mjs";
 import { WWW } from "../lib/paths.mjs";
 import { int, num, table } from "../lib/stats.mjs";
 
-const TTL = 60;
+/** Token lifetime, seconds (shared with bench/heap-diff.mjs). */
+export const TTL = 60;
 const FIRST = 100;
 
 /** Wasm memory and JS heap, after a full garbage collection. */
@@ -54,6 +55,49 @@ async function decodeCase({ browser, origin, tokens, decodes }) {
   }
 }
 
+/** Sets up `window.nextRefresh` on a refresh page (the package's manager, signed in, with
+ * `window.auth` and `window.counts` of its events), or on the control page (a timer and a
+ * `fetch` each cycle, no package). Shared with bench/heap-diff.mjs. */
+export async function prepareRefreshPage(page, control) {
+  if (control) {
+    // The manager's refresh timer fires at about half-life; the control's at half of it.
+    await page.evaluate((ms) => {
+      window.nextRefresh = () => new Promise((resolve) => setTimeout(async () => {
+        const res = await fetch("/pkg/package.json");
+        resolve((await res.json()).name);
+      }, ms));
+    }, TTL * 500);
+    return;
+  }
+  await page.evaluate(async () => {
+    const m = await import("/pkg/wasm_token_manager.js");
+    window.wasm = await m.default();
+    const auth = new m.TokenManager();
+    const counts = { refresh: 0, error: 0, expired: 0 };
+    auth.addEventListener("refresh", () => counts.refresh++);
+    auth.addEventListener("error", () => counts.error++);
+    auth.addEventListener("expired", () => counts.expired++);
+    // Resolves at the next `refresh` event, with the new claims read.
+    window.nextRefresh = () => new Promise((resolve) => {
+      const once = () => { auth.removeEventListener("refresh", once); resolve(auth.claims()); };
+      auth.addEventListener("refresh", once);
+    });
+    Object.assign(window, { auth, counts });
+    await auth.login({ username: "demo", password: "demo-password" });
+    auth.claims();
+  });
+}
+
+/** `n` refresh cycles: each jumps the page's fake clock three quarters of a lifetime ahead
+ * and waits for `nextRefresh`. */
+export async function refreshCycles(page, n) {
+  for (let i = 0; i < n; i++) {
+    const refreshed = page.evaluate(() => window.nextRefresh());
+    await page.clock.fastForward(TTL * 750);
+    await refreshed;
+  }
+}
+
 async function refreshCase({ browser, cycles, control = false }) {
   const server = await startServer({ name: control ? "memory-control" : "memory", accessTtl: TTL, www: WWW });
   const { context, page } = await openPage(browser, server.origin, {
@@ -61,40 +105,8 @@ async function refreshCase({ browser, cycles, control = false }) {
   });
   try {
     const cdp = await context.newCDPSession(page);
-    if (control) {
-      // The manager's refresh timer fires at about half-life; the control's at half of it.
-      await page.evaluate((ms) => {
-        window.nextRefresh = () => new Promise((resolve) => setTimeout(async () => {
-          const res = await fetch("/pkg/package.json");
-          resolve((await res.json()).name);
-        }, ms));
-      }, TTL * 500);
-    } else {
-      await page.evaluate(async () => {
-        const m = await import("/pkg/wasm_token_manager.js");
-        window.wasm = await m.default();
-        const auth = new m.TokenManager();
-        const counts = { refresh: 0, error: 0, expired: 0 };
-        auth.addEventListener("refresh", () => counts.refresh++);
-        auth.addEventListener("error", () => counts.error++);
-        auth.addEventListener("expired", () => counts.expired++);
-        // Resolves at the next `refresh` event, with the new claims read.
-        window.nextRefresh = () => new Promise((resolve) => {
-          const once = () => { auth.removeEventListener("refresh", once); resolve(auth.claims()); };
-          auth.addEventListener("refresh", once);
-        });
-        Object.assign(window, { auth, counts });
-        await auth.login({ username: "demo", password: "demo-password" });
-        auth.claims();
-      });
-    }
-    const cycle = async (n) => {
-      for (let i = 0; i < n; i++) {
-        const refreshed = page.evaluate(() => window.nextRefresh());
-        await page.clock.fastForward(TTL * 750);
-        await refreshed;
-      }
-    };
+    await prepareRefreshPage(page, control);
+    const cycle = (n) => refreshCycles(page, n);
     await cycle(FIRST);
     const first = await usage(page, cdp);
     const s0 = await server.stats();
