@@ -126,13 +126,9 @@ impl TokenManager {
     /// `signedOut`, `signedIn`, `refreshing` or `expired` (at once when the token is no longer
     /// usable, e.g. after the machine slept past its expiry, before any event says so).
     #[wasm_bindgen(getter, unchecked_return_type = "SessionState")]
-    pub fn state(&self) -> String {
-        self.driver
-            .session
-            .borrow()
-            .state(self.driver.now())
-            .as_str()
-            .to_owned()
+    pub fn state(&self) -> JsValue {
+        let state = self.driver.session.borrow().state(self.driver.now());
+        state.as_str().into()
     }
 
     /// `fetch` with `Authorization: Bearer` attached for origins in `apiOrigins` (other
@@ -164,14 +160,20 @@ impl TokenManager {
 
     /// The raw access token. Throws `token_not_exposed` unless the manager was created with
     /// `exposeToken: true`: by default only `fetch` ever sees the token.
-    #[wasm_bindgen(js_name = getAccessToken)]
-    pub fn get_access_token(&self) -> Result<Option<String>, JsValue> {
+    #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "string | undefined")]
+    pub fn get_access_token(&self) -> Result<JsValue, JsValue> {
         if !self.driver.opts.expose_token {
             return Err(coded(
                 ErrorCode::TokenNotExposed,
                 "getAccessToken() needs the option exposeToken: true; use auth.fetch() instead",
             ));
         }
-        Ok(self.driver.token_string())
+        // Made into a JS string from the session's own copy: no second copy of the token is
+        // left (unzeroized) in wasm memory, as returning a `String` would.
+        let now = self.driver.now();
+        let session = self.driver.session.borrow();
+        Ok(session
+            .token(now)
+            .map_or(JsValue::UNDEFINED, |t| t.expose_secret().into()))
     }
 }

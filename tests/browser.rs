@@ -415,11 +415,15 @@ async fn the_raw_token_is_hidden_unless_expose_token_is_set() {
     assert_eq!(error_code(&err).as_deref(), Some("token_not_exposed"));
     free(m);
     let m = manager(r#"{"crossTab": false, "exposeToken": true}"#);
+    // Signed out: `undefined`, not an error.
+    assert!(call(&m, "getAccessToken", &[]).unwrap().is_undefined());
     login(&m).await;
     assert_eq!(
         call(&m, "getAccessToken", &[]).unwrap().as_string(),
         server.latest_token()
     );
+    call_async(&m, "logout", &[]).await.unwrap();
+    assert!(call(&m, "getAccessToken", &[]).unwrap().is_undefined());
     free(m);
     server.uninstall();
 }
