@@ -85,7 +85,12 @@ impl Driver {
     /// but the first find the token already adopted. A wait longer than `lock_timeout` means
     /// the holder has stopped: the session asks for the lock to be taken over (`steal`).
     pub(crate) async fn run_refresh(self: Rc<Self>, id: RefreshId, signal: AbortSignal) {
-        // The attempt's work under the lock (granted or stolen), with `crossTab`.
+        if !self.opts.cross_tab {
+            self.clone().refresh_request(id, signal).await;
+            let _ = self.requests.take(id);
+            return;
+        }
+        // The attempt's work under the lock (granted or stolen).
         let (driver, sig) = (self.clone(), signal.clone());
         let work = move |contended| {
             crate::promise(async move {
@@ -99,17 +104,16 @@ impl Driver {
                 Ok(JsValue::UNDEFINED)
             })
         };
-        match self.opts.cross_tab.then(AbortController::new) {
-            Some(Ok(wait)) => {
+        match AbortController::new() {
+            Ok(wait) => {
                 self.lock_waits.insert(id, wait.clone());
                 lock::run_locked(&self.lock_name, &wait.signal(), &signal, work).await;
                 let _ = self.lock_waits.take(id);
             }
             // No controller to wait for the lock with: the work runs without it.
-            Some(Err(_)) => {
+            Err(_) => {
                 let _ = JsFuture::from(work(false)).await;
             }
-            None => self.clone().refresh_request(id, signal).await,
         }
         let _ = self.requests.take(id);
     }
