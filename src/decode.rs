@@ -2,31 +2,31 @@
 
 use std::cell::RefCell;
 
-use js_sys::{JsString, Object, Uint8Array, JSON};
+use js_sys::{Object, Uint8Array, JSON};
 use token_manager_core::dangerous::{ClaimsJsonDecoder, DecodeLimits};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::error::{invalid_argument, thrown};
 
-#[wasm_bindgen]
+#[wasm_bindgen(module = "/src/js/decode.js")]
 extern "C" {
-    /// The page's `TextEncoder`, for `encodeInto`.
-    #[wasm_bindgen(js_name = TextEncoder)]
-    type Utf8Encoder;
-    #[wasm_bindgen(constructor, js_class = "TextEncoder")]
-    fn new() -> Utf8Encoder;
-    #[wasm_bindgen(method, js_class = "TextEncoder", js_name = encodeInto)]
-    fn encode_into(this: &Utf8Encoder, source: &JsString, dest: &Uint8Array) -> EncodeProgress;
-
-    /// `encodeInto`'s result.
-    type EncodeProgress;
-    #[wasm_bindgen(method, getter)]
-    fn written(this: &EncodeProgress) -> u32;
+    /// The claims segment of `token` decoded into `into` by the page's native base64, after
+    /// the checks the core's fast path makes on the token itself (src/js/decode.js): the
+    /// bytes written, or -1 when the wasm must decode the token itself.
+    #[wasm_bindgen(js_name = claimsInto)]
+    fn claims_into(token: &JsValue, into: &Uint8Array, max_len: usize) -> i32;
+    /// Remembers the header segment (its first `len` characters) of a token that has just
+    /// decoded.
+    fn accepted(token: &JsValue, len: u32);
 }
 
+/// Room for the claims segment of the longest token that can decode.
+const CLAIMS_ROOM: usize = DecodeLimits::DEFAULT.max_len / 4 * 3;
+
 thread_local! {
-    static ENCODER: Utf8Encoder = Utf8Encoder::new();
+    /// Where the page's native base64 writes a token's claims (allocated once).
+    static CLAIMS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     // Remembers the last header that passed its checks (one issuer's tokens share it).
     static DECODER: RefCell<ClaimsJsonDecoder> = const { RefCell::new(ClaimsJsonDecoder::new()) };
 }
@@ -38,37 +38,39 @@ thread_local! {
 pub fn decode_claims(
     #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let token = token_bytes(&token)
-        .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?;
+    if let Some(claims) = CLAIMS.with(|room| native_claims(&token, &mut room.borrow_mut())) {
+        return claims;
+    }
+    // Every token the page could split comes the fast way; this is the first token of an
+    // issuer (a new header), a token refused, or a page without `Uint8Array.setFromBase64`.
+    let bytes = token
+        .as_string()
+        .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?
+        .into_bytes();
     // The token's own claims text when the checks pass, so nothing is written back.
     let json = DECODER
-        .with(|d| d.borrow_mut().decode(&token))
+        .with(|d| d.borrow_mut().decode(&bytes))
         .map_err(|e| thrown(&e))?;
+    // It decoded, so it is ASCII: the header's bytes are its characters.
+    if let Some(len) = bytes.iter().position(|b| *b == b'.') {
+        accepted(&token, len as u32);
+    }
     parse_frozen(&json)
 }
 
-/// A string's UTF-8 bytes. An ASCII string of at most the length limit (every token that can
-/// decode) is copied by `TextEncoder.encodeInto` straight into wasm memory, natively, where
-/// wasm-bindgen's own copy reads it a character at a time (half the speed in Chromium on a
-/// 1.2 KB token, a tenth in Node); anything else, even a string too long to decode, is read as
-/// before, so it gets the same error.
-fn token_bytes(token: &JsValue) -> Option<Vec<u8>> {
-    let s = token.dyn_ref::<JsString>()?;
-    let len = s.length() as usize;
-    if len <= DecodeLimits::default().max_len {
-        let mut buf = vec![0u8; len];
-        let written = ENCODER.with(|e| {
-            // SAFETY: the view covers `buf` exactly and is used at once, before anything can
-            // allocate (and so grow the memory, detaching it) or free `buf`.
-            let view = unsafe { Uint8Array::view_mut_raw(buf.as_mut_ptr(), len) };
-            e.encode_into(s, &view).written()
-        });
-        // `len` ASCII bytes written are `len` characters read: the whole string.
-        if written as usize == len && buf.is_ascii() {
-            return Some(buf);
-        }
+/// The fast path: the page splits the token and decodes its claims segment into `room`, the
+/// core scans them (`ClaimsJsonDecoder::claims_text`). `None` for anything either refuses:
+/// the caller then decodes the token from the start, which names the error.
+fn native_claims(token: &JsValue, room: &mut Vec<u8>) -> Option<Result<JsValue, JsValue>> {
+    if room.is_empty() {
+        room.resize(CLAIMS_ROOM, 0);
     }
-    token.as_string().map(String::into_bytes)
+    // SAFETY: the view covers `room` exactly and is used at once, before anything can
+    // allocate (and so grow the memory, detaching it) or free `room`.
+    let view = unsafe { Uint8Array::view_mut_raw(room.as_mut_ptr(), room.len()) };
+    let written = usize::try_from(claims_into(token, &view, DecodeLimits::DEFAULT.max_len)).ok()?;
+    let text = ClaimsJsonDecoder::claims_text(room.get(..written)?)?;
+    Some(parse_frozen(&text))
 }
 
 /// `Object.freeze(JSON.parse(json))`, for JSON the core checked or wrote (always an object). Freezing

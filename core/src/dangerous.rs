@@ -13,6 +13,8 @@
 //! right (so four segments decode), resolves duplicate claims silently and reports every
 //! problem as the same generic error; its [`jsonwebtoken::Algorithm`] is used for `alg`.
 
+use std::borrow::Cow;
+
 use crate::claims::Claims;
 use crate::error::{DecodeError, Part};
 use crate::header::Header;
@@ -29,12 +31,17 @@ pub struct DecodeLimits {
     pub max_depth: usize,
 }
 
+impl DecodeLimits {
+    /// The defaults, as a constant (for a buffer sized by them).
+    pub const DEFAULT: Self = Self {
+        max_len: 16 * 1024,
+        max_depth: 32,
+    };
+}
+
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self {
-            max_len: 16 * 1024,
-            max_depth: 32,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -204,10 +211,29 @@ impl ClaimsJsonDecoder {
             self.checked_header.clear();
             self.checked_header.extend_from_slice(header);
         }
-        let json = String::from_utf8(base64url(payload, Part::Claims).ok()?).ok()?;
-        let times = scan_claims(json.as_bytes(), limits.max_depth)?;
+        let json = base64url(payload, Part::Claims).ok()?;
+        let rewritten = match Self::claims_text(&json)? {
+            Cow::Owned(text) => Some(text),
+            Cow::Borrowed(_) => None,
+        };
+        match rewritten {
+            Some(text) => Some(text),
+            None => String::from_utf8(json).ok(),
+        }
+    }
+
+    /// The second half of [`decode`](Self::decode)'s fast path, for a caller that split the
+    /// token and decoded its payload itself (the browser package does, with the page's native
+    /// base64): the decoded payload `json` as the claims text `decode` gives, or `None` for
+    /// anything the full decoder might refuse. The caller must also have checked everything
+    /// `decode` checks before it: the length, the three segments of strict canonical unpadded
+    /// base64url, and a header that passed [`decode`](Self::decode) before. Borrowed unless a
+    /// time claim has to be rewritten as an integer.
+    pub fn claims_text(json: &[u8]) -> Option<Cow<'_, str>> {
+        let json = std::str::from_utf8(json).ok()?;
+        let times = scan_claims(json.as_bytes(), DecodeLimits::default().max_depth)?;
         if times.is_empty() {
-            return Some(json);
+            return Some(Cow::Borrowed(json));
         }
         // Rare: a time claim such as `1.9e1` is written as the integer the claims hold.
         let mut out = String::with_capacity(json.len());
@@ -218,7 +244,7 @@ impl ClaimsJsonDecoder {
             at = end;
         }
         out.push_str(json.get(at..)?);
-        Some(out)
+        Some(Cow::Owned(out))
     }
 }
 
