@@ -2,10 +2,9 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Object, Uint8Array, JSON};
+use js_sys::Uint8Array;
 use token_manager_core::dangerous::{ClaimsJsonDecoder, DecodeLimits};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::error::{invalid_argument, thrown};
 
@@ -16,6 +15,9 @@ extern "C" {
     /// bytes written, or -1 when the wasm must decode the token itself.
     #[wasm_bindgen(js_name = claimsInto)]
     fn claims_into(token: &JsValue, into: &Uint8Array, max_len: usize) -> i32;
+    /// `Object.freeze(JSON.parse(json))`.
+    #[wasm_bindgen(catch)]
+    fn frozen(json: &str) -> Result<JsValue, JsValue>;
     /// Remembers the header segment (its first `len` characters) of a token that has just
     /// decoded.
     fn accepted(token: &JsValue, len: u32);
@@ -73,10 +75,8 @@ fn native_claims(token: &JsValue, room: &mut Vec<u8>) -> Option<Result<JsValue, 
     Some(parse_frozen(&text))
 }
 
-/// `Object.freeze(JSON.parse(json))`, for JSON the core checked or wrote (always an object). Freezing
-/// needs no `instanceof Object` check: `Object.freeze` of any value is that value.
+/// `Object.freeze(JSON.parse(json))`, for JSON the core checked or wrote (always an object),
+/// in one call to the page.
 pub(crate) fn parse_frozen(json: &str) -> Result<JsValue, JsValue> {
-    let value = JSON::parse(json)?;
-    Object::freeze(value.unchecked_ref::<Object>());
-    Ok(value)
+    frozen(json)
 }

@@ -52,3 +52,6 @@ export function claimsInto(token, into, maxLen) {
 export function accepted(token, len) {
   header = token.slice(0, len);
 }
+
+/** `Object.freeze(JSON.parse(json))`, for JSON the core checked or wrote (always an object). */
+export const frozen = (json) => Object.freeze(JSON.parse(json));
