@@ -18,11 +18,13 @@ wasm_opt_features="--enable-bulk-memory --enable-nontrapping-float-to-int --enab
 # the stable toolchain with RUSTC_BOOTSTRAP=1 for this build only (README "Decisions").
 # `optimize_for_size` picks core's smaller algorithms. `-Zfmt-debug=none` empties every `Debug`
 # impl (nothing outside tests formats with `{:?}`) and `-Zlocation-detail=none` drops the source
-# paths `#[track_caller]` would embed. Its own target dir keeps these flags from invalidating the
+# paths `#[track_caller]` would embed. `--cfg tm_fast_scan` compiles the core's claims scan
+# (`decodeClaims`' hot loop, core/src/json.rs) with `#[optimize(speed)]`: 3 % faster and, at
+# this crate's opt-level z, 150 B gzip smaller (README "Size"). Its own target dir keeps these flags from invalidating the
 # ordinary builds and test builds.
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=target/pkg-build
-export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none"
+export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none --cfg tm_fast_scan"
 build_std="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
 
 # wasm-opt beyond -Oz, each flag measured on its own (README "Size"): a function with one caller

@@ -215,6 +215,7 @@ impl Builder<'_> {
 /// The end (past the closing quote) of the string literal whose opening quote is at `s[i]`,
 /// and whether it holds an escape; `Err(offset)` where RFC 8259 is broken: a control
 /// character, an unknown escape, a bad `\u` escape or a lone surrogate, no closing quote.
+#[cfg_attr(tm_fast_scan, optimize(speed))]
 fn string_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
     i += 1;
     let mut escaped = false;
@@ -263,6 +264,7 @@ fn string_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
 
 /// The end of the number at `s[i]` (`-`? int frac? exp?, no leading zeros) and whether it is
 /// plain digits; `Err(offset)` where the grammar is broken.
+#[cfg_attr(tm_fast_scan, optimize(speed))]
 fn number_end(s: &[u8], mut i: usize) -> Result<(usize, bool), usize> {
     let digits = |i: &mut usize| {
         let start = *i;
@@ -698,6 +700,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// One value and nothing after it but whitespace.
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn document(&mut self) -> Result<Kind, DecodeError> {
         let kind = self.value(0)?;
         self.ws();
@@ -707,12 +710,14 @@ impl<'a> Scanner<'a> {
         Ok(kind)
     }
 
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
             self.i += 1;
         }
     }
 
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn eat(&mut self, lit: &[u8]) -> Result<Kind, DecodeError> {
         if self.s[self.i..].starts_with(lit) {
             self.i += lit.len();
@@ -722,6 +727,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn value(&mut self, depth: usize) -> Result<Kind, DecodeError> {
         self.ws();
         match self.s.get(self.i) {
@@ -765,6 +771,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `{...}`; in a claims set, at depth 1 the registered claims' types are checked too.
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn object(&mut self, depth: usize) -> Result<Kind, DecodeError> {
         self.i += 1;
         let base = self.names.len();
@@ -840,6 +847,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The registered claims' types, as [`crate::claims::Claims`] requires them.
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn check_claim(&mut self, name: Name, kind: Kind, value_start: usize) -> bool {
         let s = self.s;
         let text: &[u8] = if name.escaped {
@@ -876,6 +884,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Whether two member names are the same string once unescaped.
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn same(&mut self, a: Name, b: Name) -> bool {
         let (ra, rb) = (&self.s[a.start..a.end], &self.s[b.start..b.end]);
         if !a.escaped && !b.escaped {
@@ -888,6 +897,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string at `self.i` (its opening quote); whether it holds an escape.
+    #[cfg_attr(tm_fast_scan, optimize(speed))]
     fn string(&mut self) -> Result<bool, DecodeError> {
         let (end, escaped) = string_end(self.s, self.i).map_err(|o| self.at(o))?;
         self.i = end;
@@ -942,6 +952,7 @@ fn unescape(raw: &[u8], out: &mut Vec<u8>) {
 /// one object, nesting within `max_depth`, unique names at every level, and the registered
 /// claims of the types [`crate::claims::Claims`] reads. `None` when anything is wrong (the
 /// full decoder then names the error); otherwise the time claims to rewrite as integers.
+#[cfg_attr(tm_fast_scan, optimize(speed))]
 pub(crate) fn scan_claims(json: &[u8], max_depth: usize) -> Option<TimeSpans> {
     let mut scan = Scanner::new(json, max_depth, Part::Claims, true);
     (scan.document().ok()? == Kind::Object).then_some(scan.times)

@@ -21,6 +21,8 @@
 //! estimated from `Date` headers, [`dpop`] the pure parts of DPoP proofs (RFC 9449),
 //! [`message`] the error messages (written without `core::fmt`).
 
+// The package build (scripts/build.sh) compiles the claims scan for speed.
+#![cfg_attr(tm_fast_scan, feature(optimize_attribute))]
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
