@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use js_sys::Uint8Array;
-use token_manager_core::dangerous::{ClaimsJsonDecoder, DecodeLimits};
+use token_manager_core::dangerous::{claims_json_unverified, ClaimsJsonDecoder, DecodeLimits};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{invalid_argument, thrown};
@@ -29,8 +29,6 @@ const CLAIMS_ROOM: usize = DecodeLimits::DEFAULT.max_len / 4 * 3;
 thread_local! {
     /// Where the page's native base64 writes a token's claims (allocated once).
     static CLAIMS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    // Remembers the last header that passed its checks (one issuer's tokens share it).
-    static DECODER: RefCell<ClaimsJsonDecoder> = const { RefCell::new(ClaimsJsonDecoder::new()) };
 }
 
 /// Decodes a token's claims **without verifying its signature** — for display only. Throws a
@@ -50,9 +48,7 @@ pub fn decode_claims(
         .ok_or_else(|| invalid_argument("decodeClaims(token) needs a string"))?
         .into_bytes();
     // The token's own claims text when the checks pass, so nothing is written back.
-    let json = DECODER
-        .with(|d| d.borrow_mut().decode(&bytes))
-        .map_err(|e| thrown(&e))?;
+    let json = claims_json_unverified(&bytes).map_err(|e| thrown(&e))?;
     // It decoded, so it is ASCII: the header's bytes are its characters.
     if let Some(len) = bytes.iter().position(|b| *b == b'.') {
         accepted(&token, len as u32);

@@ -1,13 +1,15 @@
-//! `claims_json_unverified` (behind `decodeClaims`) hands `JSON.parse` the token's own claims
-//! text: it accepts and refuses exactly what `decode_unverified` does, with the same errors,
-//! and its text holds the same claims `Claims::to_json` writes, in the token's member order.
+//! `ClaimsJsonDecoder` and `claims_json_unverified` (behind `decodeClaims`) hand `JSON.parse`
+//! the token's own claims text: they accept and refuse exactly what `decode_unverified` does,
+//! with the same errors, and the text holds the same claims `Claims::to_json` writes, in the
+//! token's member order.
 #![cfg(not(target_arch = "wasm32"))]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use proptest::prelude::*;
 use token_manager_core::dangerous::{
-    claims_from_json_unverified, claims_json_unverified, decode_unverified, DecodeLimits,
+    claims_from_json_unverified, claims_json_unverified, decode_unverified, ClaimsJsonDecoder,
+    DecodeLimits,
 };
 
 const HEADER: &str = r#"{"alg":"RS256","typ":"at+jwt","kid":"k1"}"#;
@@ -24,7 +26,14 @@ fn token(header: &str, claims: &str) -> String {
 /// The two decoders agree on `token`: the same error, or texts that read as the same claims.
 /// Returns the fast text when both accept.
 fn agree(token: &[u8]) -> Option<String> {
-    let fast = claims_json_unverified(token);
+    let fast = ClaimsJsonDecoder::new().decode(token);
+    // The decoder without a fast path gives the same, error or text.
+    assert_eq!(
+        claims_json_unverified(token),
+        fast,
+        "{}",
+        String::from_utf8_lossy(token)
+    );
     let full = decode_unverified(token);
     match (fast, full) {
         (Err(a), Err(b)) => {
