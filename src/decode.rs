@@ -60,15 +60,33 @@ pub fn decode_claims(
 /// core scans them (`ClaimsJsonDecoder::claims_text`). `None` for anything either refuses:
 /// the caller then decodes the token from the start, which names the error.
 fn native_claims(token: &JsValue, room: &mut Vec<u8>) -> Option<Result<JsValue, JsValue>> {
+    let written = split_into(token, room)?;
+    let text = ClaimsJsonDecoder::claims_text(room.get(..written)?)?;
+    Some(parse_frozen(&text))
+}
+
+/// The page's half of the fast path: the length of the claims segment it decoded into `room`,
+/// or `None` when it left the token to the core.
+fn split_into(token: &JsValue, room: &mut Vec<u8>) -> Option<usize> {
     if room.is_empty() {
         room.resize(CLAIMS_ROOM, 0);
     }
     // SAFETY: the view covers `room` exactly and is used at once, before anything can
     // allocate (and so grow the memory, detaching it) or free `room`.
     let view = unsafe { Uint8Array::view_mut_raw(room.as_mut_ptr(), room.len()) };
-    let written = usize::try_from(claims_into(token, &view, DecodeLimits::DEFAULT.max_len)).ok()?;
-    let text = ClaimsJsonDecoder::claims_text(room.get(..written)?)?;
-    Some(parse_frozen(&text))
+    usize::try_from(claims_into(token, &view, DecodeLimits::DEFAULT.max_len)).ok()
+}
+
+/// The page's split on its own, for `tests/decode.rs`: the claims segment of `token` as the
+/// page decoded it, or `None` when it left the token to the core. (Not exported to
+/// JavaScript, so not in the package.)
+#[doc(hidden)]
+pub fn page_split(token: &JsValue) -> Option<Vec<u8>> {
+    CLAIMS.with(|room| {
+        let mut room = room.borrow_mut();
+        let n = split_into(token, &mut room)?;
+        room.get(..n).map(<[u8]>::to_vec)
+    })
 }
 
 /// `Object.freeze(JSON.parse(json))`, for JSON the core checked or wrote (always an object),

@@ -67,7 +67,7 @@ mod verify {
     }
 }
 
-pub use decode::decode_claims;
+pub use decode::{decode_claims, page_split};
 
 /// `future_to_promise` over one boxed future type: the promise plumbing (the task, the
 /// resolve/reject closures) is compiled once instead of once per `async` export, about 2 KB of

@@ -6,12 +6,12 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, JsString, Object, Reflect, JSON};
-use token_manager_core::dangerous::decode_unverified;
+use token_manager_core::dangerous::{decode_jws_unverified, decode_unverified, DecodeLimits};
 use token_manager_core::dpop::base64url;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use wasm_token_manager::decode_claims;
+use wasm_token_manager::{decode_claims, page_split};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -158,6 +158,25 @@ fn refusals_keep_the_core_error_codes_for_any_string() {
 
 /// The outcome the core gives `t`: its claims as `JSON.parse` of the text it writes, or its
 /// error code.
+/// The page's split on its own (with HEADER remembered by a decode before): whatever it
+/// decodes is the claims segment exactly as the core decodes it, and it takes every token the
+/// core accepts (so the tests saw its answers, not only the core's).
+fn page_split_agrees(cases: &[String]) {
+    for t in cases {
+        match page_split(&t.into()) {
+            Some(bytes) => {
+                let jws = decode_jws_unverified(t.as_bytes(), &DecodeLimits::default())
+                    .unwrap_or_else(|e| panic!("{t:.80}: the page took it, the core says {e:?}"));
+                assert_eq!(bytes, jws.payload, "{t:.80}");
+            }
+            None => assert!(
+                decode_unverified(t).is_err(),
+                "{t:.80}: the page refused a good token"
+            ),
+        }
+    }
+}
+
 fn core_outcome(t: &str) -> Result<JsValue, String> {
     decode_unverified(t)
         .map(|d| JSON::parse(&d.claims.to_json()).unwrap())
@@ -176,8 +195,40 @@ fn agrees(t: &str) {
 #[wasm_bindgen_test]
 fn once_a_header_is_known_the_page_side_split_refuses_what_the_core_refuses() {
     // After this, tokens with HEADER take the page's split and native base64 (src/js/decode.js).
-    let header = base64url(HEADER.as_bytes());
     decode_claims(token(r#"{"sub":"u"}"#).into()).unwrap();
+    let cases = split_cases();
+    for t in &cases {
+        agrees(t);
+    }
+    page_split_agrees(&cases);
+}
+
+#[wasm_bindgen_test]
+fn without_set_from_base64_the_page_side_split_decodes_with_atob_and_refuses_the_same() {
+    // A browser before `Uint8Array.prototype.setFromBase64` (Safari 18.2, Chromium 140).
+    let proto: JsValue = Object::get_prototype_of(&js_sys::Uint8Array::new_with_length(0)).into();
+    let name: JsValue = "setFromBase64".into();
+    let native = Reflect::get(&proto, &name).unwrap();
+    assert!(native.is_function(), "this Chromium has setFromBase64");
+    assert!(Reflect::delete_property(proto.unchecked_ref::<Object>(), &name).unwrap());
+    decode_claims(token(r#"{"sub":"u"}"#).into()).unwrap();
+    let cases = split_cases();
+    for t in &cases {
+        agrees(t);
+    }
+    page_split_agrees(&cases);
+    Reflect::set(&proto, &name, &native).unwrap();
+    let good = cases
+        .iter()
+        .filter(|t| decode_unverified(t).is_ok())
+        .count();
+    assert!(good > 100, "{good} of {} cases decode", cases.len());
+}
+
+/// Tokens with HEADER that the page's split looks at: valid ones and every kind of malformed
+/// segment after the header.
+fn split_cases() -> Vec<String> {
+    let header = base64url(HEADER.as_bytes());
     let claims = base64url(br#"{"sub":"u","exp":1800000000}"#);
     let sig = base64url(b"signature!");
     let mut cases = vec![
@@ -245,7 +296,5 @@ fn once_a_header_is_known_the_page_side_split_refuses_what_the_core_refuses() {
         t.replace_range(at..at + 1, &with);
         cases.push(t);
     }
-    for t in &cases {
-        agrees(t);
-    }
+    cases
 }
