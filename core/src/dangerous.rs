@@ -219,14 +219,10 @@ impl ClaimsJsonDecoder {
             self.checked_header.extend_from_slice(header);
         }
         let json = base64url(payload, Part::Claims).ok()?;
-        let rewritten = match Self::claims_text(&json)? {
-            Cow::Owned(text) => Some(text),
-            Cow::Borrowed(_) => None,
-        };
-        match rewritten {
-            Some(text) => Some(text),
-            None => String::from_utf8(json).ok(),
+        if let Cow::Owned(rewritten) = Self::claims_text(&json)? {
+            return Some(rewritten);
         }
+        String::from_utf8(json).ok()
     }
 
     /// The second half of [`decode`](Self::decode)'s fast path, for a caller that split the
@@ -238,7 +234,7 @@ impl ClaimsJsonDecoder {
     /// time claim has to be rewritten as an integer.
     pub fn claims_text(json: &[u8]) -> Option<Cow<'_, str>> {
         let json = std::str::from_utf8(json).ok()?;
-        let times = scan_claims(json.as_bytes(), DecodeLimits::default().max_depth)?;
+        let times = scan_claims(json.as_bytes(), DecodeLimits::DEFAULT.max_depth)?;
         if times.is_empty() {
             return Some(Cow::Borrowed(json));
         }

@@ -1,11 +1,11 @@
 // `decodeClaims(token)`'s byte work (src/decode.rs) with the page's native string and base64
 // code: the token split, its form checked, and its claims segment decoded straight into wasm
 // memory (`setFromBase64`, or `atob` where that is missing), where the core scans the JSON
-// (UTF-8, depth, duplicate names, claim types). This is
-// only a fast path: anything it does not accept, the wasm decodes from the start, so every
-// error is still the core's. It accepts a token only when the core's own checks would pass on
-// the same bytes: at most the length limit, three segments of strict canonical unpadded
-// base64url, and a header segment equal to the last one the core accepted.
+// (UTF-8, depth, duplicate names, claim types). This is only a fast path: anything it does not
+// accept, the wasm decodes from the start, so every error is still the core's. It accepts a
+// token only when the core's own checks would pass on the same bytes: at most the length
+// limit, three segments of strict canonical unpadded base64url, and a header segment equal to
+// the last one the core accepted.
 
 /** The signature segment (from `lastIndex`): base64url to the end of the string. */
 const SIGNATURE = /[\w-]*$/y;
